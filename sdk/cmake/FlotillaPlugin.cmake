@@ -1,0 +1,24 @@
+# flotilla_add_plugin(TARGET SOURCES... [OUTPUT_DIRECTORY DIR])
+#
+# Builds a Flotilla plugin: a MODULE library named TARGET.so (no "lib" prefix) with hidden
+# visibility, so that the entry symbol is the only one it exports. TARGET is conventionally
+# KIND_NAME, e.g. addon_greeter.
+function(flotilla_add_plugin target)
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "OUTPUT_DIRECTORY" "")
+  add_library(${target} MODULE ${ARG_UNPARSED_ARGUMENTS})
+  if(TARGET Flotilla::sdk)
+    target_link_libraries(${target} PRIVATE Flotilla::sdk)
+  else()
+    target_link_libraries(${target} PRIVATE flotilla_sdk)
+  endif()
+  set_target_properties(${target} PROPERTIES
+    PREFIX ""
+    CXX_VISIBILITY_PRESET hidden
+    C_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  if(ARG_OUTPUT_DIRECTORY)
+    set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
+  elseif(DEFINED FLOTILLA_PLUGIN_OUTPUT_DIR)
+    set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${FLOTILLA_PLUGIN_OUTPUT_DIR})
+  endif()
+endfunction()
