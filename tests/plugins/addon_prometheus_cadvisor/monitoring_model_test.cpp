@@ -1,0 +1,268 @@
+// Rendering and validation of the prometheus-cadvisor addon: scrape jobs, file_sd documents,
+// prometheus.yml (checked by Debian's promtool), workload specs and option errors.
+#include "../../../plugins/addon_prometheus_cadvisor/monitoring_model.hpp"
+#include "support/prometheus_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+namespace pm = flotilla::addons::prometheus;
+namespace fx = flotilla::test::prom;
+using json = nlohmann::json;
+
+namespace {
+
+json node(const std::string& name, const std::string& group, const std::string& role, const std::string& address,
+          const std::string& runtime = "process") {
+  return json{{"name", name},       {"group", group},     {"index", 1},
+              {"roles", {role}},    {"address", address}, {"runtime", runtime},
+              {"state", "running"}, {"labels", json::object()}};
+}
+
+/// An addon request for infra + `swarm` nodes, one service with two instances and one addon
+/// publishing metrics targets.
+json sample_request(int swarm = 2, const json& config = json::object()) {
+  json nodes = json::array({node("infra", "infra", "infra", "127.77.0.1")});
+  for (int i = 1; i <= swarm; ++i)
+    nodes.push_back(node("swarm-" + std::to_string(i), "swarm", "swarm", "127.77.0." + std::to_string(i + 1)));
+  return json{
+      {"addon", {{"name", "prometheus-cadvisor"}, {"plugin", "prometheus-cadvisor"}, {"config", config}, {"nodes", {"infra"}}, {"dir", "/tmp/x/addons/prometheus-cadvisor"}}},
+      {"cluster", {{"name", "local"}, {"state_dir", "/tmp/x"}, {"bin_dir", "/tmp/bin"}}},
+      {"nodes", nodes},
+      {"services",
+       {{{"name", "hello/v1"},
+         {"dns", "hello-v1"},
+         {"port", 8000},
+         {"health", "/health"},
+         {"replicas", 2},
+         {"instances",
+          {{{"id", "hello/v1#1"}, {"instance", 1}, {"node", "swarm-1"}, {"address", "127.77.0.2"}, {"port", 8000}, {"state", "running"}},
+           {{"id", "hello/v1#2"}, {"instance", 2}, {"node", "swarm-2"}, {"address", "127.77.0.3"}, {"port", 8000}, {"state", "running"}}}}}}},
+      {"addons",
+       {{"haproxy",
+         {{"plugin", "haproxy"},
+          {"provides", {"ingress"}},
+          {"endpoints", {{"haproxy", "http://127.77.0.2:8080"}}},
+          {"outputs", {{"metrics_targets", {{{"job", "haproxy"}, {"targets", {"127.77.0.2:8405"}}, {"metrics_path", "/metrics"}}}}}}}}}},
+      {"components", json::array()}};
+}
+
+const pm::Job* find_job(const std::vector<pm::Job>& jobs, const std::string& name) {
+  for (const auto& j : jobs)
+    if (j.name == name) return &j;
+  return nullptr;
+}
+
+std::vector<std::string> addresses(const pm::Job& job) {
+  std::vector<std::string> out;
+  for (const auto& t : job.targets) out.push_back(t.address);
+  return out;
+}
+
+/// Renders the config and its file_sd files into `dir`; returns the config's path.
+fx::fs::path render_to(const fx::fs::path& dir, const json& request) {
+  const pm::Options o = pm::parse_options(request["addon"]["config"]);
+  const auto jobs = pm::desired_jobs(request, o);
+  std::map<std::string, std::string> paths;
+  for (const auto& j : jobs) {
+    const auto p = dir / "sd" / (j.file + ".json");
+    fx::write_atomically(p, pm::render_file_sd(j));
+    paths[j.name] = p.string();
+  }
+  const auto cfg = dir / "prometheus.yml";
+  fx::write_atomically(cfg, pm::render_config(jobs, paths, o, "local"));
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("prometheus-cadvisor options take their defaults and reject bad values", "[prometheus-cadvisor]") {
+  std::vector<pm::OptionError> errors;
+  const pm::Options o = pm::parse_options(json::object(), errors);
+  CHECK(errors.empty());
+  CHECK(o.port == 9090);
+  CHECK(o.retention == "15d");
+  CHECK(o.scrape_interval == "5s");
+  CHECK(o.exporter_port == 9100);
+  CHECK(o.cadvisor_image == "gcr.io/cadvisor/cadvisor:v0.47.2");
+  CHECK(o.scrape_services);
+
+  errors.clear();
+  (void)pm::parse_options(json{{"retention", "two weeks"}, {"scrape_interval", "0s"}, {"port", 70000}, {"exporter_roles", "swarm"}}, errors);
+  std::set<std::string> keys;
+  for (const auto& e : errors) keys.insert(e.key);
+  CHECK(keys == std::set<std::string>{"retention", "scrape_interval", "port", "exporter_roles"});
+  CHECK_THROWS_AS(pm::parse_options(json{{"retention", "x"}}), std::invalid_argument);
+
+  CHECK(pm::is_prometheus_duration("1h30m"));
+  CHECK(pm::is_prometheus_duration("15d"));
+  CHECK_FALSE(pm::is_prometheus_duration("15 d"));
+  CHECK_FALSE(pm::is_prometheus_duration(""));
+}
+
+TEST_CASE("prometheus-cadvisor jobs cover prometheus, every node, addon targets and services", "[prometheus-cadvisor]") {
+  const json req = sample_request(2);
+  const auto jobs = pm::desired_jobs(req, pm::parse_options(req["addon"]["config"]));
+
+  std::vector<std::string> names;
+  for (const auto& j : jobs) names.push_back(j.name);
+  CHECK(names == std::vector<std::string>{"prometheus", "node", "haproxy", "service:hello/v1"});
+
+  CHECK(addresses(*find_job(jobs, "prometheus")) == std::vector<std::string>{"127.77.0.1:9090"});
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100", "127.77.0.2:9100", "127.77.0.3:9100"});
+  CHECK(find_job(jobs, "node")->targets[1].labels.at("node") == "swarm-1");
+  CHECK(find_job(jobs, "node")->targets[1].labels.at("group") == "swarm");
+  CHECK(addresses(*find_job(jobs, "haproxy")) == std::vector<std::string>{"127.77.0.2:8405"});
+  CHECK(find_job(jobs, "haproxy")->targets[0].labels.at("addon") == "haproxy");
+  const pm::Job* svc = find_job(jobs, "service:hello/v1");
+  REQUIRE(svc != nullptr);
+  CHECK(addresses(*svc) == std::vector<std::string>{"127.77.0.2:8000", "127.77.0.3:8000"});
+  CHECK(svc->file == "service_hello_v1");
+  CHECK(svc->targets[1].labels.at("service_instance") == "hello/v1#2");
+  CHECK(find_job(jobs, "cadvisor") == nullptr);
+}
+
+TEST_CASE("prometheus-cadvisor exporter_roles and scrape_services narrow the targets", "[prometheus-cadvisor]") {
+  const json req = sample_request(2, json{{"exporter_roles", {"swarm"}}, {"scrape_services", false}, {"exporter_port", 9200}});
+  const auto jobs = pm::desired_jobs(req, pm::parse_options(req["addon"]["config"]));
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.2:9200", "127.77.0.3:9200"});
+  CHECK(find_job(jobs, "service:hello/v1") == nullptr);
+}
+
+TEST_CASE("prometheus-cadvisor adding a node changes a file_sd file but not prometheus.yml", "[prometheus-cadvisor]") {
+  const json before = sample_request(2);
+  const json after = sample_request(3);
+  const pm::Options o = pm::parse_options(json::object());
+  const auto jobs_before = pm::desired_jobs(before, o);
+  const auto jobs_after = pm::desired_jobs(after, o);
+  std::map<std::string, std::string> paths;
+  for (const auto& j : jobs_after) paths[j.name] = "/files/sd/" + j.file + ".json";
+  CHECK(pm::render_config(jobs_before, paths, o, "local") == pm::render_config(jobs_after, paths, o, "local"));
+  CHECK(pm::render_file_sd(*find_job(jobs_before, "node")) != pm::render_file_sd(*find_job(jobs_after, "node")));
+
+  // A new scrape interval, by contrast, is a configuration change (reloaded, not restarted).
+  const pm::Options slower = pm::parse_options(json{{"scrape_interval", "30s"}});
+  CHECK(pm::render_config(jobs_after, paths, o, "local") != pm::render_config(jobs_after, paths, slower, "local"));
+}
+
+TEST_CASE("prometheus-cadvisor file_sd documents are target groups with labels", "[prometheus-cadvisor]") {
+  const json req = sample_request(1);
+  const auto jobs = pm::desired_jobs(req, pm::parse_options(json::object()));
+  const json doc = json::parse(pm::render_file_sd(*find_job(jobs, "node")));
+  REQUIRE(doc.is_array());
+  REQUIRE(doc.size() == 2);
+  CHECK(doc[1]["targets"] == json::array({"127.77.0.2:9100"}));
+  CHECK(doc[1]["labels"]["node"] == "swarm-1");
+  CHECK(json::parse(pm::render_file_sd(pm::Job{.name = "empty"})) == json::array());
+}
+
+TEST_CASE("prometheus-cadvisor job names from addons never clash", "[prometheus-cadvisor]") {
+  json req = sample_request(1);
+  req["addons"]["etcd"] = json{{"outputs", {{"metrics_targets", {{{"job", "node"}, {"targets", {"127.77.0.1:2379"}}}}}}}};
+  const auto jobs = pm::desired_jobs(req, pm::parse_options(json::object()));
+  REQUIRE(find_job(jobs, "etcd:node") != nullptr);
+  CHECK(addresses(*find_job(jobs, "etcd:node")) == std::vector<std::string>{"127.77.0.1:2379"});
+  std::set<std::string> files;
+  for (const auto& j : jobs) CHECK(files.insert(j.file).second);
+}
+
+TEST_CASE("prometheus-cadvisor rendered prometheus.yml passes promtool check config", "[prometheus-cadvisor]") {
+  fx::TempDir dir("flotilla-promtool");
+  json req = sample_request(3, json{{"scrape_interval", "15s"}});
+  req["addons"]["etcd"] = json{{"outputs", {{"metrics_targets", {{{"job", "etcd"}, {"targets", {"127.77.0.1:2379"}}, {"scheme", "http"}, {"scrape_interval", "10s"}}}}}}};
+  const auto cfg = render_to(dir.path(), req);
+  const auto [code, output] = fx::run_command("promtool check config " + cfg.string());
+  INFO(output);
+  CHECK(code == 0);
+  CHECK(output.find("SUCCESS") != std::string::npos);
+
+  // promtool does fail on a broken document, so the check above means something.
+  std::ofstream(dir.path() / "broken.yml") << "global:\n  scrape_interval: \"5 s\"\n";
+  CHECK(fx::run_command("promtool check config " + (dir.path() / "broken.yml").string()).first != 0);
+}
+
+TEST_CASE("prometheus-cadvisor process workloads bind the node address", "[prometheus-cadvisor]") {
+  const json req = sample_request(1, json{{"retention", "2h"}, {"port", 9191}});
+  const pm::Options o = pm::parse_options(req["addon"]["config"]);
+  const json w = pm::prometheus_workload(pm::prometheus_node(req), o, "/n/files/prometheus.yml", "/d/data");
+  CHECK(w["name"] == "prometheus");
+  CHECK(w["command"][0] == "/usr/bin/prometheus");
+  const auto cmd = w["command"].get<std::vector<std::string>>();
+  auto has = [&](const std::string& a) { return std::find(cmd.begin(), cmd.end(), a) != cmd.end(); };
+  CHECK(has("--web.listen-address=127.77.0.1:9191"));
+  CHECK(has("--storage.tsdb.retention.time=2h"));
+  CHECK(has("--storage.tsdb.path=/d/data"));
+  CHECK(has("--config.file=/n/files/prometheus.yml"));
+  CHECK(has("--web.enable-lifecycle"));
+  CHECK(w["ports"] == json::array({9191}));
+
+  const json e = pm::exporter_workload(req["nodes"][1], o);
+  CHECK(e["name"] == "node-exporter");
+  CHECK(e["command"] == json::array({"/usr/bin/prometheus-node-exporter", "--web.listen-address=127.77.0.2:9100", "--no-collector.systemd"}));
+  CHECK_FALSE(e.contains("image"));
+}
+
+TEST_CASE("prometheus-cadvisor cAdvisor workload spec shape for Docker runtime nodes", "[prometheus-cadvisor]") {
+  json req = sample_request(1, json{{"cadvisor_port", 8081}});
+  req["nodes"][1]["runtime"] = "docker";
+  const pm::Options o = pm::parse_options(req["addon"]["config"]);
+  const json w = pm::exporter_workload(req["nodes"][1], o);
+  CHECK(w["name"] == "cadvisor");
+  CHECK(w["image"] == "gcr.io/cadvisor/cadvisor:v0.47.2");
+  CHECK_FALSE(w.contains("command"));
+  CHECK(w["ports"] == json::array({8081}));
+  CHECK(w["args"][0] == "--port=8081");
+  CHECK(w["privileged"] == true);
+  std::set<std::string> targets;
+  for (const auto& v : w["volumes"]) targets.insert(v["target"].get<std::string>());
+  CHECK(targets.contains("/rootfs"));
+  CHECK(targets.contains("/var/lib/docker"));
+  CHECK(targets.contains("/sys"));
+
+  // The Docker node is scraped as cAdvisor, not as a node exporter.
+  const auto jobs = pm::desired_jobs(req, o);
+  REQUIRE(find_job(jobs, "cadvisor") != nullptr);
+  CHECK(addresses(*find_job(jobs, "cadvisor")) == std::vector<std::string>{"127.77.0.2:8081"});
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100"});
+
+  // Prometheus itself on a Docker node: the image, listening inside the container.
+  const json p = pm::prometheus_workload(req["nodes"][1], o, "/files/prometheus.yml", "/d/data");
+  CHECK(p["image"] == "prom/prometheus:v2.42.0");
+  CHECK(p["args"][1] == "--web.listen-address=0.0.0.0:9090");
+}
+
+TEST_CASE("prometheus-cadvisor validation names the placement and unsupported runtimes", "[prometheus-cadvisor]") {
+  json req = sample_request(1);
+  CHECK(pm::validate_request(req).empty());
+
+  json unplaced = req;
+  unplaced["addon"]["nodes"] = json::array();
+  auto errors = pm::validate_request(unplaced);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "placement");
+  CHECK(errors[0].message.find("role \"infra\"") != std::string::npos);
+
+  json vbox = req;
+  vbox["nodes"][1]["runtime"] = "jail";
+  errors = pm::validate_request(vbox);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message.find("swarm-1") != std::string::npos);
+  CHECK_THROWS_AS(pm::exporter_workload(vbox["nodes"][1], pm::Options{}), std::invalid_argument);
+}
+
+TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabilities", "[prometheus-cadvisor]") {
+  const json m = json::parse(pm::kManifest);
+  CHECK(m["provides"] == json::array({"metrics"}));
+  CHECK(m["requires"] == json::array({"services"}));
+  CHECK(m["optional"] == json::array({"ingress", "discovery"}));
+  CHECK(m["placement"] == json{{"roles", {"infra"}}, {"mode", "first"}});
+  // Every option the parser reads is declared, with a default of the declared type.
+  for (const char* key : {"port", "retention", "scrape_interval", "exporter_roles", "exporter_port", "cadvisor_image", "scrape_services"})
+    CHECK(m["schema"].contains(key));
+  std::vector<pm::OptionError> errors;
+  json defaults = json::object();
+  for (const auto& [k, v] : m["schema"].items()) defaults[k] = v["default"];
+  (void)pm::parse_options(defaults, errors);
+  CHECK(errors.empty());
+}

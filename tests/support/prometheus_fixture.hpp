@@ -1,0 +1,240 @@
+// Helpers for the prometheus-cadvisor tests: child processes that are always stopped, a small
+// HTTP client, bounded polling, and readers of Prometheus' targets and query APIs.
+#pragma once
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace flotilla::test::prom {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+/// A temporary directory removed (with its contents) on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    std::string tmpl = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+/// A child process with stdout and stderr in `log`; TERM, then KILL after 10 s, on destruction.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const fs::path& log) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+      }
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() { stop(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  /// True while the process has not exited.
+  [[nodiscard]] bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+/// A TCP port that was free on `address` a moment ago.
+inline int free_port(const std::string& address = "127.0.0.1") {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = 0;
+  inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    close(fd);
+    throw std::runtime_error("cannot bind a port on " + address);
+  }
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  const int port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+struct HttpReply {
+  long status = 0;
+  std::string body;
+};
+
+inline size_t http_append(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+/// GET (or POST with an empty body) with a 5 s timeout; status 0 when nothing answered.
+inline HttpReply http(const std::string& url, bool post = false) {
+  HttpReply reply;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &http_append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  if (post) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_easy_cleanup(curl);
+  return reply;
+}
+
+/// Polls `ok` every 100 ms until it holds or `timeout` passes; returns the time it took, or
+/// a negative duration on timeout.
+inline std::chrono::duration<double> wait_until(const std::function<bool()>& ok, std::chrono::duration<double> timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < timeout) {
+    if (ok()) return std::chrono::steady_clock::now() - start;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::chrono::duration<double>(-1);
+}
+
+/// Active targets as job -> (instance -> health), from /api/v1/targets.
+inline std::map<std::string, std::map<std::string, std::string>> target_health(const std::string& base_url) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  const HttpReply r = http(base_url + "/api/v1/targets?state=active");
+  if (r.status != 200) return out;
+  const json doc = json::parse(r.body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("data")) return out;
+  for (const auto& t : doc["data"].value("activeTargets", json::array())) {
+    const json labels = t.value("labels", json::object());
+    out[labels.value("job", "")][labels.value("instance", "")] = t.value("health", "");
+  }
+  return out;
+}
+
+/// True when every instance of every job in `expected` is listed and healthy ("up").
+inline bool all_healthy(const std::string& base_url, const std::map<std::string, std::vector<std::string>>& expected) {
+  const auto seen = target_health(base_url);
+  for (const auto& [job, instances] : expected) {
+    const auto it = seen.find(job);
+    if (it == seen.end()) return false;
+    for (const auto& inst : instances) {
+      const auto h = it->second.find(inst);
+      if (h == it->second.end() || h->second != "up") return false;
+    }
+  }
+  return true;
+}
+
+/// Result of the instant query `up` as (job, instance) -> value.
+inline std::map<std::pair<std::string, std::string>, std::string> query_up(const std::string& base_url) {
+  std::map<std::pair<std::string, std::string>, std::string> out;
+  const HttpReply r = http(base_url + "/api/v1/query?query=up");
+  if (r.status != 200) return out;
+  const json doc = json::parse(r.body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("data")) return out;
+  for (const auto& s : doc["data"].value("result", json::array())) {
+    const json m = s.value("metric", json::object());
+    out[{m.value("job", ""), m.value("instance", "")}] = s["value"][1].get<std::string>();
+  }
+  return out;
+}
+
+/// Runs a command through the shell; returns its exit code and combined output.
+inline std::pair<int, std::string> run_command(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+/// Writes a file through a temporary name and rename, as the runtime's put_file does.
+inline void write_atomically(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  fs::rename(tmp, path);
+}
+
+/// True while a process with this pid exists and is not a zombie.
+inline bool pid_alive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close_paren = line.rfind(')');
+  return close_paren == std::string::npos || line.size() < close_paren + 3 || line[close_paren + 2] != 'Z';
+}
+
+}  // namespace flotilla::test::prom
