@@ -1,0 +1,690 @@
+#include "cli.hpp"
+
+#include "engine.hpp"
+#include "util.hpp"
+
+#include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+namespace flotilla {
+namespace po = boost::program_options;
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Interrupts: the first Ctrl-C stops scheduling, the second aborts running steps.
+
+std::atomic<CancelToken*> g_cancel{nullptr};
+
+extern "C" void on_interrupt(int) {
+  CancelToken* t = g_cancel.load();
+  if (!t) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+    return;
+  }
+  const bool first = !t->stop_scheduling();
+  t->request();
+  static const char kFirst[] = "\nflotilla: interrupt: no new steps will start; running steps finish. Press Ctrl-C again to abort them.\n";
+  static const char kSecond[] = "\nflotilla: aborting running steps.\n";
+  if (first) (void)!::write(2, kFirst, sizeof kFirst - 1);
+  else (void)!::write(2, kSecond, sizeof kSecond - 1);
+}
+
+struct InterruptScope {
+  explicit InterruptScope(CancelToken& t) {
+    g_cancel.store(&t);
+    std::signal(SIGINT, &on_interrupt);
+    std::signal(SIGTERM, &on_interrupt);
+  }
+  ~InterruptScope() {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    g_cancel.store(nullptr);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Progress: a live line on a terminal, plain lines otherwise, and a JSON event log.
+
+class Progress final : public ExecutionObserver {
+ public:
+  Progress(bool tty, bool quiet, std::filesystem::path events) : tty_(tty), quiet_(quiet) {
+    std::error_code ec;
+    std::filesystem::create_directories(events.parent_path(), ec);
+    events_.open(events, std::ios::app);
+  }
+  ~Progress() override { clear_line(); }
+
+  void on_start(const Step& s, std::size_t done, std::size_t total) override {
+    std::lock_guard lock(mu_);
+    running_.insert(s.label);
+    event("start", s, nullptr);
+    if (tty_ && !quiet_) draw(done, total);
+  }
+
+  void on_finish(const Step& s, const StepResult& r, std::size_t done, std::size_t total) override {
+    std::lock_guard lock(mu_);
+    running_.erase(s.label);
+    event("finish", s, &r);
+    if (quiet_ && r.outcome == StepOutcome::succeeded) return;
+    clear_line();
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1fs", r.seconds);
+    switch (r.outcome) {
+      case StepOutcome::succeeded: std::cerr << "  " << mark("ok", "32") << "  " << s.label << " (" << secs << ")\n"; break;
+      case StepOutcome::failed: std::cerr << "  " << mark("FAILED", "31") << "  " << s.label << ": " << r.message << "\n"; break;
+      case StepOutcome::skipped: std::cerr << "  " << mark("skipped", "33") << "  " << s.label << ": " << r.message << "\n"; break;
+      case StepOutcome::not_started: break;
+    }
+    if (tty_ && !quiet_) draw(done, total);
+  }
+
+  void on_retry(const Step& s, const Error& e, int attempt, std::chrono::milliseconds delay) override {
+    std::lock_guard lock(mu_);
+    clear_line();
+    std::cerr << "  retry  " << s.label << " (attempt " << attempt + 1 << " in " << delay.count() << " ms): " << e.message << "\n";
+  }
+
+ private:
+  std::string mark(const char* text, const char* color) const {
+    if (!tty_ || std::getenv("NO_COLOR")) return text;
+    return std::string("\033[") + color + "m" + text + "\033[0m";
+  }
+  void clear_line() {
+    if (tty_ && drawn_) std::cerr << "\r\033[K" << std::flush;
+    drawn_ = false;
+  }
+  void draw(std::size_t done, std::size_t total) {
+    std::string now;
+    for (const auto& l : running_) {
+      if (now.size() > 60) {
+        now += ", ...";
+        break;
+      }
+      now += (now.empty() ? "" : ", ") + l;
+    }
+    std::cerr << "\r\033[K[" << done << "/" << total << "] " << now << std::flush;
+    drawn_ = true;
+  }
+  void event(const char* kind, const Step& s, const StepResult* r) {
+    if (!events_) return;
+    json e = {{"time", iso_now()}, {"event", kind}, {"step", s.id}};
+    if (r) {
+      e["outcome"] = r->outcome == StepOutcome::succeeded ? "succeeded" : r->outcome == StepOutcome::failed ? "failed" : "skipped";
+      e["seconds"] = r->seconds;
+      if (!r->message.empty()) e["message"] = redact(r->message);
+    }
+    events_ << e.dump() << "\n" << std::flush;
+  }
+
+  std::mutex mu_;
+  bool tty_;
+  bool quiet_;
+  bool drawn_ = false;
+  std::set<std::string> running_;
+  std::ofstream events_;
+};
+
+// ---------------------------------------------------------------------------------------
+// The command table.
+
+struct Context {
+  po::variables_map vm;
+  std::vector<std::string> args;  // positional arguments after the subcommand
+  std::ostream& out = std::cout;
+  std::ostream& err = std::cerr;
+};
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* usage;  // after "flotilla NAME"
+  const char* example;
+  std::function<void(po::options_description&)> options;
+  int min_args;
+  int max_args;
+  std::function<int(Context&)> run;
+};
+
+void add_common(po::options_description& d) {
+  d.add_options()("plugin-path", po::value<std::string>()->default_value(""), "extra plugin directories (colon-separated)")(
+      "state-dir", po::value<std::string>()->default_value(""), "state directory (default: .flotilla/<cluster> beside FILE)")(
+      "log-level", po::value<std::string>()->default_value(""), "trace, debug, info, warn or error")(
+      "verbose,v", po::bool_switch(), "more output (log level info)")("quiet,q", po::bool_switch(), "only errors and results")(
+      "help,h", po::bool_switch(), "show this help");
+}
+void add_output(po::options_description& d) {
+  d.add_options()("output,o", po::value<std::string>()->default_value("text"), "text or json");
+}
+void add_parallelism(po::options_description& d) {
+  d.add_options()("parallelism,p", po::value<int>()->default_value(10), "steps run at once (1-256)");
+}
+
+bool json_output(const Context& c) { return c.vm.count("output") && c.vm["output"].as<std::string>() == "json"; }
+
+Result<std::unique_ptr<Engine>> open_engine(const Context& c, const std::string& file) {
+  EngineOptions o;
+  o.topology_file = file;
+  o.plugin_path = c.vm["plugin-path"].as<std::string>();
+  o.state_dir = c.vm["state-dir"].as<std::string>();
+  if (c.vm.count("parallelism")) o.parallelism = c.vm["parallelism"].as<int>();
+  return Engine::open(o);
+}
+
+int report_error(const Context& c, const Error& e, int code) {
+  c.err << "error: " << redact(e.message) << "\n";
+  return code;
+}
+
+// Prints the endpoints and the addons' messages.
+void print_endpoints(const Context& c, const json& status) {
+  std::vector<std::string> messages;
+  for (const auto& a : status["addons"])
+    for (const auto& m : a.value("messages", json::array())) messages.push_back(m.get<std::string>());
+  for (const auto& m : messages) c.out << m << "\n";
+  if (!status["endpoints"].empty()) {
+    c.out << "Endpoints:\n";
+    for (const auto& [k, v] : status["endpoints"].items()) c.out << "  " << k << ": " << v.get<std::string>() << "\n";
+  }
+}
+
+// Applies a plan under the lock, with progress and interrupts, then prints the outcome.
+int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb) {
+  CancelToken cancel;
+  InterruptScope scope(cancel);
+  const bool tty = ::isatty(2) && !c.vm["quiet"].as<bool>();
+  Progress progress(tty, c.vm["quiet"].as<bool>(), engine.state_dir() / "events.jsonl");
+  auto report = engine.apply(plan, cancel, &progress);
+  if (!report) return report_error(c, report.error(), kExitFailed);
+  const int failed = report->failed();
+  const int skipped = report->skipped();
+  if (failed > 0 || skipped > 0 || report->interrupted) {
+    c.err << "\n" << verb << " finished with problems: " << report->succeeded() << " steps done, " << failed << " failed, "
+          << skipped << " skipped";
+    if (report->interrupted) c.err << " (interrupted)";
+    c.err << ".\n";
+    for (const auto& r : report->results)
+      if (r.outcome == StepOutcome::failed) c.err << "  - " << r.id << ": " << redact(r.message) << "\n";
+    c.err << "Fix the cause and run the same command again: finished steps are kept and not repeated.\n";
+    return report->interrupted ? kExitInterrupted : kExitFailed;
+  }
+  return kExitOk;
+}
+
+Result<StateLock> lock_cluster(Engine& engine, const std::string& command) {
+  return StateLock::acquire(engine.state_dir(), command);
+}
+
+// ---------------------------------------------------------------------------------------
+// Subcommands
+
+int cmd_validate(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  const auto& t = (*engine)->topology();
+  int instances = 0;
+  for (const auto& s : t.services) instances += s.replicas;
+  c.out << c.args[0] << " is valid: cluster \"" << t.cluster_name << "\", driver " << t.driver << ", " << t.nodes.size() << " nodes, "
+        << t.services.size() << " services (" << instances << " instances), " << t.addons.size() << " addons.\n";
+  return kExitOk;
+}
+
+int cmd_plan(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto plan = (*engine)->plan(c.vm["destroy"].as<bool>());
+  if (!plan) return report_error(c, plan.error(), kExitFailed);
+  const json doc = plan_to_json(*plan, (*engine)->topology().cluster_name);
+  if (auto out = c.vm["out"].as<std::string>(); !out.empty()) {
+    json saved = doc;
+    saved["topology"] = (*engine)->topology().file.string();
+    saved["destroy"] = c.vm["destroy"].as<bool>();
+    if (auto ok = write_file_atomic(out, saved.dump(2) + "\n"); !ok) return report_error(c, ok.error(), kExitFailed);
+    c.err << "Plan saved to " << out << "; apply it with: flotilla up " << c.args[0] << " --plan " << out << "\n";
+  }
+  if (json_output(c)) c.out << doc.dump(2) << "\n";
+  else c.out << plan_to_text(*plan, (*engine)->topology().cluster_name);
+  return kExitOk;
+}
+
+int up_with(Context& c, Engine& engine, const char* verb) {
+  auto lock = lock_cluster(engine, "flotilla " + std::string(verb) + " " + c.args[0]);
+  if (!lock) return report_error(c, lock.error(), kExitLocked);
+  auto plan = engine.plan(false);
+  if (!plan) return report_error(c, plan.error(), kExitFailed);
+  if (c.vm.count("plan") && !c.vm["plan"].as<std::string>().empty()) {
+    const std::string file = c.vm["plan"].as<std::string>();
+    std::ifstream in(file);
+    json saved = json::parse(in, nullptr, false);
+    if (saved.is_discarded()) return report_error(c, Error{"plan file " + file + " is not valid JSON; make it again with `flotilla plan FILE --out " + file + "`"}, kExitUsage);
+    if (saved.value("state_serial", -1LL) != plan->state_serial)
+      return report_error(c, Error{"plan " + file + " was made against state serial " + std::to_string(saved.value("state_serial", -1LL)) +
+                                   ", but the state is now at serial " + std::to_string(plan->state_serial) +
+                                   ": the cluster changed since; run `flotilla plan " + c.args[0] + " --out " + file + "` again"},
+                          kExitFailed);
+    if (saved["actions"] != plan_to_json(*plan, engine.topology().cluster_name)["actions"])
+      return report_error(c, Error{"plan " + file + " no longer matches the topology or the cluster (the file or a workload changed); run `flotilla plan` again"}, kExitFailed);
+  }
+  for (const auto& n : plan->notes) c.err << "note: " << n << "\n";
+  int code = kExitOk;
+  if (plan->empty()) {
+    c.out << "No changes. Cluster \"" << engine.topology().cluster_name << "\" matches " << c.args[0] << ".\n";
+  } else {
+    if (!c.vm["quiet"].as<bool>()) c.err << plan_to_text(*plan, engine.topology().cluster_name);
+    code = run_plan(c, engine, *plan, verb);
+    if (code == kExitOk)
+      c.out << "Applied: " << plan->count('+') << " added, " << plan->count('~') + plan->count('!') << " changed, " << plan->count('-')
+            << " destroyed.\n";
+  }
+  auto state = engine.load_state();
+  if (state && code == kExitOk) print_endpoints(c, engine.status(*state, json{{"instances", json::object()}, {"components", json::object()}}));
+  return code;
+}
+
+int cmd_up(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  return up_with(c, **engine, "up");
+}
+
+int cmd_scale(Context& c) {
+  const std::string& spec = c.args[1];
+  auto eq = spec.rfind('=');
+  int n = -1;
+  if (eq != std::string::npos) {
+    try {
+      size_t used = 0;
+      n = std::stoi(spec.substr(eq + 1), &used);
+      if (used != spec.size() - eq - 1) n = -1;
+    } catch (...) {
+      n = -1;
+    }
+  }
+  if (eq == std::string::npos || n < 0 || n > 1000)
+    return report_error(c, Error{"expected SERVICE=N with N from 0 to 1000, got \"" + spec + "\"; example: flotilla scale " + c.args[0] + " hello/v1=8"}, kExitUsage);
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  {
+    auto lock = lock_cluster(**engine, "flotilla scale " + c.args[0] + " " + spec);
+    if (!lock) return report_error(c, lock.error(), kExitLocked);
+    if (auto ok = (*engine)->set_replicas(spec.substr(0, eq), n); !ok) return report_error(c, ok.error(), kExitUsage);
+  }
+  return up_with(c, **engine, "scale");
+}
+
+int cmd_down(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  int code = kExitOk;
+  {
+    auto lock = lock_cluster(**engine, "flotilla down " + c.args[0]);
+    if (!lock) return report_error(c, lock.error(), kExitLocked);
+    auto plan = (*engine)->plan(true);
+    if (!plan) return report_error(c, plan.error(), kExitFailed);
+    if (plan->empty()) {
+      c.out << "Nothing to destroy: cluster \"" << (*engine)->topology().cluster_name << "\" has no recorded resources.\n";
+    } else {
+      if (!c.vm["quiet"].as<bool>()) c.err << plan_to_text(*plan, (*engine)->topology().cluster_name);
+      code = run_plan(c, **engine, *plan, "down");
+      if (code == kExitOk) c.out << "Destroyed cluster \"" << (*engine)->topology().cluster_name << "\": " << plan->count('-') << " resources removed.\n";
+    }
+    if (code == kExitOk) (*engine)->cleanup_after_down();
+  }
+  if (code == kExitOk) {
+    std::error_code ec;
+    std::filesystem::remove((*engine)->state_dir(), ec);                // only if empty
+    std::filesystem::remove((*engine)->state_dir().parent_path(), ec);  // .flotilla, only if empty
+  }
+  return code;
+}
+
+int cmd_status(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto state = (*engine)->load_state();
+  if (!state) return report_error(c, state.error(), kExitFailed);
+  const json status = (*engine)->status(*state, (*engine)->refresh(*state));
+  if (json_output(c)) {
+    c.out << status.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (status["nodes"].empty()) {
+    c.out << "Cluster \"" << status["cluster"].get<std::string>() << "\" is not up. Run: flotilla up " << c.args[0] << "\n";
+    return kExitOk;
+  }
+  c.out << "Cluster \"" << status["cluster"].get<std::string>() << "\"\n\nNODE                 ADDRESS          STATE     ROLES\n";
+  char line[256];
+  for (const auto& n : status["nodes"]) {
+    std::vector<std::string> roles = n["roles"];
+    std::snprintf(line, sizeof line, "%-20s %-16s %-9s %s\n", n["name"].get<std::string>().c_str(), n["address"].get<std::string>().c_str(),
+                  n["state"].get<std::string>().c_str(), join(roles, ",").c_str());
+    c.out << line;
+  }
+  for (const auto& s : status["services"]) {
+    int running = 0;
+    for (const auto& i : s["instances"]) running += i["state"] == "running";
+    c.out << "\nSERVICE " << s["name"].get<std::string>() << ": " << running << "/" << s["replicas"].get<int>() << " running\n";
+    for (const auto& i : s["instances"]) {
+      std::snprintf(line, sizeof line, "  %-18s %-14s %s:%d  %s\n", i["id"].get<std::string>().c_str(), i["node"].get<std::string>().c_str(),
+                    i["address"].get<std::string>().c_str(), i["port"].get<int>(), i["state"].get<std::string>().c_str());
+      c.out << line;
+    }
+  }
+  for (const auto& a : status["addons"]) {
+    c.out << "\nADDON " << a["name"].get<std::string>() << " (" << a["plugin"].get<std::string>() << "): " << a["state"].get<std::string>() << "\n";
+    for (const auto& comp : a["components"]) c.out << "  " << comp["name"].get<std::string>() << " on " << comp["node"].get<std::string>() << ": " << comp["state"].get<std::string>() << "\n";
+  }
+  if (!status["endpoints"].empty()) {
+    c.out << "\nENDPOINTS\n";
+    for (const auto& [k, v] : status["endpoints"].items()) c.out << "  " << k << ": " << v.get<std::string>() << "\n";
+  }
+  return kExitOk;
+}
+
+int cmd_plugins(Context& c) {
+  auto host = PluginHost::discover(PluginHost::search_path(c.vm["plugin-path"].as<std::string>()));
+  if (json_output(c)) {
+    json list = json::array();
+    for (const auto& p : host.plugins())
+      list.push_back({{"name", p.name}, {"kind", p.kind}, {"version", p.version}, {"description", p.description},
+                      {"file", p.file.string()}, {"provides", p.provides()}, {"requires", p.requires_()},
+                      {"schema", p.manifest.value("schema", json::object())}});
+    json problems = json::array();
+    for (const auto& e : host.problems()) problems.push_back(e.message);
+    json path = json::array();
+    for (const auto& d : host.path()) path.push_back(d.string());
+    c.out << json{{"plugins", list}, {"problems", problems}, {"search_path", path}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s %-22s %-8s %s\n", "KIND", "NAME", "VERSION", "DESCRIPTION");
+  c.out << line;
+  for (const auto& p : host.plugins()) {
+    std::snprintf(line, sizeof line, "%-8s %-22s %-8s %s\n", p.kind.c_str(), p.name.c_str(), p.version.c_str(), p.description.c_str());
+    c.out << line;
+  }
+  for (const auto& e : host.problems()) c.err << "warning: " << e.message << "\n";
+  return kExitOk;
+}
+
+int cmd_graph(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto plan = (*engine)->plan(c.vm["destroy"].as<bool>());
+  if (!plan) return report_error(c, plan.error(), kExitFailed);
+  c.out << plan->graph.to_dot();
+  return kExitOk;
+}
+
+// Workloads (instances and addon components) with their live state, for ps.
+json workloads(Engine& engine, const json& state) {
+  const json live = engine.refresh(state);
+  json rows = json::array();
+  for (const auto& [id, rec] : state.value("instances", json::object()).items()) {
+    const json record = rec.value("record", json::object());
+    std::string st = rec.value("status", "");
+    if (live["instances"].contains(id) && st == "running") st = live["instances"][id];
+    const ServiceSpec* svc = engine.topology().find_service(rec.value("service", ""));
+    rows.push_back({{"node", rec.value("node", "")}, {"name", id}, {"owner", "service " + rec.value("service", std::string())},
+                    {"service", rec.value("service", "")}, {"pid", record.value("pid", 0)}, {"state", st},
+                    {"image", svc ? svc->image : ""}, {"command", svc ? join(svc->command, " ") : ""}});
+  }
+  for (const auto& [addon, rec] : state.value("addons", json::object()).items())
+    for (const auto& [key, comp] : rec.value("components", json::object()).items()) {
+      std::string st = comp.value("status", "");
+      if (live["components"][addon].contains(key)) st = live["components"][addon][key];
+      const json record = comp.value("record", json::object());
+      std::string cmd;
+      if (record.contains("command") && record["command"].is_array())
+        for (const auto& a : record["command"]) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
+      rows.push_back({{"node", comp.value("node", "")}, {"name", addon + "/" + comp.value("name", std::string())},
+                      {"owner", "addon " + addon}, {"service", ""}, {"pid", record.value("pid", 0)}, {"state", st},
+                      {"image", record.value("image", "")}, {"command", cmd}});
+    }
+  return rows;
+}
+
+int cmd_ps(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto state = (*engine)->load_state();
+  if (!state) return report_error(c, state.error(), kExitFailed);
+  const std::string text = c.args.size() > 1 ? c.args[1] : "";
+  json rows = json::array();
+  for (const auto& r : workloads(**engine, *state)) {
+    const std::string hay = r["name"].get<std::string>() + " " + r["service"].get<std::string>() + " " + r["image"].get<std::string>() +
+                            " " + r["command"].get<std::string>();
+    if (text.empty() || hay.find(text) != std::string::npos) rows.push_back(r);
+  }
+  if (json_output(c)) {
+    c.out << json{{"workloads", rows}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-14s %-28s %-8s %-9s %s\n", "NODE", "NAME", "PID", "STATE", "COMMAND");
+  c.out << line;
+  for (const auto& r : rows) {
+    std::string what = r["command"].get<std::string>();
+    if (what.empty()) what = r["image"].get<std::string>();
+    if (what.size() > 70) what = what.substr(0, 67) + "...";
+    std::snprintf(line, sizeof line, "%-14s %-28s %-8d %-9s %s\n", r["node"].get<std::string>().c_str(), r["name"].get<std::string>().c_str(),
+                  r["pid"].get<int>(), r["state"].get<std::string>().c_str(), what.c_str());
+    c.out << line;
+  }
+  return kExitOk;
+}
+
+int cmd_ip(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto state = (*engine)->load_state();
+  if (!state) return report_error(c, state.error(), kExitFailed);
+  const std::string& name = c.args[1];
+  const json nodes = state->value("nodes", json::object());
+  if (nodes.contains(name)) {
+    c.out << nodes[name].value("address", "") << "\n";
+    return kExitOk;
+  }
+  std::set<std::string> addresses;
+  std::vector<std::string> lines;
+  for (const auto& [id, rec] : state->value("instances", json::object()).items())
+    if (rec.value("service", "") == name || service_dns_label(rec.value("service", "")) == name || id == name) {
+      const std::string node = rec.value("node", "");
+      const std::string addr = nodes.contains(node) ? nodes[node].value("address", "") : "";
+      if (addresses.insert(addr + ":" + std::to_string(rec.value("port", 0))).second) lines.push_back(addr);
+    }
+  // Components registered by addons (e.g. the ingress as "rest").
+  for (const auto& [addon, rec] : state->value("addons", json::object()).items())
+    for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
+      if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
+  if (lines.empty())
+    return report_error(c, Error{"no node, service or registered component named \"" + name + "\" in cluster \"" +
+                                 (*engine)->topology().cluster_name + "\"; see `flotilla status " + c.args[0] + "`"},
+                        kExitFailed);
+  for (const auto& l : lines) c.out << l << "\n";
+  return kExitOk;
+}
+
+int cmd_env(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto state = (*engine)->load_state();
+  if (!state) return report_error(c, state.error(), kExitFailed);
+  const std::string& name = c.args[1];
+  const json nodes = state->value("nodes", json::object());
+  if (!nodes.contains(name)) return report_error(c, Error{"node \"" + name + "\" is not up; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
+  const json rc = nodes[name].value("runtime_config", json::object());
+  const std::string host = rc.value("docker_host", "");
+  if (host.empty())
+    return report_error(c, Error{"node \"" + name + "\" runs the " + nodes[name].value("runtime", std::string("?")) +
+                                 " runtime, which has no Docker engine to point a client at; use a driver whose nodes run Docker (netns, virtualbox, aws)"},
+                        kExitFailed);
+  c.out << "export DOCKER_HOST=" << host << "\n";
+  if (rc.contains("docker_cert_path")) c.out << "export DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH=" << rc["docker_cert_path"].get<std::string>() << "\n";
+  c.out << "# Run this command to configure your shell:\n# eval \"$(flotilla env " << c.args[0] << " " << name << ")\"\n";
+  return kExitOk;
+}
+
+int cmd_unlock(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto ok = clear_lock((*engine)->state_dir(), c.vm["force"].as<bool>());
+  if (!ok) return report_error(c, ok.error(), kExitFailed);
+  c.out << "Lock cleared for cluster \"" << (*engine)->topology().cluster_name << "\".\n";
+  return kExitOk;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"validate", "Check a topology file and its plugins' options without touching anything", "FILE",
+       "flotilla validate configs/local.toml", nullptr, 1, 1, cmd_validate},
+      {"plan", "Show what `up` would create, change and destroy", "FILE [--out PLAN] [--destroy] [--output json]",
+       "flotilla plan configs/local.toml --out local.plan",
+       [](po::options_description& d) {
+         add_output(d);
+         d.add_options()("out", po::value<std::string>()->default_value(""), "save the plan to this file for `up --plan`")(
+             "destroy", po::bool_switch(), "plan `down` instead");
+       },
+       1, 1, cmd_plan},
+      {"up", "Create or update the cluster to match the topology", "FILE [--plan PLAN] [--parallelism N]",
+       "flotilla up configs/local.toml",
+       [](po::options_description& d) {
+         add_parallelism(d);
+         d.add_options()("plan", po::value<std::string>()->default_value(""), "apply this saved plan; refused if the cluster moved since");
+       },
+       1, 1, cmd_up},
+      {"status", "Show nodes, service instances, addons and endpoints", "FILE [--output json]", "flotilla status configs/local.toml --output json",
+       add_output, 1, 1, cmd_status},
+      {"scale", "Change one service's replicas and apply", "FILE SERVICE=N", "flotilla scale configs/local.toml hello/v1=8",
+       add_parallelism, 2, 2, cmd_scale},
+      {"down", "Destroy everything the cluster runs and its nodes", "FILE", "flotilla down configs/local.toml", add_parallelism, 1, 1, cmd_down},
+      {"plugins", "List the plugins found on the plugin path", "[--output json]", "flotilla plugins --output json", add_output, 0, 0, cmd_plugins},
+      {"graph", "Print the step graph of the plan as Graphviz DOT", "FILE [--destroy]", "flotilla graph configs/local.toml | dot -Tsvg > plan.svg",
+       [](po::options_description& d) { d.add_options()("destroy", po::bool_switch(), "graph `down` instead"); }, 1, 1, cmd_graph},
+      {"ps", "List workloads whose name, service, image or command contains TEXT", "FILE [TEXT] [--output json]",
+       "flotilla ps configs/local.toml hello", add_output, 1, 2, cmd_ps},
+      {"ip", "Print the address of a node, or of each instance of a service", "FILE NAME", "flotilla ip configs/local.toml hello/v1",
+       nullptr, 2, 2, cmd_ip},
+      {"env", "Print shell exports that point a Docker client at a node", "FILE NODE", "eval \"$(flotilla env configs/netns.toml swarm-1)\"",
+       nullptr, 2, 2, cmd_env},
+      {"unlock", "Clear the lock left by a run that died", "FILE [--force]", "flotilla unlock configs/local.toml",
+       [](po::options_description& d) { d.add_options()("force", po::bool_switch(), "clear even if the holder seems alive"); }, 1, 1, cmd_unlock},
+  };
+  return table;
+}
+
+const char* kExitCodes =
+    "Exit codes:\n"
+    "  0    success\n"
+    "  1    the command ran and something failed (a step, a lookup)\n"
+    "  2    wrong arguments or options\n"
+    "  3    the topology or a plugin is invalid; nothing was touched\n"
+    "  4    another run holds the cluster's lock\n"
+    "  130  interrupted by Ctrl-C\n";
+
+void print_main_help(std::ostream& os) {
+  os << "flotilla " << FLOTILLA_VERSION << ": bring up a cluster with discovery, load balancing, metrics and logs from one file.\n\n"
+     << "Usage: flotilla COMMAND [ARGS] [OPTIONS]\n\nCommands:\n";
+  char line[256];
+  for (const auto& c : commands()) {
+    std::snprintf(line, sizeof line, "  %-10s %s\n", c.name, c.summary);
+    os << line;
+  }
+  os << "\nRun `flotilla COMMAND --help` for a command's options and an example.\n"
+     << "Start with: flotilla up configs/local.toml\n\n"
+     << kExitCodes;
+}
+
+void setup_logging(const po::variables_map& vm) {
+  auto logger = spdlog::stderr_color_mt("flotilla");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  std::string level = vm["log-level"].as<std::string>();
+  if (level.empty()) level = vm["verbose"].as<bool>() ? "info" : vm["quiet"].as<bool>() ? "error" : "warn";
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    if (args.size() > 1) return run_cli({args[1], "--help"});
+    print_main_help(std::cout);
+    return kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "flotilla " << FLOTILLA_VERSION << " (plugin ABI " << FLT_ABI_VERSION << ")\n";
+    return kExitOk;
+  }
+  const Command* cmd = nullptr;
+  for (const auto& c : commands())
+    if (args[0] == c.name) cmd = &c;
+  if (!cmd) {
+    std::cerr << "error: unknown command \"" << args[0] << "\"; run `flotilla --help` for the list of commands\n";
+    return kExitUsage;
+  }
+  po::options_description desc("Options");
+  if (cmd->options) cmd->options(desc);
+  add_common(desc);
+  po::options_description hidden;
+  hidden.add_options()("args", po::value<std::vector<std::string>>()->default_value({}, ""), "");
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  Context ctx;
+  try {
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end())).options(all).positional(pos).run(), ctx.vm);
+    po::notify(ctx.vm);
+  } catch (const po::error& e) {
+    std::cerr << "error: " << e.what() << "\nUsage: flotilla " << cmd->name << " " << cmd->usage << "\n";
+    return kExitUsage;
+  }
+  if (ctx.vm["help"].as<bool>()) {
+    std::cout << cmd->summary << ".\n\nUsage: flotilla " << cmd->name << " " << cmd->usage << "\n\n" << desc << "\nExample:\n  " << cmd->example
+              << "\n\n" << kExitCodes;
+    return kExitOk;
+  }
+  ctx.args = ctx.vm["args"].as<std::vector<std::string>>();
+  if (static_cast<int>(ctx.args.size()) < cmd->min_args || static_cast<int>(ctx.args.size()) > cmd->max_args) {
+    std::cerr << "error: wrong number of arguments\nUsage: flotilla " << cmd->name << " " << cmd->usage << "\nExample: " << cmd->example << "\n";
+    return kExitUsage;
+  }
+  if (ctx.vm.count("output")) {
+    const auto o = ctx.vm["output"].as<std::string>();
+    if (o != "text" && o != "json") {
+      std::cerr << "error: --output must be text or json, not \"" << o << "\"\n";
+      return kExitUsage;
+    }
+  }
+  if (ctx.vm.count("parallelism")) {
+    const int p = ctx.vm["parallelism"].as<int>();
+    if (p < 1 || p > 256) {
+      std::cerr << "error: --parallelism must be from 1 to 256, not " << p << "\n";
+      return kExitUsage;
+    }
+  }
+  setup_logging(ctx.vm);
+  try {
+    return cmd->run(ctx);
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal error in `flotilla " << cmd->name << "`: " << redact(e.what())
+              << "\nThis is a bug; state was saved after the last finished step. Please report it with the command you ran.\n";
+    return kExitFailed;
+  }
+}
+
+}  // namespace flotilla

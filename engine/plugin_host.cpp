@@ -1,0 +1,355 @@
+#include "plugin_host.hpp"
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <spdlog/spdlog.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+namespace flotilla {
+namespace {
+
+std::vector<std::string> string_list(const json& manifest, const char* key) {
+  std::vector<std::string> out;
+  if (auto it = manifest.find(key); it != manifest.end() && it->is_array())
+    for (const auto& v : *it)
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+std::mutex& secrets_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> values;
+  return values;
+}
+
+// The engine's side of flt_call: the public part first, so a flt_call* is a HostCall*.
+struct HostCall {
+  flt_call call;
+  const Plugin* plugin;
+  const CallHooks* hooks;
+  std::string result;
+  bool has_result = false;
+  std::string error;
+};
+
+HostCall* self(flt_call* call) { return reinterpret_cast<HostCall*>(call); }
+
+std::string prefix(const HostCall* c) {
+  std::string p = c->plugin->kind + ":" + c->plugin->name;
+  if (!c->hooks->instance.empty()) p += ":" + c->hooks->instance;
+  return p;
+}
+
+void host_log(flt_call* call, flt_log_level level, const char* msg, size_t len) {
+  const HostCall* c = self(call);
+  const std::string text = redact(std::string(msg, len));
+  const auto lvl = level <= FLT_LOG_TRACE   ? spdlog::level::trace
+                   : level == FLT_LOG_DEBUG ? spdlog::level::debug
+                   : level == FLT_LOG_INFO  ? spdlog::level::info
+                   : level == FLT_LOG_WARN  ? spdlog::level::warn
+                                            : spdlog::level::err;
+  spdlog::log(lvl, "{}: {}", prefix(c), text);
+}
+
+void host_progress(flt_call* call, const char* msg, size_t len) {
+  const HostCall* c = self(call);
+  if (c->hooks->progress) c->hooks->progress(redact(std::string(msg, len)));
+}
+
+int host_is_cancelled(flt_call* call) {
+  const HostCall* c = self(call);
+  return c->hooks->cancelled && c->hooks->cancelled() ? 1 : 0;
+}
+
+void host_set_result(flt_call* call, const char* json_text, size_t len) {
+  HostCall* c = self(call);
+  c->result.assign(json_text, len);
+  c->has_result = true;
+}
+
+void host_set_error(flt_call* call, const char* msg, size_t len) { self(call)->error.assign(msg, len); }
+
+flt_status host_runtime(flt_call* call, const char* request, size_t len, flt_json_sink sink, void* user) {
+  const HostCall* c = self(call);
+  auto reply = [&](const json& doc) {
+    const std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    sink(user, text.data(), text.size());
+  };
+  if (!c->hooks->runtime) {
+    reply(json{{"error", "runtime operations are available to addons only"}});
+    return FLT_NOT_SUPPORTED;
+  }
+  json req = json::parse(std::string_view(request, len), nullptr, false);
+  if (req.is_discarded() || !req.is_object()) {
+    reply(json{{"error", "runtime request is not a JSON object"}});
+    return FLT_INVALID;
+  }
+  json out = json::object();
+  flt_status st = FLT_ERROR;
+  try {
+    st = c->hooks->runtime(req, out);
+  } catch (const std::exception& e) {
+    out = json{{"error", std::string("engine error in runtime operation: ") + e.what()}};
+    st = FLT_ERROR;
+  }
+  reply(out);
+  return st;
+}
+
+void host_state_get(flt_call* call, flt_json_sink sink, void* user) {
+  const HostCall* c = self(call);
+  const json state = c->hooks->state_get ? c->hooks->state_get() : json::object();
+  const std::string text = state.dump();
+  sink(user, text.data(), text.size());
+}
+
+flt_status host_state_set(flt_call* call, const char* text, size_t len) {
+  const HostCall* c = self(call);
+  if (!c->hooks->state_set) return FLT_NOT_SUPPORTED;
+  json doc = json::parse(std::string_view(text, len), nullptr, false);
+  if (doc.is_discarded()) return FLT_INVALID;
+  c->hooks->state_set(doc);
+  return FLT_OK;
+}
+
+const flt_host_api kHostApi = {
+    FLT_ABI_VERSION, sizeof(flt_host_api), &host_log,       &host_progress,  &host_is_cancelled, &host_set_result,
+    &host_set_error, &host_runtime,        &host_state_get, &host_state_set,
+};
+
+const char* status_name(flt_status s) {
+  switch (s) {
+    case FLT_OK: return "ok";
+    case FLT_ERROR: return "error";
+    case FLT_RETRYABLE: return "retryable error";
+    case FLT_NOT_FOUND: return "not found";
+    case FLT_CANCELLED: return "cancelled";
+    case FLT_NOT_SUPPORTED: return "not supported";
+    case FLT_INVALID: return "invalid";
+  }
+  return "unknown status";
+}
+
+bool is_plugin_file(const std::filesystem::path& p) { return p.extension() == ".so"; }
+
+}  // namespace
+
+std::string Plugin::label() const { return kind + " " + name + " (" + file.string() + ")"; }
+std::vector<std::string> Plugin::provides() const { return string_list(manifest, "provides"); }
+std::vector<std::string> Plugin::requires_() const { return string_list(manifest, "requires"); }
+std::vector<std::string> Plugin::optional() const { return string_list(manifest, "optional"); }
+int Plugin::max_parallel() const {
+  auto it = manifest.find("max_parallel");
+  return it != manifest.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+Result<Plugin> load_plugin(const std::filesystem::path& file) {
+  namespace dll = boost::dll;
+  Plugin p;
+  p.file = file;
+  boost::system::error_code ec;
+  auto lib = std::make_shared<dll::shared_library>();
+  lib->load(file.string(), dll::load_mode::rtld_local | dll::load_mode::rtld_now, ec);
+  if (ec) {
+    // Boost.DLL reports a generic error code; dlerror() still holds the loader's reason.
+    const char* why = ::dlerror();
+    return fail("cannot load plugin " + file.string() + ": " + (why ? std::string(why) : ec.message()) + "; rebuild it against this SDK or remove it from the plugin path");
+  }
+  if (!lib->has(FLT_ENTRY_SYMBOL))
+    return fail("plugin " + file.string() + " has no entry symbol `" FLT_ENTRY_SYMBOL "`; build it with flotilla_add_plugin() and FLOTILLA_PLUGIN(...)");
+  auto entry = lib->get<const flt_plugin_descriptor*()>(FLT_ENTRY_SYMBOL);
+  const flt_plugin_descriptor* d = nullptr;
+  try {
+    d = entry();
+  } catch (...) {
+    return fail("plugin " + file.string() + ": its entry function threw an exception; fix the plugin");
+  }
+  if (d == nullptr) return fail("plugin " + file.string() + ": its entry function returned no descriptor");
+  if (d->abi_version != FLT_ABI_VERSION)
+    return fail("plugin " + file.string() + " was built for plugin ABI version " + std::to_string(d->abi_version) +
+                ", but this engine serves ABI version " + std::to_string(FLT_ABI_VERSION) +
+                "; rebuild the plugin against this engine's SDK");
+  if (d->struct_size < sizeof(flt_plugin_descriptor))
+    return fail("plugin " + file.string() + ": descriptor is " + std::to_string(d->struct_size) + " bytes, expected at least " +
+                std::to_string(sizeof(flt_plugin_descriptor)) + "; rebuild the plugin against this engine's SDK");
+  if (!d->name || !d->kind || !d->get_interface)
+    return fail("plugin " + file.string() + ": descriptor lacks a name, kind or get_interface");
+  p.descriptor = d;
+  p.name = d->name;
+  p.kind = d->kind;
+  p.version = d->version ? d->version : "";
+  p.description = d->description ? d->description : "";
+  if (d->manifest && *d->manifest) {
+    p.manifest = json::parse(d->manifest, nullptr, false);
+    if (p.manifest.is_discarded() || !p.manifest.is_object())
+      return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + "): its manifest is not a JSON object; fix the plugin");
+  }
+  if (p.kind == "driver") {
+    p.driver = static_cast<const flt_driver_v1*>(d->get_interface(FLT_INTERFACE_DRIVER));
+    if (!p.driver || p.driver->struct_size < sizeof(flt_driver_v1) || !p.driver->create || !p.driver->destroy)
+      return fail("plugin " + file.string() + " says it is a driver but has no usable " FLT_INTERFACE_DRIVER " interface");
+  } else if (p.kind == "runtime") {
+    p.runtime = static_cast<const flt_runtime_v1*>(d->get_interface(FLT_INTERFACE_RUNTIME));
+    if (!p.runtime || p.runtime->struct_size < sizeof(flt_runtime_v1) || !p.runtime->start || !p.runtime->stop || !p.runtime->inspect)
+      return fail("plugin " + file.string() + " says it is a runtime but has no usable " FLT_INTERFACE_RUNTIME " interface");
+  } else if (p.kind == "addon") {
+    p.addon = static_cast<const flt_addon_v1*>(d->get_interface(FLT_INTERFACE_ADDON));
+    if (!p.addon || p.addon->struct_size < sizeof(flt_addon_v1) || !p.addon->apply || !p.addon->destroy)
+      return fail("plugin " + file.string() + " says it is an addon but has no usable " FLT_INTERFACE_ADDON " interface");
+  } else {
+    return fail("plugin " + file.string() + " has unknown kind \"" + p.kind + "\"; expected driver, runtime or addon");
+  }
+  p.library = std::move(lib);
+  return p;
+}
+
+CallResult call_plugin(const Plugin& plugin, flt_operation op, const char* op_name, const json& request,
+                       const CallHooks& hooks) {
+  CallResult out;
+  if (op == nullptr) {
+    out.status = FLT_NOT_SUPPORTED;
+    out.error = std::string("operation ") + op_name + " is not implemented";
+    return out;
+  }
+  HostCall c{{&kHostApi}, &plugin, &hooks, {}, false, {}};
+  const std::string text = request.dump(-1, ' ', false, json::error_handler_t::replace);
+  try {
+    out.status = op(&c.call, text.data(), text.size());
+  } catch (const std::exception& e) {
+    out.status = FLT_ERROR;
+    out.error = std::string("the plugin threw an exception across its C boundary: ") + e.what();
+    return out;
+  } catch (...) {
+    out.status = FLT_ERROR;
+    out.error = "the plugin threw an exception across its C boundary";
+    return out;
+  }
+  if (out.status < FLT_OK || out.status > FLT_INVALID) {
+    out.error = "returned unknown status " + std::to_string(static_cast<int>(out.status)) + (c.error.empty() ? "" : ": " + c.error);
+    out.status = FLT_ERROR;
+    return out;
+  }
+  if (out.status != FLT_OK) {
+    out.error = c.error.empty() ? std::string(status_name(out.status)) : c.error;
+    return out;
+  }
+  if (c.has_result) {
+    out.result = json::parse(c.result, nullptr, false);
+    if (out.result.is_discarded() || !out.result.is_object()) {
+      out.status = FLT_ERROR;
+      out.error = "returned a result that is not a JSON object: " + c.result.substr(0, 200);
+      out.result = json::object();
+    }
+  }
+  return out;
+}
+
+Error call_error(const Plugin& plugin, const char* op_name, const CallResult& r) {
+  Error e{redact(plugin.kind + " " + plugin.name + ": " + op_name + " failed: " + r.error)};
+  e.retryable = r.status == FLT_RETRYABLE;
+  return e;
+}
+
+std::vector<std::filesystem::path> PluginHost::search_path(const std::string& explicit_path) {
+  std::vector<std::filesystem::path> out;
+  auto add_list = [&](const std::string& list) {
+    std::stringstream ss(list);
+    std::string part;
+    while (std::getline(ss, part, ':'))
+      if (!part.empty()) out.emplace_back(part);
+  };
+  add_list(explicit_path);
+  if (const char* env = std::getenv("FLOTILLA_PLUGIN_PATH")) add_list(env);
+  boost::system::error_code ec;
+  auto exe = boost::dll::program_location(ec);
+  if (!ec) out.push_back(std::filesystem::path(exe.parent_path().string()) / ".." / "lib" / "flotilla" / "plugins");
+  for (auto& p : out) {
+    std::error_code fec;
+    auto canon = std::filesystem::weakly_canonical(p, fec);
+    if (!fec) p = canon;
+  }
+  return out;
+}
+
+PluginHost PluginHost::discover(const std::vector<std::filesystem::path>& path) {
+  PluginHost host;
+  host.path_ = path;
+  std::set<std::string> seen_files;
+  for (const auto& dir : path) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+      if (entry.is_regular_file() && is_plugin_file(entry.path())) files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto canon = std::filesystem::canonical(f, ec).string();
+      if (!seen_files.insert(canon).second) continue;
+      auto loaded = load_plugin(f);
+      if (!loaded) {
+        host.problems_.push_back(loaded.error());
+        continue;
+      }
+      if (host.find(loaded->kind, loaded->name)) continue;  // earlier directories win
+      host.plugins_.push_back(std::move(*loaded));
+    }
+  }
+  return host;
+}
+
+const Plugin* PluginHost::find(const std::string& kind, const std::string& name) const {
+  for (const auto& p : plugins_)
+    if (p.kind == kind && p.name == name) return &p;
+  return nullptr;
+}
+
+const Error* PluginHost::problem_for(const std::string& kind, const std::string& name) const {
+  std::string stem = kind + "_" + name;
+  std::replace(stem.begin(), stem.end(), '-', '_');
+  for (const auto& e : problems_)
+    if (e.message.find(stem) != std::string::npos) return &e;
+  return nullptr;
+}
+
+Result<const Plugin*> PluginHost::get(const std::string& kind, const std::string& name) const {
+  if (const Plugin* p = find(kind, name)) return p;
+  std::string known;
+  for (const auto& p : plugins_)
+    if (p.kind == kind) known += (known.empty() ? "" : ", ") + p.name;
+  std::string where;
+  for (const auto& d : path_) where += (where.empty() ? "" : ":") + d.string();
+  std::string msg = "no " + kind + " plugin named \"" + name + "\"";
+  if (const Error* e = problem_for(kind, name)) msg += " (" + e->message + ")";
+  msg += "; known " + kind + "s: " + (known.empty() ? "none" : known) + "; plugins are searched in " + where +
+         " (set --plugin-path or FLOTILLA_PLUGIN_PATH to add a directory)";
+  return fail(msg);
+}
+
+void add_secret(const std::string& value) {
+  if (value.size() < 4) return;  // too short to redact without mangling ordinary text
+  std::lock_guard lock(secrets_mutex());
+  if (std::find(secrets().begin(), secrets().end(), value) == secrets().end()) secrets().push_back(value);
+}
+
+std::string redact(std::string text) {
+  std::lock_guard lock(secrets_mutex());
+  for (const auto& s : secrets()) {
+    for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
+      text.replace(pos, s.size(), "[redacted]");
+      pos += 10;
+    }
+  }
+  return text;
+}
+
+}  // namespace flotilla

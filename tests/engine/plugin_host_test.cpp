@@ -1,0 +1,102 @@
+#include "plugin_host.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace flotilla;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path test_plugin(const std::string& name) { return fs::path(FLOTILLA_TEST_PLUGIN_DIR) / ("test_" + name + ".so"); }
+
+CallHooks no_hooks() {
+  CallHooks h;
+  h.instance = "test";
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("the real plugins load and declare their kind", "[plugin_host]") {
+  auto host = PluginHost::discover({FLOTILLA_PLUGIN_DIR});
+  CHECK(host.problems().empty());
+  const Plugin* local = host.find("driver", "local");
+  REQUIRE(local != nullptr);
+  CHECK(local->driver != nullptr);
+  CHECK(local->manifest.contains("schema"));
+  const Plugin* process = host.find("runtime", "process");
+  REQUIRE(process != nullptr);
+  CHECK(process->runtime != nullptr);
+}
+
+TEST_CASE("a plugin built for another ABI version is refused with both versions and the file named", "[plugin_host]") {
+  auto r = load_plugin(test_plugin("bad_abi"));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("test_bad_abi.so"));
+  CHECK_THAT(r.error().message, Catch::Contains("ABI version 99"));
+  CHECK_THAT(r.error().message, Catch::Contains("serves ABI version " + std::to_string(FLT_ABI_VERSION)));
+}
+
+TEST_CASE("a library without the entry symbol is refused by name", "[plugin_host]") {
+  auto r = load_plugin(test_plugin("no_entry"));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("test_no_entry.so"));
+  CHECK_THAT(r.error().message, Catch::Contains("flotilla_plugin_entry"));
+}
+
+TEST_CASE("a file that is not a library is reported, not fatal, during discovery", "[plugin_host]") {
+  const fs::path dir = fs::temp_directory_path() / ("flotilla-plugin-host-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::FILE* f = std::fopen((dir / "driver_broken.so").c_str(), "w");
+    std::fputs("not an ELF file", f);
+    std::fclose(f);
+  }
+  fs::copy_file(test_plugin("bad_abi"), dir / "test_bad_abi.so");
+  auto host = PluginHost::discover({dir, FLOTILLA_PLUGIN_DIR});
+  CHECK(host.find("driver", "local") != nullptr);
+  CHECK(host.problems().size() == 2);
+  auto missing = host.get("driver", "broken");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Catch::Contains("driver_broken.so"));
+  CHECK_THAT(missing.error().message, Catch::Contains("known drivers: local"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an exception thrown across the C boundary becomes an error naming the plugin", "[plugin_host]") {
+  auto p = load_plugin(test_plugin("throws_across_abi"));
+  REQUIRE(p);
+  auto r = call_plugin(*p, p->addon->apply, "apply", json::object(), no_hooks());
+  CHECK(r.status == FLT_ERROR);
+  CHECK_THAT(r.error, Catch::Contains("boom from a raw plugin"));
+  CHECK_THAT(call_error(*p, "apply", r).message, Catch::StartsWith("addon raw-thrower: apply failed"));
+}
+
+TEST_CASE("the C++ wrapper turns exceptions into statuses", "[plugin_host][sdk]") {
+  auto p = load_plugin(test_plugin("wrapper_throws"));
+  REQUIRE(p);
+  CHECK(p->provides() == std::vector<std::string>{"test"});
+  auto r = call_plugin(*p, p->addon->apply, "apply", json::object(), no_hooks());
+  CHECK(r.status == FLT_ERROR);
+  CHECK(r.error == "the wrapped addon failed on purpose");
+  auto d = call_plugin(*p, p->addon->destroy, "destroy", json::object(), no_hooks());
+  CHECK(d.status == FLT_RETRYABLE);
+  CHECK(call_error(*p, "destroy", d).retryable);
+}
+
+TEST_CASE("a malformed JSON result is an error naming the plugin", "[plugin_host]") {
+  auto p = load_plugin(test_plugin("malformed_result"));
+  REQUIRE(p);
+  auto r = call_plugin(*p, p->addon->apply, "apply", json::object(), no_hooks());
+  CHECK(r.status == FLT_ERROR);
+  CHECK_THAT(r.error, Catch::Contains("not a JSON object"));
+  CHECK_THAT(call_error(*p, "apply", r).message, Catch::StartsWith("addon malformed: apply failed"));
+}
+
+TEST_CASE("secrets are redacted from messages", "[plugin_host]") {
+  add_secret("AKIAVERYSECRETKEY");
+  CHECK(redact("key=AKIAVERYSECRETKEY and again AKIAVERYSECRETKEY") == "key=[redacted] and again [redacted]");
+  CHECK(redact("nothing here") == "nothing here");
+}
