@@ -1,0 +1,460 @@
+// The `haproxy` addon: one HAProxy per placed node routes every service by path prefix
+// ("/hello/v1" -> the healthy instances of hello/v1). Instance changes go through the runtime
+// API (no reload, no failed request); only route or listener changes reload the master-worker
+// process, and the config file always holds what runs, since runtime changes die on reload.
+#include "config.hpp"
+#include "haproxy_binary.hpp"
+#include "request.hpp"
+#include "runtime_api.hpp"
+#include "server_sync.hpp"
+
+#include <flotilla/plugin.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace hap = flotilla::haproxy;
+using flotilla::sdk::Context;
+using flotilla::sdk::Error;
+using flotilla::sdk::Invalid;
+using flotilla::sdk::json;
+using flotilla::sdk::Retryable;
+using hap::Problem;
+using hap::str;
+using namespace std::chrono_literals;
+
+constexpr auto kStartTimeout = 10s;   // a fresh HAProxy answers on its admin socket by then
+constexpr auto kReloadTimeout = 10s;  // a reload has a new worker answering by then
+constexpr const char* kWorkload = "haproxy";
+
+/// The addon's options, as the schema in the manifest describes them.
+struct Options {
+  std::int64_t port = 8080;
+  std::int64_t stats_port = 8404;
+  bool strip_prefix = true;
+  std::int64_t drain_timeout_s = 10;
+  std::int64_t up_timeout_s = 10;
+};
+
+Options read_options(const json& config) {
+  Options o;
+  if (!config.is_object()) return o;
+  o.port = config.value("port", o.port);
+  o.stats_port = config.value("stats_port", o.stats_port);
+  o.strip_prefix = config.value("strip_prefix", o.strip_prefix);
+  o.drain_timeout_s = config.value("drain_timeout_s", o.drain_timeout_s);
+  o.up_timeout_s = config.value("up_timeout_s", o.up_timeout_s);
+  return o;
+}
+
+/// One node the addon is placed on, with the paths of its HAProxy.
+struct NodePlace {
+  std::string name;
+  std::string address;
+  std::string runtime;
+  fs::path dir;  // <addon.dir>/<node>: sockets and the last applied config
+  [[nodiscard]] std::string admin_socket() const { return (dir / "admin.sock").string(); }
+  [[nodiscard]] std::string master_socket() const { return (dir / "master.sock").string(); }
+};
+
+const json* find_node(const json& request, const std::string& name) {
+  for (const json& n : request.value("nodes", json::array())) {
+    if (str(n, "name") == name) return &n;
+  }
+  return nullptr;
+}
+
+std::vector<NodePlace> placed_nodes(const json& request) {
+  const json& addon = request.at("addon");
+  std::vector<NodePlace> out;
+  for (const json& n : addon.value("nodes", json::array())) {
+    NodePlace p;
+    p.name = n.get<std::string>();
+    if (const json* node = find_node(request, p.name)) {
+      p.address = str(*node, "address");
+      p.runtime = str(*node, "runtime");
+    }
+    p.dir = fs::path(str(addon, "dir")) / p.name;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<Problem> option_problems(const Options& o) {
+  std::vector<Problem> out;
+  if (auto p = hap::port_problem(o.port)) out.push_back({"port", "port: " + *p});
+  if (auto p = hap::port_problem(o.stats_port)) out.push_back({"stats_port", "stats_port: " + *p});
+  if (o.port == o.stats_port) out.push_back({"stats_port", "stats_port equals port; give the statistics page its own port"});
+  if (o.drain_timeout_s < 0 || o.drain_timeout_s > 3600) out.push_back({"drain_timeout_s", "drain_timeout_s must be 0-3600"});
+  if (o.up_timeout_s < 1 || o.up_timeout_s > 600) out.push_back({"up_timeout_s", "up_timeout_s must be 1-600"});
+  return out;
+}
+
+std::vector<Problem> placement_problems(const json& request) {
+  std::vector<Problem> out;
+  const std::string addon_name = str(request.at("addon"), "name");
+  if (auto p = hap::service_name_problem(addon_name)) {
+    out.push_back({"name", "addon name " + hap::detail::quoted(addon_name) + ": " + *p});
+  }
+  for (const NodePlace& n : placed_nodes(request)) {
+    if (auto p = hap::file_path_problem(n.master_socket())) out.push_back({"addon", "node " + n.name + ": " + *p});
+    if (n.master_socket().size() > 107) {
+      out.push_back({"addon", "node " + n.name + ": the socket path " + n.master_socket() +
+                                  " is longer than 107 bytes (the unix socket limit); use a shorter state directory"});
+    }
+    if (!n.runtime.empty() && n.runtime != "process") {
+      out.push_back({"placement", "node " + n.name + " uses the `" + n.runtime +
+                                      "` runtime; the haproxy addon needs the process runtime (it drives HAProxy "
+                                      "through a unix socket on this machine); place it on a process-runtime node"});
+    }
+    if (!n.address.empty()) {
+      if (auto p = hap::address_problem(n.address)) out.push_back({"placement", "node " + n.name + ": " + *p});
+    }
+  }
+  return out;
+}
+
+std::string join(const std::vector<Problem>& problems) {
+  std::string out;
+  for (const auto& p : problems) out += (out.empty() ? "" : "; ") + p.message;
+  return out;
+}
+
+/// FNV-1a: a hash that stays the same across builds, for the state file.
+std::string stable_hash(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The last lines of a log file, for error messages.
+std::string tail(const fs::path& path, int lines = 10) {
+  const std::string text = read_text(path);
+  std::size_t pos = text.size();
+  for (int i = 0; i <= lines && pos > 0; ++i) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  return text.substr(pos == 0 ? 0 : pos + 1);
+}
+
+void write_local(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw Error(FLT_ERROR, "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+class HaproxyAddon final : public flotilla::sdk::Addon {
+ public:
+  json validate(Context&, const json& request) override {
+    std::vector<Problem> problems;
+    if (!hap::find_haproxy()) {
+      problems.push_back({"plugin", "haproxy not found on PATH or in /usr/sbin; apt-get install haproxy"});
+    }
+    const Options o = read_options(request.at("addon").value("config", json::object()));
+    for (auto& p : option_problems(o)) problems.push_back(std::move(p));
+    for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
+    for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
+    json errors = json::array();
+    for (const auto& p : problems) errors.push_back({{"message", p.message}, {"key", p.key}});
+    return {{"errors", errors}};
+  }
+
+  json apply(Context& ctx, const json& request) override {
+    const json& addon = request.at("addon");
+    const Options o = read_options(addon.value("config", json::object()));
+    std::vector<Problem> problems = option_problems(o);
+    for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
+    for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
+    if (!problems.empty()) throw Invalid("haproxy: " + join(problems));
+    const auto binary = hap::find_haproxy();
+    if (!binary) throw Invalid("haproxy not found on PATH or in /usr/sbin; apt-get install haproxy");
+
+    json state = ctx.state();
+    if (!state.contains("nodes") || !state["nodes"].is_object()) state["nodes"] = json::object();
+    const std::vector<NodePlace> places = placed_nodes(request);
+
+    // Nodes the addon left: their HAProxy goes.
+    std::set<std::string> placed;
+    for (const auto& n : places) placed.insert(n.name);
+    for (const auto& [name, rec] : json(state["nodes"]).items()) {
+      if (placed.contains(name)) continue;
+      remove_from_node(ctx, name, rec);
+      state["nodes"].erase(name);
+      ctx.set_state(state);
+    }
+
+    const std::vector<hap::Route> routes = hap::routes_of(request.value("services", json::array()));
+    json endpoints = json::object(), registrations = json::array(), targets = json::array(), logs = json::array();
+    json messages = json::array();
+    bool first = true;
+    for (const NodePlace& node : places) {
+      if (node.address.empty()) throw Error(FLT_ERROR, "haproxy: node " + node.name + " has no address yet; run `flotilla up` again");
+      json& rec = state["nodes"][node.name];
+      apply_node(ctx, request, o, *binary, node, routes, rec);
+      ctx.set_state(state);
+
+      const std::string base = "http://" + node.address + ":" + std::to_string(o.port);
+      const std::string stats = node.address + ":" + std::to_string(o.stats_port);
+      const std::string suffix = first ? "" : "-" + node.name;
+      endpoints["rest" + suffix] = base;
+      endpoints["haproxy-stats" + suffix] = "http://" + stats + "/stats";
+      registrations.push_back({{"name", "rest"},
+                               {"id", "rest-" + node.name},
+                               {"address", node.address},
+                               {"port", o.port},
+                               {"health", std::string(hap::kMonitorPath)}});
+      targets.push_back(stats);
+      if (rec.contains("record") && rec["record"].contains("stderr")) {
+        logs.push_back({{"node", node.name}, {"service", "haproxy"}, {"instance", str(addon, "name")},
+                        {"stream", "stderr"}, {"path", rec["record"]["stderr"]}});
+      }
+      if (first) {
+        for (const auto& r : routes) messages.push_back("Service available at " + base + r.prefix);
+      }
+      first = false;
+    }
+    json outputs = {{"registrations", registrations},
+                    {"metrics_targets", json::array({{{"job", "haproxy"}, {"targets", targets}, {"metrics_path", "/metrics"}}})},
+                    {"log_files", logs}};
+    return {{"endpoints", endpoints}, {"outputs", outputs}, {"messages", messages}};
+  }
+
+  json destroy(Context& ctx, const json& request) override {
+    json state = ctx.state();
+    json nodes = state.value("nodes", json::object());
+    for (const NodePlace& n : placed_nodes(request)) {
+      if (!nodes.contains(n.name)) nodes[n.name] = {{"dir", n.dir.string()}};
+    }
+    for (const auto& [name, rec] : nodes.items()) remove_from_node(ctx, name, rec);
+    ctx.set_state(json::object());
+    return json::object();
+  }
+
+ private:
+  /// Stops the node's HAProxy and removes its files.
+  static void remove_from_node(Context& ctx, const std::string& node, const json& rec) {
+    ctx.progress("stopping haproxy on " + node);
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kWorkload}});
+    } catch (const Error& e) {
+      if (e.status() != FLT_NOT_FOUND) throw;
+    }
+    std::error_code ec;
+    if (rec.contains("dir")) fs::remove_all(str(rec, "dir"), ec);
+    // put_file has no counterpart to delete; on the process runtime the file is on this machine.
+    if (str(rec, "runtime") == "process" && rec.contains("config")) {
+      const fs::path config = str(rec, "config");
+      fs::remove(config, ec);
+      fs::remove(config.parent_path(), ec);  // only if empty
+    }
+  }
+
+  static hap::SyncOptions sync_options(Context& ctx, const Options& o, const std::string& node) {
+    hap::SyncOptions s;
+    s.up_timeout = std::chrono::seconds(o.up_timeout_s);
+    s.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
+    s.check_cancelled = [&ctx] { ctx.check_cancelled(); };
+    s.log = [&ctx, node](const std::string& line) { ctx.info("haproxy on " + node + ": " + line); };
+    return s;
+  }
+
+  /// Brings one node's HAProxy to the routes: config checked and written, process running, then
+  /// a reload only if the routes or listeners changed, otherwise runtime API updates.
+  static void apply_node(Context& ctx, const json& request, const Options& o, const fs::path& binary,
+                         const NodePlace& node, const std::vector<hap::Route>& routes, json& rec) {
+    const std::string addon_name = str(request.at("addon"), "name");
+    fs::create_directories(node.dir);
+    hap::ConfigView view;
+    view.bind_address = node.address;
+    view.port = static_cast<int>(o.port);
+    view.stats_port = static_cast<int>(o.stats_port);
+    view.admin_socket = node.admin_socket();
+    view.strip_prefix = o.strip_prefix;
+    view.routes = routes;
+    const std::string text = hap::render_config(view);
+    const std::string skeleton = stable_hash(hap::render_config(view, false));
+
+    // A config HAProxy refuses never replaces the one that runs.
+    const fs::path candidate = node.dir / "candidate.cfg";
+    write_local(candidate, text);
+    const hap::ConfigCheck check = hap::check_config(binary, candidate);
+    if (!check.valid) {
+      throw Error(FLT_ERROR, "haproxy on " + node.name + ": the generated config " + candidate.string() +
+                                 " was refused by `haproxy -c` (the running config is unchanged): " + check.output);
+    }
+    const fs::path applied = node.dir / "applied.cfg";
+    const std::string previous = fs::exists(applied) ? read_text(applied) : std::string();
+
+    ctx.progress("haproxy on " + node.name + ": writing config");
+    const std::string config_file = addon_name + "/haproxy.cfg";  // relative to the node's files directory
+    const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
+                                  {"content", text}, {"mode", 0644}});
+    const std::string config_path = str(put, "path");
+    write_local(applied, text);
+    rec["dir"] = node.dir.string();
+    rec["runtime"] = node.runtime;
+    rec["config"] = config_path;
+
+    json workload = {{"name", kWorkload},
+                     {"command", {binary.string(), "-W", "-S", node.master_socket(), "-f", config_path}},
+                     {"ports", {o.port, o.stats_port}}};
+    const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
+    const json record = started.value("record", json::object());
+    const bool fresh = started.value("changed", true) || rec.value("record", json::object()) != record;
+    rec["record"] = record;
+
+    const hap::RuntimeApi admin(node.admin_socket());
+    const hap::SyncOptions sopts = sync_options(ctx, o, node.name);
+    hap::Membership desired;
+    std::vector<std::string> all_servers;
+    for (const auto& r : routes) {
+      desired[r.backend] = r.servers;
+      for (const auto& s : r.servers) all_servers.push_back(r.backend + "/" + s.name);
+    }
+
+    if (fresh) {
+      ctx.progress("haproxy on " + node.name + ": starting");
+      wait_started(ctx, node, admin, record);
+    } else {
+      // Truth is the running process: a backend missing or left over means its config is not
+      // the routes we want, whatever the state file says.
+      std::set<std::string> want_backends{"NOROUTE"};
+      for (const auto& r : routes) want_backends.insert(r.backend);
+      const bool drifted = hap::live_backends(admin) != want_backends;
+      if (drifted || rec.value("skeleton", "") != skeleton) {
+        ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
+        if (drifted && rec.value("skeleton", "") == skeleton) ctx.warn("haproxy on " + node.name + ": running backends differ from the recorded config; reloading");
+        reload(ctx, node, admin, config_file, previous);
+      }
+    }
+    rec["skeleton"] = skeleton;
+
+    // Config servers start as UP without a check; wait (bounded) for HAProxy's own check to agree.
+    const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
+    for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
+
+    ctx.progress("haproxy on " + node.name + ": updating servers");
+    hap::SyncReport report;
+    try {
+      report = hap::sync_servers(admin, desired, sopts);
+    } catch (const hap::RuntimeApiError& e) {
+      throw Retryable("haproxy on " + node.name + ": " + e.what());
+    }
+    if (report.changed()) {
+      ctx.info("haproxy on " + node.name + ": " + std::to_string(report.added.size()) + " added, " +
+               std::to_string(report.removed.size()) + " removed through the runtime API (no reload)");
+    }
+    json servers = json::object();
+    for (const auto& [backend, list] : hap::live_membership(admin)) {
+      if (backend == "NOROUTE") continue;
+      for (const auto& s : list) servers[backend].push_back(s.name);
+    }
+    rec["servers"] = servers;
+  }
+
+  /// Waits until a just-started HAProxy answers on its admin socket.
+  static void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const json& record) {
+    const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+    while (!admin.ready()) {
+      ctx.check_cancelled();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::string why;
+        if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
+        throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
+                                   std::to_string(kStartTimeout.count()) + " s" + why);
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  /// Reloads through the master CLI and waits for a new worker to answer. If the master reports
+  /// the reload failed, puts `previous` back so the file matches what still runs.
+  static void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const std::string& config_file,
+                     const std::string& previous) {
+    const hap::RuntimeApi master(node.master_socket());
+    const hap::ProcTable before = master.show_proc();
+    (void)master.send("reload");
+    const auto deadline = std::chrono::steady_clock::now() + kReloadTimeout;
+    int worker = 0;
+    while (worker == 0) {
+      ctx.check_cancelled();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw Retryable("haproxy on " + node.name + ": no new worker within " + std::to_string(kReloadTimeout.count()) +
+                        " s of a reload");
+      }
+      std::this_thread::sleep_for(25ms);
+      try {
+        const hap::ProcTable now = master.show_proc();  // refused while the master re-executes
+        if (now.reloads <= before.reloads) continue;
+        if (now.failed_reloads > before.failed_reloads) {
+          if (!previous.empty()) {
+            (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
+                               {"content", previous}, {"mode", 0644}});
+            write_local(node.dir / "applied.cfg", previous);
+          }
+          throw Error(FLT_ERROR, "haproxy on " + node.name + " refused the new config on reload; the previous one still runs");
+        }
+        worker = now.current_worker();
+      } catch (const hap::RuntimeApiError&) {
+      }
+    }
+    while (admin.ready() ? admin.worker_pid() != worker : true) {
+      ctx.check_cancelled();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
+                        std::to_string(kReloadTimeout.count()) + " s");
+      }
+      std::this_thread::sleep_for(25ms);
+    }
+    ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
+  }
+};
+
+constexpr const char* kManifest = R"json({
+  "schema": {
+    "port": {"type": "integer", "default": 8080, "description": "Port of the ingress, on the node's address"},
+    "stats_port": {"type": "integer", "default": 8404, "description": "Port of the statistics page (/stats) and the Prometheus exporter (/metrics), on the node's address"},
+    "strip_prefix": {"type": "boolean", "default": true, "description": "Remove the service's path prefix before passing a request to an instance (/hello/v1/x arrives as /x)"},
+    "drain_timeout_s": {"type": "integer", "default": 10, "description": "Longest wait for the requests of a removed instance to finish before it is deleted"},
+    "up_timeout_s": {"type": "integer", "default": 10, "description": "Longest wait for HAProxy's own health check to pass on a new instance"}
+  },
+  "provides": ["ingress"],
+  "requires": ["services"],
+  "placement": {"roles": ["swarm"], "mode": "first"}
+})json";
+
+}  // namespace
+
+FLOTILLA_PLUGIN(HaproxyAddon, "haproxy", "0.1.0",
+                "HAProxy ingress: routes /<service> to the service's healthy instances; scales without a reload", kManifest)

@@ -1,0 +1,196 @@
+// Helpers for tests that run a real HAProxy: loopback addresses and free ports, a small
+// keep-alive HTTP client, and a guard that stops an HAProxy the test started, by pid.
+#pragma once
+
+#include "support/process_util.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flotilla::test::haproxy_lab {
+
+namespace fs = std::filesystem;
+
+/// A loopback address of its own for this test process: 127.78.<20-219 from the pid>.<host>,
+/// so parallel test runs by several people do not meet on one address.
+inline std::string test_address(int host) {
+  return "127.78." + std::to_string(20 + ::getpid() % 200) + "." + std::to_string(host);
+}
+
+/// A port that is free on `address` now (bound to port 0, read back, closed).
+inline int free_port(const std::string& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot bind " + address + ":0 to find a free port");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+/// One HTTP/1.1 keep-alive connection, reopened when the server closed it after a response.
+/// A request that fails on the wire (reset, EOF before the answer, timeout) throws: it is what a
+/// client would report as an error, and what the tests count.
+class HttpClient {
+ public:
+  HttpClient(std::string address, int port, std::chrono::milliseconds timeout = std::chrono::seconds(3))
+      : address_(std::move(address)), port_(port), timeout_(timeout) {}
+  ~HttpClient() { close(); }
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  /// GET `path`; throws std::runtime_error when the request fails on the wire.
+  HttpResponse get(const std::string& path) {
+    if (fd_ < 0) open();
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + address_ + "\r\n\r\n";
+    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) fail("send");
+    std::string head;
+    while (head.find("\r\n\r\n") == std::string::npos) read_more(head);
+    const auto end = head.find("\r\n\r\n");
+    std::string body = head.substr(end + 4);
+    head.resize(end);
+    HttpResponse r;
+    if (head.size() < 12 || !head.starts_with("HTTP/1.")) fail("parse");
+    r.status = std::atoi(head.c_str() + 9);
+    std::string lower;
+    for (char c : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto cl = lower.find("\r\ncontent-length:");
+    if (cl != std::string::npos) {
+      const std::size_t want = std::strtoul(lower.c_str() + cl + 17, nullptr, 10);
+      while (body.size() < want) read_more(body);
+      r.body = body.substr(0, want);
+    } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+      r.body = read_chunked(body);
+    } else {
+      try {
+        for (;;) read_more(body);
+      } catch (const std::runtime_error&) {
+      }
+      r.body = body;
+      close();
+    }
+    if (lower.find("\r\nconnection: close") != std::string::npos) close();
+    return r;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void open() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{static_cast<time_t>(timeout_.count() / 1000), static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    ::inet_pton(AF_INET, address_.c_str(), &a.sin_addr);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fail("connect");
+  }
+
+  void read_more(std::string& into) {
+    char buf[8192];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) fail(n == 0 ? "eof" : "recv");
+    into.append(buf, static_cast<std::size_t>(n));
+  }
+
+  std::string read_chunked(std::string data) {
+    std::string out;
+    for (;;) {
+      while (data.find("\r\n") == std::string::npos) read_more(data);
+      const std::size_t size = std::strtoul(data.c_str(), nullptr, 16);
+      data.erase(0, data.find("\r\n") + 2);
+      while (data.size() < size + 2) read_more(data);
+      out += data.substr(0, size);
+      data.erase(0, size + 2);
+      if (size == 0) return out;
+    }
+  }
+
+  [[noreturn]] void fail(const char* what) {
+    const std::string why = std::strerror(errno);
+    close();
+    throw std::runtime_error(std::string("HTTP ") + what + " to " + address_ + ":" + std::to_string(port_) + " failed: " + why);
+  }
+
+  std::string address_;
+  int port_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+};
+
+/// The haproxy binary the tests run.
+inline std::string haproxy_binary() {
+  for (const char* p : {"/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  throw std::runtime_error("haproxy not found; apt-get install haproxy");
+}
+
+/// An HAProxy this test started, output going to `log`. Stopped on destruction: SIGTERM to the
+/// pid it started (the master stops its workers), SIGKILL if it is still there after 5 s.
+class HaproxyProcess {
+ public:
+  HaproxyProcess(const std::vector<std::string>& args, const fs::path& log) : child_(command(args, log)) {}
+  ~HaproxyProcess() {
+    ::kill(child_.pid(), SIGTERM);
+    (void)child_.wait_exit(std::chrono::seconds(5));
+  }
+  HaproxyProcess(const HaproxyProcess&) = delete;
+  HaproxyProcess& operator=(const HaproxyProcess&) = delete;
+  [[nodiscard]] pid_t pid() const { return child_.pid(); }
+
+ private:
+  // /bin/sh only redirects the output and then becomes haproxy (exec), so the pid is HAProxy's.
+  static std::vector<std::string> command(const std::vector<std::string>& args, const fs::path& log) {
+    std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" >>'" + log.string() + "' 2>&1", haproxy_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  proc::Child child_;
+};
+
+/// Config of an HAProxy standing in for service instances: one frontend per port, each
+/// answering every path (health checks included) with 200 and its own id as the body.
+inline std::string instances_config(const std::string& address, const std::vector<int>& ports) {
+  std::string cfg =
+      "global\n    log stderr format raw daemon notice\n"
+      "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n";
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    cfg += "frontend b" + std::to_string(i + 1) + "\n    bind " + address + ":" + std::to_string(ports[i]) +
+           "\n    http-request return status 200 content-type text/plain string b" + std::to_string(i + 1) + "\n";
+  }
+  return cfg;
+}
+
+}  // namespace flotilla::test::haproxy_lab
