@@ -144,7 +144,8 @@ class Consul final : public flotilla::sdk::Addon {
   json destroy(Context& ctx, const json& req) override {
     const json state = ctx.state();
     std::vector<std::string> nodes;
-    for (const auto& [node, url] : state.value("agents", json::object()).items()) nodes.push_back(node);
+    const json agents = state.value("agents", json::object());
+    for (const auto& [node, url] : agents.items()) nodes.push_back(node);
     if (nodes.empty()) nodes = req["addon"].value("nodes", std::vector<std::string>{});
     for (const auto& node : nodes) {
       try {

@@ -155,7 +155,8 @@ class Registrator final : public flotilla::sdk::Addon {
       Backend b = find_backend(req, cfg.value("backend", "auto"));
       if (b.kind == "etcd") {
         d::EtcdClient etcd(etcd_endpoints(b), short_timeouts());
-        for (const auto& [node, lease] : state.value("leases", json::object()).items()) etcd.lease_revoke(std::stoll(lease.value("id", "0")));
+        const json leases = state.value("leases", json::object());
+        for (const auto& [node, lease] : leases.items()) etcd.lease_revoke(std::stoll(lease.value("id", "0")));
         const auto n = etcd.erase_prefix(d::services_prefix(cfg.value("prefix", "/flotilla"), cluster));
         ctx.info("removed " + std::to_string(n) + " catalog entries from etcd");
       } else {
@@ -190,7 +191,8 @@ class Registrator final : public flotilla::sdk::Addon {
 
   // Stops keepalives and dnsmasq left from an etcd setup (after `down`, or a switch to Consul).
   static void stop_etcd_helpers(Context& ctx, const json& state) {
-    for (const auto& [node, lease] : state.value("leases", json::object()).items()) {
+    const json leases = state.value("leases", json::object());
+    for (const auto& [node, lease] : leases.items()) {
       try {
         (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kKeepalive}});
       } catch (const std::exception& e) {

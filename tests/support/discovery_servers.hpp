@@ -1,0 +1,96 @@
+// Real servers for the discovery tests: etcd and dnsmasq started on 127.0.0.1 free ports with
+// scratch directories, and always stopped (by pid) and cleaned up when the guard goes away,
+// even when the test fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flotilla::test::discovery {
+
+/// A fresh directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "flotilla-disc");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A port on `address` that is free for both TCP and UDP right now.
+[[nodiscard]] int free_port(const std::string& address = "127.0.0.1");
+
+/// Polls `done` every 50 ms until it is true or `timeout` passes; returns its last answer.
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+/// A child process in its own process group, stdout and stderr to `log`. Destruction sends
+/// TERM to the group, then KILL after 3 s, and reaps it.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  /// True while the process has not exited.
+  [[nodiscard]] bool alive();
+  /// Sends `sig` to the process group.
+  void signal(int sig) const;
+  /// Stops it now (TERM, then KILL) and reaps it; safe to call twice.
+  void stop();
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+/// The text of a file ("" if unreadable).
+[[nodiscard]] std::string read_file(const std::filesystem::path& path);
+
+/// Runs `argv` (bounded by `timeout`, via coreutils' timeout) and returns its stdout.
+[[nodiscard]] std::string run_output(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(10));
+
+/// A single-member etcd on 127.0.0.1 with a scratch data dir, healthy when constructed.
+class EtcdServer {
+ public:
+  /// `extra` flags are appended (e.g. "--max-request-bytes=1024"). Throws with the log's tail
+  /// if it is not healthy within 20 s.
+  explicit EtcdServer(const std::vector<std::string>& extra = {});
+  [[nodiscard]] std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  [[nodiscard]] std::string log() const { return read_file(dir_.path() / "etcd.log"); }
+  [[nodiscard]] Child& process() { return *child_; }
+
+ private:
+  TempDir dir_;
+  int client_port_ = 0;
+  int peer_port_ = 0;
+  std::unique_ptr<Child> child_;
+};
+
+/// dnsmasq as the registrator runs it (same command line), serving `hosts_dir` and `srv_file`
+/// on 127.0.0.1:port; ready (answering queries) when constructed.
+class DnsmasqServer {
+ public:
+  DnsmasqServer(const std::filesystem::path& hosts_dir, const std::filesystem::path& srv_file, const std::string& domain,
+                const std::filesystem::path& log);
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] Child& process() { return *child_; }
+  /// `dig +short @127.0.0.1 -p PORT NAME TYPE`, one answer per line, sorted.
+  [[nodiscard]] std::vector<std::string> dig(const std::string& name, const std::string& type = "A") const;
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<Child> child_;
+};
+
+}  // namespace flotilla::test::discovery
