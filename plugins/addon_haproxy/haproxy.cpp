@@ -69,7 +69,9 @@ struct NodePlace {
 };
 
 const json* find_node(const json& request, const std::string& name) {
-  for (const json& n : request.value("nodes", json::array())) {
+  const auto nodes = request.find("nodes");
+  if (nodes == request.end() || !nodes->is_array()) return nullptr;
+  for (const json& n : *nodes) {
     if (str(n, "name") == name) return &n;
   }
   return nullptr;
@@ -331,32 +333,34 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
                      {"ports", {o.port, o.stats_port}}};
     const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
     const json record = started.value("record", json::object());
-    const bool fresh = started.value("changed", true) || rec.value("record", json::object()) != record;
+    // `changed`: the runtime (re)started HAProxy, which then read the file just written.
+    const bool fresh = started.value("changed", true);
     rec["record"] = record;
 
     const hap::RuntimeApi admin(node.admin_socket());
     const hap::SyncOptions sopts = sync_options(ctx, o, node.name);
     hap::Membership desired;
     std::vector<std::string> all_servers;
+    std::set<std::string> want_backends{"NOROUTE"};
     for (const auto& r : routes) {
       desired[r.backend] = r.servers;
+      want_backends.insert(r.backend);
       for (const auto& s : r.servers) all_servers.push_back(r.backend + "/" + s.name);
     }
 
     if (fresh) {
       ctx.progress("haproxy on " + node.name + ": starting");
       wait_started(ctx, node, admin, record);
-    } else {
-      // Truth is the running process: a backend missing or left over means its config is not
-      // the routes we want, whatever the state file says.
-      std::set<std::string> want_backends{"NOROUTE"};
-      for (const auto& r : routes) want_backends.insert(r.backend);
-      const bool drifted = hap::live_backends(admin) != want_backends;
-      if (drifted || rec.value("skeleton", "") != skeleton) {
-        ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
-        if (drifted && rec.value("skeleton", "") == skeleton) ctx.warn("haproxy on " + node.name + ": running backends differ from the recorded config; reloading");
-        reload(ctx, node, admin, config_file, previous);
+    }
+    // The running process is the truth: a backend missing or left over means it does not run
+    // the routes we want, whatever the state file says.
+    const bool drifted = hap::live_backends(admin) != want_backends;
+    if (drifted || (!fresh && rec.value("skeleton", "") != skeleton)) {
+      ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
+      if (drifted && rec.value("skeleton", "") == skeleton) {
+        ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
       }
+      reload(ctx, node, admin, config_file, previous);
     }
     rec["skeleton"] = skeleton;
 
