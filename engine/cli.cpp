@@ -433,7 +433,7 @@ int cmd_graph(Context& c) {
 json workloads(Engine& engine, const json& state) {
   const json live = engine.refresh(state);
   json rows = json::array();
-  for (const auto& [id, rec] : state.value("instances", json::object()).items()) {
+  for (const json instances_view = state.value("instances", json::object()); const auto& [id, rec] : instances_view.items()) {
     const json record = rec.value("record", json::object());
     std::string st = rec.value("status", "");
     if (live["instances"].contains(id) && st == "running") st = live["instances"][id];
@@ -442,8 +442,8 @@ json workloads(Engine& engine, const json& state) {
                     {"service", rec.value("service", "")}, {"pid", record.value("pid", 0)}, {"state", st},
                     {"image", svc ? svc->image : ""}, {"command", svc ? join(svc->command, " ") : ""}});
   }
-  for (const auto& [addon, rec] : state.value("addons", json::object()).items())
-    for (const auto& [key, comp] : rec.value("components", json::object()).items()) {
+  for (const json addons_view = state.value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
+    for (const json components_view = rec.value("components", json::object()); const auto& [key, comp] : components_view.items()) {
       std::string st = comp.value("status", "");
       if (live["components"][addon].contains(key)) st = live["components"][addon][key];
       const json record = comp.value("record", json::object());
@@ -500,14 +500,14 @@ int cmd_ip(Context& c) {
   }
   std::set<std::string> addresses;
   std::vector<std::string> lines;
-  for (const auto& [id, rec] : state->value("instances", json::object()).items())
+  for (const json instances_view = state->value("instances", json::object()); const auto& [id, rec] : instances_view.items())
     if (rec.value("service", "") == name || service_dns_label(rec.value("service", "")) == name || id == name) {
       const std::string node = rec.value("node", "");
       const std::string addr = nodes.contains(node) ? nodes[node].value("address", "") : "";
       if (addresses.insert(addr + ":" + std::to_string(rec.value("port", 0))).second) lines.push_back(addr);
     }
   // Components registered by addons (e.g. the ingress as "rest").
-  for (const auto& [addon, rec] : state->value("addons", json::object()).items())
+  for (const json addons_view = state->value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
     for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
       if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
   if (lines.empty())

@@ -304,7 +304,7 @@ json Engine::refresh(const json& state) {
   if (auto it = state.find("addons"); it != state.end())
     for (const auto& [name, rec] : it->items()) {
       json comps = json::object();
-      for (const auto& [key, c] : rec.value("components", json::object()).items()) {
+      for (const json components_view = rec.value("components", json::object()); const auto& [key, c] : components_view.items()) {
         if (!c.contains("record")) continue;
         auto r = runtime_call(state, str_or(c, "node"), "inspect", {{"record", c["record"]}});
         comps[key] = r ? str_or(*r, "state", "missing") : "unknown";
@@ -354,11 +354,11 @@ json Engine::addon_request(const AddonPlan& addon, const json& state, const Plan
   }
   json addons = json::object();
   json components = json::array();
-  for (const auto& [name, rec] : state.value("addons", json::object()).items()) {
+  for (const json addons_view = state.value("addons", json::object()); const auto& [name, rec] : addons_view.items()) {
     if (name != addon.name)
       addons[name] = {{"plugin", str_or(rec, "plugin")}, {"provides", rec.value("provides", json::array())},
                       {"endpoints", rec.value("endpoints", json::object())}, {"outputs", rec.value("outputs", json::object())}};
-    for (const auto& [key, c] : rec.value("components", json::object()).items())
+    for (const json components_view = rec.value("components", json::object()); const auto& [key, c] : components_view.items())
       components.push_back({{"addon", name}, {"node", str_or(c, "node")}, {"name", str_or(c, "name")},
                             {"state", str_or(c, "status")}, {"record", c.value("record", json::object())}});
   }
@@ -457,12 +457,12 @@ struct Engine::Runner final : StepRunner {
   Result<void> stop_everything_on(const std::string& node) {
     json state = e.snapshot();
     std::vector<std::string> errors;
-    for (const auto& [id, rec] : state.value("instances", json::object()).items())
+    for (const json instances_view = state.value("instances", json::object()); const auto& [id, rec] : instances_view.items())
       if (str_or(rec, "node") == node) {
         if (auto ok = stop_instance(id); !ok) errors.push_back(ok.error().message);
       }
-    for (const auto& [addon, rec] : state.value("addons", json::object()).items())
-      for (const auto& [key, c] : rec.value("components", json::object()).items())
+    for (const json addons_view = state.value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
+      for (const json components_view = rec.value("components", json::object()); const auto& [key, c] : components_view.items())
         if (str_or(c, "node") == node) {
           if (auto ok = stop_component(addon, key); !ok) errors.push_back(ok.error().message);
         }
@@ -597,7 +597,7 @@ struct Engine::Runner final : StepRunner {
     };
     if (op == "list") {
       json comps = json::array();
-      for (const auto& [key, c] : e.snapshot()["addons"][addon].value("components", json::object()).items())
+      for (const json components_view = e.snapshot()["addons"][addon].value("components", json::object()); const auto& [key, c] : components_view.items())
         comps.push_back({{"key", key}, {"node", str_or(c, "node")}, {"name", str_or(c, "name")}, {"record", c.value("record", json::object())}});
       out = {{"components", comps}};
       return FLT_OK;
@@ -738,7 +738,7 @@ struct Engine::Runner final : StepRunner {
       spdlog::warn("addon {}: plugin {} is not installed; stopping its recorded components directly", name, plugin);
     }
     // Whatever the addon left running, the engine stops: it recorded every component.
-    for (const auto& [key, c] : e.snapshot()["addons"][name].value("components", json::object()).items())
+    for (const json components_view = e.snapshot()["addons"][name].value("components", json::object()); const auto& [key, c] : components_view.items())
       if (auto ok = stop_component(name, key); !ok) errors.push_back(ok.error().message);
     if (!errors.empty()) return fail(join(errors, "; "));
     std::error_code ec;
@@ -789,7 +789,7 @@ Result<void> Engine::set_replicas(const std::string& service, int replicas) {
 json Engine::status(const json& state, const json& live) const {
   json out = {{"cluster", topo_.cluster_name}, {"state_dir", state_dir_.string()}};
   json nodes = json::array();
-  for (const auto& [name, rec] : state.value("nodes", json::object()).items())
+  for (const json nodes_view = state.value("nodes", json::object()); const auto& [name, rec] : nodes_view.items())
     nodes.push_back({{"name", name}, {"address", str_or(rec, "address")}, {"roles", rec.value("roles", json::array())},
                      {"runtime", str_or(rec, "runtime")}, {"state", str_or(rec, "status") == "ready" ? "running" : str_or(rec, "status")}});
   std::sort(nodes.begin(), nodes.end(), [](const json& a, const json& b) { return a["address"] < b["address"]; });
@@ -799,10 +799,10 @@ json Engine::status(const json& state, const json& live) const {
   json services = json::array();
   std::set<std::string> names;
   for (const auto& s : topo_.services) names.insert(s.name);
-  for (const auto& [id, rec] : state.value("instances", json::object()).items()) names.insert(str_or(rec, "service"));
+  for (const json instances_view = state.value("instances", json::object()); const auto& [id, rec] : instances_view.items()) names.insert(str_or(rec, "service"));
   for (const auto& name : names) {
     json instances = json::array();
-    for (const auto& [id, rec] : state.value("instances", json::object()).items()) {
+    for (const json instances_view = state.value("instances", json::object()); const auto& [id, rec] : instances_view.items()) {
       if (str_or(rec, "service") != name) continue;
       std::string st = str_or(rec, "status");
       if (auto l = live["instances"].find(id); l != live["instances"].end() && st == "running") st = l->get<std::string>();
@@ -818,17 +818,18 @@ json Engine::status(const json& state, const json& live) const {
   out["services"] = services;
   json addons = json::array();
   json endpoints = json::object();
-  for (const auto& [name, rec] : state.value("addons", json::object()).items()) {
+  for (const json addons_view = state.value("addons", json::object()); const auto& [name, rec] : addons_view.items()) {
     json comps = json::array();
-    for (const auto& [key, c] : rec.value("components", json::object()).items()) {
+    for (const json components_view = rec.value("components", json::object()); const auto& [key, c] : components_view.items()) {
       std::string st = str_or(c, "status");
-      if (auto l = live["components"][name].find(key); l != live["components"][name].end()) st = l->get<std::string>();
+      const json live_comps = live.value("components", json::object()).value(name, json::object());
+      if (auto l = live_comps.find(key); l != live_comps.end()) st = l->get<std::string>();
       comps.push_back({{"node", str_or(c, "node")}, {"name", str_or(c, "name")}, {"state", st},
                        {"pid", c.value("record", json::object()).value("pid", 0)}});
     }
     addons.push_back({{"name", name}, {"plugin", str_or(rec, "plugin")}, {"state", str_or(rec, "status")}, {"components", comps},
                       {"messages", rec.value("messages", json::array())}});
-    for (const auto& [k, v] : rec.value("endpoints", json::object()).items()) endpoints[k] = v;
+    for (const json endpoints_view = rec.value("endpoints", json::object()); const auto& [k, v] : endpoints_view.items()) endpoints[k] = v;
   }
   out["addons"] = addons;
   out["endpoints"] = endpoints;

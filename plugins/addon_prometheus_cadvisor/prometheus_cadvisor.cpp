@@ -107,7 +107,6 @@ class PrometheusCadvisor final : public flotilla::sdk::Addon {
     }
     const json& addon = request.at("addon");
     const prom::Options o = prom::parse_options(addon.value("config", json::object()));
-    const std::string addon_name = str_or(addon, "name", "prometheus-cadvisor");
     const json& prom_node = prom::prometheus_node(request);
     const std::string prom_name = str_or(prom_node, "name");
     const std::string prom_address = str_or(prom_node, "address");
@@ -127,25 +126,25 @@ class PrometheusCadvisor final : public flotilla::sdk::Addon {
 
     // Targets: one file_sd file per job. put_file replaces a file atomically, which is what
     // Prometheus' file watcher needs to never read half a file.
+    // Paths are relative to the node's files directory, which the engine keeps per addon.
     const std::vector<prom::Job> jobs = prom::desired_jobs(request, o);
-    const std::string base = addon_name + "/";
     std::map<std::string, std::string> sd_paths;
     json files = json::object();
     for (const auto& job : jobs) {
-      const std::string rel = base + "sd/" + job.file + ".json";
+      const std::string rel = "sd/" + job.file + ".json";
       sd_paths[job.name] = put_file(ctx, prom_name, rel, prom::render_file_sd(job));
       files[rel] = true;
     }
     // Files of jobs that are gone: emptied, so nothing reads stale targets from them.
     if (state.contains("files") && state["files"].is_object() && str_or(state, "node") == prom_name) {
       for (const auto& [rel, unused] : state["files"].items()) {
-        if (!files.contains(rel) && rel.find("/sd/") != std::string::npos) (void)put_file(ctx, prom_name, rel, "[]\n");
+        if (!files.contains(rel) && rel.rfind("sd/", 0) == 0) (void)put_file(ctx, prom_name, rel, "[]\n");
       }
     }
 
     const std::string cluster = request.contains("cluster") ? str_or(request["cluster"], "name", "flotilla") : "flotilla";
     const std::string config = prom::render_config(jobs, sd_paths, o, cluster);
-    const std::string config_rel = base + "prometheus.yml";
+    const std::string config_rel = "prometheus.yml";
     const std::string config_path = put_file(ctx, prom_name, config_rel, config);
     files[config_rel] = true;
 

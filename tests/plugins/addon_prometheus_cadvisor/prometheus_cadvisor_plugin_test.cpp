@@ -128,7 +128,7 @@ TEST_CASE("prometheus-cadvisor plugin through a fake host: grows without restart
     CHECK_FALSE(fx::pid_alive(prom_pid));
     CHECK_FALSE(fx::pid_alive(exporter1));
     CHECK(host.state() == json::object());
-    CHECK_FALSE(fx::fs::exists(host.files_dir("infra") / "prometheus-cadvisor" / "prometheus.yml"));
+    CHECK_FALSE(fx::fs::exists(host.files_dir("infra") / "prometheus.yml"));
     CHECK_FALSE(fx::fs::exists(dir.path() / "addon" / "data"));
   }
 }
