@@ -1,0 +1,318 @@
+#include "schema.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <tuple>
+
+namespace flotilla {
+namespace {
+
+const std::vector<std::string> kTypes = {"string", "integer", "number", "boolean", "array", "table"};
+const std::vector<std::string> kEntryKeys = {"type", "default", "enum", "required", "secret", "description"};
+constexpr std::string_view kEnvPrefix = "env:";
+constexpr std::string_view kRedacted = "[redacted]";  // the marker the log redaction uses too
+
+struct Issue {
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+  std::string text;
+};
+
+// JSON quoting escapes control characters; invalid UTF-8 is shown as U+FFFD, never thrown on.
+std::string in_quotes(std::string_view s) { return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A value for a message: JSON text, never throwing on bad UTF-8, cut short when long.
+std::string show(const json& value) {
+  constexpr std::size_t kMaxShown = 60;
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "...";
+  return text;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+// Sorted by position so a user reads the problems top to bottom, as in the file.
+std::string join_issues(std::vector<Issue> issues) {
+  std::stable_sort(issues.begin(), issues.end(),
+                   [](const Issue& a, const Issue& b) { return std::tie(a.line, a.column) < std::tie(b.line, b.column); });
+  std::string out;
+  for (const auto& issue : issues) {
+    if (!out.empty()) out += '\n';
+    out += issue.text;
+  }
+  return out;
+}
+
+bool has_type(const json& value, const std::string& type) {
+  if (type == "string") return value.is_string();
+  if (type == "integer") return value.is_number_integer();
+  if (type == "number") return value.is_number();
+  if (type == "boolean") return value.is_boolean();
+  if (type == "array") return value.is_array();
+  if (type == "table") return value.is_object();
+  return false;
+}
+
+std::string json_type_name(const json& value) {
+  switch (value.type()) {
+    case json::value_t::string: return "a string";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_float: return "a float";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "a table";
+    case json::value_t::null: return "null";
+    default: return "an unsupported value";
+  }
+}
+
+std::string article_type(const std::string& type) {
+  if (type == "integer") return "an integer";
+  if (type == "array") return "an array";
+  if (type == "table") return "a table";
+  return "a " + type;
+}
+
+bool is_secret(const json& entry) { return entry.is_object() && entry.value("secret", false) == true; }
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// "file:line:column: ", or nothing when the caller knows no position.
+std::string at(const SourcePos& pos) { return pos.file.empty() && pos.line == 0 ? std::string() : pos.str() + ": "; }
+
+SourcePos pos_of(const std::map<std::string, SourcePos>& positions, const std::string& key, const SourcePos& table_pos) {
+  auto it = positions.find(key);
+  return it == positions.end() ? table_pos : it->second;
+}
+
+// Damerau-Levenshtein in its "optimal string alignment" form: "prot" is one edit from "port".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  const std::size_t m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1, 0));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[n][m];
+}
+
+}  // namespace
+
+std::optional<std::string> process_env(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = 0;
+  for (const auto& candidate : candidates) {
+    // Allow about one edit per three characters, at least one and at most three, so short
+    // words only match near-identical candidates.
+    const std::size_t longest = std::max(word.size(), candidate.size());
+    const std::size_t limit = std::clamp<std::size_t>(longest / 3, 1, 3);
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance <= limit && (!best || distance < best_distance)) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+Result<void> check_schema(const json& schema, const std::string& what) {
+  const std::string prefix = "the plugin manifest of " + what + " has an invalid schema: ";
+  const std::string fix = "; the plugin must be fixed (see docs/sdk-reference.md, \"The manifest\")";
+  if (schema.is_null()) return {};
+  if (!schema.is_object()) return fail(prefix + "it is " + json_type_name(schema) + ", not a table of options" + fix);
+  for (const auto& [key, entry] : schema.items()) {
+    const std::string name = "option " + in_quotes(key);
+    if (!entry.is_object()) return fail(prefix + name + " is " + json_type_name(entry) + ", not a table" + fix);
+    for (const auto& [field, value] : entry.items()) {
+      if (std::find(kEntryKeys.begin(), kEntryKeys.end(), field) == kEntryKeys.end())
+        return fail(prefix + name + " has the unknown field " + in_quotes(field) + fix);
+      (void)value;
+    }
+    if (!entry.contains("type") || !entry["type"].is_string())
+      return fail(prefix + name + " has no \"type\" (one of " + join(kTypes, ", ") + ")" + fix);
+    const std::string type = entry["type"].get<std::string>();
+    if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end())
+      return fail(prefix + name + " has the unknown type " + in_quotes(type) + " (known: " + join(kTypes, ", ") + ")" + fix);
+    for (const char* flag : {"required", "secret"}) {
+      if (entry.contains(flag) && !entry[flag].is_boolean())
+        return fail(prefix + name + ": \"" + flag + "\" must be true or false" + fix);
+    }
+    if (entry.contains("description") && !entry["description"].is_string())
+      return fail(prefix + name + ": \"description\" must be a string" + fix);
+    if (entry.contains("enum")) {
+      const json& allowed = entry["enum"];
+      if (!allowed.is_array() || allowed.empty())
+        return fail(prefix + name + ": \"enum\" must be a non-empty array" + fix);
+      for (const auto& value : allowed) {
+        if (!has_type(value, type))
+          return fail(prefix + name + ": the enum value " + show(value) + " is not " + article_type(type) + fix);
+      }
+    }
+    if (entry.contains("default")) {
+      const json& value = entry["default"];
+      if (!has_type(value, type))
+        return fail(prefix + name + ": the default " + show(value) + " is not " + article_type(type) + fix);
+      if (entry.contains("enum")) {
+        const json& allowed = entry["enum"];
+        if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+          return fail(prefix + name + ": the default " + show(value) + " is not one of its enum values" + fix);
+      }
+    }
+  }
+  return {};
+}
+
+Result<json> apply_schema(const json& schema, const json& options, const std::map<std::string, SourcePos>& positions,
+                          const SourcePos& table_pos, const std::string& what) {
+  if (auto checked = check_schema(schema, what); !checked) return std::unexpected(checked.error());
+  const json empty = json::object();
+  const json& entries = schema.is_object() ? schema : empty;
+  if (!options.is_null() && !options.is_object())
+    return fail(at(table_pos) + "the options of " + what + " must be a table, not " + json_type_name(options));
+
+  std::vector<std::string> known;
+  for (const auto& [key, entry] : entries.items()) {
+    (void)entry;
+    known.push_back(key);
+  }
+  const std::string known_list = known.empty() ? "none (it takes no options)" : join(known, ", ");
+
+  std::vector<Issue> issues;
+  const auto report = [&](const SourcePos& pos, std::string text) {
+    issues.push_back({pos.line, pos.column, at(pos) + std::move(text)});
+  };
+
+  json result = options.is_object() ? options : json::object();
+  for (const auto& [key, value] : result.items()) {
+    const SourcePos pos = pos_of(positions, key, table_pos);
+    if (!entries.contains(key)) {
+      std::string text = "option " + in_quotes(key) + " is not known to " + what;
+      if (auto guess = closest_match(key, known)) text += "; did you mean " + in_quotes(*guess) + "?";
+      else text += "; remove it.";
+      report(pos, text + " Known options: " + known_list);
+      continue;
+    }
+    const json& entry = entries[key];
+    const std::string type = entry["type"].get<std::string>();
+    if (!has_type(value, type)) {
+      std::string text = "option " + in_quotes(key) + " of " + what + " must be " + article_type(type) + ", not " +
+                         json_type_name(value) + " (" + show(value) + ")";
+      if (value.is_string() && type != "string") text += "; write it without quotes";
+      else if (type == "string") text += "; put the value in quotes";
+      report(pos, text);
+      continue;
+    }
+    if (entry.contains("enum")) {
+      const json& allowed = entry["enum"];
+      if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        std::vector<std::string> choices;
+        for (const auto& choice : allowed) choices.push_back(show(choice));
+        report(pos, "option " + in_quotes(key) + " of " + what + " is " + show(value) + "; it must be one of " +
+                        join(choices, ", "));
+      }
+    }
+  }
+  for (const auto& [key, entry] : entries.items()) {
+    if (result.contains(key)) continue;
+    if (entry.contains("default")) {
+      result[key] = entry["default"];
+    } else if (entry.value("required", false)) {
+      std::string text = "missing required option " + in_quotes(key) + " (" + entry["type"].get<std::string>() + ") of " + what;
+      if (entry.contains("description")) text += ": " + entry["description"].get<std::string>();
+      text += "; add " + key + " = ... to its options";
+      if (is_secret(entry)) text += " (a secret may be written \"env:VARIABLE\")";
+      report(table_pos, text);
+    }
+  }
+  if (!issues.empty()) return fail(join_issues(std::move(issues)));
+  return result;
+}
+
+Result<json> resolve_secrets(const json& schema, const json& options, const std::map<std::string, SourcePos>& positions,
+                             const SourcePos& table_pos, const std::string& what, const EnvLookup& env) {
+  if (!options.is_object() || !schema.is_object()) return options;
+  json result = options;
+  std::vector<Issue> issues;
+  for (const auto& [key, entry] : schema.items()) {
+    if (!is_secret(entry) || !result.contains(key) || !result[key].is_string()) continue;
+    const std::string value = result[key].get<std::string>();
+    if (!value.starts_with(kEnvPrefix)) continue;
+    const std::string variable = value.substr(kEnvPrefix.size());
+    const SourcePos pos = pos_of(positions, key, table_pos);
+    const std::string prefix = at(pos) + "secret option " + in_quotes(key) + " of " + what;
+    if (!valid_env_name(variable)) {
+      issues.push_back({pos.line, pos.column,
+                        prefix + " refers to " + in_quotes(variable) +
+                            ", which is not an environment variable name; write \"env:NAME\" with NAME of letters, digits "
+                            "and '_'"});
+      continue;
+    }
+    const auto found = env(variable);
+    if (!found) {
+      issues.push_back({pos.line, pos.column,
+                        prefix + " refers to the environment variable " + variable + ", which is not set; export " +
+                            variable + " before running flotilla"});
+    } else if (found->empty()) {
+      issues.push_back({pos.line, pos.column,
+                        prefix + " refers to the environment variable " + variable + ", which is empty; give " +
+                            variable + " a value before running flotilla"});
+    } else {
+      result[key] = *found;
+    }
+  }
+  if (!issues.empty()) return fail(join_issues(std::move(issues)));
+  return result;
+}
+
+std::vector<std::string> secret_values(const json& schema, const json& resolved_options) {
+  std::vector<std::string> values;
+  if (!schema.is_object() || !resolved_options.is_object()) return values;
+  for (const auto& [key, entry] : schema.items()) {
+    if (!is_secret(entry) || !resolved_options.contains(key)) continue;
+    const json& value = resolved_options[key];
+    if (value.is_null()) continue;
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (!text.empty() && std::find(values.begin(), values.end(), text) == values.end()) values.push_back(std::move(text));
+  }
+  return values;
+}
+
+json redact_options(const json& schema, const json& options) {
+  if (!schema.is_object() || !options.is_object()) return options;
+  json result = options;
+  for (const auto& [key, entry] : schema.items()) {
+    if (!is_secret(entry) || !result.contains(key)) continue;
+    const json& value = result[key];
+    if (value.is_string() && value.get<std::string>().starts_with(kEnvPrefix)) continue;
+    result[key] = std::string(kRedacted);
+  }
+  return result;
+}
+
+}  // namespace flotilla
