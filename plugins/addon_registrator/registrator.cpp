@@ -282,7 +282,7 @@ class Registrator final : public flotilla::sdk::Addon {
         messages.push_back("DNS: node " + home + " uses the " + node.value("runtime", "") +
                            " runtime; dnsmasq runs only on the process runtime, so no DNS names are served");
       } else {
-        run_dnsmasq(ctx, req, home, address, port, domain, desired, state);
+        run_dnsmasq(ctx, req, home, address, port, domain, desired, state, endpoints, prefix);
         endpoints_out["dns"] = "dns://" + address + ":" + std::to_string(port);
         outputs["dns"] = {{"server", address + ":" + std::to_string(port)}, {"domain", domain}, {"node", home}};
         messages.push_back("DNS: dig @" + address + " -p " + std::to_string(port) + " <service>.service." + domain);
@@ -292,7 +292,8 @@ class Registrator final : public flotilla::sdk::Addon {
   }
 
   void run_dnsmasq(Context& ctx, const json& req, const std::string& node, const std::string& address, int port,
-                   const std::string& domain, const std::vector<d::Registration>& desired, json& state) {
+                   const std::string& domain, const std::vector<d::Registration>& desired, json& state,
+                   const std::string& endpoints, const std::string& prefix) {
     const std::string hosts = d::render_hosts(desired, domain, req.value("nodes", json::array()));
     const std::string srv = d::render_srv_conf(desired, domain);
     const json hosts_put = ctx.runtime({{"op", "put_file"}, {"node", node}, {"path", "dns/hosts/services"}, {"content", hosts}, {"mode", 0644}});
@@ -304,10 +305,23 @@ class Registrator final : public flotilla::sdk::Addon {
     o.hosts_dir = std::filesystem::path(hosts_put.value("path", "")).parent_path().string();
     o.srv_file = srv_put.value("path", "");
     o.stay_root = ::geteuid() == 0 && !d::readable_by_others(o.hosts_dir);
-    // srv-host lines are read only at start: the digest in the environment changes the
-    // workload's spec when they change, and the runtime then restarts dnsmasq.
+    // flotilla-catalog-dns runs dnsmasq and keeps its files equal to the etcd catalog between
+    // applies (entries of a dead node expire with its lease). srv-host lines are read only at
+    // start: the digest in the environment changes the workload's spec when they change at an
+    // apply, and the runtime then restarts it at once.
+    std::vector<std::string> command = {"flotilla-catalog-dns", "--etcd",       endpoints,   "--prefix",
+                                        prefix,                 "--domain",     domain,      "--hosts-file",
+                                        hosts_put.value("path", ""), "--srv-file", o.srv_file};
+    for (const auto& n : req.value("nodes", json::array())) {
+      if (!n.value("address", "").empty()) {
+        command.push_back("--node");
+        command.push_back(n.value("name", "") + "=" + n.value("address", ""));
+      }
+    }
+    command.push_back("--");
+    for (auto& arg : d::dnsmasq_command(o)) command.push_back(arg);
     json workload = {{"name", kDns},
-                     {"command", d::dnsmasq_command(o)},
+                     {"command", command},
                      {"env", {{"FLOTILLA_SRV_DIGEST", fnv1a_hex(srv)}}},
                      {"ports", {port}}};
     const json started = ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
