@@ -31,9 +31,9 @@ struct StepGraph {
   std::vector<Step> steps;
 
   /// Fails on duplicate ids, unknown dependencies, or a cycle (the message names the cycle:
-  /// "a -> b -> c -> a").
+  /// "a -> b -> c -> a", each step depending on the next). Iterative: deep graphs are fine.
   [[nodiscard]] Result<void> check() const;
-  /// Graphviz DOT text of the graph.
+  /// Graphviz DOT text of the graph: one labelled vertex per step, edges from dependency to step.
   [[nodiscard]] std::string to_dot() const;
 };
 
@@ -66,7 +66,10 @@ class StepRunner {
 };
 
 /// Hears about step starts and finishes (log, progress display, JSON event log).
-/// Called from executor threads; implementations synchronise themselves.
+/// Called from executor threads; implementations synchronise themselves. on_finish is called
+/// exactly once for every step whatever its outcome (skipped and not-started steps get no
+/// on_start); `done` counts finished steps including this one. on_retry's `attempt` is the
+/// attempt that just failed (1-based); the next one starts after `delay`.
 class ExecutionObserver {
  public:
   virtual ~ExecutionObserver() = default;
@@ -85,7 +88,14 @@ struct ExecOptions {
 
 /// Runs every step of a checked graph; returns one result per step, in graph order.
 /// A failed step skips only the steps that depend on it (transitively); the rest go on.
+/// Ready steps start in graph order. After cancel.stop_scheduling() nothing new starts
+/// (retries included) and running steps finish; unstarted steps end `not_started`.
+/// A graph that fails check() runs nothing: every step ends `not_started` with the reason.
 [[nodiscard]] std::vector<StepResult> execute(const StepGraph& graph, StepRunner& runner, const ExecOptions& options,
                                               CancelToken& cancel, ExecutionObserver* observer = nullptr);
+
+/// The ceiling of the wait before retry number `attempt` + 1: backoff_base * 2^(attempt-1),
+/// capped at backoff_max. The actual wait is drawn uniformly from [0, ceiling] (full jitter).
+[[nodiscard]] std::chrono::milliseconds retry_delay_ceiling(const ExecOptions& options, int attempt);
 
 }  // namespace flotilla

@@ -34,6 +34,8 @@ class FileStateStore final : public StateStore {
   [[nodiscard]] Result<json> load() override;
   [[nodiscard]] Result<void> save(const json& state) override;
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  /// `<dir>/state.json`; the previous version is kept as `<dir>/state.json.bak`.
+  [[nodiscard]] std::filesystem::path file() const { return dir_ / "state.json"; }
 
  private:
   std::filesystem::path dir_;
@@ -56,7 +58,8 @@ class MemoryStateStore final : public StateStore {
 
 /// The lock on a cluster's state directory (`<dir>/lock`, holding JSON: pid, host, user,
 /// command, since). Released on destruction. A second acquire fails with a message naming
-/// the holder and `flotilla unlock`.
+/// the holder and `flotilla unlock`. The holder also keeps an flock(2) on the file, so a lock
+/// left by a run that died is told apart from a live one (it is reported, never taken over).
 class StateLock {
  public:
   StateLock(const StateLock&) = delete;
@@ -65,7 +68,13 @@ class StateLock {
   StateLock& operator=(StateLock&&) noexcept;
   ~StateLock();
 
-  [[nodiscard]] static Result<StateLock> acquire(const std::filesystem::path& dir, const std::string& command);
+  /// Takes the lock, creating `dir` (mode 0700) if needed. `command` is recorded for whoever
+  /// finds the lock held; `unlock_command` is what the message for a dead holder tells the
+  /// user to run (e.g. "flotilla unlock configs/local.toml").
+  [[nodiscard]] static Result<StateLock> acquire(const std::filesystem::path& dir, const std::string& command,
+                                                 const std::string& unlock_command = "flotilla unlock");
+  /// The lock file's path.
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:
   explicit StateLock(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -73,10 +82,13 @@ class StateLock {
   int fd_ = -1;
 };
 
-/// Who holds the lock, if anyone: the lock file's JSON plus "alive": whether the pid runs.
+/// Who holds the lock, if anyone: the lock file's JSON plus "alive" (whether the holder still
+/// runs) and "path"; null when there is no lock. An unreadable lock file gives
+/// {"damaged": true, "alive", "path"}.
 [[nodiscard]] Result<json> read_lock(const std::filesystem::path& dir);
 
 /// Clears a lock left by a dead run. Refuses while the holder is alive unless `force`.
+/// Succeeds when there is no lock.
 [[nodiscard]] Result<void> clear_lock(const std::filesystem::path& dir, bool force);
 
 }  // namespace flotilla

@@ -1,0 +1,519 @@
+#include "state_store.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace flotilla {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kHeaderPrefix = "flotilla-state ";
+constexpr int kStateFileMode = 0600;
+constexpr int kStateDirMode = 0700;
+
+std::string errno_text(int e) { return std::generic_category().message(e); }
+
+std::string quoted(const fs::path& p) { return p.string(); }
+
+// Temp-file names must not collide between threads and processes writing the same directory;
+// O_EXCL makes a collision an error rather than a shared file, and the counter avoids retries.
+std::string unique_suffix() {
+  static std::atomic<unsigned long> counter{0};
+  return std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+}
+
+// Creates `dir` and its missing parents with `mode` (existing ones keep theirs). Returns errno.
+int make_dirs(const fs::path& dir, mode_t mode) {
+  fs::path prefix;
+  for (const auto& part : dir) {
+    prefix /= part;
+    if (part.empty() || part == "/") continue;
+    if (::mkdir(prefix.c_str(), mode) == 0) continue;
+    const int e = errno;
+    if (e != EEXIST) return e;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) != 0) return errno;
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  }
+  return 0;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool read_all(int fd, std::string& out) {
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) return true;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// The file's content, nullopt if it does not exist, or an errno.
+std::optional<std::string> read_file(const fs::path& path, int& error) {
+  error = 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) error = errno;
+    return std::nullopt;
+  }
+  std::string content;
+  if (!read_all(fd, content)) {
+    error = errno;
+    ::close(fd);
+    return std::nullopt;
+  }
+  ::close(fd);
+  return content;
+}
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+// Whether `path` still names the file open as `fd` (a lock may be replaced while we look at it).
+bool still_named(int fd, const fs::path& path) {
+  struct stat open_st {}, named_st {};
+  return ::fstat(fd, &open_st) == 0 && ::stat(path.c_str(), &named_st) == 0 && same_file(open_st, named_st);
+}
+
+std::string backup_hint(const fs::path& state_file) {
+  fs::path bak = state_file;
+  bak += ".bak";
+  std::error_code ec;
+  if (fs::exists(bak, ec)) {
+    return "the previous state is in " + quoted(bak) + ": check it and copy it over " + quoted(state_file) +
+           " to recover";
+  }
+  return "there is no backup (" + quoted(bak) + "); repair the file by hand or remove it to start from no state";
+}
+
+// nlohmann's text starts with an exception id and positions relative to the JSON text; keep
+// only the description, since the line reported is counted in the whole file.
+std::string parse_detail(const std::string& what) {
+  auto at = what.find("column ");
+  if (at != std::string::npos) {
+    auto colon = what.find(": ", at);
+    if (colon != std::string::npos) return what.substr(colon + 2);
+  }
+  auto bracket = what.find("] ");
+  return bracket == std::string::npos ? what : what.substr(bracket + 2);
+}
+
+std::string iso8601_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
+  return buf;
+}
+
+std::string user_name() {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::geteuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
+  return "uid " + std::to_string(::geteuid());
+}
+
+// What is known about an existing lock file.
+struct LockInfo {
+  bool exists = false;
+  bool alive = false;    // someone holds the flock
+  bool changed = false;  // the file was replaced or removed while we looked
+  json holder;           // the parsed JSON object, or null
+  std::string damage;    // why `holder` is null
+};
+
+LockInfo parse_holder(LockInfo info, const std::string& content) {
+  try {
+    json parsed = json::parse(content);
+    if (parsed.is_object()) {
+      info.holder = std::move(parsed);
+    } else {
+      info.damage = "it holds JSON that is not an object";
+    }
+  } catch (const json::exception& e) {
+    info.damage = content.empty() ? "it is empty" : "it is not valid JSON: " + parse_detail(e.what());
+  }
+  return info;
+}
+
+// Opens the lock file and probes the holder's flock with `probe` (LOCK_SH to only look,
+// LOCK_EX to clear). The descriptor stays open in `fd` on success so the caller can act while
+// still holding what the probe got.
+Result<LockInfo> probe_lock(const fs::path& path, int probe, int& fd) {
+  LockInfo info;
+  fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOENT) return info;
+    return fail("cannot read lock file " + quoted(path) + ": " + errno_text(e));
+  }
+  info.exists = true;
+  if (::flock(fd, probe | LOCK_NB) == 0) {
+    info.changed = !still_named(fd, path);
+  } else if (errno == EWOULDBLOCK) {
+    info.alive = true;
+  } else {
+    const int e = errno;
+    ::close(fd);
+    fd = -1;
+    return fail("cannot check lock file " + quoted(path) + ": flock failed: " + errno_text(e));
+  }
+  std::string content;
+  if (!read_all(fd, content)) {
+    const int e = errno;
+    ::close(fd);
+    fd = -1;
+    return fail("cannot read lock file " + quoted(path) + ": " + errno_text(e));
+  }
+  return parse_holder(std::move(info), content);
+}
+
+Result<LockInfo> probe_lock(const fs::path& path) {
+  int fd = -1;
+  auto info = probe_lock(path, LOCK_SH, fd);
+  if (fd >= 0) ::close(fd);
+  return info;
+}
+
+std::string field(const json& holder, const char* key) {
+  auto it = holder.find(key);
+  if (it == holder.end() || it->is_null()) return "?";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::string held_message(const fs::path& dir, const fs::path& path, const LockInfo& info,
+                         const std::string& unlock_command) {
+  const std::string where = "cluster state in " + quoted(dir);
+  if (info.holder.is_null()) {
+    if (info.alive) {
+      return where + " is locked by a running process, but its lock file " + quoted(path) + " cannot be read (" +
+             info.damage + "); wait for it to finish";
+    }
+    return where + " is locked by a run that is no longer alive (its lock file " + quoted(path) +
+           " cannot be read: " + info.damage + "); run `" + unlock_command + "` to clear it";
+  }
+  const json& h = info.holder;
+  if (info.alive) {
+    return where + " is locked by pid " + field(h, "pid") + " (`" + field(h, "command") + "`) on " + field(h, "host") +
+           " since " + field(h, "since") + "; wait for it to finish";
+  }
+  return where + " is locked by a run that is no longer alive (pid " + field(h, "pid") + ", `" + field(h, "command") +
+         "`, since " + field(h, "since") + "); run `" + unlock_command + "` to clear it";
+}
+
+void release_lock(const fs::path& path, int& fd) noexcept {
+  if (fd < 0) return;
+  // Only our own file: after a forced unlock another run may hold a new lock under this name.
+  if (still_named(fd, path)) ::unlink(path.c_str());
+  ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Atomic file replacement
+
+Result<void> write_file_atomic(const fs::path& path, const std::string& content, int mode) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  // Callers capture errno before anything else can change it.
+  const auto error = [&](const char* step, const fs::path& subject, int e) {
+    return fail("cannot write " + quoted(path) + ": " + step + " " + quoted(subject) + " failed: " + errno_text(e));
+  };
+
+  fs::path tmp;
+  int fd = -1;
+  for (int tries = 0; fd < 0; ++tries) {
+    std::string name = ".";  // appended, not "literal" + string: GCC 12 -O2 misreports -Wrestrict
+    name += path.filename().string();
+    name += ".tmp-";
+    name += unique_suffix();
+    tmp = dir / name;
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      const int e = errno;
+      if (e != EEXIST || tries >= 100) return error("creating temporary file", tmp, e);
+    }
+  }
+
+  const auto abandon = [&](const char* step, int e) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    return error(step, tmp, e);
+  };
+  if (!write_all(fd, content)) return abandon("writing", errno);
+  if (::fsync(fd) != 0) return abandon("fsync of", errno);
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return abandon("chmod of", errno);
+  const int closed = ::close(fd);
+  const int close_errno = errno;
+  fd = -1;
+  if (closed != 0) return abandon("closing", close_errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return abandon("renaming", errno);
+
+  // The rename is durable only once the directory entry is on disk.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return error("opening directory", dir, errno);
+  const int synced = ::fsync(dir_fd);
+  const int sync_errno = errno;
+  ::close(dir_fd);
+  // Some file systems cannot sync a directory (EINVAL); the rename itself has happened.
+  if (synced != 0 && sync_errno != EINVAL) return error("fsync of directory", dir, sync_errno);
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// FileStateStore
+
+Result<json> FileStateStore::load() {
+  const fs::path path = file();
+  int read_error = 0;
+  auto content = read_file(path, read_error);
+  if (!content) {
+    if (read_error == 0) return json::object();
+    return fail("cannot read state file " + quoted(path) + ": " + errno_text(read_error) + "; check its permissions");
+  }
+
+  const auto newline = content->find('\n');
+  const std::string_view header = std::string_view(*content).substr(0, newline);
+  int version = 0;
+  bool header_ok = header.starts_with(kHeaderPrefix) && header.size() > kHeaderPrefix.size();
+  if (header_ok) {
+    const auto digits = header.substr(kHeaderPrefix.size());
+    header_ok = std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                digits.size() < 9;
+    if (header_ok) version = std::stoi(std::string(digits));
+  }
+  if (!header_ok) {
+    return fail("state file " + quoted(path) + " does not start with \"flotilla-state <version>\": it is damaged or " +
+                "not a flotilla state file; " + backup_hint(path));
+  }
+  if (version != kStateFormatVersion) {
+    const std::string reads = "this flotilla reads version " + std::to_string(kStateFormatVersion);
+    if (version > kStateFormatVersion) {
+      return fail("state file " + quoted(path) + " has format version " + std::to_string(version) + "; " + reads +
+                  ": upgrade flotilla");
+    }
+    return fail("state file " + quoted(path) + " has format version " + std::to_string(version) +
+                ", which no flotilla release wrote; " + reads + "; " + backup_hint(path));
+  }
+
+  const std::string_view body =
+      newline == std::string::npos ? std::string_view{} : std::string_view(*content).substr(newline + 1);
+  json state;
+  try {
+    state = json::parse(body);
+  } catch (const json::parse_error& e) {
+    // e.byte is 1-based and points at the offending character; the JSON starts on line 2.
+    const auto upto = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, body.size());
+    const auto line = 2 + std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(upto), '\n');
+    return fail("state file " + quoted(path) + " is corrupt at line " + std::to_string(line) + ": " +
+                parse_detail(e.what()) + "; " + backup_hint(path));
+  }
+  if (!state.is_object()) {
+    return fail("state file " + quoted(path) + " line 2: the state must be a JSON object, found " +
+                std::string(state.type_name()) + "; " + backup_hint(path));
+  }
+  return state;
+}
+
+Result<void> FileStateStore::save(const json& state) {
+  if (const int e = make_dirs(dir_, kStateDirMode); e != 0) {
+    return fail("cannot create state directory " + quoted(dir_) + ": " + errno_text(e));
+  }
+  const fs::path path = file();
+  fs::path bak = path;
+  bak += ".bak";
+
+  std::string content(kHeaderPrefix);
+  content += std::to_string(kStateFormatVersion) + "\n";
+  try {
+    content += state.dump(2) + "\n";
+  } catch (const json::exception& e) {
+    return fail("cannot save state to " + quoted(path) + ": " + parse_detail(e.what()));
+  }
+
+  // Keep the previous version: a hard link costs nothing and survives the rename below.
+  if (::unlink(bak.c_str()) != 0 && errno != ENOENT) {
+    const int e = errno;
+    return fail("cannot replace state backup " + quoted(bak) + ": " + errno_text(e));
+  }
+  if (::link(path.c_str(), bak.c_str()) != 0 && errno != ENOENT) {
+    const int link_errno = errno;
+    int read_error = 0;
+    auto previous = read_file(path, read_error);
+    if (!previous) {
+      return fail("cannot back up state file " + quoted(path) + " to " + quoted(bak) + ": " +
+                  errno_text(read_error != 0 ? read_error : link_errno));
+    }
+    if (auto copied = write_file_atomic(bak, *previous, kStateFileMode); !copied) return copied;
+  }
+  return write_file_atomic(path, content, kStateFileMode);
+}
+
+Result<json> MemoryStateStore::load() {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+Result<void> MemoryStateStore::save(const json& state) {
+  std::lock_guard lock(mu_);
+  state_ = state;
+  ++saves;
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// StateLock
+
+StateLock::StateLock(StateLock&& other) noexcept : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)) {}
+
+StateLock& StateLock::operator=(StateLock&& other) noexcept {
+  if (this != &other) {
+    release_lock(path_, fd_);
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+StateLock::~StateLock() { release_lock(path_, fd_); }
+
+Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& command,
+                                     const std::string& unlock_command) {
+  if (const int e = make_dirs(dir, kStateDirMode); e != 0) {
+    return fail("cannot create state directory " + quoted(dir) + ": " + errno_text(e));
+  }
+  const fs::path path = dir / "lock";
+  const json holder = {{"pid", ::getpid()},
+                       {"host", host_name()},
+                       {"user", user_name()},
+                       {"command", command},
+                       {"since", iso8601_now()}};
+  const std::string content = holder.dump(2) + "\n";
+
+  // The lock file is written and flocked under a private name, then linked into place: link
+  // fails if `lock` exists, like O_EXCL, and nobody ever sees a lock file that is half written
+  // or not yet flocked (which would look like a dead holder).
+  for (int round = 0; round < 10; ++round) {
+    std::string name = ".lock.tmp-";
+    name += unique_suffix();
+    const fs::path tmp = dir / name;
+    const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kStateFileMode);
+    if (fd < 0) {
+      const int e = errno;
+      if (e == EEXIST) continue;
+      return fail("cannot create lock file in " + quoted(dir) + ": " + errno_text(e));
+    }
+    const auto abandon = [&](const char* step, int e) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return fail("cannot create lock file " + quoted(path) + ": " + step + " failed: " + errno_text(e));
+    };
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return abandon("flock", errno);
+    if (!write_all(fd, content)) return abandon("write", errno);
+    if (::fsync(fd) != 0) return abandon("fsync", errno);
+    if (::link(tmp.c_str(), path.c_str()) == 0) {
+      ::unlink(tmp.c_str());
+      return StateLock(path, fd);
+    }
+    const int link_errno = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    if (link_errno != EEXIST) {
+      return fail("cannot create lock file " + quoted(path) + ": " + errno_text(link_errno));
+    }
+
+    auto info = probe_lock(path);
+    if (!info) return std::unexpected(info.error());
+    if (!info->exists || info->changed) continue;  // released while we looked: try again
+    return fail(held_message(dir, path, *info, unlock_command));
+  }
+  return fail("cannot take the lock " + quoted(path) + ": other runs kept taking and releasing it; try again");
+}
+
+Result<json> read_lock(const fs::path& dir) {
+  const fs::path path = dir / "lock";
+  for (int round = 0; round < 10; ++round) {
+    auto info = probe_lock(path);
+    if (!info) return std::unexpected(info.error());
+    if (!info->exists) return json(nullptr);
+    if (info->changed) continue;
+    json out = info->holder.is_null() ? json{{"damaged", true}} : info->holder;
+    out["alive"] = info->alive;
+    out["path"] = path.string();
+    return out;
+  }
+  return fail("cannot read lock file " + quoted(path) + ": it kept changing; try again");
+}
+
+Result<void> clear_lock(const fs::path& dir, bool force) {
+  const fs::path path = dir / "lock";
+  for (int round = 0; round < 10; ++round) {
+    // LOCK_EX: while we hold it, a holder cannot be alive, so the file we remove is a dead one
+    // (unless forced).
+    int fd = -1;
+    auto info = probe_lock(path, LOCK_EX, fd);
+    if (!info) return std::unexpected(info.error());
+    if (!info->exists) return {};
+    if (info->alive && !force) {
+      ::close(fd);
+      const std::string holder =
+          info->holder.is_null()
+              ? "a running process (its lock file cannot be read: " + info->damage + ")"
+              : "pid " + field(info->holder, "pid") + " (`" + field(info->holder, "command") + "`) on " +
+                    field(info->holder, "host") + " since " + field(info->holder, "since");
+      return fail("cannot unlock cluster state in " + quoted(dir) + ": it is held by " + holder +
+                  ", which is still running; wait for it to finish or stop it, and force the unlock only if you "
+                  "are sure it no longer uses this state");
+    }
+    const bool ours = !info->changed && still_named(fd, path);
+    if (ours && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      const int e = errno;
+      ::close(fd);
+      return fail("cannot remove lock file " + quoted(path) + ": " + errno_text(e));
+    }
+    ::close(fd);
+    if (ours) return {};
+  }
+  return fail("cannot unlock " + quoted(path) + ": the lock file kept changing; try again");
+}
+
+}  // namespace flotilla
