@@ -105,10 +105,6 @@ std::vector<Problem> option_problems(const Options& o) {
 
 std::vector<Problem> placement_problems(const json& request) {
   std::vector<Problem> out;
-  const std::string addon_name = str(request.at("addon"), "name");
-  if (auto p = hap::service_name_problem(addon_name)) {
-    out.push_back({"name", "addon name " + hap::detail::quoted(addon_name) + ": " + *p});
-  }
   for (const NodePlace& n : placed_nodes(request)) {
     if (auto p = hap::file_path_problem(n.master_socket())) out.push_back({"addon", "node " + n.name + ": " + *p});
     if (n.master_socket().size() > 107) {
@@ -223,7 +219,7 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     for (const NodePlace& node : places) {
       if (node.address.empty()) throw Error(FLT_ERROR, "haproxy: node " + node.name + " has no address yet; run `flotilla up` again");
       json& rec = state["nodes"][node.name];
-      apply_node(ctx, request, o, *binary, node, routes, rec);
+      apply_node(ctx, o, *binary, node, routes, rec);
       ctx.set_state(state);
 
       const std::string base = "http://" + node.address + ":" + std::to_string(o.port);
@@ -293,9 +289,8 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
 
   /// Brings one node's HAProxy to the routes: config checked and written, process running, then
   /// a reload only if the routes or listeners changed, otherwise runtime API updates.
-  static void apply_node(Context& ctx, const json& request, const Options& o, const fs::path& binary,
+  static void apply_node(Context& ctx, const Options& o, const fs::path& binary,
                          const NodePlace& node, const std::vector<hap::Route>& routes, json& rec) {
-    const std::string addon_name = str(request.at("addon"), "name");
     fs::create_directories(node.dir);
     hap::ConfigView view;
     view.bind_address = node.address;
@@ -319,7 +314,7 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     const std::string previous = fs::exists(applied) ? read_text(applied) : std::string();
 
     ctx.progress("haproxy on " + node.name + ": writing config");
-    const std::string config_file = addon_name + "/haproxy.cfg";  // relative to the node's files directory
+    const std::string config_file = "haproxy.cfg";  // in the node's files directory, which the engine keeps per addon
     const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
                                   {"content", text}, {"mode", 0644}});
     const std::string config_path = str(put, "path");
@@ -364,10 +359,6 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     }
     rec["skeleton"] = skeleton;
 
-    // Config servers start as UP without a check; wait (bounded) for HAProxy's own check to agree.
-    const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
-    for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
-
     ctx.progress("haproxy on " + node.name + ": updating servers");
     hap::SyncReport report;
     try {
@@ -379,6 +370,11 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
       ctx.info("haproxy on " + node.name + ": " + std::to_string(report.added.size()) + " added, " +
                std::to_string(report.removed.size()) + " removed through the runtime API (no reload)");
     }
+    // Servers read from the file start as UP before any check; wait (bounded) for HAProxy's own
+    // check to agree, so the apply returns with every instance confirmed by HAProxy.
+    const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
+    for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
+
     json servers = json::object();
     for (const auto& [backend, list] : hap::live_membership(admin)) {
       if (backend == "NOROUTE") continue;

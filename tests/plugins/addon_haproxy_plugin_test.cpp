@@ -80,6 +80,9 @@ struct PluginLab {
             {"components", json::array()}};
   }
 
+  /// The config file the addon wrote (through put_file), as recorded in its state.
+  [[nodiscard]] fs::path config_path() { return host.state()["nodes"]["swarm-1"]["config"].get<std::string>(); }
+
   [[nodiscard]] hap::RuntimeApi admin() const { return hap::RuntimeApi((dir.path() / "addon" / "swarm-1" / "admin.sock").string()); }
 
   /// Which instances answered `n` requests under `prefix`.
@@ -137,7 +140,7 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     CHECK(lab.host.pid_of("swarm-1", "haproxy") == master);
     CHECK(lab.admin().worker_pid() == worker);
     // The file holds what runs, so a later reload keeps it.
-    const std::string cfg = proc::read_text(lab.host.files_dir("swarm-1") / "haproxy" / "haproxy.cfg");
+    const std::string cfg = proc::read_text(lab.config_path());
     CHECK(cfg.find("server " + hap::server_name(3, lab.address, lab.ports[2])) != std::string::npos);
     CHECK(cfg.find("server " + hap::server_name(1, lab.address, lab.ports[0])) == std::string::npos);
     const json state = lab.host.state()["nodes"]["swarm-1"];
@@ -165,15 +168,17 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     const json errors = json::parse(out)["errors"];
     REQUIRE(errors.size() == 1);
     CHECK(errors[0]["message"].get<std::string>().find("\"evil\\n    server x 127.0.0.1:1\"") != std::string::npos);
-    const std::string before = proc::read_text(lab.host.files_dir("swarm-1") / "haproxy" / "haproxy.cfg");
+    const std::string before = proc::read_text(lab.config_path());
     std::tie(st, out) = lab.host.call("apply", req);
     CHECK(st == FLT_INVALID);
     CHECK(out.find("evil") != std::string::npos);
-    CHECK(proc::read_text(lab.host.files_dir("swarm-1") / "haproxy" / "haproxy.cfg") == before);
+    CHECK(proc::read_text(lab.config_path()) == before);
     CHECK(lab.answered_by("/hello/v1", 4) == std::set<std::string>{"b1", "b2"});
   }
 
   SECTION("destroy stops HAProxy and removes its files") {
+    const fs::path config = lab.config_path();
+    REQUIRE(fs::exists(config));
     std::tie(st, out) = lab.host.call("destroy", lab.request(json::array()));
     INFO(out);
     REQUIRE(st == FLT_OK);
@@ -181,7 +186,7 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     CHECK_FALSE(proc::running(master));
     CHECK_FALSE(proc::running(worker));
     CHECK_FALSE(fs::exists(lab.dir.path() / "addon" / "swarm-1"));
-    CHECK_FALSE(fs::exists(lab.host.files_dir("swarm-1") / "haproxy" / "haproxy.cfg"));
+    CHECK_FALSE(fs::exists(config));
     CHECK(lab.host.state() == json::object());
   }
 }
