@@ -37,7 +37,7 @@ inline constexpr const char* kManifest = R"manifest({
     "exporter_port": {"type": "integer", "default": 9100, "description": "Port of node_exporter on each process-runtime node"},
     "exporter_disable_collectors": {"type": "array", "default": ["systemd"], "description": "node_exporter collectors to switch off (noisy or failing without systemd)"},
     "cadvisor_image": {"type": "string", "default": "gcr.io/cadvisor/cadvisor:v0.47.2", "description": "cAdvisor image for Docker-runtime nodes"},
-    "cadvisor_port": {"type": "integer", "default": 8080, "description": "Port of cAdvisor on each Docker-runtime node"},
+    "cadvisor_port": {"type": "integer", "default": 8088, "description": "Port of cAdvisor on each Docker-runtime node (8080 is HAProxy's ingress)"},
     "prometheus_image": {"type": "string", "default": "prom/prometheus:v2.42.0", "description": "Prometheus image when the Prometheus node runs Docker"},
     "scrape_services": {"type": "boolean", "default": true, "description": "Scrape every service instance (one job per service)"},
     "services_metrics_path": {"type": "string", "default": "/metrics", "description": "Path of the services' metrics"},
@@ -60,7 +60,7 @@ struct Options {
   int exporter_port = 9100;
   std::vector<std::string> exporter_disable_collectors{"systemd"};
   std::string cadvisor_image = "gcr.io/cadvisor/cadvisor:v0.47.2";
-  int cadvisor_port = 8080;
+  int cadvisor_port = 8088;  // not cAdvisor's own 8080: that is the ingress port on swarm nodes
   std::string prometheus_image = "prom/prometheus:v2.42.0";
   bool scrape_services = true;
   std::string services_metrics_path = "/metrics";
@@ -455,6 +455,42 @@ inline std::vector<OptionError> validate_request(const json& request) {
   } catch (const std::exception& e) {
     errors.push_back({"placement", e.what()});
   }
+  // Ports this addon binds, per node, against each other and against the service instances
+  // already placed there: a clash would only show later as a component that cannot bind.
+  std::map<std::string, std::map<int, std::string>> used;  // node -> port -> what
+  try {
+    used[detail::str_or(prometheus_node(request), "name")][o.port] = "Prometheus (option port)";
+  } catch (const std::exception&) {
+  }
+  for (const json* n : exporter_nodes(request, o)) {
+    const bool docker = detail::str_or(*n, "runtime", "process") == "docker";
+    const int port = docker ? o.cadvisor_port : o.exporter_port;
+    const std::string what = docker ? "cAdvisor (option cadvisor_port)" : "node_exporter (option exporter_port)";
+    auto& ports = used[detail::str_or(*n, "name")];
+    if (auto it = ports.find(port); it != ports.end())
+      errors.push_back({docker ? "cadvisor_port" : "exporter_port", what + " and " + it->second + " both use port " + std::to_string(port) +
+                                                                      " on node " + detail::str_or(*n, "name") + "; give them different ports"});
+    else
+      ports[port] = what;
+  }
+  if (request.contains("services") && request["services"].is_array()) {
+    for (const auto& svc : request["services"]) {
+      if (!svc.contains("instances") || !svc["instances"].is_array()) continue;
+      for (const auto& inst : svc["instances"]) {
+        if (!inst.contains("port") || !inst["port"].is_number_integer()) continue;
+        const auto node_it = used.find(detail::str_or(inst, "node"));
+        if (node_it == used.end()) continue;
+        const auto it = node_it->second.find(inst["port"].get<int>());
+        if (it == node_it->second.end()) continue;
+        const std::string key = it->second.find("option port)") != std::string::npos ? "port"
+                                : it->second.find("cadvisor_port") != std::string::npos ? "cadvisor_port"
+                                                                                          : "exporter_port";
+        errors.push_back({key, it->second + " uses port " + std::to_string(it->first) + " on node " + node_it->first + ", where " +
+                                   detail::str_or(inst, "id", detail::str_or(svc, "name")) + " already listens; choose another " + key});
+      }
+    }
+  }
+
   if (request.contains("nodes") && request["nodes"].is_array()) {
     for (const auto& n : request["nodes"]) {
       if (!exports_on(n, o)) continue;

@@ -204,7 +204,9 @@ TEST_CASE("prometheus-cadvisor process workloads bind the node address", "[prome
 }
 
 TEST_CASE("prometheus-cadvisor cAdvisor workload spec shape for Docker runtime nodes", "[prometheus-cadvisor]") {
-  json req = sample_request(1, json{{"cadvisor_port", 8081}});
+  json req = sample_request(1);
+  CHECK(pm::parse_options(json::object()).cadvisor_port == 8088);
+  req["addon"]["config"]["cadvisor_port"] = 8081;
   req["nodes"][1]["runtime"] = "docker";
   const pm::Options o = pm::parse_options(req["addon"]["config"]);
   const json w = pm::exporter_workload(req["nodes"][1], o);
@@ -249,6 +251,24 @@ TEST_CASE("prometheus-cadvisor validation names the placement and unsupported ru
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].message.find("swarm-1") != std::string::npos);
   CHECK_THROWS_AS(pm::exporter_workload(vbox["nodes"][1], pm::Options{}), std::invalid_argument);
+}
+
+TEST_CASE("prometheus-cadvisor validation finds port clashes on a node", "[prometheus-cadvisor]") {
+  // Prometheus and node_exporter both on infra's address.
+  auto errors = pm::validate_request(sample_request(1, json{{"port", 9100}}));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "exporter_port");
+  CHECK(errors[0].message.find("node infra") != std::string::npos);
+
+  // node_exporter on the port a service instance already uses.
+  errors = pm::validate_request(sample_request(2, json{{"exporter_port", 8000}}));
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].key == "exporter_port");
+  CHECK(errors[0].message.find("hello/v1#1") != std::string::npos);
+  CHECK(errors[1].message.find("swarm-2") != std::string::npos);
+
+  // Not an exporter node: no clash.
+  CHECK(pm::validate_request(sample_request(2, json{{"exporter_port", 8000}, {"exporter_roles", {"infra"}}})).empty());
 }
 
 TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabilities", "[prometheus-cadvisor]") {
