@@ -136,21 +136,40 @@ std::string read_file(const std::filesystem::path& path) {
   return s.str();
 }
 
-std::string run_output(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+namespace {
+CommandResult run_shell(const std::vector<std::string>& argv, std::chrono::seconds timeout, bool merge_stderr) {
   std::string cmd = "timeout " + std::to_string(timeout.count());
   for (const auto& a : argv) {
     std::string quoted = "'";
     for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
     cmd += " " + quoted + "'";
   }
-  std::string out;
+  if (merge_stderr) cmd += " 2>&1";
+  CommandResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) throw std::runtime_error("popen failed: " + cmd);
   std::array<char, 4096> buf{};
   size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
-  return out;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+}  // namespace
+
+std::string run_output(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  return run_shell(argv, timeout, false).output;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  return run_shell(argv, timeout, true);
+}
+
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
 EtcdServer::EtcdServer(const std::vector<std::string>& extra) : dir_("flotilla-etcd") {

@@ -60,6 +60,18 @@ class Child {
 /// Runs `argv` (bounded by `timeout`, via coreutils' timeout) and returns its stdout.
 [[nodiscard]] std::string run_output(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(10));
 
+/// What a command printed (stdout and stderr together) and its exit status (124: timed out).
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+
+/// Runs `argv` bounded by `timeout` and returns its exit status and combined output.
+[[nodiscard]] CommandResult run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(120));
+
+/// True while process `pid` exists and is not a zombie.
+[[nodiscard]] bool process_alive(pid_t pid);
+
 /// A single-member etcd on 127.0.0.1 with a scratch data dir, healthy when constructed.
 class EtcdServer {
  public:
