@@ -393,5 +393,6 @@ FLOTILLA_PLUGIN(Registrator, "registrator", "0.1.0",
   },
   "provides": ["catalog-sync"],
   "requires": ["services", "discovery"],
+  "optional": ["ingress", "metrics", "logs"],
   "placement": {"roles": ["infra"], "mode": "first"}
 })json")

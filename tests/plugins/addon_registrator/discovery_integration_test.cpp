@@ -237,3 +237,20 @@ TEST_CASE("etcd with more members than placed nodes is refused before anything r
   CHECK(r.status == 3);
   CHECK_THAT(r.output, Catch::Contains("members = 3 needs 3 nodes, but the placement gives 1 (infra)"));
 }
+
+TEST_CASE("the ingress is resolvable as rest.service.consul and serves the service through it", "[integration][discovery]") {
+  CliCluster cluster(topology("disc-it-d", 34, 2, 2,
+                              "[[addons]]\nplugin = \"etcd\"\n\n[[addons]]\nplugin = \"haproxy\"\n\n[[addons]]\nplugin = \"registrator\"\n"));
+  auto r = cluster.run({"up"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const json st = cluster.state();
+  const std::string rest = st["addons"]["haproxy"]["endpoints"].value("rest", "");
+  REQUIRE_FALSE(rest.empty());
+  const auto addresses = dig("127.79.34.1", "rest.service.consul");
+  REQUIRE(addresses.size() == 1);
+  CHECK(rest == "http://" + addresses[0] + ":8080");
+  CHECK(dig("127.79.34.1", "rest.service.consul", "SRV").size() == 1);
+  const std::string body = run_output({"curl", "-s", "-m", "3", "http://" + addresses[0] + ":8080/hello/v1"});
+  CHECK_THAT(body, Catch::Contains("\"service\":\"hello/v1\""));
+}
