@@ -1,0 +1,241 @@
+// rsyslog configurations of the syslog addon: the collector on the infra node and the shipper on
+// every node. Pure functions from plain structs to config text, so tests render and check them
+// with `rsyslogd -N1` without an engine.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flotilla::syslog_addon {
+
+/// The rsyslog daemon both components run (Debian `rsyslog`; RELP needs `rsyslog-relp`).
+inline constexpr const char* kRsyslogd = "/usr/sbin/rsyslogd";
+/// Longest line a shipper forwards in one piece; imfile splits longer lines.
+inline constexpr const char* kShipperMaxMessageSize = "2m";
+/// The collector must take a shipper's frame: a 2 MiB line escaped as JSON (up to 6 bytes per
+/// control character) plus the metadata around it.
+inline constexpr const char* kCollectorMaxMessageSize = "16m";
+
+/// A file that is not a workload's stdout/stderr but should be shipped (`log_files` outputs).
+struct ExtraFile {
+  std::string path;
+  std::string service;
+  std::string instance;
+  std::string stream;
+};
+
+/// Everything the shipper of one node needs.
+struct ShipperConfig {
+  std::string node;                    // node name stamped on every line
+  std::filesystem::path node_workdir;  // lines come from <workdir>/workloads/*/std{out,err}.log
+  std::filesystem::path work_dir;      // rsyslog workDirectory: imfile state and queue files
+  std::string collector_address;
+  int collector_port = 2514;
+  std::string exclude_prefix;          // workload directories starting with this are not shipped
+  std::string queue_max_disk_space = "1g";
+  std::vector<ExtraFile> extra_files;
+};
+
+/// Everything the collector needs.
+struct CollectorConfig {
+  std::string address;
+  int port = 2514;
+  std::filesystem::path work_dir;      // rsyslog workDirectory: the main queue's disk part
+  std::filesystem::path logstore;      // the flotilla-logstore executable
+  std::filesystem::path store_dir;     // <addon.dir>/store
+  std::uint64_t max_file_size = 100ull << 20;
+  int retention_days = 7;
+  std::vector<std::string> addon_names;  // to split addon-<addon>-<component> workload names
+};
+
+/// A string literal for RainerScript: backslash and double quote escaped.
+inline std::string rs_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+/// Parses a size such as "100M", "64k", "1g" or "4096" (bytes; K/M/G are powers of 1024).
+inline std::optional<std::uint64_t> parse_size(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t i = 0;
+  std::uint64_t value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (value > (UINT64_MAX - 9) / 10) return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  std::string unit = text.substr(i);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() > 1) unit.pop_back();
+  int shift = 0;
+  if (unit.empty()) shift = 0;
+  else if (unit == "k" || unit == "K") shift = 10;
+  else if (unit == "m" || unit == "M") shift = 20;
+  else if (unit == "g" || unit == "G") shift = 30;
+  else return std::nullopt;
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+/// FNV-1a of a text as 16 hex digits: detects change, nothing more.
+inline std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+/// The wire template, shared by the shipper's inputs: one JSON object per line. The collector
+/// stores it unparsed (its `rawmsg`), so rsyslog's syslog parsers never touch the payload.
+inline std::string wire_template(const std::string& node) {
+  std::string t;
+  t += "template(name=\"flotilla_wire\" type=\"list\") {\n";
+  // The node name is a topology name ([a-z0-9-]), safe inside a JSON string.
+  t += "  constant(value=" + rs_quote("{\"node\":\"" + node + "\",\"file\":\"") + ")\n";
+  t += "  property(name=\"$!metadata!filename\" format=\"json\")\n";
+  t += "  constant(value=" + rs_quote("\",\"offset\":") + ")\n";
+  t += "  property(name=\"$!metadata!fileoffset\")\n";
+  t += "  constant(value=" + rs_quote(",\"ts\":\"") + ")\n";
+  t += "  property(name=\"timegenerated\" dateFormat=\"rfc3339\" date.inUTC=\"on\")\n";
+  t += "  constant(value=" + rs_quote("\",\"service\":\"") + ")\n";
+  t += "  property(name=\"$!flt_service\" format=\"json\")\n";
+  t += "  constant(value=" + rs_quote("\",\"instance\":\"") + ")\n";
+  t += "  property(name=\"$!flt_instance\" format=\"json\")\n";
+  t += "  constant(value=" + rs_quote("\",\"stream\":\"") + ")\n";
+  t += "  property(name=\"$!flt_stream\" format=\"json\")\n";
+  t += "  constant(value=" + rs_quote("\",\"msg\":\"") + ")\n";
+  t += "  property(name=\"msg\" format=\"json\")\n";
+  t += "  constant(value=" + rs_quote("\"}") + ")\n";
+  t += "}\n";
+  return t;
+}
+
+/// The shipper's rsyslog.conf: imfile (inotify, wildcards, so new workloads need no restart)
+/// -> omrelp with a disk-assisted queue that survives a collector outage and a restart.
+inline std::string render_shipper(const ShipperConfig& c) {
+  if (c.node.empty()) throw std::invalid_argument("shipper config needs a node name");
+  if (c.collector_address.empty()) throw std::invalid_argument("shipper config needs the collector's address");
+  const std::filesystem::path workloads = c.node_workdir / "workloads";
+  std::string s;
+  s += "# Shipper of node " + c.node + ", rendered by the Flotilla syslog addon; `flotilla up` rewrites it.\n";
+  s += "# Tails every workload's stdout.log/stderr.log and forwards each line over RELP.\n";
+  // Control characters stay as they are: the wire template escapes them as JSON.
+  s += "global(workDirectory=" + rs_quote(c.work_dir.string()) + " maxMessageSize=\"" + kShipperMaxMessageSize +
+       "\" parser.escapeControlCharactersOnReceive=\"off\")\n";
+  // One worker keeps each file's lines in order; the disk part keeps lines read but not yet
+  // forwarded across a restart (imfile's saved offset already counts them as read).
+  s += "main_queue(queue.type=\"LinkedList\" queue.filename=\"main\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\""
+       " queue.size=\"20000\" queue.maxDiskSpace=" + rs_quote(c.queue_max_disk_space) + ")\n";
+  s += "module(load=\"imfile\" mode=\"inotify\")\n";
+  s += "module(load=\"omrelp\")\n";
+  s += wire_template(c.node);
+  s += "ruleset(name=\"flotilla_ship\") {\n";
+  if (!c.exclude_prefix.empty())
+    s += "  if $!metadata!filename startswith " + rs_quote((workloads / c.exclude_prefix).string()) + " then stop\n";
+  s += "  action(type=\"omrelp\" name=\"to_collector\" target=" + rs_quote(c.collector_address) + " port=\"" +
+       std::to_string(c.collector_port) + "\" template=\"flotilla_wire\"\n";
+  s += "         queue.type=\"LinkedList\" queue.filename=\"ship\" queue.saveOnShutdown=\"on\" queue.size=\"5000\"\n";
+  s += "         queue.maxDiskSpace=" + rs_quote(c.queue_max_disk_space) + "\n";
+  s += "         action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\" action.resumeIntervalMax=\"5\")\n";
+  s += "}\n";
+  for (const char* stream : {"stdout", "stderr"}) {
+    s += "input(type=\"imfile\" file=" + rs_quote((workloads / "*" / (std::string(stream) + ".log")).string()) +
+         " tag=\"" + stream + "\" addMetadata=\"on\" reopenOnTruncate=\"on\" ruleset=\"flotilla_ship\")\n";
+  }
+  int i = 0;
+  for (const ExtraFile& f : c.extra_files) {
+    const std::string rs = "flotilla_extra_" + std::to_string(i++);
+    s += "ruleset(name=\"" + rs + "\") {\n";
+    s += "  set $!flt_service = " + rs_quote(f.service) + ";\n";
+    s += "  set $!flt_instance = " + rs_quote(f.instance) + ";\n";
+    s += "  set $!flt_stream = " + rs_quote(f.stream) + ";\n";
+    s += "  call flotilla_ship\n";
+    s += "}\n";
+    s += "input(type=\"imfile\" file=" + rs_quote(f.path) + " tag=\"extra\" addMetadata=\"on\" reopenOnTruncate=\"on\" ruleset=\"" +
+         rs + "\")\n";
+  }
+  s += "# rsyslogd's own messages (a suspended forward, a bad file) go to this workload's stderr.log.\n";
+  s += "action(type=\"omfile\" file=\"/dev/stderr\")\n";
+  return s;
+}
+
+/// The command line flotilla-logstore runs with. omprog splits it at spaces, so no part may
+/// contain whitespace.
+inline std::string logstore_command(const CollectorConfig& c) {
+  std::string addons;
+  for (const auto& a : c.addon_names) addons += (addons.empty() ? "" : ",") + a;
+  std::string cmd = c.logstore.string() + " --store " + c.store_dir.string() + " --max-file-size " +
+                    std::to_string(c.max_file_size) + " --retention-days " + std::to_string(c.retention_days);
+  if (!addons.empty()) cmd += " --addons " + addons;
+  return cmd;
+}
+
+/// Why a collector config cannot be rendered (a path with whitespace), or nullopt.
+inline std::optional<std::string> collector_config_problem(const CollectorConfig& c) {
+  auto has_space = [](const std::string& s) { return s.find_first_of(" \t\n\r\"") != std::string::npos; };
+  if (has_space(c.logstore.string()))
+    return "the path of flotilla-logstore (" + c.logstore.string() + ") contains whitespace or a quote; rsyslog's omprog cannot run it";
+  if (has_space(c.store_dir.string()))
+    return "the log store directory " + c.store_dir.string() + " contains whitespace or a quote; rsyslog's omprog cannot pass it";
+  for (const auto& a : c.addon_names)
+    if (has_space(a) || a.find(',') != std::string::npos) return "addon name `" + a + "` contains whitespace, a quote or a comma";
+  return std::nullopt;
+}
+
+/// The collector's rsyslog.conf: imrelp on the node's address -> flotilla-logstore through omprog
+/// with confirmations, so a line counts as delivered only once it is in the store.
+inline std::string render_collector(const CollectorConfig& c) {
+  if (auto problem = collector_config_problem(c)) throw std::invalid_argument(*problem);
+  if (c.address.empty()) throw std::invalid_argument("collector config needs an address");
+  std::string s;
+  s += "# Log collector, rendered by the Flotilla syslog addon; `flotilla up` rewrites it.\n";
+  s += "# Receives the shippers' lines over RELP and hands each to flotilla-logstore, which writes\n";
+  s += "# " + c.store_dir.string() + "/<service>/<YYYY-MM-DD>.jsonl, drops duplicates and rotates.\n";
+  s += "global(workDirectory=" + rs_quote(c.work_dir.string()) + " maxMessageSize=\"" + kCollectorMaxMessageSize +
+       "\" parser.escapeControlCharactersOnReceive=\"off\")\n";
+  // imrelp acknowledges a line once it is in this queue, so the queue must outlive a restart.
+  s += "main_queue(queue.type=\"LinkedList\" queue.filename=\"main\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\""
+       " queue.size=\"20000\" queue.dequeueBatchSize=\"512\")\n";
+  s += "module(load=\"imrelp\")\n";
+  s += "module(load=\"omprog\")\n";
+  s += "template(name=\"flotilla_store\" type=\"string\" string=\"%rawmsg%\\n\")\n";
+  s += "ruleset(name=\"flotilla_store\") {\n";
+  s += "  action(type=\"omprog\" name=\"logstore\" binary=" + rs_quote(logstore_command(c)) + " template=\"flotilla_store\"\n";
+  s += "         confirmMessages=\"on\" confirmTimeout=\"120000\" reportFailures=\"on\" output=\"/dev/stderr\"\n";
+  s += "         action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\" action.resumeIntervalMax=\"5\")\n";
+  s += "}\n";
+  s += "input(type=\"imrelp\" name=\"from_shippers\" address=" + rs_quote(c.address) + " port=\"" + std::to_string(c.port) +
+       "\" maxDataSize=\"16777216\" ruleset=\"flotilla_store\")\n";
+  s += "# rsyslogd's own messages go to this workload's stderr.log.\n";
+  s += "action(type=\"omfile\" file=\"/dev/stderr\")\n";
+  return s;
+}
+
+/// The command that runs rsyslogd in the foreground on `conf`, unprivileged, without /dev/log.
+inline std::vector<std::string> rsyslogd_command(const std::filesystem::path& conf, const std::filesystem::path& pid_file) {
+  return {kRsyslogd, "-n", "-f", conf.string(), "-i", pid_file.string()};
+}
+
+/// The shipper's command: rsyslogd as above, after forgetting imfile's saved offsets, so every
+/// start reads the workloads' files from the beginning and the collector drops what it has.
+/// Why: imfile saves the offset of lines it has *read*, and rsyslog drops the batch its
+/// forwarding action holds when it is stopped while the collector is unreachable; without
+/// the re-read those lines would be lost.
+inline std::vector<std::string> shipper_command(const std::filesystem::path& work_dir, const std::filesystem::path& conf,
+                                                const std::filesystem::path& pid_file) {
+  return {"/bin/sh", "-c", std::string("rm -f \"$0\"/imfile-state:* && exec ") + kRsyslogd + " -n -f \"$1\" -i \"$2\"",
+          work_dir.string(), conf.string(), pid_file.string()};
+}
+
+}  // namespace flotilla::syslog_addon

@@ -1,0 +1,364 @@
+// The log pipeline with real rsyslogd instances and no engine: shippers tail workload log files
+// laid out as the process runtime writes them, a collector stores through flotilla-logstore,
+// and `flotilla logs`' reader reads the store.
+#include "../../../plugins/addon_syslog/rsyslog_config.hpp"
+#include "logs.hpp"
+#include "rsyslog_lab.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+namespace sa = flotilla::syslog_addon;
+namespace fs = std::filesystem;
+using flotilla::test::ChildProcess;
+using flotilla::test::TempDir;
+using flotilla::test::wait_until;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A collector and shippers for named nodes, each node a directory like a process-runtime node.
+class PipelineLab {
+ public:
+  PipelineLab() : address_(flotilla::test::free_loopback_address(kPort)) {}
+
+  [[nodiscard]] fs::path workdir(const std::string& node) const { return dir_ / "nodes" / node; }
+  [[nodiscard]] fs::path log(const std::string& node, const std::string& workload, const std::string& stream) const {
+    return workdir(node) / "workloads" / workload / (stream + ".log");
+  }
+  [[nodiscard]] fs::path store() const { return dir_ / "store"; }
+  [[nodiscard]] const std::string& address() const { return address_; }
+
+  void start_collector() {
+    INFO("build the flotilla-logstore target first");
+    REQUIRE(fs::exists(flotilla::test::logstore_binary()));
+    sa::CollectorConfig c;
+    c.address = address_;
+    c.port = kPort;
+    c.work_dir = dir_ / "collector-work";
+    c.logstore = flotilla::test::logstore_binary();
+    c.store_dir = store();
+    c.max_file_size = 64ull << 20;
+    c.retention_days = 0;
+    c.addon_names = {"other", "syslog"};
+    fs::create_directories(c.work_dir);
+    const fs::path conf = dir_ / "collector.conf";
+    std::ofstream(conf) << sa::render_collector(c);
+    collector_.start(sa::rsyslogd_command(conf, dir_ / "collector.pid"), dir_ / "collector.out", dir_ / "collector.err");
+    const bool up = wait_until(
+        [&] { return !flotilla::test::can_bind(address_, kPort) || !collector_.running(); }, 10s);
+    INFO(flotilla::test::read_text(dir_ / "collector.err"));
+    REQUIRE(up);
+    REQUIRE(collector_.running());
+  }
+  void stop_collector() { collector_.stop(); }
+
+  void start_shipper(const std::string& node) {
+    sa::ShipperConfig c;
+    c.node = node;
+    c.node_workdir = workdir(node);
+    c.work_dir = dir_ / ("shipper-work-" + node);
+    c.collector_address = address_;
+    c.collector_port = kPort;
+    c.exclude_prefix = "addon-syslog-";
+    fs::create_directories(c.work_dir);
+    fs::create_directories(workdir(node) / "workloads");
+    const fs::path conf = dir_ / ("shipper-" + node + ".conf");
+    std::ofstream(conf) << sa::render_shipper(c);
+    auto& p = shippers_[node];
+    if (!p) p = std::make_unique<ChildProcess>();
+    p->start(sa::shipper_command(c.work_dir, conf, dir_ / ("shipper-" + node + ".pid")), dir_ / ("shipper-" + node + ".out"),
+             dir_ / ("shipper-" + node + ".err"));
+    std::this_thread::sleep_for(300ms);
+    INFO(flotilla::test::read_text(dir_ / ("shipper-" + node + ".err")));
+    REQUIRE(p->running());
+  }
+  void stop_shipper(const std::string& node) { shippers_.at(node)->stop(); }
+
+  /// Everything `flotilla logs --output json` prints for `service` (all services if empty).
+  [[nodiscard]] std::vector<nlohmann::json> read(const std::string& service = {}) const {
+    flotilla::LogsOptions o;
+    o.store_dir = store();
+    o.service = service;
+    o.json = true;
+    std::ostringstream out, err;
+    if (!fs::exists(store())) return {};
+    (void)flotilla::run_logs_command(o, out, err);
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(out.str());
+    for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
+    return lines;
+  }
+
+  /// Waits until the store holds `n` lines (all services); returns what it holds then.
+  std::vector<nlohmann::json> wait_for(std::size_t n, std::chrono::seconds timeout) const {
+    std::vector<nlohmann::json> got;
+    wait_until([&] {
+      got = read();
+      return got.size() >= n;
+    }, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    return got;
+  }
+
+  /// The diagnostics of every rsyslogd, for failure messages.
+  [[nodiscard]] std::string diagnostics() const {
+    std::string s = "collector: " + flotilla::test::read_text(dir_ / "collector.err");
+    for (const auto& [node, _] : shippers_) s += "\nshipper " + node + ": " + flotilla::test::read_text(dir_ / ("shipper-" + node + ".err"));
+    return s;
+  }
+
+ private:
+  static constexpr int kPort = 2514;
+  TempDir dir_{"flotilla-pipeline"};
+  std::string address_;
+  // Declared after dir_, so they stop before the directory goes.
+  ChildProcess collector_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> shippers_;
+};
+
+void write_numbered(const fs::path& file, const std::string& prefix, int from, int to) {
+  std::string text;
+  for (int i = from; i < to; ++i) text += prefix + std::to_string(i) + "\n";
+  flotilla::test::append_text(file, text);
+}
+
+std::string raw_text(const nlohmann::json& j) {
+  if (j.contains("msg_b64")) {
+    // Decoded by the reader's own rules: compare with what the human output would show.
+    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : j["msg_b64"].get<std::string>()) {
+      if (c == '=') break;
+      acc = (acc << 6) | static_cast<std::uint32_t>(alphabet.find(c));
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((acc >> bits) & 0xFF);
+      }
+    }
+    return out;
+  }
+  return j["msg"].get<std::string>();
+}
+
+/// Keys of every line in the store's files, counted (the store itself, not the reader).
+std::map<std::string, int> stored_keys(const fs::path& store) {
+  std::map<std::string, int> keys;
+  for (const auto& entry : fs::recursive_directory_iterator(store)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".jsonl") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    for (std::string l; std::getline(in, l);) ++keys[nlohmann::json::parse(l).value("key", std::string("?"))];
+  }
+  return keys;
+}
+
+/// "missing: 100-147, 3000" for lines prefix<N> absent from `lines`, for failure messages.
+std::string missing_ranges(const std::vector<nlohmann::json>& lines, const std::string& prefix, int n) {
+  std::vector<int> count(static_cast<std::size_t>(n), 0);
+  for (const auto& j : lines) {
+    const std::string m = j["msg"].get<std::string>();
+    if (m.rfind(prefix, 0) != 0) continue;
+    const int i = std::stoi(m.substr(prefix.size()));
+    if (i >= 0 && i < n) ++count[static_cast<std::size_t>(i)];
+  }
+  std::string out = "missing:";
+  for (int i = 0; i < n;) {
+    if (count[static_cast<std::size_t>(i)] != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j + 1 < n && count[static_cast<std::size_t>(j + 1)] == 0) ++j;
+    out += " " + std::to_string(i) + (j > i ? "-" + std::to_string(j) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every line reaches the store with its node, instance and stream, in order per instance", "[syslog][rsyslog]") {
+  PipelineLab lab;
+  // Lines written before anything runs, as when the addon is added to a running cluster.
+  write_numbered(lab.log("lab-1", "service-hello-v1-1", "stdout"), "h1-out-", 0, 100);
+  write_numbered(lab.log("lab-1", "service-hello-v1-1", "stderr"), "h1-err-", 0, 50);
+  write_numbered(lab.log("lab-2", "service-hello-v1-2", "stdout"), "h2-out-", 0, 100);
+  flotilla::test::append_text(lab.log("lab-1", "addon-syslog-shipper", "stderr"), "the addon's own output is not shipped\n");
+  write_numbered(lab.log("lab-2", "addon-other-web", "stdout"), "web-", 0, 10);
+
+  lab.start_collector();
+  lab.start_shipper("lab-1");
+  lab.start_shipper("lab-2");
+
+  // Lines written while it runs, including a workload that appears afterwards.
+  for (int chunk = 0; chunk < 5; ++chunk) {
+    write_numbered(lab.log("lab-1", "service-hello-v1-1", "stdout"), "h1-out-", 100 + chunk * 20, 120 + chunk * 20);
+    write_numbered(lab.log("lab-2", "service-hello-v1-2", "stdout"), "h2-out-", 100 + chunk * 20, 120 + chunk * 20);
+    std::this_thread::sleep_for(50ms);
+  }
+  write_numbered(lab.log("lab-2", "service-late-1", "stdout"), "late-", 0, 30);
+
+  const std::size_t expected = 200 + 50 + 200 + 10 + 30;
+  const auto all = lab.wait_for(expected, 30s);
+  INFO(lab.diagnostics());
+  REQUIRE(all.size() == expected);
+
+  // Per source: node, service, instance, stream and the numbers in order.
+  std::map<std::string, std::vector<std::string>> seen;
+  for (const auto& j : all) {
+    const std::string id = j["node"].get<std::string>() + " " + j["service"].get<std::string>() + "#" +
+                           j["instance"].get<std::string>() + " " + j["stream"].get<std::string>();
+    seen[id].push_back(j["msg"].get<std::string>());
+  }
+  auto numbered = [](const std::string& prefix, int n) {
+    std::vector<std::string> v;
+    for (int i = 0; i < n; ++i) v.push_back(prefix + std::to_string(i));
+    return v;
+  };
+  CHECK(seen.size() == 5);
+  CHECK(seen["lab-1 hello-v1#1 stdout"] == numbered("h1-out-", 200));
+  CHECK(seen["lab-1 hello-v1#1 stderr"] == numbered("h1-err-", 50));
+  CHECK(seen["lab-2 hello-v1#2 stdout"] == numbered("h2-out-", 200));
+  CHECK(seen["lab-2 late#1 stdout"] == numbered("late-", 30));
+  CHECK(seen["lab-2 addon-other#web stdout"] == numbered("web-", 10));
+
+  // The reader's per-service view and the store's layout.
+  CHECK(lab.read("hello/v1").size() == 450);
+  CHECK(fs::is_directory(lab.store() / "hello-v1"));
+  CHECK_FALSE(fs::exists(lab.store() / "addon-syslog"));
+  CHECK(stored_keys(lab.store()).size() == expected);
+}
+
+TEST_CASE("no line is lost or doubled while the collector is down and a shipper restarts", "[syslog][rsyslog]") {
+  PipelineLab lab;
+  const fs::path out = lab.log("lab-1", "service-load-1", "stdout");
+  fs::create_directories(out.parent_path());
+  lab.start_collector();
+  lab.start_shipper("lab-1");
+  write_numbered(out, "load-", 0, 100);
+  REQUIRE(lab.wait_for(100, 20s).size() == 100);
+
+  lab.stop_collector();
+  for (int i = 100; i < 5100; i += 500) {
+    write_numbered(out, "load-", i, i + 500);
+    std::this_thread::sleep_for(20ms);
+  }
+  // Stopped during the outage, rsyslog drops the batch its forwarding action holds; the
+  // shipper reads its files again when it starts and the collector drops what it has.
+  lab.stop_shipper("lab-1");
+  for (int i = 5100; i < 10100; i += 500) write_numbered(out, "load-", i, i + 500);
+  lab.start_shipper("lab-1");
+  std::this_thread::sleep_for(1s);
+  CHECK(lab.read().size() == 100);  // nothing can arrive while the collector is down
+  lab.start_collector();
+
+  const auto all = lab.wait_for(10100, 120s);
+  INFO(missing_ranges(all, "load-", 10100));
+  INFO(lab.diagnostics());
+  REQUIRE(all.size() == 10100);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i]["msg"] != "load-" + std::to_string(i)) {
+      FAIL("line " << i << " is " << all[i]["msg"]);
+    }
+  }
+  // Exactly once in the store itself, not only after the reader's dedupe.
+  const auto keys = stored_keys(lab.store());
+  CHECK(keys.size() == 10100);
+  int doubled = 0;
+  for (const auto& [key, n] : keys) doubled += n > 1;
+  CHECK(doubled == 0);
+}
+
+TEST_CASE("no line is lost or doubled when the collector restarts while lines flow", "[syslog][rsyslog]") {
+  PipelineLab lab;
+  const fs::path out = lab.log("lab-1", "service-flow-1", "stdout");
+  const fs::path err = lab.log("lab-1", "service-flow-2", "stderr");
+  fs::create_directories(out.parent_path());
+  lab.start_collector();
+  lab.start_shipper("lab-1");
+  constexpr int kLines = 20000;
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < kLines; i += 100) {
+      write_numbered(out, "flow-", i, i + 100);
+      write_numbered(err, "err-", i, i + 100);
+      std::this_thread::sleep_for(5ms);
+    }
+    done = true;
+  });
+  for (int restart = 0; restart < 3; ++restart) {
+    std::this_thread::sleep_for(400ms);
+    lab.stop_collector();
+    std::this_thread::sleep_for(300ms);
+    lab.start_collector();
+  }
+  writer.join();
+  const auto all = lab.wait_for(2 * kLines, 120s);
+  INFO(missing_ranges(all, "flow-", kLines));
+  INFO(lab.diagnostics());
+  REQUIRE(all.size() == 2 * kLines);
+  int flow = 0, errs = 0;
+  for (const auto& j : all) {
+    const std::string m = j["msg"].get<std::string>();
+    if (m.rfind("flow-", 0) == 0) CHECK(m == "flow-" + std::to_string(flow++));
+    else CHECK(m == "err-" + std::to_string(errs++));
+  }
+  CHECK(flow == kLines);
+  const auto keys = stored_keys(lab.store());
+  CHECK(keys.size() == 2 * kLines);
+  CHECK(std::count_if(keys.begin(), keys.end(), [](const auto& kv) { return kv.second > 1; }) == 0);
+}
+
+TEST_CASE("invalid UTF-8, control characters and a 1 MB line are stored exactly and shown escaped", "[syslog][rsyslog]") {
+  PipelineLab lab;
+  const std::vector<std::string> weird = {
+      "bad utf8 \xff\xfe\xc3 end",
+      "controls a\x01" "b\x1b[31mred\x7f tab\there",
+      std::string("nul \0 inside", 12),
+      "   leading and trailing spaces  ",
+      R"(quotes " and backslash \ and {"json":1})",
+      "emoji \xf0\x9f\x98\x80 and caf\xc3\xa9",
+      "one-mb " + std::string(1024 * 1024, 'x') + " end",
+      "escapes-6x " + std::string(256 * 1024, '\x01') + " end",
+      "last line",
+  };
+  std::string text;
+  for (const auto& w : weird) text += w + "\n";
+  flotilla::test::append_text(lab.log("lab-1", "service-weird-1", "stdout"), text);
+
+  lab.start_collector();
+  lab.start_shipper("lab-1");
+  const auto all = lab.wait_for(weird.size(), 30s);
+  INFO(lab.diagnostics());
+  REQUIRE(all.size() == weird.size());
+  for (std::size_t i = 0; i < weird.size(); ++i) {
+    INFO("line " << i);
+    CHECK(raw_text(all[i]) == weird[i]);
+  }
+  CHECK(all[0].contains("msg_b64"));
+  CHECK_FALSE(all[5].contains("msg_b64"));
+
+  flotilla::LogsOptions o;
+  o.store_dir = lab.store();
+  o.service = "weird";
+  o.grep = "end";
+  std::ostringstream human, err;
+  REQUIRE(flotilla::run_logs_command(o, human, err) == 0);
+  const std::string shown = human.str();
+  CHECK(shown.find("| bad utf8 \\xff\\xfe\\xc3 end\n") != std::string::npos);
+  CHECK(shown.find("escapes-6x \\x01\\x01") != std::string::npos);
+  CHECK(shown.find(std::string(1024 * 1024, 'x')) != std::string::npos);
+  const auto raw_controls =
+      std::count_if(shown.begin(), shown.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\n'; });
+  CHECK(raw_controls == 0);
+}

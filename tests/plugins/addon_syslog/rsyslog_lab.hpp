@@ -1,0 +1,176 @@
+// Helpers for tests that run real rsyslogd instances: a temporary directory, a child process
+// that is stopped (and its process group killed) on destruction, and a free loopback address.
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace flotilla::test {
+
+/// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "flotilla-logs-test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A child process in its own process group, with stdout/stderr in files. stop() sends TERM to
+/// the group, waits, then KILLs it; the destructor stops it if still running.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess() { stop(); }
+
+  void start(const std::vector<std::string>& argv, const std::filesystem::path& out, const std::filesystem::path& err) {
+    if (pid_ > 0) throw std::logic_error("process already running");
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int in = ::open("/dev/null", O_RDONLY);
+      if (o < 0 || e < 0 || in < 0) ::_exit(126);
+      ::dup2(in, 0);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::setpgid(pid, pid);
+    pid_ = pid;
+  }
+
+  [[nodiscard]] bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      ::kill(-pid_, SIGKILL);  // whatever it left in its group
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  /// Stops the process (TERM, then KILL after `grace`); returns its exit status or -1.
+  int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(15000)) {
+    if (pid_ <= 0) return -1;
+    ::kill(-pid_, SIGTERM);
+    int status = -1;
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        // The group may still hold a child (omprog's program) finishing up; give it a moment.
+        for (int i = 0; i < 50 && ::kill(-pid_, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ::kill(-pid_, SIGKILL);
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+/// Polls `done` every 50 ms until it is true or `timeout` passes; returns its last value.
+inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+/// True if a TCP listener can bind address:port now.
+inline bool can_bind(const std::string& address, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// A loopback address in 127.81.200.0-127.81.254.255 whose `port` is free, picked at random so
+/// concurrent test runs do not meet.
+inline std::string free_loopback_address(int port) {
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string addr = "127.81." + std::to_string(200 + rng() % 55) + "." + std::to_string(2 + rng() % 250);
+    if (can_bind(addr, port)) return addr;
+  }
+  throw std::runtime_error("no free loopback address for port " + std::to_string(port));
+}
+
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void append_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::app);
+  out << text;
+}
+
+/// Where the build put flotilla-logstore (the collector's output program).
+inline std::filesystem::path logstore_binary() {
+#ifdef FLOTILLA_BINARY_DIR
+  return std::filesystem::path(FLOTILLA_BINARY_DIR) / "bin" / "flotilla-logstore";
+#else
+  return "flotilla-logstore";
+#endif
+}
+
+}  // namespace flotilla::test
