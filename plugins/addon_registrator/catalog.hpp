@@ -47,10 +47,10 @@ class InvalidName : public std::runtime_error {
   }
 }
 
-/// The DNS form of a service name: "hello/v1" -> "hello-v1" (only '/' changes; anything else
-/// that is not a DNS label is refused by check_dns_label).
+/// The DNS form of a service name, as the engine makes it: "hello/v1" -> "hello-v1" ('/' and
+/// '_' become '-'; anything else that is not a DNS label is refused by check_dns_label).
 [[nodiscard]] inline std::string dns_name(std::string name) {
-  std::replace(name.begin(), name.end(), '/', '-');
+  std::replace_if(name.begin(), name.end(), [](char c) { return c == '/' || c == '_'; }, '-');
   return name;
 }
 

@@ -71,9 +71,15 @@ TEST_CASE("a service name that is no DNS label is refused with a message saying 
   } catch (const d::InvalidName& e) {
     const std::string msg = e.what();
     CHECK_THAT(msg, Catch::Contains("service \"Hello_v1\""));
-    CHECK_THAT(msg, Catch::Contains("\"Hello_v1\" is not a valid DNS label"));
+    CHECK_THAT(msg, Catch::Contains("\"Hello-v1\" is not a valid DNS label"));
     CHECK_THAT(msg, Catch::Contains("rename"));
   }
+  json addons = haproxy_view();
+  addons["haproxy"]["outputs"]["registrations"][0]["name"] = "Rest";
+  CHECK_THROWS_WITH(d::desired_registrations(request_with(three_instances(), addons), "infra"),
+                    Catch::Contains("registration \"Rest\" of addon \"haproxy\": \"Rest\" is not a valid DNS label"));
+  CHECK(d::dns_name("hello/v1") == "hello-v1");
+  CHECK(d::dns_name("hello_v1") == "hello-v1");
   CHECK(d::is_dns_label("hello-v1"));
   CHECK(d::is_dns_label("rest"));
   CHECK_FALSE(d::is_dns_label("-rest"));
