@@ -68,6 +68,8 @@ class FakeProcessHost {
   [[nodiscard]] const std::vector<std::string>& logs() const { return logs_; }
   [[nodiscard]] nlohmann::json& state() { return state_; }
   [[nodiscard]] std::filesystem::path files_dir(const std::string& node) const { return root_ / "nodes" / node / "files"; }
+  /// Changes every workload before it starts (e.g. to drop a flag and test a fallback).
+  void rewrite_workloads(std::function<void(nlohmann::json&)> fn) { rewrite_ = std::move(fn); }
 
  private:
   struct Call {
@@ -114,7 +116,8 @@ class FakeProcessHost {
     const std::string node = r.value("node", "");
     ops_.push_back({op, node, r.contains("workload") ? r["workload"].value("name", "") : r.value("name", r.value("path", ""))});
     if (op == "start") {
-      const auto& w = r["workload"];
+      nlohmann::json w = r["workload"];
+      if (rewrite_) rewrite_(w);
       if (!w.contains("command")) {
         out = {{"error", "the fake process host runs commands only"}};
         return FLT_NOT_SUPPORTED;
@@ -185,6 +188,7 @@ class FakeProcessHost {
   std::vector<Op> ops_;
   std::vector<std::string> logs_;
   nlohmann::json state_ = nlohmann::json::object();
+  std::function<void(nlohmann::json&)> rewrite_;
 };
 
 }  // namespace flotilla::test

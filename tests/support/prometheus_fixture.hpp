@@ -207,6 +207,16 @@ inline std::map<std::pair<std::string, std::string>, std::string> query_up(const
   return out;
 }
 
+/// Value of an unlabelled sample (e.g. prometheus_config_last_reload_success_timestamp_seconds)
+/// from a server's /metrics, or -1 when absent.
+inline double metric_value(const std::string& base_url, const std::string& name) {
+  const std::string body = "\n" + http(base_url + "/metrics").body;
+  const std::string key = "\n" + name + " ";
+  const auto pos = body.find(key);
+  if (pos == std::string::npos) return -1;
+  return std::stod(body.substr(pos + key.size(), body.find('\n', pos + key.size()) - pos - key.size()));
+}
+
 /// Runs a command through the shell; returns its exit code and combined output.
 inline std::pair<int, std::string> run_command(const std::string& command) {
   std::string output;

@@ -96,7 +96,10 @@ TEST_CASE("prometheus-cadvisor through the CLI: targets healthy, growth keeps th
   for (const auto& [job, instances] : expected)
     for (const auto& inst : instances) CHECK(up[{job, inst}] == "1");
 
-  // Grow swarm from 2 to 3 nodes and run up again.
+  // Grow swarm from 2 to 3 nodes and run up again: new targets arrive through file_sd, so
+  // Prometheus is neither restarted nor reloaded.
+  const double loaded_at = fx::metric_value(base_url, "prometheus_config_last_reload_success_timestamp_seconds");
+  REQUIRE(loaded_at > 0);
   std::ofstream(dir.path() / "topology.toml", std::ios::trunc) << topology(net + "0/24", 3, true);
   std::tie(code, out) = run_cli("up", dir.path());
   INFO(out);
@@ -111,6 +114,7 @@ TEST_CASE("prometheus-cadvisor through the CLI: targets healthy, growth keeps th
   up = fx::query_up(base_url);
   CHECK(up[{"node", node3}] == "1");
   CHECK(fx::pid_alive(prom_pid));
+  CHECK(fx::metric_value(base_url, "prometheus_config_last_reload_success_timestamp_seconds") == loaded_at);
 
   // Remove the addon: nothing it started may survive.
   std::ofstream(dir.path() / "topology.toml", std::ios::trunc) << topology(net + "0/24", 3, false);

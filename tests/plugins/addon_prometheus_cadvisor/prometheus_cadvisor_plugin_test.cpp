@@ -134,3 +134,44 @@ TEST_CASE("prometheus-cadvisor plugin through a fake host: grows without restart
     CHECK_FALSE(fx::fs::exists(dir.path() / "addon" / "data"));
   }
 }
+
+TEST_CASE("prometheus-cadvisor plugin through a fake host: SIGHUP reloads when the lifecycle API is off", "[prometheus-cadvisor][server]") {
+  fx::TempDir dir("flotilla-prom-hup");
+  FakeProcessHost host(std::string(FLOTILLA_PLUGIN_DIR) + "/addon_prometheus_cadvisor.so", dir.path());
+  // A Prometheus started without --web.enable-lifecycle answers 403 to POST /-/reload.
+  host.rewrite_workloads([](json& w) {
+    json kept = json::array();
+    for (const auto& a : w["command"])
+      if (a != "--web.enable-lifecycle") kept.push_back(a);
+    w["command"] = kept;
+  });
+  const json config{{"scrape_services", false}, {"exporter_roles", {"infra"}}};
+  const std::string base_url = "http://" + subnet() + "1:9090";
+
+  auto [st, out] = host.call("apply", make_request(dir.path(), 1, config));
+  INFO(out);
+  REQUIRE(st == FLT_OK);
+  const pid_t prom_pid = host.pid_of("infra", "prometheus");
+  REQUIRE(prom_pid > 0);
+  REQUIRE(fx::http(base_url + "/-/reload", true).status == 403);
+  const double loaded_at = reload_timestamp(base_url);
+
+  // A new job needs the configuration reloaded: the plugin falls back to SIGHUP.
+  std::this_thread::sleep_for(1100ms);
+  host.clear_ops();
+  const json addons{{"etcd", {{"outputs", {{"metrics_targets", {{{"job", "etcd"}, {"targets", {subnet() + "1:9090"}}}}}}}}}};
+  std::tie(st, out) = host.call("apply", make_request(dir.path(), 1, config, addons));
+  INFO(out);
+  REQUIRE(st == FLT_OK);
+  bool signalled = false;
+  for (const auto& op : host.ops()) signalled = signalled || (op.op == "signal" && op.name == "prometheus");
+  CHECK(signalled);
+  CHECK(reload_timestamp(base_url) > loaded_at);
+  CHECK(host.pid_of("infra", "prometheus") == prom_pid);
+  const auto loaded = json::parse(fx::http(base_url + "/api/v1/status/config").body);
+  CHECK(loaded["data"]["yaml"].get<std::string>().find("job_name: etcd") != std::string::npos);
+
+  std::tie(st, out) = host.call("destroy", make_request(dir.path(), 1, config, addons));
+  REQUIRE(st == FLT_OK);
+  CHECK_FALSE(fx::pid_alive(prom_pid));
+}
