@@ -219,7 +219,12 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     for (const NodePlace& node : places) {
       if (node.address.empty()) throw Error(FLT_ERROR, "haproxy: node " + node.name + " has no address yet; run `flotilla up` again");
       json& rec = state["nodes"][node.name];
-      apply_node(ctx, o, *binary, node, routes, rec);
+      try {
+        apply_node(ctx, o, *binary, node, routes, rec);
+      } catch (const hap::RuntimeApiError& e) {
+        ctx.set_state(state);
+        throw Retryable("haproxy on " + node.name + ": " + e.what());  // apply is idempotent: run it again
+      }
       ctx.set_state(state);
 
       const std::string base = "http://" + node.address + ":" + std::to_string(o.port);
@@ -328,8 +333,9 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
                      {"ports", {o.port, o.stats_port}}};
     const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
     const json record = started.value("record", json::object());
-    // `changed`: the runtime (re)started HAProxy, which then read the file just written.
-    const bool fresh = started.value("changed", true);
+    // `changed`: the runtime (re)started HAProxy, which then read the file just written. When a
+    // runtime does not say, assume it did not: at worst that costs one needless reload.
+    const bool fresh = started.value("changed", false);
     rec["record"] = record;
 
     const hap::RuntimeApi admin(node.admin_socket());
@@ -343,10 +349,8 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
       for (const auto& s : r.servers) all_servers.push_back(r.backend + "/" + s.name);
     }
 
-    if (fresh) {
-      ctx.progress("haproxy on " + node.name + ": starting");
-      wait_started(ctx, node, admin, record);
-    }
+    if (fresh) ctx.progress("haproxy on " + node.name + ": starting");
+    wait_started(ctx, node, admin, record);
     // The running process is the truth: a backend missing or left over means it does not run
     // the routes we want, whatever the state file says.
     const bool drifted = hap::live_backends(admin) != want_backends;
@@ -360,12 +364,7 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     rec["skeleton"] = skeleton;
 
     ctx.progress("haproxy on " + node.name + ": updating servers");
-    hap::SyncReport report;
-    try {
-      report = hap::sync_servers(admin, desired, sopts);
-    } catch (const hap::RuntimeApiError& e) {
-      throw Retryable("haproxy on " + node.name + ": " + e.what());
-    }
+    const hap::SyncReport report = hap::sync_servers(admin, desired, sopts);
     if (report.changed()) {
       ctx.info("haproxy on " + node.name + ": " + std::to_string(report.added.size()) + " added, " +
                std::to_string(report.removed.size()) + " removed through the runtime API (no reload)");
@@ -383,7 +382,7 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     rec["servers"] = servers;
   }
 
-  /// Waits until a just-started HAProxy answers on its admin socket.
+  /// Waits until HAProxy answers on its admin socket (at once when it was already running).
   static void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const json& record) {
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     while (!admin.ready()) {
@@ -403,9 +402,18 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
   static void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const std::string& config_file,
                      const std::string& previous) {
     const hap::RuntimeApi master(node.master_socket());
-    const hap::ProcTable before = master.show_proc();
-    (void)master.send("reload");
     const auto deadline = std::chrono::steady_clock::now() + kReloadTimeout;
+    std::optional<hap::ProcTable> before;
+    while (!before) {
+      try {
+        before = master.show_proc();
+      } catch (const hap::RuntimeApiError&) {
+        // The master CLI can refuse a connection for a moment (seen right after start).
+        if (std::chrono::steady_clock::now() >= deadline) throw;
+        std::this_thread::sleep_for(25ms);
+      }
+    }
+    (void)master.send("reload");
     int worker = 0;
     while (worker == 0) {
       ctx.check_cancelled();
@@ -416,8 +424,8 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
       std::this_thread::sleep_for(25ms);
       try {
         const hap::ProcTable now = master.show_proc();  // refused while the master re-executes
-        if (now.reloads <= before.reloads) continue;
-        if (now.failed_reloads > before.failed_reloads) {
+        if (now.reloads <= before->reloads) continue;
+        if (now.failed_reloads > before->failed_reloads) {
           if (!previous.empty()) {
             (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
                                {"content", previous}, {"mode", 0644}});
@@ -429,7 +437,14 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
       } catch (const hap::RuntimeApiError&) {
       }
     }
-    while (admin.ready() ? admin.worker_pid() != worker : true) {
+    auto answered_by_new_worker = [&] {
+      try {
+        return admin.worker_pid() == worker;
+      } catch (const hap::RuntimeApiError&) {
+        return false;
+      }
+    };
+    while (!answered_by_new_worker()) {
       ctx.check_cancelled();
       if (std::chrono::steady_clock::now() >= deadline) {
         throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
