@@ -15,8 +15,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A /24 of loopback addresses of this test run's own (127.81.X.0), so fixed ports do not clash.
-std::string subnet() { return "127.81." + std::to_string(20 + getpid() % 200) + "."; }
+/// A /24 of loopback addresses of this test run's own (127.81.20-189.0; the syslog tests use 200 and up),
+/// so fixed ports do not clash.
+std::string subnet() { return "127.81." + std::to_string(20 + getpid() % 170) + "."; }
 
 json make_node(const std::string& name, const std::string& role, int host) {
   return json{{"name", name}, {"group", role}, {"roles", {role}}, {"address", subnet() + std::to_string(host)}, {"runtime", "process"}, {"state", "running"}};
