@@ -354,7 +354,12 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     // The running process is the truth: a backend missing or left over means it does not run
     // the routes we want, whatever the state file says.
     const bool drifted = hap::live_backends(admin) != want_backends;
-    if (drifted || (!fresh && rec.value("skeleton", "") != skeleton)) {
+    const bool reloading = drifted || (!fresh && rec.value("skeleton", "") != skeleton);
+    if (!fresh && !reloading && rec.contains("servers") && server_names(admin) != rec["servers"]) {
+      ctx.warn("haproxy on " + node.name + ": its servers differ from what the last apply left (changed by hand?); " +
+               "bringing them back to the serving instances");
+    }
+    if (reloading) {
       ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
       if (drifted && rec.value("skeleton", "") == skeleton) {
         ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
@@ -374,12 +379,16 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
     for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
 
+    rec["servers"] = server_names(admin);
+  }
+
+  /// The servers HAProxy has, as saved in the state: {backend: [server names]}.
+  static json server_names(const hap::RuntimeApi& admin) {
     json servers = json::object();
     for (const auto& [backend, list] : hap::live_membership(admin)) {
-      if (backend == "NOROUTE") continue;
       for (const auto& s : list) servers[backend].push_back(s.name);
     }
-    rec["servers"] = servers;
+    return servers;
   }
 
   /// Waits until HAProxy answers on its admin socket (at once when it was already running).

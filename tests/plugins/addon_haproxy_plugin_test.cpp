@@ -159,6 +159,21 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     CHECK(lab.answered_by("/hello/v1", 4) == std::set<std::string>{"b1", "b2"});
   }
 
+  SECTION("servers changed by hand are brought back by the next apply, without a reload") {
+    const std::string b2 = "hello.v1/" + hap::server_name(2, lab.address, lab.ports[1]);
+    lab.admin().run("set server " + b2 + " state maint");
+    lab.admin().run("del server " + b2, "Server deleted.");
+    CHECK(lab.answered_by("/hello/v1", 4) == std::set<std::string>{"b1"});
+    std::tie(st, out) = lab.host.call("apply", lab.request(json::array({lab.service("hello/v1", {1, 2})})));
+    INFO(out);
+    REQUIRE(st == FLT_OK);
+    CHECK(lab.answered_by("/hello/v1", 6) == std::set<std::string>{"b1", "b2"});
+    CHECK(lab.admin().worker_pid() == worker);
+    bool warned = false;
+    for (const auto& line : lab.host.logs()) warned = warned || line.find("differ from what the last apply left") != std::string::npos;
+    CHECK(warned);
+  }
+
   SECTION("hostile names are reported by validate and refused by apply; the running config stays") {
     json svc = lab.service("hello/v1", {1});
     svc["name"] = "evil\n    server x 127.0.0.1:1";
