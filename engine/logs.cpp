@@ -327,6 +327,18 @@ std::string escape_log_text(std::string_view text) {
   return out;
 }
 
+std::optional<std::filesystem::path> log_store_from_state(const nlohmann::json& state) {
+  const auto addons = state.find("addons");
+  if (addons == state.end() || !addons->is_object()) return std::nullopt;
+  for (const auto& [name, rec] : addons->items()) {
+    const auto outputs = rec.find("outputs");
+    if (outputs == rec.end() || !outputs->is_object()) continue;
+    const auto store = outputs->find("log_store");
+    if (store != outputs->end() && store->is_string() && !store->get<std::string>().empty()) return store->get<std::string>();
+  }
+  return std::nullopt;
+}
+
 Result<std::chrono::seconds> parse_duration(const std::string& text) {
   auto bad = [&]() {
     return fail("invalid duration `" + text + "`: write a number and a unit s, m, h or d (e.g. 30s, 10m, 2h, 1d, 1h30m)");

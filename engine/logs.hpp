@@ -5,6 +5,8 @@
 
 #include "result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -34,6 +36,10 @@ inline constexpr int kLogsFailed = 1;
 /// Prints the selected lines to `out` (messages to `err`); returns kLogsOk or kLogsFailed
 /// (no store at store_dir, unreadable store). With `follow`, polls the store every 250 ms.
 [[nodiscard]] int run_logs_command(const LogsOptions& opts, std::ostream& out, std::ostream& err);
+
+/// The store of the cluster's log addon: `outputs.log_store` of the first addon in the state
+/// (`state.addons.<name>.outputs`) that publishes one; nullopt when none does.
+[[nodiscard]] std::optional<std::filesystem::path> log_store_from_state(const nlohmann::json& state);
 
 /// Parses "30s", "10m", "2h", "1d" or a sum such as "1h30m"; fails with a message naming the
 /// text and the accepted units.

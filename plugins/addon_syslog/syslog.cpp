@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <glob.h>
@@ -98,8 +99,17 @@ struct Options {
   }
 };
 
+/// The array under `key`, by reference (json::value() would return a copy, and pointers into
+/// it would dangle), or an empty one.
+const json& array_at(const json& obj, const char* key) {
+  static const json empty = json::array();
+  if (!obj.is_object()) return empty;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_array() ? *it : empty;
+}
+
 const json* find_node(const json& req, const std::string& name) {
-  for (const auto& n : req.value("nodes", json::array()))
+  for (const auto& n : array_at(req, "nodes"))
     if (str_of(n, "name") == name) return &n;
   return nullptr;
 }
@@ -107,7 +117,7 @@ const json* find_node(const json& req, const std::string& name) {
 /// Nodes that get a shipper: every node, or those with one of the `roles` option's roles.
 std::vector<const json*> shipper_nodes(const json& req, const Options& o) {
   std::vector<const json*> out;
-  for (const auto& n : req.value("nodes", json::array())) {
+  for (const auto& n : array_at(req, "nodes")) {
     if (o.roles.empty()) {
       out.push_back(&n);
       continue;
@@ -142,6 +152,13 @@ bool tcp_reachable(const std::string& address, int port, int timeout_ms) {
   }
   ::close(fd);
   return ok;
+}
+
+/// An addon name as the engine puts it into workload names (addon-<name>-<component>).
+std::string workload_safe(std::string s) {
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '-';
+  return s;
 }
 
 bool have_relp_modules() {
@@ -210,14 +227,16 @@ class SyslogAddon : public flotilla::sdk::Addon {
 
     // Names of the addons, longest match first, so addon-<addon>-<component> splits right.
     std::vector<std::string> addon_names{name};
-    for (const auto& [other, _] : req.value("addons", json::object()).items())
+    const json others = req.value("addons", json::object());
+    for (const auto& [other, _] : others.items())
       if (std::find(addon_names.begin(), addon_names.end(), other) == addon_names.end()) addon_names.push_back(other);
     std::sort(addon_names.begin(), addon_names.end());
 
     // The collector.
     ctx.progress("configuring the log collector on " + collector_node);
-    const std::string dir = name;  // under the node's files directory
-    const fs::path cwork = put(ctx, collector_node, dir + "/collector-work/README",
+    // put_file paths are relative to the node's files directory, which the engine already
+    // keeps apart per addon.
+    const fs::path cwork = put(ctx, collector_node, "collector-work/README",
                                "rsyslog work directory of the log collector (disk part of its queue).\n")
                                .parent_path();
     sa::CollectorConfig cc;
@@ -231,7 +250,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
     cc.addon_names = addon_names;
     if (auto problem = sa::collector_config_problem(cc)) throw Invalid("addon " + name + ": " + *problem);
     const std::string ctext = sa::render_collector(cc);
-    const fs::path cconf = put(ctx, collector_node, dir + "/collector.conf", ctext);
+    const fs::path cconf = put(ctx, collector_node, "collector.conf", ctext);
 
     const bool collector_running = is_running(ctx, collector_node, kCollector);
     if (!collector_running && tcp_reachable(address, o.port, 300))
@@ -257,7 +276,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
       ctx.check_cancelled();
       ctx.progress("configuring the log shipper on " + node);
       const fs::path swork =
-          put(ctx, node, dir + "/shipper-work/README", "rsyslog work directory of the log shipper (imfile offsets, queue).\n")
+          put(ctx, node, "shipper-work/README", "rsyslog work directory of the log shipper (imfile offsets, queue).\n")
               .parent_path();
       sa::ShipperConfig sc;
       sc.node = node;
@@ -265,11 +284,11 @@ class SyslogAddon : public flotilla::sdk::Addon {
       sc.work_dir = swork;
       sc.collector_address = address;
       sc.collector_port = o.port;
-      sc.exclude_prefix = "addon-" + name + "-";  // the addon's own rsyslogs: shipping them could loop
+      sc.exclude_prefix = "addon-" + workload_safe(name) + "-";  // its own rsyslogs: shipping them could loop
       sc.queue_max_disk_space = o.queue_max_disk_space;
       sc.extra_files = extra_files(req, node, workdir);
       const std::string stext = sa::render_shipper(sc);
-      const fs::path sconf = put(ctx, node, dir + "/shipper.conf", stext);
+      const fs::path sconf = put(ctx, node, "shipper.conf", stext);
       json sworkload{{"name", kShipper},
                      {"command", sa::shipper_command(swork, sconf, sconf.parent_path() / "shipper.pid")},
                      {"env", {{"FLOTILLA_SYSLOG_CONFIG", sa::fnv1a_hex(stext)}}},
@@ -281,7 +300,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
 
     // Components no longer wanted: a shipper of a node that left, a collector that moved.
     const json listed = ctx.runtime(json{{"op", "list"}});
-    for (const auto& c : listed.value("components", json::array())) {
+    for (const auto& c : array_at(listed, "components")) {
       const std::string node = str_of(c, "node"), cname = str_of(c, "name");
       if (wanted.count({node, cname}) == 0) {
         ctx.info("stopping " + cname + " on node " + node + ": no longer placed there");
@@ -352,7 +371,8 @@ class SyslogAddon : public flotilla::sdk::Addon {
   static std::vector<sa::ExtraFile> extra_files(const json& req, const std::string& node, const std::string& workdir) {
     std::vector<sa::ExtraFile> out;
     const std::string covered = (fs::path(workdir) / "workloads").string() + "/";
-    for (const auto& [_, other] : req.value("addons", json::object()).items()) {
+    const json others = req.value("addons", json::object());
+    for (const auto& [_, other] : others.items()) {
       const json files = other.value("outputs", json::object()).value("log_files", json::array());
       if (!files.is_array()) continue;
       for (const auto& f : files) {

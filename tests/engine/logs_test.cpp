@@ -232,3 +232,12 @@ TEST_CASE("logs --follow prints new lines as they are stored, across a rotation,
   for (int i = 0; i < 12; ++i) CHECK(got[static_cast<std::size_t>(i)].find((i < 3 ? "first-" : "more-") + std::to_string(i)) != std::string::npos);
   CHECK(sa::list_store_files(dir / "svc").size() > 1);  // it did rotate while followed
 }
+
+TEST_CASE("the log store is found in the state through the log addon's outputs", "[logs]") {
+  const auto state = nlohmann::json::parse(R"({"addons": {
+      "haproxy": {"outputs": {"registrations": []}},
+      "syslog": {"outputs": {"log_store": "/s/.flotilla/local/addons/syslog/store"}}}})");
+  CHECK(flotilla::log_store_from_state(state) == std::filesystem::path("/s/.flotilla/local/addons/syslog/store"));
+  CHECK_FALSE(flotilla::log_store_from_state(nlohmann::json::object()));
+  CHECK_FALSE(flotilla::log_store_from_state(nlohmann::json::parse(R"({"addons": {"x": {"outputs": {"log_store": ""}}}})")));
+}

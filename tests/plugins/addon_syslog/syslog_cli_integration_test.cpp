@@ -1,0 +1,147 @@
+// The syslog addon through the real CLI on a temporary local cluster: every line a service
+// writes reaches the store, a node and an instance added later are shipped without restarting
+// the running rsyslogs, and removing the addon stops them. The cluster is always brought down.
+#include "logs.hpp"
+#include "rsyslog_lab.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using flotilla::test::TempDir;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kFlotilla = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla";
+
+std::string topology(const std::string& cidr, int swarm, int replicas, bool with_addon) {
+  std::string t = "[cluster]\nname = \"logsit\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" + cidr + "\"\n\n";
+  t += "[[nodes]]\nname = \"infra\"\ncount = 1\nroles = [\"infra\"]\n\n";
+  t += "[[nodes]]\nname = \"swarm\"\ncount = " + std::to_string(swarm) + "\nroles = [\"swarm\"]\n\n";
+  if (with_addon) t += "[[addons]]\nplugin = \"syslog\"\n\n";
+  t += "[[services]]\nname = \"counter/v1\"\n";
+  t += R"(command = ["sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; sleep 600"])";
+  t += "\nreplicas = " + std::to_string(replicas) + "\nhealth = \"\"\nroles = [\"swarm\"]\n";
+  return t;
+}
+
+std::pair<int, std::string> run_cli(const std::string& args, const fs::path& dir) {
+  return flotilla::test::run_command(kFlotilla + " " + args + " " + (dir / "topology.toml").string() + " --state-dir " +
+                                     (dir / "state").string());
+}
+
+struct DownGuard {
+  fs::path dir;
+  ~DownGuard() { (void)run_cli("down -q", dir); }
+};
+
+json state_of(const fs::path& dir) {
+  std::ifstream in(dir / "state" / "state.json");
+  std::string version;
+  std::getline(in, version);  // "flotilla-state 1"
+  std::stringstream rest;
+  rest << in.rdbuf();
+  return json::parse(rest.str());
+}
+
+/// `flotilla logs ... counter/v1 --output json`, through the reader the CLI runs.
+std::vector<json> counter_logs(const fs::path& store) {
+  flotilla::LogsOptions o;
+  o.store_dir = store;
+  o.service = "counter/v1";
+  o.json = true;
+  std::ostringstream out, err;
+  if (flotilla::run_logs_command(o, out, err) != 0) return {};
+  std::vector<json> lines;
+  std::istringstream in(out.str());
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  return lines;
+}
+
+/// The addon's components as node/name -> pid, from `status --output json`.
+std::map<std::string, int> component_pids(const fs::path& dir) {
+  const auto [code, out] = run_cli("status --output json", dir);
+  INFO(out);
+  REQUIRE(code == 0);
+  std::map<std::string, int> pids;
+  const json status = json::parse(out.substr(out.find('{')));
+  for (const auto& a : status["addons"])
+    if (a.value("name", "") == "syslog")
+      for (const auto& c : a["components"]) pids[c.value("node", "") + "/" + c.value("name", "")] = c.value("pid", 0);
+  return pids;
+}
+
+bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+}  // namespace
+
+TEST_CASE("syslog through the CLI: every line of every instance arrives, growth needs no restart, removal stops it",
+          "[syslog][integration]") {
+  REQUIRE(fs::exists(kFlotilla));
+  TempDir dir("flotilla-syslog-it");
+  const std::string net = "127.81." + std::to_string(10 + getpid() % 90) + ".";
+  std::ofstream(dir / "topology.toml") << topology(net + "0/24", 2, 2, true);
+  DownGuard guard{dir.path()};
+
+  auto [code, out] = run_cli("up", dir.path());
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK(out.find("logs: relp://" + net + "1:2514") != std::string::npos);
+  const auto store = flotilla::log_store_from_state(state_of(dir.path()));
+  REQUIRE(store);
+  CHECK(*store == dir.path() / "state" / "addons" / "syslog" / "store");
+
+  auto per_instance = [](const std::vector<json>& lines) {
+    std::map<std::string, std::vector<std::string>> m;
+    for (const auto& j : lines)
+      m[j.value("node", "") + " #" + j.value("instance", "") + " " + j.value("stream", "")].push_back(j.value("msg", ""));
+    return m;
+  };
+  std::vector<std::string> expected;
+  for (int i = 0; i < 200; ++i) expected.push_back("line-" + std::to_string(i));
+
+  std::vector<json> lines;
+  flotilla::test::wait_until([&] { return (lines = counter_logs(*store)).size() >= 400; }, 30s);
+  REQUIRE(lines.size() == 400);
+  auto got = per_instance(lines);
+  CHECK(got.size() == 2);
+  CHECK(got["swarm-1 #1 stdout"] == expected);
+  CHECK(got["swarm-2 #2 stdout"] == expected);
+  const auto pids = component_pids(dir.path());
+  REQUIRE(pids.size() == 4);  // collector + a shipper on each of the three nodes
+
+  // A third node with a third instance: its shipper starts, the others keep running.
+  std::ofstream(dir / "topology.toml", std::ios::trunc) << topology(net + "0/24", 3, 3, true);
+  std::tie(code, out) = run_cli("up", dir.path());
+  INFO(out);
+  REQUIRE(code == 0);
+  flotilla::test::wait_until([&] { return (lines = counter_logs(*store)).size() >= 600; }, 30s);
+  REQUIRE(lines.size() == 600);
+  got = per_instance(lines);
+  CHECK(got["swarm-3 #3 stdout"] == expected);
+  const auto grown = component_pids(dir.path());
+  CHECK(grown.size() == 5);
+  for (const auto& [component, pid] : pids) CHECK(grown.at(component) == pid);
+
+  // Without the addon in the topology, `up` stops every rsyslog it ran.
+  std::ofstream(dir / "topology.toml", std::ios::trunc) << topology(net + "0/24", 3, 3, false);
+  std::tie(code, out) = run_cli("up", dir.path());
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK(out.find("destroy") != std::string::npos);
+  CHECK(flotilla::test::wait_until([&] {
+    for (const auto& [component, pid] : grown)
+      if (alive(pid)) return false;
+    return true;
+  }, 10s));
+  CHECK(component_pids(dir.path()).empty());
+}
