@@ -225,7 +225,7 @@ int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb) {
 }
 
 Result<StateLock> lock_cluster(Engine& engine, const std::string& command) {
-  return StateLock::acquire(engine.state_dir(), command);
+  return StateLock::acquire(engine.state_dir(), command, "flotilla unlock " + engine.topology().file.string());
 }
 
 // ---------------------------------------------------------------------------------------

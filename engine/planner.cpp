@@ -180,11 +180,13 @@ Plan make_plan(const PlanInput& in) {
   const bool instances_change = !instance_start_steps.empty() || !instance_stops.empty();
 
   // ---- addons: apply in dependency order, cascading changes to dependents
+  static const std::vector<AddonPlan> kNoAddons;
+  const std::vector<AddonPlan>& addons = in.destroy_all ? kNoAddons : in.addons;
   std::map<std::string, const AddonPlan*> by_name;
-  for (const auto& a : in.addons) by_name[a.name] = &a;
+  for (const auto& a : addons) by_name[a.name] = &a;
   auto providers_of = [&](const AddonPlan& a) {
     std::vector<std::string> out;
-    for (const auto& b : in.addons) {
+    for (const auto& b : addons) {
       if (b.name == a.name) continue;
       for (const auto& cap : b.provides)
         if (contains(a.requires_, cap) || contains(a.optional, cap)) {
@@ -198,7 +200,7 @@ Plan make_plan(const PlanInput& in) {
   for (const auto& [name, rec] : st_addons.items())
     if (!by_name.count(name)) removed_addons.insert(name);
   std::map<std::string, std::string> apply_reason;
-  for (const auto& a : in.addons) {
+  for (const auto& a : addons) {
     auto it = st_addons.find(a.name);
     std::string reason;
     if (it == st_addons.end()) reason = "new";
@@ -224,9 +226,9 @@ Plan make_plan(const PlanInput& in) {
         }
     if (!reason.empty()) apply_reason[a.name] = reason;
   }
-  for (size_t pass = 0; pass < in.addons.size(); ++pass) {
+  for (size_t pass = 0; pass < addons.size(); ++pass) {
     bool grew = false;
-    for (const auto& a : in.addons)
+    for (const auto& a : addons)
       if (!apply_reason.count(a.name))
         for (const auto& p : providers_of(a))
           if (apply_reason.count(p)) {
@@ -237,7 +239,7 @@ Plan make_plan(const PlanInput& in) {
     if (!grew) break;
   }
   std::vector<std::string> service_addon_applies, all_addon_steps;
-  for (const auto& a : in.addons) {
+  for (const auto& a : addons) {
     auto r = apply_reason.find(a.name);
     if (r == apply_reason.end()) continue;
     const std::string id = "addon.apply:" + a.name;

@@ -16,6 +16,8 @@ function(flotilla_add_plugin target)
     CXX_VISIBILITY_PRESET hidden
     C_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
+  # An unresolved symbol is a link error here, not a load error on the user's machine.
+  target_link_options(${target} PRIVATE -Wl,--no-undefined)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   elseif(DEFINED FLOTILLA_PLUGIN_OUTPUT_DIR)

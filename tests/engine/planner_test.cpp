@@ -1,0 +1,229 @@
+#include "executor.hpp"
+#include "planner.hpp"
+#include "support/fake_runner.hpp"
+
+#include "util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+using namespace flotilla;
+
+namespace {
+
+const char* kTopology = R"(
+[cluster]
+name = "t"
+driver = "local"
+
+[[nodes]]
+name = "infra"
+roles = ["infra"]
+
+[[nodes]]
+name = "swarm"
+count = 3
+roles = ["swarm"]
+
+[[services]]
+name = "hello/v1"
+command = ["flotilla-hello", "--listen", "{address}:{port}"]
+replicas = 5
+port = 8000
+roles = ["swarm"]
+)";
+
+Topology topo(const std::string& text = kTopology) {
+  auto t = parse_topology(text, "t.toml");
+  if (!t) FAIL(t.error().message);
+  return *t;
+}
+
+AddonPlan addon(std::string name, std::vector<std::string> provides, std::vector<std::string> requires_, std::vector<std::string> nodes) {
+  AddonPlan a;
+  a.name = name;
+  a.plugin = name;
+  a.provides = std::move(provides);
+  a.requires_ = std::move(requires_);
+  a.nodes = std::move(nodes);
+  return a;
+}
+
+bool has_action(const Plan& p, const std::string& type, const std::string& name, const std::string& verb) {
+  return std::any_of(p.actions.begin(), p.actions.end(), [&](const PlanAction& a) { return a.type == type && a.name == name && a.verb == verb; });
+}
+
+const Step& step(const Plan& p, const std::string& id) {
+  auto it = std::find_if(p.graph.steps.begin(), p.graph.steps.end(), [&](const Step& s) { return s.id == id; });
+  REQUIRE(it != p.graph.steps.end());
+  return *it;
+}
+
+// A state where every node, instance and addon of the topology exists and runs.
+json converged(const Topology& t, const std::vector<AddonPlan>& addons, const std::map<std::string, int>& replicas) {
+  json s = {{"serial", 3}, {"nodes", json::object()}, {"instances", json::object()}, {"addons", json::object()}};
+  int slot = 0;
+  for (const auto& n : t.nodes)
+    s["nodes"][n.name] = {{"status", "ready"}, {"slot", slot++}, {"roles", n.roles}, {"labels", n.labels}, {"address", "127.0.0.1"}};
+  for (const auto& ip : desired_instances(t, replicas))
+    s["instances"][ip.id] = {{"service", ip.service}, {"node", ip.node}, {"spec_hash", ip.spec_hash}, {"status", "running"}, {"record", {{"pid", 1}}}};
+  for (const auto& a : addons)
+    s["addons"][a.name] = {{"plugin", a.plugin}, {"status", "ready"}, {"config_hash", stable_hash(a.config.dump())}, {"nodes", a.nodes},
+                           {"provides", a.provides}, {"requires", a.requires_}};
+  return s;
+}
+
+}  // namespace
+
+
+TEST_CASE("instances spread round-robin over their nodes with per-node ports", "[planner]") {
+  const Topology t = topo();
+  auto inst = desired_instances(t, {{"hello/v1", 5}});
+  REQUIRE(inst.size() == 5);
+  CHECK(inst[0].node == "swarm-1");
+  CHECK(inst[1].node == "swarm-2");
+  CHECK(inst[2].node == "swarm-3");
+  CHECK(inst[3].node == "swarm-1");
+  CHECK(inst[0].port == 8000);
+  CHECK(inst[3].port == 8001);
+  CHECK(inst[4].workload_name() == "service-hello-v1-5");
+  // Scaling keeps the existing instances where they are.
+  auto more = desired_instances(t, {{"hello/v1", 8}});
+  for (size_t i = 0; i < inst.size(); ++i) CHECK(more[i].spec_hash == inst[i].spec_hash);
+}
+
+TEST_CASE("a fresh cluster plans every node, instance and addon with dependencies in order", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  in.addons = {addon("etcd", {"discovery"}, {}, {"infra"}), addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"}),
+               addon("registrator", {}, {"services", "discovery"}, {"infra"})};
+  Plan p = make_plan(in);
+  REQUIRE(p.graph.check());
+  CHECK(p.count('+') == 4 + 5 + 3);
+  CHECK(p.count('-') == 0);
+  const Step& start = step(p, "instance.start:hello/v1#4");
+  CHECK(start.deps == std::vector<std::string>{"node.create:swarm-1"});
+  const Step& ingress = step(p, "addon.apply:haproxy");
+  CHECK(std::count(ingress.deps.begin(), ingress.deps.end(), "instance.start:hello/v1#1") == 1);
+  const Step& reg = step(p, "addon.apply:registrator");
+  CHECK(std::count(reg.deps.begin(), reg.deps.end(), "addon.apply:etcd") == 1);
+  const Step& etcd = step(p, "addon.apply:etcd");
+  CHECK(std::none_of(etcd.deps.begin(), etcd.deps.end(), [](const std::string& d) { return d.rfind("instance.", 0) == 0; }));
+  // New nodes get the lowest free slots.
+  CHECK(step(p, "node.create:infra").data["slot"] == 0);
+  CHECK(step(p, "node.create:swarm-3").data["slot"] == 3);
+}
+
+TEST_CASE("an unchanged, running cluster plans nothing", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  Plan p = make_plan(in);
+  INFO(plan_to_text(p, "t"));
+  CHECK(p.empty());
+  CHECK(p.graph.steps.empty());
+  CHECK(p.state_serial == 3);
+}
+
+TEST_CASE("a dead instance is restarted and the ingress re-applied", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.live = {{"instances", {{"hello/v1#2", "exited"}}}};
+  Plan p = make_plan(in);
+  CHECK(has_action(p, "instance", "hello/v1#2", "restart"));
+  CHECK(has_action(p, "addon", "haproxy", "apply"));
+  CHECK(p.actions.size() == 2);
+}
+
+TEST_CASE("scaling in drains through the ingress before stopping instances", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.state["overrides"]["replicas"]["hello/v1"] = {{"replicas", 3}, {"file_replicas", 5}};
+  Plan p = make_plan(in);
+  CHECK(p.replicas["hello/v1"] == 3);
+  CHECK(has_action(p, "instance", "hello/v1#4", "stop"));
+  CHECK(has_action(p, "instance", "hello/v1#5", "stop"));
+  const Step& stop = step(p, "instance.stop:hello/v1#5");
+  CHECK(stop.deps == std::vector<std::string>{"addon.apply:haproxy"});
+  REQUIRE_FALSE(p.notes.empty());
+  CHECK_THAT(p.notes[0], Catch::Contains("flotilla scale"));
+
+  // Run it through the executor with a fake runner: the ingress applies before any stop.
+  test::FakeRunner runner;
+  CancelToken cancel;
+  auto results = execute(p.graph, runner, ExecOptions{}, cancel);
+  auto order = runner.finished();
+  auto pos = [&](const std::string& id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
+  CHECK(pos("addon.apply:haproxy") < pos("instance.stop:hello/v1#4"));
+  CHECK(pos("addon.apply:haproxy") < pos("instance.stop:hello/v1#5"));
+}
+
+TEST_CASE("a scale override yields once the file's replicas change", "[planner]") {
+  const Topology t = topo();
+  json state = {{"overrides", {{"replicas", {{"hello/v1", {{"replicas", 8}, {"file_replicas", 4}}}}}}}};
+  auto r = effective_replicas(t, state);
+  CHECK(r["hello/v1"] == 5);  // the file says 5 now, not the 4 the override was made against
+  state["overrides"]["replicas"]["hello/v1"]["file_replicas"] = 5;
+  CHECK(effective_replicas(t, state)["hello/v1"] == 8);
+}
+
+TEST_CASE("down destroys instances, then addons in reverse dependency order, then nodes", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("etcd", {"discovery"}, {}, {"infra"}), addon("registrator", {}, {"services", "discovery"}, {"infra"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.destroy_all = true;
+  Plan p = make_plan(in);
+  REQUIRE(p.graph.check());
+  CHECK(p.count('-') == 4 + 5 + 2);
+  CHECK(p.count('+') == 0);
+  const Step& etcd = step(p, "addon.destroy:etcd");
+  CHECK(etcd.deps == std::vector<std::string>{"addon.destroy:registrator"});
+  const Step& node = step(p, "node.destroy:swarm-1");
+  CHECK(std::count(node.deps.begin(), node.deps.end(), "instance.stop:hello/v1#1") == 1);
+  CHECK(std::count(node.deps.begin(), node.deps.end(), "instance.stop:hello/v1#2") == 0);
+  CHECK(std::count(node.deps.begin(), node.deps.end(), "addon.destroy:etcd") == 1);
+}
+
+TEST_CASE("a node left half-created is created again with its slot", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  in.state = converged(t, {}, {{"hello/v1", 5}});
+  in.state["nodes"]["swarm-2"]["status"] = "creating";
+  in.state["nodes"]["swarm-2"]["slot"] = 2;
+  Plan p = make_plan(in);
+  CHECK(has_action(p, "node", "swarm-2", "create"));
+  CHECK(step(p, "node.create:swarm-2").data["slot"] == 2);
+  // Instances on that node wait for it.
+  CHECK(p.actions.size() == 1);
+}
+
+TEST_CASE("a changed addon configuration cascades to the addons depending on it", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("etcd", {"discovery"}, {}, {"infra"}), addon("registrator", {}, {"services", "discovery"}, {"infra"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.addons[0].config = {{"members", 3}};
+  Plan p = make_plan(in);
+  CHECK(has_action(p, "addon", "etcd", "apply"));
+  CHECK(has_action(p, "addon", "registrator", "apply"));
+  CHECK(step(p, "addon.apply:registrator").deps == std::vector<std::string>{"addon.apply:etcd"});
+}
