@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include "engine.hpp"
+#include "logs.hpp"
 #include "util.hpp"
 
 #include <boost/program_options.hpp>
@@ -547,6 +548,35 @@ int cmd_unlock(Context& c) {
   return kExitOk;
 }
 
+int cmd_logs(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  auto state = (*engine)->load_state();
+  if (!state) return report_error(c, state.error(), kExitFailed);
+  auto store = log_store_from_state(*state);
+  if (!store)
+    return report_error(c, Error{"cluster \"" + (*engine)->topology().cluster_name +
+                                 "\" collects no logs: add the syslog addon to " + c.args[0] +
+                                 " ([[addons]] plugin = \"syslog\") and run `flotilla up " + c.args[0] + "`"},
+                        kExitFailed);
+  LogsOptions o;
+  o.store_dir = *store;
+  if (c.args.size() > 1) o.service = c.args[1];
+  o.node = c.vm["node"].as<std::string>();
+  if (auto since = c.vm["since"].as<std::string>(); !since.empty()) {
+    auto d = parse_duration(since);
+    if (!d) return report_error(c, d.error(), kExitUsage);
+    o.since = *d;
+  }
+  o.grep = c.vm["grep"].as<std::string>();
+  o.follow = c.vm["follow"].as<bool>();
+  o.json = json_output(c);
+  CancelToken cancel;
+  InterruptScope scope(cancel);
+  o.stop = [&cancel] { return cancel.stop_scheduling(); };
+  return run_logs_command(o, c.out, c.err) == kLogsOk ? kExitOk : kExitFailed;
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"validate", "Check a topology file and its plugins' options without touching anything", "FILE",
@@ -580,6 +610,16 @@ const std::vector<Command>& commands() {
        nullptr, 2, 2, cmd_ip},
       {"env", "Print shell exports that point a Docker client at a node", "FILE NODE", "eval \"$(flotilla env configs/netns.toml swarm-1)\"",
        nullptr, 2, 2, cmd_env},
+      {"logs", "Show the collected output of services, merged by time", "FILE [SERVICE] [--node N] [--since 10m] [--grep TEXT] [--follow] [--output json]",
+       "flotilla logs configs/local.toml hello/v1 --since 10m --grep error",
+       [](po::options_description& d) {
+         add_output(d);
+         d.add_options()("node", po::value<std::string>()->default_value(""), "only lines from this node")(
+             "since", po::value<std::string>()->default_value(""), "only lines younger than this (30s, 10m, 2h, 1d)")(
+             "grep", po::value<std::string>()->default_value(""), "only lines containing this text")(
+             "follow,f", po::bool_switch(), "keep printing new lines until Ctrl-C");
+       },
+       1, 2, cmd_logs},
       {"unlock", "Clear the lock left by a run that died", "FILE [--force]", "flotilla unlock configs/local.toml",
        [](po::options_description& d) { d.add_options()("force", po::bool_switch(), "clear even if the holder seems alive"); }, 1, 1, cmd_unlock},
   };
