@@ -431,30 +431,38 @@ int cmd_graph(Context& c) {
 }
 
 // Workloads (instances and addon components) with their live state, for ps.
+std::string command_text(const json& rec) {
+  std::string cmd;
+  for (const auto& a : rec.value("command", json::array()))
+    if (a.is_string()) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
+  return cmd;
+}
+
+// Workloads (instances and addon components) with their live state, for ps.
 json workloads(Engine& engine, const json& state) {
   const json live = engine.refresh(state);
   json rows = json::array();
-  for (const json instances_view = state.value("instances", json::object()); const auto& [id, rec] : instances_view.items()) {
+  const json instances = state.value("instances", json::object());
+  for (const auto& [id, rec] : instances.items()) {
     const json record = rec.value("record", json::object());
     std::string st = rec.value("status", "");
     if (live["instances"].contains(id) && st == "running") st = live["instances"][id];
-    const ServiceSpec* svc = engine.topology().find_service(rec.value("service", ""));
     rows.push_back({{"node", rec.value("node", "")}, {"name", id}, {"owner", "service " + rec.value("service", std::string())},
                     {"service", rec.value("service", "")}, {"pid", record.value("pid", 0)}, {"state", st},
-                    {"image", svc ? svc->image : ""}, {"command", svc ? join(svc->command, " ") : ""}});
+                    {"image", rec.value("image", "")}, {"command", command_text(rec)}});
   }
-  for (const json addons_view = state.value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
-    for (const json components_view = rec.value("components", json::object()); const auto& [key, comp] : components_view.items()) {
+  const json addons = state.value("addons", json::object());
+  for (const auto& [addon, rec] : addons.items()) {
+    const json comps = rec.value("components", json::object());
+    for (const auto& [key, comp] : comps.items()) {
       std::string st = comp.value("status", "");
-      if (live["components"][addon].contains(key)) st = live["components"][addon][key];
+      if (live["components"].contains(addon) && live["components"][addon].contains(key)) st = live["components"][addon][key];
       const json record = comp.value("record", json::object());
-      std::string cmd;
-      if (record.contains("command") && record["command"].is_array())
-        for (const auto& a : record["command"]) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
       rows.push_back({{"node", comp.value("node", "")}, {"name", addon + "/" + comp.value("name", std::string())},
                       {"owner", "addon " + addon}, {"service", ""}, {"pid", record.value("pid", 0)}, {"state", st},
-                      {"image", record.value("image", "")}, {"command", cmd}});
+                      {"image", comp.value("image", "")}, {"command", command_text(comp)}});
     }
+  }
   return rows;
 }
 

@@ -533,6 +533,8 @@ struct Engine::Runner final : StepRunner {
           rec["port"] = port;
           rec["spec_hash"] = data["spec_hash"];
           rec["workload"] = data["workload"];
+          rec["command"] = command;
+          rec["image"] = svc->image;
           rec["status"] = "starting";
         });
         !ok)
@@ -632,6 +634,8 @@ struct Engine::Runner final : StepRunner {
             c["node"] = node;
             c["name"] = name;
             c["workload"] = workload["name"];
+            c["command"] = workload.value("command", json::array());
+            c["image"] = workload.value("image", "");
             c["status"] = "starting";
           });
           !ok)
