@@ -106,5 +106,8 @@ done
 gen_rc=0
 wait "$gen_pid" || gen_rc=$?
 gen_pid=""
+# The addon's share of that latency: how long each apply of the haproxy addon took.
+grep '"event":"finish"' "$state/events.jsonl" 2>/dev/null | grep '"step":"addon.apply:haproxy"' |
+  sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' | awk '{ printf "%s%.0f ms", (NR > 1 ? ", " : "haproxy applies: "), $1 * 1000 } END { if (NR) print "" }' >&2 || true
 cat "$work/report.json"
 exit "$gen_rc"
