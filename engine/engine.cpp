@@ -737,6 +737,7 @@ struct Engine::Runner final : StepRunner {
         if (x.name == name) a = x;
       if (auto ok = e.commit([&](json& s) { s["addons"][name]["status"] = "destroying"; }); !ok) return ok;
       auto r = call_plugin(*p, p->addon->destroy, "destroy", e.addon_request(a, e.snapshot(), plan), addon_hooks(name, cancel));
+      if (r.status == FLT_RETRYABLE) return std::unexpected(call_error(*p, "destroy", r));  // the executor retries
       if (r.status != FLT_OK && r.status != FLT_NOT_FOUND) errors.push_back(call_error(*p, "destroy", r).message);
     } else {
       spdlog::warn("addon {}: plugin {} is not installed; stopping its recorded components directly", name, plugin);
