@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what Flotilla needs to build, test and run its local cluster, from Debian 12's
+# packages. Run as root (or with sudo). Safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+packages=(
+  # build
+  cmake g++ make pkg-config
+  libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libcurl4-openssl-dev
+  # the real servers the addons run, and the tools the tests use
+  haproxy prometheus prometheus-node-exporter etcd-server etcd-client
+  rsyslog rsyslog-relp dnsmasq-base
+  curl dnsutils wrk iproute2 procps
+)
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${packages[@]}"
