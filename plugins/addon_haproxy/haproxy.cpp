@@ -205,7 +205,8 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     // Nodes the addon left: their HAProxy goes.
     std::set<std::string> placed;
     for (const auto& n : places) placed.insert(n.name);
-    for (const auto& [name, rec] : json(state["nodes"]).items()) {
+    const json recorded = state["nodes"];  // a named copy: items() of a temporary would dangle
+    for (const auto& [name, rec] : recorded.items()) {
       if (placed.contains(name)) continue;
       remove_from_node(ctx, name, rec);
       state["nodes"].erase(name);

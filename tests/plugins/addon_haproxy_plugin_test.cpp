@@ -66,15 +66,22 @@ struct PluginLab {
     return {{"name", name}, {"dns", "x"}, {"port", 8000}, {"health", "/health"}, {"replicas", ids.size()}, {"instances", inst}};
   }
 
-  [[nodiscard]] json request(const json& services) const {
+  /// The addon's request, placed on swarm-1 (address .2) and, with `two_nodes`, swarm-2 (.3).
+  [[nodiscard]] json request(const json& services, bool two_nodes = false) const {
+    json nodes = {{{"name", "swarm-1"}, {"group", "swarm"}, {"roles", {"swarm"}}, {"address", address}, {"runtime", "process"}, {"state", "running"}}};
+    json placed = {"swarm-1"};
+    if (two_nodes) {
+      nodes.push_back({{"name", "swarm-2"}, {"group", "swarm"}, {"roles", {"swarm"}}, {"address", lab::test_address(3)}, {"runtime", "process"}, {"state", "running"}});
+      placed.push_back("swarm-2");
+    }
     return {{"addon",
              {{"name", "haproxy"},
               {"plugin", "haproxy"},
               {"config", {{"port", ingress_port}, {"stats_port", stats_port}, {"strip_prefix", true}, {"drain_timeout_s", 5}, {"up_timeout_s", 5}}},
-              {"nodes", {"swarm-1"}},
+              {"nodes", placed},
               {"dir", (dir.path() / "addon").string()}}},
             {"cluster", {{"name", "fake-host"}, {"state_dir", dir.path().string()}}},
-            {"nodes", {{{"name", "swarm-1"}, {"group", "swarm"}, {"roles", {"swarm"}}, {"address", address}, {"runtime", "process"}, {"state", "running"}}}},
+            {"nodes", nodes},
             {"services", services},
             {"addons", json::object()},
             {"components", json::array()}};
@@ -85,9 +92,9 @@ struct PluginLab {
 
   [[nodiscard]] hap::RuntimeApi admin() const { return hap::RuntimeApi((dir.path() / "addon" / "swarm-1" / "admin.sock").string()); }
 
-  /// Which instances answered `n` requests under `prefix`.
-  [[nodiscard]] std::set<std::string> answered_by(const std::string& prefix, int n) const {
-    lab::HttpClient c(address, ingress_port);
+  /// Which instances answered `n` requests under `prefix` through the ingress on `ingress_address`.
+  [[nodiscard]] std::set<std::string> answered_by(const std::string& prefix, int n, const std::string& ingress_address = {}) const {
+    lab::HttpClient c(ingress_address.empty() ? address : ingress_address, ingress_port);
     std::set<std::string> out;
     for (int i = 0; i < n; ++i) {
       const auto r = c.get(prefix + "/x");
@@ -204,4 +211,31 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     CHECK_FALSE(fs::exists(config));
     CHECK(lab.host.state() == json::object());
   }
+}
+
+TEST_CASE("haproxy plugin through a fake host: placed on two nodes, each runs its own HAProxy with the same routes", "[haproxy][real]") {
+  PluginLab lab;
+  const std::string second = lab::test_address(3);
+  auto [st, out] = lab.host.call("apply", lab.request(json::array({lab.service("hello/v1", {1, 2})}), true));
+  INFO(out);
+  REQUIRE(st == FLT_OK);
+  const json result = json::parse(out);
+  CHECK(result["endpoints"]["rest"] == "http://" + lab.address + ":" + std::to_string(lab.ingress_port));
+  CHECK(result["endpoints"]["rest-swarm-2"] == "http://" + second + ":" + std::to_string(lab.ingress_port));
+  CHECK(result["outputs"]["registrations"].size() == 2);
+  CHECK(result["outputs"]["registrations"][1]["id"] == "rest-swarm-2");
+  CHECK(result["outputs"]["metrics_targets"][0]["targets"].size() == 2);
+  CHECK(lab.answered_by("/hello/v1", 4) == std::set<std::string>{"b1", "b2"});
+  CHECK(lab.answered_by("/hello/v1", 4, second) == std::set<std::string>{"b1", "b2"});
+  const pid_t first_master = lab.host.pid_of("swarm-1", "haproxy");
+  REQUIRE(lab.host.pid_of("swarm-2", "haproxy") > 0);
+
+  // Placement shrinks back to swarm-1: swarm-2's HAProxy goes, swarm-1's is left alone.
+  std::tie(st, out) = lab.host.call("apply", lab.request(json::array({lab.service("hello/v1", {1, 2})})));
+  REQUIRE(st == FLT_OK);
+  CHECK(lab.host.pid_of("swarm-2", "haproxy") == -1);
+  CHECK(lab.host.pid_of("swarm-1", "haproxy") == first_master);
+  CHECK_FALSE(fs::exists(lab.dir.path() / "addon" / "swarm-2"));
+  CHECK_FALSE(lab.host.state()["nodes"].contains("swarm-2"));
+  CHECK_THROWS(lab::HttpClient(second, lab.ingress_port, 1s).get("/hello/v1"));
 }
