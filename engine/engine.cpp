@@ -238,14 +238,40 @@ json Engine::snapshot() {
 }
 
 Result<void> Engine::commit(const std::function<void(json&)>& fn) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   fn(state_);
   state_["format_version"] = kStateFormatVersion;
   state_["cluster"] = topo_.cluster_name;
   state_["topology"] = topo_.file.string();
   state_["serial"] = state_.value("serial", 0LL) + 1;
   state_["updated"] = iso_now();
-  return store_->save(state_);
+  const std::uint64_t mine = ++changes_;
+  // Group commit: one caller saves the newest state for every change made so far, and the
+  // callers whose changes it holds return with it. Parallel steps thus share one fsync instead
+  // of queueing for one each, and still return only once their change is on disk. A step
+  // that reads a change not yet saved cannot act on it before its own commit returns, and
+  // that save holds the earlier change too.
+  while (saved_ < mine) {
+    if (failed_ >= mine) return std::unexpected(save_error_);
+    if (saving_) {
+      saved_cv_.wait(lock);
+      continue;
+    }
+    saving_ = true;
+    const std::uint64_t upto = changes_;
+    const json snapshot = state_;
+    lock.unlock();
+    auto ok = store_->save(snapshot);
+    lock.lock();
+    saving_ = false;
+    if (ok) saved_ = upto;
+    else {
+      failed_ = upto;
+      save_error_ = ok.error();
+    }
+    saved_cv_.notify_all();
+  }
+  return {};
 }
 
 json Engine::node_view(const json& state, const std::string& name) const {
@@ -608,10 +634,12 @@ struct Engine::Runner final : StepRunner {
     json state = e.snapshot();
     if (!state["nodes"].contains(node) || str_or(state["nodes"][node], "status") != "ready")
       return err(FLT_INVALID, "node \"" + node + "\" does not exist or is not ready");
-    if (op == "put_file") {
-      std::string path = req.value("path", "");
-      auto r = e.runtime_call(state, node, "put_file",
-                              {{"path", safe_name(addon) + "/" + path}, {"content", req.value("content", "")}, {"mode", req.value("mode", 0644)}});
+    if (op == "put_file" || op == "remove_file") {
+      const std::string path = safe_name(addon) + "/" + req.value("path", "");
+      json r_req = {{"path", path}};
+      if (op == "remove_file") r_req["remove"] = true;
+      else r_req.update({{"content", req.value("content", "")}, {"mode", req.value("mode", 0644)}});
+      auto r = e.runtime_call(state, node, "put_file", r_req);
       if (!r) return err(FLT_ERROR, r.error().message);
       out = *r;
       return FLT_OK;

@@ -777,6 +777,15 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
     for (const auto& part : p)
       if (part == "..")
         throw Invalid("put_file path `" + rel + "` on node " + node.name + " must not contain `..`; name a file inside the node's files directory");
+    const fs::path target = (node.workdir / "files" / p).lexically_normal();
+    if (req.value("remove", false)) {
+      // Removal rides on put_file so the frozen v1 table needs no new entry.
+      std::lock_guard lock(workload_mutex(target));
+      std::error_code ec;
+      const bool removed = fs::remove(target, ec);
+      if (ec) throw Error(FLT_ERROR, "cannot remove " + target.string() + " on node " + node.name + ": " + ec.message());
+      return json{{"path", target.string()}, {"changed", removed}};
+    }
     if (!req.contains("content") || !req["content"].is_string())
       throw Invalid("put_file of `" + rel + "` on node " + node.name + " needs `content` as a string");
     const std::string content = req["content"].get<std::string>();
@@ -787,7 +796,6 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
       else throw Invalid("put_file mode of `" + rel + "` must be an integer (420 for 0644) or an octal string");
       if (mode > 07777) throw Invalid("put_file mode of `" + rel + "` is out of range; use e.g. 420 (0644)");
     }
-    const fs::path target = (node.workdir / "files" / p).lexically_normal();
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
     if (ec) throw Error(FLT_ERROR, "cannot create " + target.parent_path().string() + " on node " + node.name + ": " + ec.message());
