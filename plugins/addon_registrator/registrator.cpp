@@ -261,6 +261,11 @@ class Registrator final : public flotilla::sdk::Addon {
 
     const d::SyncReport report = d::sync_etcd(etcd, prefix, desired, [&](const std::string& node) { return lease_of.at(node); });
     json messages = json::array({"catalog (etcd " + prefix + "): " + report.summary()});
+    if (etcd.endpoints().size() > 1 && ttl < 10) {
+      messages.push_back("warning: ttl = " + std::to_string(ttl) +
+                         " s is short for a multi-member etcd: a leader change can take longer than that, and entries "
+                         "then expire until the next apply; use ttl >= 10");
+    }
     if (!report.removed_ids.empty()) {
       std::string ids;
       for (const auto& id : report.removed_ids) ids += (ids.empty() ? "" : ", ") + id;
