@@ -37,6 +37,7 @@ using namespace std::chrono_literals;
 constexpr auto kStartTimeout = 10s;   // a fresh HAProxy answers on its admin socket by then
 constexpr auto kReloadTimeout = 10s;  // a reload has a new worker answering by then
 constexpr const char* kWorkload = "haproxy";
+constexpr const char* kConfigFile = "haproxy.cfg";  // in the node's files directory, which the engine keeps per addon
 
 /// The addon's options, as the schema in the manifest describes them.
 struct Options {
@@ -276,11 +277,11 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     }
     std::error_code ec;
     if (rec.contains("dir")) fs::remove_all(str(rec, "dir"), ec);
-    // put_file has no counterpart to delete; on the process runtime the file is on this machine.
-    if (str(rec, "runtime") == "process" && rec.contains("config")) {
-      const fs::path config = str(rec, "config");
-      fs::remove(config, ec);
-      fs::remove(config.parent_path(), ec);  // only if empty
+    // The config was placed through the runtime, so it is removed through the runtime.
+    try {
+      (void)ctx.runtime({{"op", "remove_file"}, {"node", node}, {"path", kConfigFile}});
+    } catch (const Error& e) {
+      ctx.debug("could not remove " + std::string(kConfigFile) + " on " + node + ": " + e.what());
     }
   }
 
@@ -320,7 +321,7 @@ class HaproxyAddon final : public flotilla::sdk::Addon {
     const std::string previous = fs::exists(applied) ? read_text(applied) : std::string();
 
     ctx.progress("haproxy on " + node.name + ": writing config");
-    const std::string config_file = "haproxy.cfg";  // in the node's files directory, which the engine keeps per addon
+    const std::string config_file = kConfigFile;
     const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
                                   {"content", text}, {"mode", 0644}});
     const std::string config_path = str(put, "path");
