@@ -7,6 +7,8 @@
 #include "state_store.hpp"
 #include "topology.hpp"
 
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -92,6 +94,14 @@ class Engine {
   std::unique_ptr<FileStateStore> store_;
   std::mutex mu_;
   json state_ = json::object();
+  // Group commit (see commit()), guarded by mu_: changes made, changes saved, and the last
+  // failed save, which fails the commits whose changes it held.
+  std::condition_variable saved_cv_;
+  std::uint64_t changes_ = 0;
+  std::uint64_t saved_ = 0;
+  std::uint64_t failed_ = 0;
+  Error save_error_;
+  bool saving_ = false;
 };
 
 /// The addon names, topologically sorted by provides/requires; a cycle is an error naming it.
