@@ -203,11 +203,12 @@ void print_endpoints(const Context& c, const json& status) {
 }
 
 // Applies a plan under the lock, with progress and interrupts, then prints the outcome.
-int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb) {
+int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb, bool quiet = false) {
   CancelToken cancel;
   InterruptScope scope(cancel);
-  const bool tty = ::isatty(2) && !c.vm["quiet"].as<bool>();
-  Progress progress(tty, c.vm["quiet"].as<bool>(), engine.state_dir() / "events.jsonl");
+  quiet = quiet || c.vm["quiet"].as<bool>();
+  const bool tty = ::isatty(2) && !quiet;
+  Progress progress(tty, quiet, engine.state_dir() / "events.jsonl");
   auto report = engine.apply(plan, cancel, &progress);
   if (!report) return report_error(c, report.error(), kExitFailed);
   const int failed = report->failed();
@@ -282,7 +283,9 @@ int up_with(Context& c, Engine& engine, const char* verb) {
   for (const auto& n : plan->notes) c.err << "note: " << n << "\n";
   int code = kExitOk;
   if (plan->empty()) {
-    c.out << "No changes. Cluster \"" << engine.topology().cluster_name << "\" matches " << c.args[0] << ".\n";
+    // Only resyncs of reconciling addons, if anything: they run without ceremony.
+    if (!plan->graph.steps.empty()) code = run_plan(c, engine, *plan, verb, true);
+    if (code == kExitOk) c.out << "No changes. Cluster \"" << engine.topology().cluster_name << "\" matches " << c.args[0] << ".\n";
   } else {
     if (!c.vm["quiet"].as<bool>()) c.err << plan_to_text(*plan, engine.topology().cluster_name);
     code = run_plan(c, engine, *plan, verb);

@@ -137,6 +137,7 @@ Result<void> Engine::check_plugins() {
     a.requires_ = p.requires_();
     a.optional = p.optional();
     a.max_parallel = p.max_parallel();
+    a.reconcile = p.manifest.value("reconcile", false);
     auto cfg = apply_schema(p.manifest.value("schema", json::object()), spec.options, spec.option_pos, spec.pos,
                             "addon \"" + spec.name + "\" (plugin " + spec.plugin + ")");
     if (!cfg) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 namespace flotilla {
 namespace {
@@ -31,6 +32,10 @@ std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, in
 bool AddonPlan::needs_services() const { return contains(requires_, "services"); }
 
 std::string InstancePlan::workload_name() const { return "service-" + service_dns_label(service) + "-" + std::to_string(instance); }
+
+bool Plan::empty() const {
+  return std::all_of(actions.begin(), actions.end(), [](const PlanAction& a) { return a.symbol == '='; });
+}
 
 int Plan::count(char symbol) const {
   return static_cast<int>(std::count_if(actions.begin(), actions.end(), [&](const PlanAction& a) { return a.symbol == symbol; }));
@@ -103,7 +108,11 @@ Plan make_plan(const PlanInput& in) {
     for (const auto& n : topo.nodes) desired_nodes.insert(n.name);
   std::set<int> used_slots;
   for (const auto& [name, rec] : st_nodes.items()) used_slots.insert(rec.value("slot", -1));
+  // Slots are only taken, never freed, while planning, so the lowest free slot only grows:
+  // searching on from the last one keeps 10,000 new nodes linear instead of quadratic.
+  int next_free_slot = 0;
   std::vector<std::string> node_create_steps;
+  std::unordered_set<std::string> nodes_created;  // names of the nodes in node_create_steps
   std::vector<std::string> node_destroy;
   if (!in.destroy_all) {
     for (const auto& n : topo.nodes) {
@@ -122,8 +131,8 @@ Plan make_plan(const PlanInput& in) {
       }
       int slot = exists ? it->value("slot", -1) : -1;
       if (slot < 0) {
-        slot = 0;
-        while (used_slots.count(slot)) ++slot;
+        while (used_slots.count(next_free_slot)) ++next_free_slot;
+        slot = next_free_slot;
         used_slots.insert(slot);
       }
       const std::string id = "node.create:" + n.name;
@@ -131,6 +140,7 @@ Plan make_plan(const PlanInput& in) {
                 {{"type", "node"}, {"action", "create"}, {"name", n.name}, {"slot", slot}}});
       add_action(exists ? '!' : '+', "node", n.name, "create", exists ? "last create did not finish" : "", id);
       node_create_steps.push_back(id);
+      nodes_created.insert(n.name);
     }
   }
   for (const auto& [name, rec] : st_nodes.items())
@@ -169,8 +179,7 @@ Plan make_plan(const PlanInput& in) {
     Step s{id, verb + " " + ip.id + " on " + ip.node, "", {},
            {{"type", "instance"}, {"action", verb}, {"name", ip.id}, {"service", ip.service}, {"instance", ip.instance},
             {"node", ip.node}, {"port", ip.port}, {"spec_hash", ip.spec_hash}, {"workload", ip.workload_name()}}};
-    if (std::find(node_create_steps.begin(), node_create_steps.end(), "node.create:" + ip.node) != node_create_steps.end())
-      s.deps.push_back("node.create:" + ip.node);
+    if (nodes_created.count(ip.node)) s.deps.push_back("node.create:" + ip.node);
     add_step(std::move(s));
     add_action(sym, "instance", ip.id, verb, detail, id);
     instance_start_steps.push_back(id);
@@ -238,10 +247,15 @@ Plan make_plan(const PlanInput& in) {
           }
     if (!grew) break;
   }
+  // Reconciling addons (the registrator) also run when nothing changed, to repair drift
+  // outside Flotilla's view (a stray catalog entry); that is a resync, not a change.
+  for (const auto& a : addons)
+    if (a.reconcile && !apply_reason.count(a.name)) apply_reason[a.name] = "=resync";
   std::vector<std::string> service_addon_applies, all_addon_steps;
   for (const auto& a : addons) {
     auto r = apply_reason.find(a.name);
     if (r == apply_reason.end()) continue;
+    const bool resync = r->second == "=resync";
     const std::string id = "addon.apply:" + a.name;
     Step s{id, "apply addon " + a.name, a.max_parallel > 0 ? "addon:" + a.plugin : "", node_create_steps,
            {{"type", "addon"}, {"action", "apply"}, {"name", a.name}}};
@@ -252,7 +266,8 @@ Plan make_plan(const PlanInput& in) {
       service_addon_applies.push_back(id);
     }
     add_step(std::move(s));
-    add_action(st_addons.contains(a.name) ? '~' : '+', "addon", a.name, "apply", r->second, id);
+    if (resync) add_action('=', "addon", a.name, "resync", "", id);
+    else add_action(st_addons.contains(a.name) ? '~' : '+', "addon", a.name, "apply", r->second, id);
     all_addon_steps.push_back(id);
   }
   // Removed addons: destroyed after the addons that depended on them.
@@ -274,6 +289,8 @@ Plan make_plan(const PlanInput& in) {
     add_step(std::move(s));
     add_action('-', "addon", name, "destroy", "", id);
     all_addon_steps.push_back(id);
+    // Removed addons that follow the services (ingress, catalog) let go of them first.
+    if (contains(rec.value("requires", std::vector<std::string>{}), "services")) service_addon_applies.push_back(id);
   }
 
   // ---- instance stops: drained by the ingress (addons needing services) first
@@ -300,7 +317,11 @@ Plan make_plan(const PlanInput& in) {
 json plan_to_json(const Plan& plan, const std::string& cluster) {
   json actions = json::array();
   for (const auto& a : plan.actions)
-    actions.push_back({{"change", a.symbol == '+' ? "create" : a.symbol == '-' ? "destroy" : a.symbol == '!' ? "repair" : "update"},
+    actions.push_back({{"change", a.symbol == '+'   ? "create"
+                                  : a.symbol == '-' ? "destroy"
+                                  : a.symbol == '!' ? "repair"
+                                  : a.symbol == '=' ? "resync"
+                                                    : "update"},
                        {"type", a.type},
                        {"name", a.name},
                        {"action", a.verb},
@@ -323,6 +344,7 @@ std::string plan_to_text(const Plan& plan, const std::string& cluster) {
   if (plan.empty()) return out + "No changes. Cluster \"" + cluster + "\" matches the topology.\n";
   out += "Flotilla will perform these actions on cluster \"" + cluster + "\":\n";
   for (const auto& a : plan.actions) {
+    if (a.symbol == '=') continue;
     out += "  ";
     out += a.symbol;
     out += " " + a.type + " " + a.name + ": " + a.verb;

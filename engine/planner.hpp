@@ -25,6 +25,7 @@ struct AddonPlan {
   std::vector<std::string> requires_;
   std::vector<std::string> optional;
   int max_parallel = 0;
+  bool reconcile = false;           // applied on every up to repair drift it alone can see
   [[nodiscard]] bool needs_services() const;
 };
 
@@ -52,7 +53,7 @@ struct PlanInput {
 
 /// One line of a plan.
 struct PlanAction {
-  char symbol = '+';  // + create, ~ change, - destroy, ! repair
+  char symbol = '+';  // + create, ~ change, - destroy, ! repair, = resync (not a change)
   std::string type;   // node | instance | addon
   std::string name;
   std::string verb;   // create, start, restart, replace, apply, stop, destroy
@@ -67,7 +68,8 @@ struct Plan {
   std::map<std::string, int> replicas;         // service -> effective replicas
   std::vector<std::string> notes;              // e.g. "hello/v1: 8 replicas set by `flotilla scale`"
   long long state_serial = 0;
-  [[nodiscard]] bool empty() const { return actions.empty(); }
+  /// True when nothing changes (resyncs of reconciling addons may still run).
+  [[nodiscard]] bool empty() const;
   [[nodiscard]] int count(char symbol) const;
 };
 

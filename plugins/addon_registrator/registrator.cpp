@@ -397,6 +397,7 @@ FLOTILLA_PLUGIN(Registrator, "registrator", "0.1.0",
     "dns_port": {"type": "integer", "default": 8600, "description": "Port of that dnsmasq"}
   },
   "provides": ["catalog-sync"],
+  "reconcile": true,
   "requires": ["services", "discovery"],
   "optional": ["ingress", "metrics", "logs"],
   "placement": {"roles": ["infra"], "mode": "first"}

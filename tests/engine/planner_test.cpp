@@ -227,3 +227,58 @@ TEST_CASE("a changed addon configuration cascades to the addons depending on it"
   CHECK(has_action(p, "addon", "registrator", "apply"));
   CHECK(step(p, "addon.apply:registrator").deps == std::vector<std::string>{"addon.apply:etcd"});
 }
+
+TEST_CASE("new nodes fill the free slots in order, around the slots in use", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  in.state = {{"serial", 1}, {"nodes", json::object()}};
+  in.state["nodes"]["swarm-1"] = {{"status", "ready"}, {"slot", 0}, {"roles", {"swarm"}}, {"labels", json::object()}};
+  in.state["nodes"]["swarm-3"] = {{"status", "ready"}, {"slot", 2}, {"roles", {"swarm"}}, {"labels", json::object()}};
+  Plan p = make_plan(in);
+  CHECK(step(p, "node.create:infra").data["slot"] == 1);
+  CHECK(step(p, "node.create:swarm-2").data["slot"] == 3);
+}
+
+TEST_CASE("a large new cluster gets slots 0..N-1, one per node", "[planner]") {
+  std::string text = "[cluster]\nname = \"big\"\ndriver = \"local\"\n";
+  for (int g = 1; g <= 3; ++g) text += "[[nodes]]\nname = \"g" + std::to_string(g) + "\"\ncount = 1000\nroles = [\"swarm\"]\n";
+  const Topology t = topo(text);
+  PlanInput in;
+  in.topology = &t;
+  Plan p = make_plan(in);
+  REQUIRE(p.graph.steps.size() == 3000);
+  std::vector<int> slots;
+  for (const auto& s : p.graph.steps) slots.push_back(s.data["slot"].get<int>());
+  std::sort(slots.begin(), slots.end());
+  for (int i = 0; i < 3000; ++i) REQUIRE(slots[static_cast<std::size_t>(i)] == i);
+}
+
+TEST_CASE("a reconciling addon resyncs on every up without counting as a change", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("etcd", {"discovery"}, {}, {"infra"}), addon("registrator", {}, {"services", "discovery"}, {"infra"})};
+  addons[1].reconcile = true;
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  Plan p = make_plan(in);
+  CHECK(p.empty());
+  REQUIRE(p.graph.steps.size() == 1);
+  CHECK(p.graph.steps[0].id == "addon.apply:registrator");
+  CHECK_THAT(plan_to_text(p, "t"), Catch::StartsWith("No changes"));
+  CHECK(plan_to_json(p, "t")["actions"][0]["change"] == "resync");
+}
+
+TEST_CASE("down lets go of the services through the ingress and catalog before stopping them", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.state["addons"]["haproxy"]["requires"] = {"services"};
+  in.destroy_all = true;
+  Plan p = make_plan(in);
+  CHECK(step(p, "instance.stop:hello/v1#1").deps == std::vector<std::string>{"addon.destroy:haproxy"});
+}

@@ -156,7 +156,16 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   CHECK(dig("127.79.31.1", "hello-v1.service.consul", "SRV").size() == 3);
   CHECK(dig("127.79.31.1", "swarm-2.node.consul") == std::vector<std::string>{"127.79.31.3"});
 
-  // A stray manual entry, then a scale-in: the apply removes both the stray and instance 3.
+  // A stray manual entry is removed by a plain `up` of the unchanged topology (a resync,
+  // reported as no change).
+  etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");
+  r = cluster.run({"up"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("No changes"));
+  CHECK_FALSE(etcd.get(prefix + "hello-v1/manual").has_value());
+
+  // Another stray, then a scale-in: the apply removes both the stray and instance 3.
   etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");
   r = cluster.run({"scale", "hello/v1=2"});
   INFO(r.output);
