@@ -134,44 +134,50 @@ inline bool decode_json_string(std::string_view s, std::size_t& i, std::string& 
   return false;
 }
 
-/// A flat JSON object of strings and numbers, values as raw bytes (numbers as their text).
-/// Returns nullopt when the text is not such an object.
-inline std::optional<std::map<std::string, std::string>> parse_flat_object(std::string_view s) {
+/// Walks a flat JSON object of strings and numbers, calling `field(key, value)` with values as
+/// raw bytes (numbers as their text). Returns false when the text is not such an object.
+template <class Field>
+bool visit_flat_object(std::string_view s, Field&& field) {
   using namespace store_detail;
-  std::map<std::string, std::string> fields;
   std::size_t i = 0;
   skip_ws(s, i);
-  if (i >= s.size() || s[i] != '{') return std::nullopt;
+  if (i >= s.size() || s[i] != '{') return false;
   ++i;
   skip_ws(s, i);
-  if (i < s.size() && s[i] == '}') return fields;
+  if (i < s.size() && s[i] == '}') return true;
+  std::string key, value;
   for (;;) {
     skip_ws(s, i);
-    std::string key, value;
-    if (!decode_json_string(s, i, key)) return std::nullopt;
+    if (!decode_json_string(s, i, key)) return false;
     skip_ws(s, i);
-    if (i >= s.size() || s[i] != ':') return std::nullopt;
+    if (i >= s.size() || s[i] != ':') return false;
     ++i;
     skip_ws(s, i);
-    if (i >= s.size()) return std::nullopt;
+    if (i >= s.size()) return false;
     if (s[i] == '"') {
-      if (!decode_json_string(s, i, value)) return std::nullopt;
+      if (!decode_json_string(s, i, value)) return false;
     } else {
       const std::size_t start = i;
       while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ' ') ++i;
-      value = std::string(s.substr(start, i - start));
-      if (value.empty()) return std::nullopt;
+      value.assign(s.substr(start, i - start));
+      if (value.empty()) return false;
     }
-    fields[key] = std::move(value);
+    field(key, value);
     skip_ws(s, i);
-    if (i >= s.size()) return std::nullopt;
+    if (i >= s.size()) return false;
     if (s[i] == ',') {
       ++i;
       continue;
     }
-    if (s[i] == '}') return fields;
-    return std::nullopt;
+    return s[i] == '}';
   }
+}
+
+/// A flat JSON object as a map of raw values; nullopt when the text is not such an object.
+inline std::optional<std::map<std::string, std::string>> parse_flat_object(std::string_view s) {
+  std::map<std::string, std::string> fields;
+  if (!visit_flat_object(s, [&](const std::string& k, std::string& v) { fields[k] = std::move(v); })) return std::nullopt;
+  return fields;
 }
 
 /// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
@@ -202,6 +208,56 @@ inline bool valid_utf8(std::string_view s) {
     i += len;
   }
   return true;
+}
+
+/// Appends `text` as the inside of a JSON string. Bytes that are not valid UTF-8 become
+/// U+FFFD (and `invalid` is set); control characters are escaped.
+inline void append_json_string(std::string& out, std::string_view text, bool& invalid) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      std::size_t j = i + 1;
+      while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\') ++j;
+      out.append(text.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x20) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+      }
+      ++i;
+      continue;
+    }
+    // c >= 0x80: copy a well-formed sequence, replace anything else byte by byte.
+    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len != 0 && valid_utf8(text.substr(i, std::min(len, n - i))) && i + len <= n) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      invalid = true;
+      ++i;
+    }
+  }
 }
 
 /// Standard base64 with padding.
@@ -477,49 +533,70 @@ struct StoredLine {
 /// The store's JSON line (without the newline). `key`, `hash`, `len` and `gen` come first so a
 /// restart can rebuild the dedupe table without decoding the text of every line.
 inline std::string render_stored(const StoredLine& l) {
-  nlohmann::ordered_json j;
-  j["key"] = l.key;
-  j["hash"] = hash_hex(l.hash);
-  j["len"] = l.msg.size();
-  j["gen"] = l.gen;
-  j["ts"] = l.ts;
-  j["node"] = l.node;
-  j["service"] = l.origin.service;
-  j["instance"] = l.origin.instance;
-  j["stream"] = l.origin.stream;
-  j["file"] = l.file;
-  j["offset"] = l.offset;
-  j["msg"] = l.msg;  // dump() below replaces invalid UTF-8 with U+FFFD ...
-  if (!valid_utf8(l.msg)) j["msg_b64"] = base64(l.msg);  // ... and this keeps the exact bytes
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::string out;
+  out.reserve(l.msg.size() + l.file.size() * 2 + 256);
+  bool invalid = false, ignored = false;
+  auto str = [&](const char* name, std::string_view value, bool& bad) {
+    out += name;
+    out += '"';
+    append_json_string(out, value, bad);
+    out += '"';
+  };
+  str("{\"key\":", l.key, ignored);
+  out += ",\"hash\":\"" + hash_hex(l.hash) + "\"";
+  out += ",\"len\":" + std::to_string(l.msg.size());
+  out += ",\"gen\":" + std::to_string(l.gen);
+  str(",\"ts\":", l.ts, ignored);
+  str(",\"node\":", l.node, ignored);
+  str(",\"service\":", l.origin.service, ignored);
+  str(",\"instance\":", l.origin.instance, ignored);
+  str(",\"stream\":", l.origin.stream, ignored);
+  str(",\"file\":", l.file, ignored);
+  out += ",\"offset\":" + std::to_string(l.offset);
+  str(",\"msg\":", l.msg, invalid);  // invalid UTF-8 shows as U+FFFD here ...
+  if (invalid) {
+    out += ",\"msg_b64\":\"";  // ... and the exact bytes stay here
+    out += base64(l.msg);
+    out += '"';
+  }
+  out += '}';
+  return out;
 }
 
 /// Parses the shipper's wire record into a StoredLine; nullopt if it lacks node, file or offset.
-inline std::optional<StoredLine> parse_wire(std::string_view line, const std::vector<std::string>& addons) {
-  auto fields = parse_flat_object(line);
-  if (!fields) return std::nullopt;
-  auto get = [&](const char* k) -> std::string {
-    auto it = fields->find(k);
-    return it == fields->end() ? std::string() : it->second;
-  };
+/// `origins`, when given, remembers each file's origin (deriving it is the costly part).
+inline std::optional<StoredLine> parse_wire(std::string_view line, const std::vector<std::string>& addons,
+                                            std::unordered_map<std::string, Origin>* origins = nullptr) {
   StoredLine l;
-  l.node = get("node");
-  l.file = get("file");
-  const std::string offset = get("offset");
-  if (l.node.empty() || l.file.empty() || offset.empty()) return std::nullopt;
-  try {
-    std::size_t used = 0;
-    l.offset = std::stoull(offset, &used);
-    if (used != offset.size()) return std::nullopt;
-  } catch (const std::exception&) {
+  std::string offset, ts, service, instance, stream;
+  const bool ok = visit_flat_object(line, [&](const std::string& k, std::string& v) {
+    if (k == "msg") l.msg = std::move(v);
+    else if (k == "node") l.node = std::move(v);
+    else if (k == "file") l.file = std::move(v);
+    else if (k == "offset") offset = std::move(v);
+    else if (k == "ts") ts = std::move(v);
+    else if (k == "service") service = std::move(v);
+    else if (k == "instance") instance = std::move(v);
+    else if (k == "stream") stream = std::move(v);
+  });
+  if (!ok || l.node.empty() || l.file.empty() || offset.empty()) return std::nullopt;
+  if (!std::all_of(offset.begin(), offset.end(), [](char c) { return c >= '0' && c <= '9'; }) || offset.size() > 19)
     return std::nullopt;
+  l.offset = std::stoull(offset);
+  l.ts = normalize_ts(ts).value_or(now_ts());
+  if (origins != nullptr) {
+    auto it = origins->find(l.file);
+    if (it == origins->end()) {
+      if (origins->size() > 100000) origins->clear();
+      it = origins->emplace(l.file, derive_origin(l.file, addons)).first;
+    }
+    l.origin = it->second;
+  } else {
+    l.origin = derive_origin(l.file, addons);
   }
-  l.msg = get("msg");
-  l.ts = normalize_ts(get("ts")).value_or(now_ts());
-  l.origin = derive_origin(l.file, addons);
-  if (const std::string s = get("service"); !s.empty()) l.origin.service = s;
-  if (const std::string s = get("instance"); !s.empty()) l.origin.instance = s;
-  if (const std::string s = get("stream"); !s.empty()) l.origin.stream = s;
+  if (!service.empty()) l.origin.service = std::move(service);
+  if (!instance.empty()) l.origin.instance = std::move(instance);
+  if (!stream.empty()) l.origin.stream = std::move(stream);
   l.key = l.node + ":" + l.file + ":" + std::to_string(l.offset);
   l.hash = line_hash(l.msg);
   return l;
@@ -777,7 +854,7 @@ class LogStore {
 
   /// Handles one wire line; throws std::runtime_error when it cannot be stored.
   Outcome ingest(std::string_view wire) {
-    auto line = parse_wire(wire, opts_.addons);
+    auto line = parse_wire(wire, opts_.addons, &origins_);
     if (!line) {
       // Kept, not dropped: nothing is lost, and the reader shows it under "_unparsed".
       nlohmann::ordered_json j;
@@ -811,6 +888,7 @@ class LogStore {
   Options opts_;
   StoreWriter writer_;
   Dedupe dedupe_;
+  std::unordered_map<std::string, Origin> origins_;
 };
 
 }  // namespace flotilla::syslog_addon
