@@ -1,0 +1,303 @@
+// The plugin author's path, end to end: install Flotilla into a scratch prefix, build the
+// out-of-tree greeter addon (tests/sdk/greeter) against that prefix only, and run the
+// installed CLI with it: list it, bring a local cluster up with it, reach its endpoint, and
+// bring everything down again. A misspelt option of the plugin is refused at validate.
+#include "support/process_util.hpp"
+#include "util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using flotilla::test::proc::ScratchDir;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+  [[nodiscard]] std::string both() const { return "exit " + std::to_string(code) + "\nstdout:\n" + out + "\nstderr:\n" + err; }
+};
+
+/// Runs argv, bounded by `timeout_s`, with FLOTILLA_PLUGIN_PATH unset so that only the plugin
+/// directories named on the command line and the installed ones are seen.
+Run run(const std::vector<std::string>& argv, const fs::path& scratch, int timeout_s) {
+  static int serial = 0;
+  const std::string tag = std::to_string(++serial);
+  const fs::path out = scratch / ("out-" + tag + ".txt");
+  const fs::path err = scratch / ("err-" + tag + ".txt");
+  std::string cmd = "env -u FLOTILLA_PLUGIN_PATH timeout -k 5 " + std::to_string(timeout_s);
+  for (const auto& a : argv) cmd += " " + quote(a);
+  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string()) + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = flotilla::test::proc::read_text(out);
+  r.err = flotilla::test::proc::read_text(err);
+  return r;
+}
+
+/// Flotilla installed into a scratch prefix, and the greeter addon built against it.
+struct Installed {
+  ScratchDir dir{"flotilla-sdk"};
+  fs::path prefix = dir.path() / "prefix";
+  fs::path greeter = dir.path() / "greeter-build";
+  fs::path flotilla = prefix / "bin" / "flotilla";
+};
+
+/// Installs and builds once per test process; every failure is a failed REQUIRE with output.
+const Installed& installed() {
+  static std::unique_ptr<Installed> inst;
+  if (inst) return *inst;
+  auto fresh = std::make_unique<Installed>();
+  const fs::path scratch = fresh->dir.path();
+
+  const Run install = run({FLOTILLA_CMAKE_COMMAND, "--install", FLOTILLA_BINARY_DIR, "--prefix", fresh->prefix.string()}, scratch, 300);
+  INFO(install.both());
+  REQUIRE(install.code == 0);
+
+  // Only the installed prefix: no package registry, no build tree.
+  const Run configure = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/greeter", "-B",
+                             fresh->greeter.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_PREFIX_PATH=" + fresh->prefix.string(),
+                             "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"},
+                            scratch, 300);
+  INFO(configure.both());
+  REQUIRE(configure.code == 0);
+  const Run build = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter.string(), "-j2"}, scratch, 600);
+  INFO(build.both());
+  REQUIRE(build.code == 0);
+  inst = std::move(fresh);
+  return *inst;
+}
+
+std::string topology(const std::string& cidr, const std::string& options) {
+  return "[cluster]\nname = \"sdkgreet\"\ndriver = \"local\"\n\n"
+         "[driver.local]\ncidr = \"" + cidr + "\"\n\n"
+         "[[nodes]]\nname = \"infra\"\ncount = 1\nroles = [\"infra\"]\n\n"
+         "[[addons]]\nplugin = \"greeter\"\n\n"
+         "[addons.options]\n" + options;
+}
+
+/// 1-based line of the first line of `text` that starts with `prefix`, or 0.
+int line_of(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    if (line.rfind(prefix, 0) == 0) return n;
+  }
+  return 0;
+}
+
+json read_state(const fs::path& state_dir) {
+  std::ifstream in(state_dir / "state.json");
+  std::string version;
+  std::getline(in, version);  // the format line
+  std::stringstream rest;
+  rest << in.rdbuf();
+  return json::parse(rest.str());
+}
+
+/// A distinct /24 in 127.82.0.0/16 per test process, so parallel runs do not share addresses.
+std::string net_prefix() { return "127.82." + std::to_string(10 + ::getpid() % 240) + "."; }
+
+}  // namespace
+
+TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tree addon", "[integration][sdk]") {
+  const Installed& inst = installed();
+
+  SECTION("the installed tree has the CLI, the plugins, the sample service, the headers and the CMake package") {
+    for (const char* rel : {"bin/flotilla", "bin/flotilla-hello", "lib/flotilla/plugins/driver_local.so",
+                            "lib/flotilla/plugins/runtime_process.so", "include/flotilla/plugin.h", "include/flotilla/plugin.hpp",
+                            "lib/cmake/Flotilla/FlotillaConfig.cmake", "lib/cmake/Flotilla/FlotillaConfigVersion.cmake",
+                            "lib/cmake/Flotilla/FlotillaTargets.cmake", "lib/cmake/Flotilla/FlotillaPlugin.cmake"}) {
+      INFO(rel);
+      CHECK(fs::is_regular_file(inst.prefix / rel));
+    }
+    CHECK(::access((inst.prefix / "bin/flotilla").c_str(), X_OK) == 0);
+    CHECK(::access((inst.prefix / "bin/flotilla-hello").c_str(), X_OK) == 0);
+  }
+
+  SECTION("the greeter was built against the installed package, not the source tree") {
+    const std::string cache = flotilla::test::proc::read_text(inst.greeter / "CMakeCache.txt");
+    CHECK(cache.find("Flotilla_DIR:PATH=" + (inst.prefix / "lib/cmake/Flotilla").string()) != std::string::npos);
+    const std::string commands = flotilla::test::proc::read_text(inst.greeter / "compile_commands.json");
+    CHECK(commands.find((inst.prefix / "include").string()) != std::string::npos);
+    CHECK(commands.find(std::string(FLOTILLA_SOURCE_DIR) + "/sdk/include") == std::string::npos);
+    CHECK(fs::is_regular_file(inst.greeter / "addon_greeter.so"));
+  }
+
+  SECTION("the greeter's own check, through a fake host, passes under ctest") {
+    const fs::path ctest = fs::path(FLOTILLA_CMAKE_COMMAND).parent_path() / "ctest";
+    const Run r = run({ctest.string(), "--test-dir", inst.greeter.string(), "--output-on-failure"}, inst.dir.path(), 120);
+    INFO(r.both());
+    CHECK(r.code == 0);
+    CHECK(r.out.find("100% tests passed, 0 tests failed out of 1") != std::string::npos);
+  }
+
+  SECTION("the installed CLI lists the greeter from --plugin-path beside its own plugins") {
+    const Run r = run({inst.flotilla.string(), "plugins", "--plugin-path", inst.greeter.string(), "--output", "json"}, inst.dir.path(), 60);
+    INFO(r.both());
+    REQUIRE(r.code == 0);
+    const json doc = json::parse(r.out);
+    const json* greeter = nullptr;
+    const json* local = nullptr;
+    for (const auto& p : doc.at("plugins")) {
+      if (p.value("name", "") == "greeter") greeter = &p;
+      if (p.value("name", "") == "local" && p.value("kind", "") == "driver") local = &p;
+    }
+    REQUIRE(greeter != nullptr);
+    CHECK(greeter->value("kind", "") == "addon");
+    CHECK(greeter->value("version", "") == "0.1.0");
+    CHECK(fs::weakly_canonical(greeter->value("file", "")) == fs::weakly_canonical(inst.greeter / "addon_greeter.so"));
+    CHECK(greeter->at("schema").at("greeting").value("default", "") == "hello");
+    CHECK(greeter->at("schema").at("port").value("required", false));
+    REQUIRE(local != nullptr);
+    CHECK(fs::weakly_canonical(local->value("file", "")) ==
+          fs::weakly_canonical(inst.prefix / "lib/flotilla/plugins/driver_local.so"));
+    for (const auto& problem : doc.at("problems")) CHECK(problem.get<std::string>().find("greeter") == std::string::npos);
+  }
+
+  SECTION("up runs the greeter's workload and publishes its endpoint; down leaves nothing") {
+    ScratchDir work("flotilla-sdk-up");
+    const fs::path topo = work.path() / "topology.toml";
+    const fs::path state_dir = work.path() / "state";
+    const std::string net = net_prefix();
+    const std::string address = net + "1";
+    const int port = 8090;
+    const std::string url = "http://" + address + ":" + std::to_string(port);
+    std::ofstream(topo) << topology(net + "0/24", "greeting = \"ahoy\"\nport = " + std::to_string(port) + "\n");
+
+    auto cli = [&](const std::string& command, const std::string& flag = "") {
+      std::vector<std::string> argv = {inst.flotilla.string(), command, topo.string(), "--plugin-path", inst.greeter.string(),
+                                       "--state-dir", state_dir.string()};
+      if (!flag.empty()) argv.push_back(flag);
+      return run(argv, work.path(), 300);
+    };
+    struct DownGuard {
+      std::function<Run()> down;
+      ~DownGuard() { (void)down(); }
+    } guard{[&] { return cli("down", "-q"); }};
+
+    Run up = cli("up");
+    INFO(up.both());
+    REQUIRE(up.code == 0);
+    CHECK(up.out.find("ahoy from greeter") != std::string::npos);
+    CHECK(up.out.find("greeter: " + url) != std::string::npos);
+
+    std::string body;
+    CHECK(flotilla::http_get(url + "/health", 2000ms) == 200);
+    REQUIRE(flotilla::http_get(url + "/", 2000ms, &body) == 200);
+    const json hello = json::parse(body);
+    CHECK(hello["service"] == "greeter");
+    CHECK(hello["node"] == "infra");
+
+    json addon = read_state(state_dir)["addons"]["greeter"];
+    CHECK(addon["state"]["applies"] == 1);
+    CHECK(addon["state"]["node"] == "infra");
+    REQUIRE(addon["components"].size() == 1);
+    json component = addon["components"].begin().value();
+    const pid_t pid = component["record"].value("pid", 0);
+    REQUIRE(pid > 0);
+    CHECK(flotilla::test::proc::running(pid));
+    // The workload is the installed flotilla-hello, found beside the installed CLI.
+    CHECK(fs::read_symlink("/proc/" + std::to_string(pid) + "/exe") == fs::weakly_canonical(inst.prefix / "bin/flotilla-hello"));
+    // put_file paths are the addon's own: the engine keeps them under files/<addon>/.
+    const fs::path greeting_file = state_dir / "nodes" / "infra" / "files" / "greeter" / "greeting.txt";
+    CHECK(flotilla::test::proc::read_text(greeting_file) == "ahoy\n");
+    CHECK(addon["outputs"]["greeting_file"] == greeting_file.string());
+
+    // Nothing changed: no apply, so the counter stays.
+    Run again = cli("up");
+    INFO(again.both());
+    REQUIRE(again.code == 0);
+    CHECK(again.out.find("No changes") != std::string::npos);
+    CHECK(read_state(state_dir)["addons"]["greeter"]["state"]["applies"] == 1);
+
+    // A new greeting is a new apply: the file changes, the workload (same spec) keeps running.
+    std::ofstream(topo, std::ios::trunc) << topology(net + "0/24", "greeting = \"hej\"\nport = " + std::to_string(port) + "\n");
+    Run changed = cli("up");
+    INFO(changed.both());
+    REQUIRE(changed.code == 0);
+    CHECK(changed.out.find("hej from greeter") != std::string::npos);
+    json state = read_state(state_dir);
+    CHECK(state["addons"]["greeter"]["state"]["applies"] == 2);
+    CHECK(state["addons"]["greeter"]["components"].begin().value()["record"].value("pid", 0) == pid);
+    CHECK(flotilla::test::proc::read_text(greeting_file) == "hej\n");
+
+    Run down = cli("down");
+    INFO(down.both());
+    CHECK(down.code == 0);
+    CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, 5000ms));
+    CHECK(flotilla::http_get(url + "/health", 500ms) == 0);
+    CHECK_FALSE(fs::exists(state_dir));
+  }
+}
+
+TEST_CASE("sdk: the installed CLI refuses a misspelt or out-of-range greeter option at validate", "[integration][sdk]") {
+  const Installed& inst = installed();
+  ScratchDir work("flotilla-sdk-validate");
+  const fs::path topo = work.path() / "topology.toml";
+  const fs::path state_dir = work.path() / "state";
+  auto validate = [&] {
+    return run({inst.flotilla.string(), "validate", topo.string(), "--plugin-path", inst.greeter.string(), "--state-dir", state_dir.string()},
+               work.path(), 60);
+  };
+
+  SECTION("correct options are valid") {
+    std::ofstream(topo) << topology(net_prefix() + "0/24", "greeting = \"ahoy\"\nport = 8090\n");
+    const Run r = validate();
+    INFO(r.both());
+    CHECK(r.code == 0);
+    CHECK(r.out.find("is valid") != std::string::npos);
+  }
+
+  SECTION("an unknown option names the file, line, addon and plugin, and suggests the right key") {
+    const std::string text = topology(net_prefix() + "0/24", "greting = \"ahoy\"\nport = 8090\n");
+    std::ofstream(topo) << text;
+    const int line = line_of(text, "greting");
+    REQUIRE(line > 0);
+    const Run r = validate();
+    INFO(r.both());
+    CHECK(r.code == 3);
+    CHECK(r.err.find(topo.string() + ":" + std::to_string(line) + ":") != std::string::npos);
+    CHECK(r.err.find("option \"greting\" is not known to addon \"greeter\" (plugin greeter)") != std::string::npos);
+    CHECK(r.err.find("did you mean \"greeting\"") != std::string::npos);
+  }
+
+  SECTION("the plugin's own validate reports an out-of-range port at the addon's table") {
+    const std::string text = topology(net_prefix() + "0/24", "port = 70000\n");
+    std::ofstream(topo) << text;
+    const int line = line_of(text, "[[addons]]");
+    REQUIRE(line > 0);
+    const Run r = validate();
+    INFO(r.both());
+    CHECK(r.code == 3);
+    CHECK(r.err.find(topo.string() + ":" + std::to_string(line) + ":") != std::string::npos);
+    CHECK(r.err.find("addon \"greeter\": option \"port\": must be between 1 and 65535, not 70000") != std::string::npos);
+  }
+
+  CHECK_FALSE(fs::exists(state_dir));
+}
