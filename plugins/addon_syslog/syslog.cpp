@@ -305,6 +305,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
       if (wanted.count({node, cname}) == 0) {
         ctx.info("stopping " + cname + " on node " + node + ": no longer placed there");
         (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", cname}, {"timeout_s", kStopTimeoutS}});
+        remove_files(ctx, node, cname);
       }
     }
 
@@ -328,6 +329,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
     for (const auto& c : comps) {
       ctx.progress("stopping " + str_of(c, "name") + " on " + str_of(c, "node"));
       (void)ctx.runtime(json{{"op", "stop"}, {"node", str_of(c, "node")}, {"name", str_of(c, "name")}, {"timeout_s", kStopTimeoutS}});
+      remove_files(ctx, str_of(c, "node"), str_of(c, "name"));
     }
     ctx.set_state(json::object());
     return json::object();
@@ -340,6 +342,19 @@ class SyslogAddon : public flotilla::sdk::Addon {
     const std::string path = str_of(r, "path");
     if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + node + " returned no path");
     return path;
+  }
+
+  /// Removes the files a component was given. Its work directory goes only if rsyslog left it
+  /// empty: queue files still in it hold lines not yet delivered, and the node's removal takes
+  /// them in the end.
+  static void remove_files(Context& ctx, const std::string& node, const std::string& component) {
+    for (const std::string& rel : {component + ".conf", component + "-work/README", component + "-work"}) {
+      try {
+        (void)ctx.runtime(json{{"op", "remove_file"}, {"node", node}, {"path", rel}});
+      } catch (const Error& e) {
+        ctx.debug("kept " + rel + " on node " + node + ": " + e.what());
+      }
+    }
   }
 
   static bool is_running(Context& ctx, const std::string& node, const std::string& name) {

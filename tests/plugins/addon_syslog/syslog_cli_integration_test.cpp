@@ -4,6 +4,7 @@
 #include "logs.hpp"
 #include "rsyslog_lab.hpp"
 
+
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -34,9 +35,9 @@ std::string topology(const std::string& cidr, int swarm, int replicas, bool with
   return t;
 }
 
-std::pair<int, std::string> run_cli(const std::string& args, const fs::path& dir) {
-  return flotilla::test::run_command(kFlotilla + " " + args + " " + (dir / "topology.toml").string() + " --state-dir " +
-                                     (dir / "state").string());
+std::pair<int, std::string> run_cli(const std::string& args, const fs::path& dir, const std::string& after_file = "") {
+  return flotilla::test::run_command(kFlotilla + " " + args + " " + (dir / "topology.toml").string() + " " + after_file +
+                                     " --state-dir " + (dir / "state").string());
 }
 
 struct DownGuard {
@@ -53,17 +54,14 @@ json state_of(const fs::path& dir) {
   return json::parse(rest.str());
 }
 
-/// `flotilla logs ... counter/v1 --output json`, through the reader the CLI runs.
-std::vector<json> counter_logs(const fs::path& store) {
-  flotilla::LogsOptions o;
-  o.store_dir = store;
-  o.service = "counter/v1";
-  o.json = true;
-  std::ostringstream out, err;
-  if (flotilla::run_logs_command(o, out, err) != 0) return {};
+/// `flotilla logs FILE counter/v1 --output json`.
+std::vector<json> counter_logs(const fs::path& dir) {
+  const auto [code, out] = run_cli("logs --output json", dir, "counter/v1");
   std::vector<json> lines;
-  std::istringstream in(out.str());
-  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  if (code != 0) return lines;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty() && l[0] == '{') lines.push_back(json::parse(l));
   return lines;
 }
 
@@ -110,12 +108,19 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   for (int i = 0; i < 200; ++i) expected.push_back("line-" + std::to_string(i));
 
   std::vector<json> lines;
-  flotilla::test::wait_until([&] { return (lines = counter_logs(*store)).size() >= 400; }, 30s);
+  flotilla::test::wait_until([&] { return (lines = counter_logs(dir.path())).size() >= 400; }, 30s);
   REQUIRE(lines.size() == 400);
   auto got = per_instance(lines);
   CHECK(got.size() == 2);
   CHECK(got["swarm-1 #1 stdout"] == expected);
   CHECK(got["swarm-2 #2 stdout"] == expected);
+  // The human form, filtered by node and text.
+  std::tie(code, out) = run_cli("logs --node swarm-2 --grep line-19", dir.path(), "counter/v1");
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find(" swarm-2 counter-v1#2 stdout | line-19\n") != std::string::npos);
+  CHECK(out.find(" swarm-2 counter-v1#2 stdout | line-199\n") != std::string::npos);
+  CHECK(out.find("swarm-1") == std::string::npos);
   const auto pids = component_pids(dir.path());
   REQUIRE(pids.size() == 4);  // collector + a shipper on each of the three nodes
 
@@ -124,7 +129,7 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   std::tie(code, out) = run_cli("up", dir.path());
   INFO(out);
   REQUIRE(code == 0);
-  flotilla::test::wait_until([&] { return (lines = counter_logs(*store)).size() >= 600; }, 30s);
+  flotilla::test::wait_until([&] { return (lines = counter_logs(dir.path())).size() >= 600; }, 30s);
   REQUIRE(lines.size() == 600);
   got = per_instance(lines);
   CHECK(got["swarm-3 #3 stdout"] == expected);
@@ -144,4 +149,6 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
     return true;
   }, 10s));
   CHECK(component_pids(dir.path()).empty());
+  CHECK_FALSE(fs::exists(dir / "state/nodes/swarm-1/files/syslog/shipper.conf"));
+  CHECK_FALSE(fs::exists(dir / "state/nodes/infra/files/syslog/collector.conf"));
 }
