@@ -92,12 +92,14 @@ const Installed& installed() {
   return *inst;
 }
 
+/// A one-node local cluster with the greeter and `options` (TOML lines); without the greeter
+/// when `options` is empty.
 std::string topology(const std::string& cidr, const std::string& options) {
-  return "[cluster]\nname = \"sdkgreet\"\ndriver = \"local\"\n\n"
-         "[driver.local]\ncidr = \"" + cidr + "\"\n\n"
-         "[[nodes]]\nname = \"infra\"\ncount = 1\nroles = [\"infra\"]\n\n"
-         "[[addons]]\nplugin = \"greeter\"\n\n"
-         "[addons.options]\n" + options;
+  std::string t = "[cluster]\nname = \"sdkgreet\"\ndriver = \"local\"\n\n"
+                  "[driver.local]\ncidr = \"" + cidr + "\"\n\n"
+                  "[[nodes]]\nname = \"infra\"\ncount = 1\nroles = [\"infra\"]\n";
+  if (!options.empty()) t += "\n[[addons]]\nplugin = \"greeter\"\n\n[addons.options]\n" + options;
+  return t;
 }
 
 /// 1-based line of the first line of `text` that starts with `prefix`, or 0.
@@ -118,6 +120,14 @@ json read_state(const fs::path& state_dir) {
   std::stringstream rest;
   rest << in.rdbuf();
   return json::parse(rest.str());
+}
+
+/// The pid of the greeter's one component as the state file records it, or 0.
+pid_t greeter_pid(const fs::path& state_dir) {
+  json state = read_state(state_dir);
+  const json components = state["addons"]["greeter"]["components"];
+  if (!components.is_object() || components.size() != 1) return 0;
+  return components.begin().value().value("record", json::object()).value("pid", 0);
 }
 
 /// A distinct /24 in 127.82.0.0/16 per test process, so parallel runs do not share addresses.
@@ -180,7 +190,7 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     for (const auto& problem : doc.at("problems")) CHECK(problem.get<std::string>().find("greeter") == std::string::npos);
   }
 
-  SECTION("up runs the greeter's workload and publishes its endpoint; down leaves nothing") {
+  SECTION("up runs the greeter's workload and publishes its endpoint; removing it or down leaves nothing") {
     ScratchDir work("flotilla-sdk-up");
     const fs::path topo = work.path() / "topology.toml";
     const fs::path state_dir = work.path() / "state";
@@ -217,9 +227,7 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     json addon = read_state(state_dir)["addons"]["greeter"];
     CHECK(addon["state"]["applies"] == 1);
     CHECK(addon["state"]["node"] == "infra");
-    REQUIRE(addon["components"].size() == 1);
-    json component = addon["components"].begin().value();
-    const pid_t pid = component["record"].value("pid", 0);
+    const pid_t pid = greeter_pid(state_dir);
     REQUIRE(pid > 0);
     CHECK(flotilla::test::proc::running(pid));
     // The workload is the installed flotilla-hello, found beside the installed CLI.
@@ -244,13 +252,33 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     CHECK(changed.out.find("hej from greeter") != std::string::npos);
     json state = read_state(state_dir);
     CHECK(state["addons"]["greeter"]["state"]["applies"] == 2);
-    CHECK(state["addons"]["greeter"]["components"].begin().value()["record"].value("pid", 0) == pid);
+    CHECK(greeter_pid(state_dir) == pid);
     CHECK(flotilla::test::proc::read_text(greeting_file) == "hej\n");
+
+    // Without the greeter in the topology, up destroys it: workload, file and record go.
+    std::ofstream(topo, std::ios::trunc) << topology(net + "0/24", "");
+    Run removed = cli("up");
+    INFO(removed.both());
+    REQUIRE(removed.code == 0);
+    CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, 5000ms));
+    CHECK(flotilla::http_get(url + "/health", 500ms) == 0);
+    CHECK_FALSE(fs::exists(greeting_file));
+    CHECK_FALSE(read_state(state_dir).value("addons", json::object()).contains("greeter"));
+
+    // Back again, then down: nothing is left.
+    std::ofstream(topo, std::ios::trunc) << topology(net + "0/24", "port = " + std::to_string(port) + "\n");
+    Run back = cli("up");
+    INFO(back.both());
+    REQUIRE(back.code == 0);
+    CHECK(back.out.find("hello from greeter") != std::string::npos);
+    const pid_t pid2 = greeter_pid(state_dir);
+    REQUIRE(pid2 > 0);
+    CHECK(flotilla::test::proc::running(pid2));
 
     Run down = cli("down");
     INFO(down.both());
     CHECK(down.code == 0);
-    CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, 5000ms));
+    CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid2); }, 5000ms));
     CHECK(flotilla::http_get(url + "/health", 500ms) == 0);
     CHECK_FALSE(fs::exists(state_dir));
   }

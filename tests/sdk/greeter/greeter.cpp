@@ -1,6 +1,7 @@
 // Addon `greeter`: the worked example of docs/plugin-guide.md, built out of tree against an
 // installed Flotilla. It writes its greeting to a file on its node, runs flotilla-hello there as
-// its one component, publishes the URL and says hello. It uses only the SDK (C++17).
+// its one component, publishes the URL and says hello; destroy undoes both. It uses only the
+// SDK (C++17).
 #include <flotilla/plugin.hpp>
 
 #include <arpa/inet.h>
@@ -118,9 +119,11 @@ class Greeter final : public flotilla::sdk::Addon {
     if (!node_name.empty()) {
       try {
         (void)ctx.runtime({{"op", "stop"}, {"node", node_name}, {"name", kWorkload}});
+        (void)ctx.runtime({{"op", "remove_file"}, {"node", node_name}, {"path", "greeting.txt"}});
       } catch (const flotilla::sdk::Error& e) {
-        // The engine stops every component it recorded once destroy returns.
-        ctx.warn("could not stop flotilla-hello on " + node_name + ": " + e.what());
+        // The engine stops every component it recorded once destroy returns, and the node's
+        // files go with the node.
+        ctx.warn("could not clean up on " + node_name + ": " + e.what());
       }
     }
     ctx.set_state(json::object());

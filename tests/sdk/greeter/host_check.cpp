@@ -148,11 +148,12 @@ int main(int argc, char** argv) {
   }
   check(state == json{{"applies", 1}, {"node", "infra"}}, "state counts the apply: " + state.dump());
 
-  // destroy stops the workload on the node it recorded and clears the state.
+  // destroy stops the workload on the node it recorded, removes the file and clears the state.
   requests.clear();
   check(call(addon->destroy, req, c) == FLT_OK, "destroy succeeds: " + c.error);
-  check(requests.size() == 1 && requests[0] == json{{"op", "stop"}, {"node", "infra"}, {"name", "greeter"}},
-        "destroy stops the workload: " + (requests.empty() ? std::string("no request") : requests[0].dump()));
+  const json expected = json::array({{{"op", "stop"}, {"node", "infra"}, {"name", "greeter"}},
+                                     {{"op", "remove_file"}, {"node", "infra"}, {"path", "greeting.txt"}}});
+  check(json(requests) == expected, "destroy stops the workload and removes the file: " + json(requests).dump());
   check(state == json::object(), "destroy clears the state: " + state.dump());
 
   ::dlclose(lib);
