@@ -195,7 +195,7 @@ void print_endpoints(const Context& c, const json& status) {
   std::vector<std::string> messages;
   for (const auto& a : status["addons"])
     for (const auto& m : a.value("messages", json::array())) messages.push_back(m.get<std::string>());
-  for (const auto& m : messages) c.out << m << "\n";
+  for (const auto& m : messages) c.out << redact(m) << "\n";
   if (!status["endpoints"].empty()) {
     c.out << "Endpoints:\n";
     for (const auto& [k, v] : status["endpoints"].items()) c.out << "  " << k << ": " << v.get<std::string>() << "\n";

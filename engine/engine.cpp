@@ -189,9 +189,11 @@ Result<void> Engine::check_plugins() {
   for (const auto& n : topo_.nodes) nodes.push_back({{"name", n.name}, {"group", n.group}, {"index", n.index}, {"roles", n.roles}, {"labels", n.labels}});
   {
     hooks.instance = "validate";
+    if (driver_->driver->validate) {
     auto r = call_plugin(*driver_, driver_->driver->validate, "validate", {{"cluster", cluster_view()}, {"config", driver_config_}, {"nodes", nodes}}, hooks);
     if (r.status != FLT_OK) errors.push_back(topo_.driver_pos.str() + ": " + call_error(*driver_, "validate", r).message);
     for (const auto& m : errors_of(r.result)) errors.push_back(topo_.driver_pos.str() + ": driver \"" + topo_.driver + "\": " + m);
+    }
   }
   json empty_state = json::object();
   Plan empty_plan;
@@ -203,6 +205,7 @@ Result<void> Engine::check_plugins() {
     hooks.instance = a.name;
     json req = addon_request(a, empty_state, empty_plan);
     req["nodes"] = nodes;
+    if (!p->addon->validate) continue;  // nothing to check
     auto r = call_plugin(*p, p->addon->validate, "validate", req, hooks);
     if (r.status != FLT_OK) errors.push_back(spec->pos.str() + ": " + call_error(*p, "validate", r).message);
     for (const auto& m : errors_of(r.result)) errors.push_back(spec->pos.str() + ": addon \"" + a.name + "\": " + m);
@@ -641,7 +644,7 @@ struct Engine::Runner final : StepRunner {
       if (op == "remove_file") r_req["remove"] = true;
       else r_req.update({{"content", req.value("content", "")}, {"mode", req.value("mode", 0644)}});
       auto r = e.runtime_call(state, node, "put_file", r_req);
-      if (!r) return err(FLT_ERROR, r.error().message);
+      if (!r) return err(r.error().retryable ? FLT_RETRYABLE : FLT_ERROR, r.error().message);
       out = *r;
       return FLT_OK;
     }
@@ -670,7 +673,7 @@ struct Engine::Runner final : StepRunner {
           !ok)
         return err(FLT_ERROR, ok.error().message);
       auto r = e.runtime_call(e.snapshot(), node, "start", {{"workload", workload}});
-      if (!r) return err(FLT_ERROR, r.error().message);
+      if (!r) return err(r.error().retryable ? FLT_RETRYABLE : FLT_ERROR, r.error().message);
       const json record = r->value("record", *r);
       if (auto ok = e.commit([&](json& s) {
             s["addons"][addon]["components"][key]["record"] = record;
@@ -702,7 +705,7 @@ struct Engine::Runner final : StepRunner {
       json r_req = {{"record", comp["record"]}};
       if (op == "signal") r_req["signal"] = req.value("signal", "HUP");
       auto r = e.runtime_call(state, node, op.c_str(), r_req);
-      if (!r) return err(FLT_ERROR, r.error().message);
+      if (!r) return err(r.error().retryable ? FLT_RETRYABLE : FLT_ERROR, r.error().message);
       out = *r;
       return FLT_OK;
     }

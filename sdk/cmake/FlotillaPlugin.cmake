@@ -16,8 +16,11 @@ function(flotilla_add_plugin target)
     CXX_VISIBILITY_PRESET hidden
     C_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
-  # An unresolved symbol is a link error here, not a load error on the user's machine.
-  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  # An unresolved symbol is a link error here, not a load error on the user's machine; and
+  # the entry symbol is the only one exported (not even libstdc++'s weak template symbols).
+  set(map ${CMAKE_CURRENT_BINARY_DIR}/${target}.exports.map)
+  file(WRITE ${map} "{ global: flotilla_plugin_entry; local: *; };\n")
+  target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--version-script=${map})
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   elseif(DEFINED FLOTILLA_PLUGIN_OUTPUT_DIR)

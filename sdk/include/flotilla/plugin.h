@@ -90,8 +90,8 @@ typedef struct flt_host_api {
 
   /**
    * Runs a runtime operation on a node of the cluster (addons only; drivers and runtimes get
-   * FLT_NOT_SUPPORTED). `request` is a JSON object {"op": ..., "node": NAME, ...}; see
-   * docs/plugin-guide.md for the operations. The result document is passed to `sink`
+   * FLT_NOT_SUPPORTED). `request` is a JSON object {"op": ..., "node": NAME, ...}: start,
+   * stop, inspect, signal, put_file, remove_file or list; see docs/sdk-reference.md. The result document is passed to `sink`
    * before the function returns; on failure the message is passed to `sink` as a JSON
    * object {"error": TEXT}. The engine records every workload an addon starts, so `down`
    * can remove it even if the addon cannot.
@@ -131,17 +131,17 @@ typedef struct flt_driver_v1 {
 typedef struct flt_runtime_v1 {
   uint32_t struct_size;
   flt_operation validate; /* {node, workload} -> {errors: [...]} */
-  flt_operation start;    /* {node, workload} -> {record} */
+  flt_operation start;    /* {node, workload} -> {record, changed} */
   flt_operation inspect;  /* {node, record} -> {state: running|exited|missing, ...} */
-  flt_operation stop;     /* {node, record, timeout_s} -> {} */
+  flt_operation stop;     /* {node, record, timeout_s, purge?} -> {} */
   flt_operation signal;   /* {node, record, signal} -> {} */
-  flt_operation put_file; /* {node, path, content, mode} -> {path} */
+  flt_operation put_file; /* {node, path, content, mode} or {node, path, remove: true} -> {path, changed} */
 } flt_runtime_v1;
 
 /** "flotilla.addon/1": deploys cluster components through the host's runtime operations. */
 typedef struct flt_addon_v1 {
   uint32_t struct_size;
-  flt_operation validate; /* {addon, cluster view} -> {errors: [...]} */
+  flt_operation validate; /* {addon, cluster view} -> {errors: [...]}; NULL: nothing to check */
   flt_operation apply;    /* {addon, cluster view} -> {endpoints, outputs, messages} */
   flt_operation destroy;  /* {addon, cluster view} -> {} */
 } flt_addon_v1;
