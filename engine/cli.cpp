@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -190,6 +191,27 @@ int report_error(const Context& c, const Error& e, int code) {
   return code;
 }
 
+// A cluster opened for reading: its engine and recorded state.
+struct Opened {
+  std::unique_ptr<Engine> engine;
+  json state;
+};
+
+// Opens the topology and reads its state; on failure reports it and sets `code`.
+std::optional<Opened> open_cluster(const Context& c, int& code) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) {
+    code = report_error(c, engine.error(), kExitInvalid);
+    return std::nullopt;
+  }
+  auto state = (*engine)->load_state();
+  if (!state) {
+    code = report_error(c, state.error(), kExitFailed);
+    return std::nullopt;
+  }
+  return Opened{std::move(*engine), std::move(*state)};
+}
+
 // Prints the endpoints and the addons' messages.
 void print_endpoints(const Context& c, const json& status) {
   std::vector<std::string> messages;
@@ -356,11 +378,10 @@ int cmd_down(Context& c) {
 }
 
 int cmd_status(Context& c) {
-  auto engine = open_engine(c, c.args[0]);
-  if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  auto state = (*engine)->load_state();
-  if (!state) return report_error(c, state.error(), kExitFailed);
-  const json status = (*engine)->status(*state, (*engine)->refresh(*state));
+  int code = kExitOk;
+  auto cl = open_cluster(c, code);
+  if (!cl) return code;
+  const json status = cl->engine->status(cl->state, cl->engine->refresh(cl->state));
   if (json_output(c)) {
     c.out << status.dump(2) << "\n";
     return kExitOk;
@@ -470,13 +491,12 @@ json workloads(Engine& engine, const json& state) {
 }
 
 int cmd_ps(Context& c) {
-  auto engine = open_engine(c, c.args[0]);
-  if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  auto state = (*engine)->load_state();
-  if (!state) return report_error(c, state.error(), kExitFailed);
+  int code = kExitOk;
+  auto cl = open_cluster(c, code);
+  if (!cl) return code;
   const std::string text = c.args.size() > 1 ? c.args[1] : "";
   json rows = json::array();
-  for (const auto& r : workloads(**engine, *state)) {
+  for (const auto& r : workloads(*cl->engine, cl->state)) {
     const std::string hay = r["name"].get<std::string>() + " " + r["service"].get<std::string>() + " " + r["image"].get<std::string>() +
                             " " + r["command"].get<std::string>();
     if (text.empty() || hay.find(text) != std::string::npos) rows.push_back(r);
@@ -500,43 +520,41 @@ int cmd_ps(Context& c) {
 }
 
 int cmd_ip(Context& c) {
-  auto engine = open_engine(c, c.args[0]);
-  if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  auto state = (*engine)->load_state();
-  if (!state) return report_error(c, state.error(), kExitFailed);
+  int code = kExitOk;
+  auto cl = open_cluster(c, code);
+  if (!cl) return code;
   const std::string& name = c.args[1];
-  const json nodes = state->value("nodes", json::object());
+  const json nodes = cl->state.value("nodes", json::object());
   if (nodes.contains(name)) {
     c.out << nodes[name].value("address", "") << "\n";
     return kExitOk;
   }
   std::set<std::string> addresses;
   std::vector<std::string> lines;
-  for (const json instances_view = state->value("instances", json::object()); const auto& [id, rec] : instances_view.items())
+  for (const json instances_view = cl->state.value("instances", json::object()); const auto& [id, rec] : instances_view.items())
     if (rec.value("service", "") == name || service_dns_label(rec.value("service", "")) == name || id == name) {
       const std::string node = rec.value("node", "");
       const std::string addr = nodes.contains(node) ? nodes[node].value("address", "") : "";
       if (addresses.insert(addr + ":" + std::to_string(rec.value("port", 0))).second) lines.push_back(addr);
     }
   // Components registered by addons (e.g. the ingress as "rest").
-  for (const json addons_view = state->value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
+  for (const json addons_view = cl->state.value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
     for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
       if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
   if (lines.empty())
     return report_error(c, Error{"no node, service or registered component named \"" + name + "\" in cluster \"" +
-                                 (*engine)->topology().cluster_name + "\"; see `flotilla status " + c.args[0] + "`"},
+                                 cl->engine->topology().cluster_name + "\"; see `flotilla status " + c.args[0] + "`"},
                         kExitFailed);
   for (const auto& l : lines) c.out << l << "\n";
   return kExitOk;
 }
 
 int cmd_env(Context& c) {
-  auto engine = open_engine(c, c.args[0]);
-  if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  auto state = (*engine)->load_state();
-  if (!state) return report_error(c, state.error(), kExitFailed);
+  int code = kExitOk;
+  auto cl = open_cluster(c, code);
+  if (!cl) return code;
   const std::string& name = c.args[1];
-  const json nodes = state->value("nodes", json::object());
+  const json nodes = cl->state.value("nodes", json::object());
   if (!nodes.contains(name)) return report_error(c, Error{"node \"" + name + "\" is not up; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
   const json rc = nodes[name].value("runtime_config", json::object());
   const std::string host = rc.value("docker_host", "");
@@ -560,13 +578,12 @@ int cmd_unlock(Context& c) {
 }
 
 int cmd_logs(Context& c) {
-  auto engine = open_engine(c, c.args[0]);
-  if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  auto state = (*engine)->load_state();
-  if (!state) return report_error(c, state.error(), kExitFailed);
-  auto store = log_store_from_state(*state);
+  int code = kExitOk;
+  auto cl = open_cluster(c, code);
+  if (!cl) return code;
+  auto store = log_store_from_state(cl->state);
   if (!store)
-    return report_error(c, Error{"cluster \"" + (*engine)->topology().cluster_name +
+    return report_error(c, Error{"cluster \"" + cl->engine->topology().cluster_name +
                                  "\" collects no logs: add the syslog addon to " + c.args[0] +
                                  " ([[addons]] plugin = \"syslog\") and run `flotilla up " + c.args[0] + "`"},
                         kExitFailed);
