@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -236,13 +237,14 @@ int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb, boo
   const int failed = report->failed();
   const int skipped = report->skipped();
   if (failed > 0 || skipped > 0 || report->interrupted) {
-    c.err << "\n" << verb << " finished with problems: " << report->succeeded() << " steps done, " << failed << " failed, "
-          << skipped << " skipped";
-    if (report->interrupted) c.err << " (interrupted)";
-    c.err << ".\n";
+    const auto not_started = std::count_if(report->results.begin(), report->results.end(),
+                                           [](const StepResult& r) { return r.outcome == StepOutcome::not_started; });
+    c.err << "\n" << verb << (report->interrupted ? " was interrupted: " : " finished with problems: ") << report->succeeded()
+          << " of " << report->results.size() << " steps done, " << failed << " failed, " << skipped << " skipped, " << not_started
+          << " not started.\n";
     for (const auto& r : report->results)
       if (r.outcome == StepOutcome::failed) c.err << "  - " << r.id << ": " << redact(r.message) << "\n";
-    c.err << "Fix the cause and run the same command again: finished steps are kept and not repeated.\n";
+    c.err << (failed > 0 ? "Fix the cause and run" : "Run") << " the same command again to finish: finished steps are kept and not repeated.\n";
     return report->interrupted ? kExitInterrupted : kExitFailed;
   }
   return kExitOk;
@@ -302,7 +304,8 @@ int up_with(Context& c, Engine& engine, const char* verb) {
     if (saved["actions"] != plan_to_json(*plan, engine.topology().cluster_name)["actions"])
       return report_error(c, Error{"plan " + file + " no longer matches the topology or the cluster (the file or a workload changed); run `flotilla plan` again"}, kExitFailed);
   }
-  for (const auto& n : plan->notes) c.err << "note: " << n << "\n";
+  if (plan->empty() || c.vm["quiet"].as<bool>())  // otherwise plan_to_text shows them
+    for (const auto& n : plan->notes) c.err << "note: " << n << "\n";
   int code = kExitOk;
   if (plan->empty()) {
     // Only resyncs of reconciling addons, if anything: they run without ceremony.
@@ -346,7 +349,7 @@ int cmd_scale(Context& c) {
   {
     auto lock = lock_cluster(**engine, "flotilla scale " + c.args[0] + " " + spec);
     if (!lock) return report_error(c, lock.error(), kExitLocked);
-    if (auto ok = (*engine)->set_replicas(spec.substr(0, eq), n); !ok) return report_error(c, ok.error(), kExitUsage);
+    if (auto ok = (*engine)->set_replicas(spec.substr(0, eq), n); !ok) return report_error(c, ok.error(), kExitFailed);
   }
   return up_with(c, **engine, "scale");
 }
@@ -555,12 +558,15 @@ int cmd_env(Context& c) {
   if (!cl) return code;
   const std::string& name = c.args[1];
   const json nodes = cl->state.value("nodes", json::object());
-  if (!nodes.contains(name)) return report_error(c, Error{"node \"" + name + "\" is not up; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
+  if (!nodes.contains(name))
+    return report_error(c, Error{cl->engine->topology().find_node(name) ? "node \"" + name + "\" is not up; run `flotilla up " + c.args[0] + "`"
+                                                                         : "there is no node named \"" + name + "\" in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"},
+                        kExitFailed);
   const json rc = nodes[name].value("runtime_config", json::object());
   const std::string host = rc.value("docker_host", "");
   if (host.empty())
     return report_error(c, Error{"node \"" + name + "\" runs the " + nodes[name].value("runtime", std::string("?")) +
-                                 " runtime, which has no Docker engine to point a client at; use a driver whose nodes run Docker (netns, virtualbox, aws)"},
+                                 " runtime, which has no Docker engine to point a client at; `flotilla env` works for nodes whose driver runs Docker on them"},
                         kExitFailed);
   c.out << "export DOCKER_HOST=" << host << "\n";
   if (rc.contains("docker_cert_path")) c.out << "export DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH=" << rc["docker_cert_path"].get<std::string>() << "\n";
@@ -571,6 +577,10 @@ int cmd_env(Context& c) {
 int cmd_unlock(Context& c) {
   auto engine = open_engine(c, c.args[0]);
   if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  if (auto held = read_lock((*engine)->state_dir()); held && held->is_null()) {
+    c.out << "Cluster \"" << (*engine)->topology().cluster_name << "\" is not locked; nothing to do.\n";
+    return kExitOk;
+  }
   auto ok = clear_lock((*engine)->state_dir(), c.vm["force"].as<bool>());
   if (!ok) return report_error(c, ok.error(), kExitFailed);
   c.out << "Lock cleared for cluster \"" << (*engine)->topology().cluster_name << "\".\n";
@@ -587,6 +597,15 @@ int cmd_logs(Context& c) {
                                  "\" collects no logs: add the syslog addon to " + c.args[0] +
                                  " ([[addons]] plugin = \"syslog\") and run `flotilla up " + c.args[0] + "`"},
                         kExitFailed);
+  const Topology& topo = cl->engine->topology();
+  if (c.args.size() > 1) {
+    const bool known = std::any_of(topo.services.begin(), topo.services.end(), [&](const ServiceSpec& s) {
+      return s.name == c.args[1] || service_dns_label(s.name) == c.args[1];
+    });
+    if (!known) return report_error(c, Error{"service \"" + c.args[1] + "\" is not in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
+  }
+  if (auto node = c.vm["node"].as<std::string>(); !node.empty() && !topo.find_node(node))
+    return report_error(c, Error{"node \"" + node + "\" is not in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
   LogsOptions o;
   o.store_dir = *store;
   if (c.args.size() > 1) o.service = c.args[1];

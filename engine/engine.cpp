@@ -195,6 +195,7 @@ Result<void> Engine::check_plugins() {
     for (const auto& m : errors_of(r.result)) errors.push_back(topo_.driver_pos.str() + ": driver \"" + topo_.driver + "\": " + m);
     }
   }
+  if (auto ok = check_ports(); !ok) errors.push_back(ok.error().message);
   json empty_state = json::object();
   Plan empty_plan;
   for (const auto& a : addons_) {
@@ -209,6 +210,40 @@ Result<void> Engine::check_plugins() {
     auto r = call_plugin(*p, p->addon->validate, "validate", req, hooks);
     if (r.status != FLT_OK) errors.push_back(spec->pos.str() + ": " + call_error(*p, "validate", r).message);
     for (const auto& m : errors_of(r.result)) errors.push_back(spec->pos.str() + ": addon \"" + a.name + "\": " + m);
+  }
+  if (!errors.empty()) return fail(join(errors, "\n"));
+  return {};
+}
+
+Result<void> Engine::check_ports() const {
+  // Who listens on which port of which node: service instances, and every addon option named
+  // *port on the nodes the addon is placed on. Two on one port of one node is a clash.
+  struct User {
+    std::string what;
+    SourcePos pos;
+  };
+  std::map<std::pair<std::string, int>, User> used;
+  std::vector<std::string> errors;
+  auto claim = [&](const std::string& node, int port, User u) {
+    auto [it, fresh] = used.emplace(std::make_pair(node, port), u);
+    if (!fresh)
+      errors.push_back(u.pos.str() + ": " + u.what + " uses port " + std::to_string(port) + " on node " + node + ", which " + it->second.what +
+                       " (" + it->second.pos.str() + ") uses too; change one of the ports");
+  };
+  std::map<std::string, int> replicas;
+  for (const auto& s : topo_.services) replicas[s.name] = s.replicas;
+  for (const auto& ip : desired_instances(topo_, replicas))
+    if (ip.port > 0) claim(ip.node, ip.port, {"instance " + ip.id, topo_.find_service(ip.service)->pos});
+  for (const auto& a : addons_) {
+    const AddonSpec* spec = nullptr;
+    for (const auto& s : topo_.addons)
+      if (s.name == a.name) spec = &s;
+    for (const auto& [key, value] : a.config.items()) {
+      if (key.size() < 4 || key.compare(key.size() - 4, 4, "port") != 0 || !value.is_number_integer() || value.get<int>() <= 0) continue;
+      auto pos = spec->option_pos.find(key);
+      for (const auto& node : a.nodes)
+        claim(node, value.get<int>(), {"addon \"" + a.name + "\" (option " + key + ")", pos != spec->option_pos.end() ? pos->second : spec->pos});
+    }
   }
   if (!errors.empty()) return fail(join(errors, "\n"));
   return {};

@@ -75,6 +75,8 @@ class Engine {
  private:
   Engine() = default;
   [[nodiscard]] Result<void> check_plugins();
+  /// Port clashes between service instances and addon components on the same node.
+  [[nodiscard]] Result<void> check_ports() const;
   [[nodiscard]] json node_view(const json& state, const std::string& name) const;
   [[nodiscard]] json addon_request(const AddonPlan& addon, const json& state, const Plan& plan) const;
   [[nodiscard]] json cluster_view() const;

@@ -247,6 +247,29 @@ TEST_CASE("bad topologies are refused before anything runs", "[integration][cli]
   CHECK_FALSE(fs::exists(c.state_dir()));
 }
 
+TEST_CASE("a service port that clashes with an addon's port on a node is refused at validate", "[integration][cli]") {
+  Cluster c("clash", R"(
+[[nodes]]
+name = "swarm"
+roles = ["swarm"]
+
+[[services]]
+name = "hello/v1"
+command = ["flotilla-hello", "--listen", "{address}:{port}"]
+port = 8080
+
+[[addons]]
+plugin = "haproxy"
+[addons.options]
+port = 8080
+)");
+  Run v = c.run({"validate"});
+  CHECK(v.code == 3);
+  CHECK_THAT(v.err, Catch::Contains("topology.toml:21:1: addon \"haproxy\" (option port) uses port 8080 on node swarm"));
+  CHECK_THAT(v.err, Catch::Contains("instance hello/v1#1"));
+  CHECK_FALSE(fs::exists(c.state_dir()));
+}
+
 TEST_CASE("the CLI explains itself", "[cli]") {
   Cluster c("help", "[[nodes]]\nname = \"solo\"\n");
   const std::string bin = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla";
