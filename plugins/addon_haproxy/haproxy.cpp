@@ -2,6 +2,7 @@
 // ("/hello/v1" -> the healthy instances of hello/v1). Instance changes go through the runtime
 // API (no reload, no failed request); only route or listener changes reload the master-worker
 // process, and the config file always holds what runs, since runtime changes die on reload.
+#include "../common/plugin_util.hpp"
 #include "config.hpp"
 #include "haproxy_binary.hpp"
 #include "request.hpp"
@@ -30,6 +31,8 @@ using flotilla::sdk::Error;
 using flotilla::sdk::Invalid;
 using flotilla::sdk::json;
 using flotilla::sdk::Retryable;
+using flotilla::plugin_util::find_node;
+using flotilla::plugin_util::read_text;
 using hap::Problem;
 using hap::str;
 using namespace std::chrono_literals;
@@ -68,15 +71,6 @@ struct NodePlace {
   [[nodiscard]] std::string admin_socket() const { return (dir / "admin.sock").string(); }
   [[nodiscard]] std::string master_socket() const { return (dir / "master.sock").string(); }
 };
-
-const json* find_node(const json& request, const std::string& name) {
-  const auto nodes = request.find("nodes");
-  if (nodes == request.end() || !nodes->is_array()) return nullptr;
-  for (const json& n : *nodes) {
-    if (str(n, "name") == name) return &n;
-  }
-  return nullptr;
-}
 
 std::vector<NodePlace> placed_nodes(const json& request) {
   const json& addon = request.at("addon");
@@ -140,13 +134,6 @@ std::string stable_hash(const std::string& text) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 /// The last lines of a log file, for error messages.

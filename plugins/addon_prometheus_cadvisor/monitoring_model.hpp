@@ -6,6 +6,8 @@
 // MODULE library the tests cannot link against.
 #pragma once
 
+#include "../common/plugin_util.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -111,10 +113,7 @@ inline std::string file_stem(const std::string& job) {
   return out;
 }
 
-inline std::string str_or(const json& obj, const char* key, const std::string& fallback = {}) {
-  if (obj.is_object() && obj.contains(key) && obj[key].is_string()) return obj[key].get<std::string>();
-  return fallback;
-}
+using flotilla::plugin_util::str_or;
 
 }  // namespace detail
 

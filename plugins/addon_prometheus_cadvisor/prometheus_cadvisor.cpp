@@ -26,6 +26,7 @@ namespace prom = flotilla::addons::prometheus;
 using flotilla::sdk::Context;
 using flotilla::sdk::Error;
 using flotilla::sdk::json;
+using flotilla::plugin_util::str_or;
 
 /// An HTTP answer; status 0 means no answer at all (see `error`).
 struct HttpAnswer {
@@ -65,11 +66,6 @@ HttpAnswer http_request(const std::string& method, const std::string& url, long 
   }
   curl_easy_cleanup(curl);
   return answer;
-}
-
-std::string str_or(const json& obj, const char* key, const std::string& fallback = {}) {
-  if (obj.is_object() && obj.contains(key) && obj[key].is_string()) return obj[key].get<std::string>();
-  return fallback;
 }
 
 /// The value of an unlabelled sample in Prometheus' text exposition, or -1 when absent.

@@ -10,6 +10,7 @@
 // Usage:
 //   flotilla-catalog-dns --etcd URLS --prefix PREFIX --domain DOMAIN --hosts-file PATH
 //                        --srv-file PATH [--node NAME=ADDRESS]... [--interval-ms N] -- DNSMASQ ARGS...
+#include "../common/plugin_util.hpp"
 #include "catalog.hpp"
 #include "dns.hpp"
 #include "etcd_client.hpp"
@@ -32,6 +33,7 @@ namespace {
 
 namespace d = flotilla::discovery;
 using nlohmann::json;
+using flotilla::plugin_util::read_text;
 
 std::atomic<bool> g_stop{false};
 
@@ -56,11 +58,6 @@ bool write_atomic(const std::filesystem::path& path, const std::string& text) {
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   return !ec;
-}
-
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 class DnsmasqChild {
@@ -168,8 +165,8 @@ int main(int argc, char** argv) {
   ::sigaction(SIGINT, &sa, nullptr);
 
   const d::EtcdClient etcd(etcd_urls, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
-  std::string hosts = read_all(hosts_file);
-  std::string srv = read_all(srv_file);
+  std::string hosts = read_text(hosts_file);
+  std::string srv = read_text(srv_file);
   DnsmasqChild child(dnsmasq);
   child.start();
   bool etcd_ok = true;

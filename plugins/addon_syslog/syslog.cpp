@@ -6,6 +6,7 @@
 // restart) and forwards over RELP through a disk-assisted queue, so lines written while the
 // collector is down arrive when it is back. RELP may deliver a line twice; the store drops
 // resends by the line's key (node, file, offset). See docs/addons/syslog.md.
+#include "../common/plugin_util.hpp"
 #include "rsyslog_config.hpp"
 
 #include <flotilla/plugin.hpp>
@@ -37,16 +38,13 @@ using flotilla::sdk::Error;
 using flotilla::sdk::Invalid;
 using flotilla::sdk::json;
 using flotilla::sdk::Retryable;
+using flotilla::plugin_util::find_node;
+using flotilla::plugin_util::str_or;
 
 constexpr const char* kCollector = "collector";
 constexpr const char* kShipper = "shipper";
 constexpr auto kCollectorReadyTimeout = std::chrono::seconds(15);
 constexpr int kStopTimeoutS = 15;  // rsyslog saves its queues to disk on TERM; give it time
-
-std::string str_of(const json& obj, const char* key, const std::string& fallback = {}) {
-  if (obj.is_object() && obj.contains(key) && obj[key].is_string()) return obj[key].get<std::string>();
-  return fallback;
-}
 
 /// The addon's options, checked. Problems are collected as {message, key} for validate.
 struct Options {
@@ -106,12 +104,6 @@ const json& array_at(const json& obj, const char* key) {
   if (!obj.is_object()) return empty;
   const auto it = obj.find(key);
   return it != obj.end() && it->is_array() ? *it : empty;
-}
-
-const json* find_node(const json& req, const std::string& name) {
-  for (const auto& n : array_at(req, "nodes"))
-    if (str_of(n, "name") == name) return &n;
-  return nullptr;
 }
 
 /// Nodes that get a shipper: every node, or those with one of the `roles` option's roles.
@@ -180,13 +172,13 @@ class SyslogAddon : public flotilla::sdk::Addon {
     json errors = o.errors;
     const json placed = addon.value("nodes", json::array());
     if (!placed.is_array() || placed.empty())
-      errors.push_back({{"message", "addon " + str_of(addon, "name", "syslog") +
+      errors.push_back({{"message", "addon " + str_or(addon, "name", "syslog") +
                                         " has no node for its collector: give a node group roles = [\"infra\"] or set the addon's placement"},
                         {"key", "placement"}});
     auto check_runtime = [&](const json& n) {
-      const std::string rt = str_of(n, "runtime");
+      const std::string rt = str_or(n, "runtime");
       if (!rt.empty() && rt != "process")
-        errors.push_back({{"message", "addon syslog cannot run on node " + str_of(n, "name") + " (runtime `" + rt +
+        errors.push_back({{"message", "addon syslog cannot run on node " + str_or(n, "name") + " (runtime `" + rt +
                                           "`): it tails the process runtime's log files; use the `elk` addon on Docker nodes or set the addon's `roles`"},
                           {"key", "roles"}});
     };
@@ -205,7 +197,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
 
   json apply(Context& ctx, const json& req) override {
     const json addon = req.value("addon", json::object());
-    const std::string name = str_of(addon, "name", "syslog");
+    const std::string name = str_or(addon, "name", "syslog");
     Options o = Options::from(addon.value("config", json::object()));
     if (!o.errors.empty()) throw Invalid(o.errors[0]["message"].get<std::string>());
     const json placed = addon.value("nodes", json::array());
@@ -213,14 +205,14 @@ class SyslogAddon : public flotilla::sdk::Addon {
       throw Invalid("addon " + name + " has no node for its collector: give a node group roles = [\"infra\"] or set the addon's placement");
     const std::string collector_node = placed[0].get<std::string>();
     const json* cnode = find_node(req, collector_node);
-    if (cnode == nullptr || str_of(*cnode, "address").empty())
+    if (cnode == nullptr || str_or(*cnode, "address").empty())
       throw Retryable("addon " + name + ": node " + collector_node + " has no address yet; create it first (flotilla up)");
-    const std::string address = str_of(*cnode, "address");
+    const std::string address = str_or(*cnode, "address");
     const json cluster = req.value("cluster", json::object());
-    const fs::path addon_dir = str_of(addon, "dir");
+    const fs::path addon_dir = str_or(addon, "dir");
     if (addon_dir.empty()) throw Invalid("addon " + name + " was given no `dir` by the engine; cannot place its log store");
     const fs::path store = addon_dir / "store";
-    const fs::path logstore = fs::path(str_of(cluster, "bin_dir")) / "flotilla-logstore";
+    const fs::path logstore = fs::path(str_or(cluster, "bin_dir")) / "flotilla-logstore";
     if (!fs::exists(logstore))
       throw Invalid("addon " + name + " needs " + logstore.string() +
                     ", which is missing; build it (cmake --build BUILD --target flotilla-logstore) or install Flotilla");
@@ -267,8 +259,8 @@ class SyslogAddon : public flotilla::sdk::Addon {
     std::set<std::pair<std::string, std::string>> wanted{{collector_node, kCollector}};
     json shipped = json::array();
     for (const json* n : shipper_nodes(req, o)) {
-      const std::string node = str_of(*n, "name");
-      const std::string workdir = str_of(*n, "workdir");
+      const std::string node = str_or(*n, "name");
+      const std::string workdir = str_or(*n, "workdir");
       if (workdir.empty()) {
         ctx.warn("node " + node + " has no workdir yet; its shipper starts on the next `flotilla up`");
         continue;
@@ -301,7 +293,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
     // Components no longer wanted: a shipper of a node that left, a collector that moved.
     const json listed = ctx.runtime(json{{"op", "list"}});
     for (const auto& c : array_at(listed, "components")) {
-      const std::string node = str_of(c, "node"), cname = str_of(c, "name");
+      const std::string node = str_or(c, "node"), cname = str_or(c, "name");
       if (wanted.count({node, cname}) == 0) {
         ctx.info("stopping " + cname + " on node " + node + ": no longer placed there");
         (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", cname}, {"timeout_s", kStopTimeoutS}});
@@ -325,11 +317,11 @@ class SyslogAddon : public flotilla::sdk::Addon {
     const json all = listed.value("components", json::array());
     std::vector<json> comps(all.begin(), all.end());
     std::stable_sort(comps.begin(), comps.end(),
-                     [](const json& a, const json& b) { return (str_of(a, "name") == kShipper) > (str_of(b, "name") == kShipper); });
+                     [](const json& a, const json& b) { return (str_or(a, "name") == kShipper) > (str_or(b, "name") == kShipper); });
     for (const auto& c : comps) {
-      ctx.progress("stopping " + str_of(c, "name") + " on " + str_of(c, "node"));
-      (void)ctx.runtime(json{{"op", "stop"}, {"node", str_of(c, "node")}, {"name", str_of(c, "name")}, {"timeout_s", kStopTimeoutS}});
-      remove_files(ctx, str_of(c, "node"), str_of(c, "name"));
+      ctx.progress("stopping " + str_or(c, "name") + " on " + str_or(c, "node"));
+      (void)ctx.runtime(json{{"op", "stop"}, {"node", str_or(c, "node")}, {"name", str_or(c, "name")}, {"timeout_s", kStopTimeoutS}});
+      remove_files(ctx, str_or(c, "node"), str_or(c, "name"));
     }
     ctx.set_state(json::object());
     return json::object();
@@ -339,7 +331,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
   /// Writes a file on a node; returns its path as the node's workloads see it.
   static fs::path put(Context& ctx, const std::string& node, const std::string& rel, const std::string& content) {
     const json r = ctx.runtime(json{{"op", "put_file"}, {"node", node}, {"path", rel}, {"content", content}, {"mode", 0644}});
-    const std::string path = str_of(r, "path");
+    const std::string path = str_or(r, "path");
     if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + node + " returned no path");
     return path;
   }
@@ -359,7 +351,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
 
   static bool is_running(Context& ctx, const std::string& node, const std::string& name) {
     try {
-      return str_of(ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", name}}), "state") == "running";
+      return str_or(ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", name}}), "state") == "running";
     } catch (const Error&) {
       return false;
     }
@@ -376,7 +368,7 @@ class SyslogAddon : public flotilla::sdk::Addon {
       if (!is_running(ctx, node, kCollector)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    const std::string log = str_of(started.value("record", json::object()), "stderr");
+    const std::string log = str_or(started.value("record", json::object()), "stderr");
     throw Retryable("addon " + addon + ": the collector rsyslog on node " + node + " does not accept RELP on " + address + ":" +
                     std::to_string(port) + (log.empty() ? std::string() : "; see " + log) +
                     " (is rsyslog-relp installed? is the port free?)");
@@ -391,11 +383,11 @@ class SyslogAddon : public flotilla::sdk::Addon {
       const json files = other.value("outputs", json::object()).value("log_files", json::array());
       if (!files.is_array()) continue;
       for (const auto& f : files) {
-        if (str_of(f, "node") != node || str_of(f, "path").empty()) continue;
-        const std::string path = str_of(f, "path");
+        if (str_or(f, "node") != node || str_or(f, "path").empty()) continue;
+        const std::string path = str_or(f, "path");
         const std::string base = fs::path(path).filename().string();
         if (path.rfind(covered, 0) == 0 && (base == "stdout.log" || base == "stderr.log")) continue;
-        out.push_back({path, str_of(f, "service", "files"), str_of(f, "instance"), str_of(f, "stream", "file")});
+        out.push_back({path, str_or(f, "service", "files"), str_or(f, "instance"), str_or(f, "stream", "file")});
       }
     }
     return out;

@@ -3,13 +3,14 @@
 // Linux routes all of 127.0.0.0/8 to the loopback interface, so any address in it can be bound
 // without root and without configuring an interface. A node is therefore just an address
 // (network + slot + 1) and a work directory; its workloads run through the process runtime.
+#include "../common/plugin_util.hpp"
+
 #include <flotilla/plugin.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,11 +34,10 @@ using flotilla::sdk::Error;
 using flotilla::sdk::Invalid;
 using flotilla::sdk::json;
 using flotilla::sdk::Retryable;
+using flotilla::plugin_util::errno_text;
+using flotilla::plugin_util::pidfd_open;
+using flotilla::plugin_util::str_or;
 using namespace std::chrono_literals;
-
-// Debian 12's glibc declares the pidfd functions without C linkage for C++, so call the
-// system calls directly.
-int pidfd_open(pid_t pid, unsigned int flags) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags)); }
 
 constexpr const char* kDefaultCidr = "127.77.0.0/24";
 constexpr int kMinPrefix = 16;
@@ -90,14 +90,8 @@ std::optional<Cidr> parse_cidr(const std::string& text, std::string& error) {
   return c;
 }
 
-std::string str_field(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  const auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string cidr_text(const json& req) {
-  const std::string text = str_field(req.value("config", json::object()), "cidr");
+  const std::string text = str_or(req.value("config", json::object()), "cidr");
   return text.empty() ? kDefaultCidr : text;
 }
 
@@ -111,11 +105,11 @@ Cidr cidr_or_throw(const json& req) {
 /// The node's work directory: the engine's choice, else <state_dir>/nodes/<name>.
 fs::path workdir_of(const json& req) {
   const json node = req.value("node", json::object());
-  fs::path dir = str_field(node, "workdir");
-  if (dir.empty()) dir = str_field(req.value("record", json::object()).value("data", json::object()), "workdir");
+  fs::path dir = str_or(node, "workdir");
+  if (dir.empty()) dir = str_or(req.value("record", json::object()).value("data", json::object()), "workdir");
   if (dir.empty()) {
-    const std::string state_dir = str_field(req.value("cluster", json::object()), "state_dir");
-    const std::string name = str_field(node, "name");
+    const std::string state_dir = str_or(req.value("cluster", json::object()), "state_dir");
+    const std::string name = str_or(node, "name");
     if (state_dir.empty() || name.empty())
       throw Invalid("driver local: node " + name + " has no workdir and the cluster no state_dir");
     dir = fs::path(state_dir) / "nodes" / name;
@@ -220,7 +214,7 @@ class LocalDriver : public flotilla::sdk::Driver {
   json create(Context& ctx, const json& req) override {
     const Cidr cidr = cidr_or_throw(req);
     const json node = req.value("node", json::object());
-    const std::string name = str_field(node, "name");
+    const std::string name = str_or(node, "name");
     const json slot_value = node.value("slot", json());
     if (!slot_value.is_number_integer() || slot_value.get<std::int64_t>() < 0)
       throw Invalid("driver local: node " + name + " has no slot; the engine assigns one before create");
@@ -240,7 +234,7 @@ class LocalDriver : public flotilla::sdk::Driver {
     if (fd >= 0) ::close(fd);
     if (!bound)
       throw Error(FLT_ERROR, "driver local: cannot bind " + address + " for node " + name + " (" +
-                                 std::error_code(bind_errno, std::generic_category()).message() +
+                                 errno_text(bind_errno) +
                                  "); this system does not route all of 127.0.0.0/8 to loopback, use the netns driver");
 
     const fs::path workdir = workdir_of(req);

@@ -5,6 +5,8 @@
 // detached (double fork, own session) and found again through the pid file. A pid alone is not
 // an identity: the kernel reuses pids, so every record carries the process start time from
 // /proc/PID/stat and nothing is ever signalled unless that start time still matches.
+#include "../common/plugin_util.hpp"
+
 #include <flotilla/plugin.hpp>
 
 #include <dirent.h>
@@ -47,11 +49,13 @@ using flotilla::sdk::json;
 using flotilla::sdk::NotFound;
 using flotilla::sdk::NotSupported;
 using flotilla::sdk::Retryable;
+using flotilla::plugin_util::errno_text;
+using flotilla::plugin_util::pidfd_open;
+using flotilla::plugin_util::str_or;
 using namespace std::chrono_literals;
 
 // Debian 12's glibc declares the pidfd functions without C linkage for C++, so call the
-// system calls directly.
-int pidfd_open(pid_t pid, unsigned int flags) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags)); }
+// system call directly (pidfd_open comes from plugin_util for the same reason).
 int pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned int flags) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
 }
@@ -62,8 +66,6 @@ constexpr auto kKillGrace = 5s;            // after SIGKILL, how long the kernel
 constexpr auto kSpawnReportTimeout = 10s;  // bound on waiting for the spawned child's report
 constexpr double kDefaultStopTimeout = 10.0;
 constexpr int kStderrTailLines = 20;
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 /// Closes a file descriptor when it goes out of scope.
 class Fd {
@@ -274,12 +276,6 @@ std::string tail_lines(const fs::path& path, std::uintmax_t from, int lines) {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-std::string str_field(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  const auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 struct NodeInfo {
   std::string name;
   std::string address;
@@ -288,7 +284,7 @@ struct NodeInfo {
 
 NodeInfo node_of(const json& req) {
   const json node = req.value("node", json::object());
-  NodeInfo n{str_field(node, "name"), str_field(node, "address"), fs::path(str_field(node, "workdir"))};
+  NodeInfo n{str_or(node, "name"), str_or(node, "address"), fs::path(str_or(node, "workdir"))};
   if (n.name.empty()) n.name = "?";
   if (n.workdir.empty())
     throw Invalid("node " + n.name + " has no workdir; the driver must create the node before workloads run on it");
@@ -578,9 +574,9 @@ json make_record(const std::string& name, const fs::path& dir, const Target& t, 
 
 /// The workload name a request is about: its record's, or a bare `name`.
 std::string name_of(const json& req) {
-  std::string name = str_field(req.value("record", json::object()), "name");
-  if (name.empty()) name = str_field(req, "name");
-  if (name.empty()) name = str_field(req.value("workload", json::object()), "name");
+  std::string name = str_or(req.value("record", json::object()), "name");
+  if (name.empty()) name = str_or(req, "name");
+  if (name.empty()) name = str_or(req.value("workload", json::object()), "name");
   return name;
 }
 
@@ -595,11 +591,11 @@ std::vector<Target> targets_of(const json& req, const fs::path& dir) {
 
 std::vector<std::string> validate_workload(const json& workload) {
   std::vector<std::string> errors;
-  const std::string name = str_field(workload, "name");
+  const std::string name = str_or(workload, "name");
   const json command = workload.value("command", json());
   const bool has_command = command.is_array() && !command.empty();
   if (!has_command) {
-    if (workload.contains("image") && !str_field(workload, "image").empty())
+    if (workload.contains("image") && !str_or(workload, "image").empty())
       errors.push_back("workload " + name +
                        " has no command: the process runtime runs commands, not images; add `command` (the program and "
                        "its arguments) or use a driver with a Docker runtime");
@@ -618,7 +614,7 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
     json errors = json::array();
     const json workload = req.value("workload", json::object());
     for (const auto& msg : validate_workload(workload)) errors.push_back({{"message", msg}, {"key", "command"}});
-    const std::string name = str_field(workload, "name");
+    const std::string name = str_or(workload, "name");
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
       errors.push_back({{"message", "workload name `" + name + "` is not usable as a file name"}, {"key", "name"}});
     return json{{"errors", errors}};
@@ -627,7 +623,7 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
   json start(Context& ctx, const json& req) override {
     const NodeInfo node = node_of(req);
     const json workload = req.value("workload", json::object());
-    const std::string name = check_workload_name(str_field(workload, "name"), node);
+    const std::string name = check_workload_name(str_or(workload, "name"), node);
     if (const auto errors = validate_workload(workload); !errors.empty()) {
       if (!workload.contains("command") && workload.contains("image")) throw NotSupported(errors.front());
       throw Invalid(errors.front());
@@ -747,7 +743,7 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
 
   json signal(Context& ctx, const json& req) override {
     const NodeInfo node = node_of(req);
-    const std::string sig_name = str_field(req, "signal");
+    const std::string sig_name = str_or(req, "signal");
     const int sig = signal_number(sig_name);
     if (sig == 0)
       throw Invalid("unknown signal `" + sig_name + "`; use one of HUP, INT, QUIT, TERM, KILL, USR1, USR2");
@@ -770,7 +766,7 @@ class ProcessRuntime : public flotilla::sdk::Runtime {
 
   json put_file(Context&, const json& req) override {
     const NodeInfo node = node_of(req);
-    const std::string rel = str_field(req, "path");
+    const std::string rel = str_or(req, "path");
     const fs::path p(rel);
     if (rel.empty() || p.is_absolute() || rel.find('\0') != std::string::npos)
       throw Invalid("put_file path `" + rel + "` on node " + node.name + " must be relative to the node's files directory");
