@@ -18,6 +18,7 @@
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 using flotilla::test::proc::ScratchDir;
+using flotilla::test::proc::read_text;
 
 namespace {
 
@@ -26,13 +27,6 @@ struct Run {
   std::string out;
   std::string err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A cluster in a scratch directory, brought down by the destructor whatever happened.
 class Cluster {
@@ -55,8 +49,8 @@ class Cluster {
     const int status = std::system((cmd + " >" + out.string() + " 2>" + err.string() + " </dev/null").c_str());
     Run r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.out = read_text(out);
+    r.err = read_text(err);
     return r;
   }
 
