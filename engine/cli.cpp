@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include "catalog.hpp"
 #include "engine.hpp"
 #include "logs.hpp"
 #include "util.hpp"
@@ -532,18 +533,39 @@ int cmd_ip(Context& c) {
     c.out << nodes[name].value("address", "") << "\n";
     return kExitOk;
   }
-  std::set<std::string> addresses;
   std::vector<std::string> lines;
-  for (const json instances_view = cl->state.value("instances", json::object()); const auto& [id, rec] : instances_view.items())
-    if (rec.value("service", "") == name || service_dns_label(rec.value("service", "")) == name || id == name) {
-      const std::string node = rec.value("node", "");
-      const std::string addr = nodes.contains(node) ? nodes[node].value("address", "") : "";
-      if (addresses.insert(addr + ":" + std::to_string(rec.value("port", 0))).second) lines.push_back(addr);
+  // The live catalog first, as discovery answers it; the recorded state when there is none.
+  const json addons_view = cl->state.value("addons", json::object());
+  std::string label = name;
+  for (const auto& s : cl->engine->topology().services)
+    if (s.name == name) label = service_dns_label(s.name);
+  bool answered = false;
+  for (const auto& [addon, rec] : addons_view.items()) {
+    const json query = rec.value("outputs", json::object()).value("catalog_query", json());
+    if (!query.is_object()) continue;
+    auto entries = query_catalog(query, label, std::chrono::seconds(3));
+    if (!entries) {
+      c.err << "warning: " << entries.error().message << "; answering from the recorded state\n";
+      continue;
     }
-  // Components registered by addons (e.g. the ingress as "rest").
-  for (const json addons_view = cl->state.value("addons", json::object()); const auto& [addon, rec] : addons_view.items())
-    for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
-      if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
+    answered = true;
+    std::vector<std::string> found;
+    for (const auto& e : *entries) found.push_back(e.value("address", ""));
+    std::sort(found.begin(), found.end());
+    lines.insert(lines.end(), found.begin(), found.end());
+    break;
+  }
+  if (!answered) {
+    for (const json instances_view = cl->state.value("instances", json::object()); const auto& [id, rec] : instances_view.items())
+      if (rec.value("service", "") == name || service_dns_label(rec.value("service", "")) == name || id == name) {
+        const std::string node = rec.value("node", "");
+        lines.push_back(nodes.contains(node) ? nodes[node].value("address", "") : "");
+      }
+    // Components registered by addons (e.g. the ingress as "rest").
+    for (const auto& [addon, rec] : addons_view.items())
+      for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
+        if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
+  }
   if (lines.empty())
     return report_error(c, Error{"no node, service or registered component named \"" + name + "\" in cluster \"" +
                                  cl->engine->topology().cluster_name + "\"; see `flotilla status " + c.args[0] + "`"},

@@ -94,7 +94,8 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
 }
 }  // namespace
 
-int http_get(const std::string& url, std::chrono::milliseconds timeout, std::string* body) {
+namespace {
+int http_request(const std::string& url, const std::string* payload, std::chrono::milliseconds timeout, std::string* body) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CURL* curl = curl_easy_init();
@@ -105,10 +106,27 @@ int http_get(const std::string& url, std::chrono::milliseconds timeout, std::str
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+  curl_slist* headers = nullptr;
+  if (payload) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload->c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload->size()));
+  }
   long code = 0;
   if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return static_cast<int>(code);
+}
+}  // namespace
+
+int http_get(const std::string& url, std::chrono::milliseconds timeout, std::string* body) {
+  return http_request(url, nullptr, timeout, body);
+}
+
+int http_post(const std::string& url, const std::string& payload, std::chrono::milliseconds timeout, std::string* body) {
+  return http_request(url, &payload, timeout, body);
 }
 
 }  // namespace flotilla

@@ -35,4 +35,7 @@ namespace flotilla {
 /// code (0 when the connection failed) and fills `body` when given.
 int http_get(const std::string& url, std::chrono::milliseconds timeout, std::string* body = nullptr);
 
+/// The same for a POST of a JSON `payload`.
+int http_post(const std::string& url, const std::string& payload, std::chrono::milliseconds timeout, std::string* body = nullptr);
+
 }  // namespace flotilla

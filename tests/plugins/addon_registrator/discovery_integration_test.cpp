@@ -159,11 +159,19 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   // A stray manual entry is removed by a plain `up` of the unchanged topology (a resync,
   // reported as no change).
   etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");
+  // `flotilla ip` answers from the live catalog, so it sees the stray entry too.
+  r = cluster.run({"ip", "hello/v1"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("127.79.31.99"));
   r = cluster.run({"up"});
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.output, Catch::Contains("No changes"));
   CHECK_FALSE(etcd.get(prefix + "hello-v1/manual").has_value());
+  r = cluster.run({"ip", "hello/v1"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, !Catch::Contains("127.79.31.99"));
+  CHECK_THAT(r.output, Catch::Contains("127.79.31.2"));
 
   // Another stray, then a scale-in: the apply removes both the stray and instance 3.
   etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");

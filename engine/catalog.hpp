@@ -1,0 +1,27 @@
+// Reading the live discovery catalog that a registrator addon keeps (etcd or Consul), so
+// `flotilla ip` answers with what discovery answers, not only with what was recorded.
+#pragma once
+
+#include "result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace flotilla {
+
+using json = nlohmann::json;
+
+/// The entries of `name` (a DNS-form service name such as "hello-v1" or "rest") in the catalog
+/// described by `query` (a registrator's `outputs.catalog_query`): objects with at least
+/// "address" and "port". Fails when no catalog endpoint answers.
+[[nodiscard]] Result<std::vector<json>> query_catalog(const json& query, const std::string& name, std::chrono::milliseconds timeout);
+
+/// Standard base64 (with padding), as etcd's JSON gateway uses for keys and values.
+[[nodiscard]] std::string base64_encode(const std::string& data);
+/// Decodes standard base64; characters outside the alphabet are skipped.
+[[nodiscard]] std::string base64_decode(const std::string& text);
+
+}  // namespace flotilla
