@@ -630,6 +630,7 @@ int cmd_logs(Context& c) {
     return report_error(c, Error{"node \"" + node + "\" is not in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
   LogsOptions o;
   o.store_dir = *store;
+  for (const auto& s : topo.services) o.service_names[service_dns_label(s.name)] = s.name;
   if (c.args.size() > 1) o.service = c.args[1];
   o.node = c.vm["node"].as<std::string>();
   if (auto since = c.vm["since"].as<std::string>(); !since.empty()) {

@@ -220,6 +220,8 @@ class StoreReader {
     l.ts = str("ts");
     l.node = str("node");
     l.service = str("service").empty() ? dir_name : str("service");
+    // Shown as the topology names it, like status and ps do.
+    if (auto it = opts_.service_names.find(l.service); it != opts_.service_names.end()) l.service = it->second;
     l.instance = str("instance");
     l.stream = str("stream");
     l.source = l.node + ":" + str("file");

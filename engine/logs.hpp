@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -27,6 +28,7 @@ struct LogsOptions {
   bool follow = false;                       // keep printing new lines until stop() is true
   bool json = false;                         // one JSON object per line instead of text
   std::function<bool()> stop;                // polled while following; null: follow until killed
+  std::map<std::string, std::string> service_names; // stored (DNS) name -> topology name, e.g. hello-v1 -> hello/v1
 };
 
 /// Exit codes of run_logs_command.

@@ -118,8 +118,8 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   std::tie(code, out) = run_cli("logs --node swarm-2 --grep line-19", dir.path(), "counter/v1");
   INFO(out);
   CHECK(code == 0);
-  CHECK(out.find(" swarm-2 counter-v1#2 stdout | line-19\n") != std::string::npos);
-  CHECK(out.find(" swarm-2 counter-v1#2 stdout | line-199\n") != std::string::npos);
+  CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-19\n") != std::string::npos);
+  CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-199\n") != std::string::npos);
   CHECK(out.find("swarm-1") == std::string::npos);
   const auto pids = component_pids(dir.path());
   REQUIRE(pids.size() == 4);  // collector + a shipper on each of the three nodes
