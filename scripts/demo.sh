@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOTILLA_BUILD_TESTS=OFF -DFLOTILLA_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j"$(nproc)"
 ./build/bin/flotilla up configs/local.toml
-ingress=$(./build/bin/flotilla status configs/local.toml --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoints"]["rest"])')
+# The ingress is registered as `rest`; configs/local.toml puts it on port 8080.
+ingress="http://$(./build/bin/flotilla ip configs/local.toml rest | head -n 1):8080"
 echo
 echo "\$ curl $ingress/hello/v1"
 for _ in 1 2 3; do curl -fsS "$ingress/hello/v1"; echo; done
