@@ -9,6 +9,6 @@ cmake --build build -j"$(nproc)"
 ingress="http://$(./build/bin/flotilla ip configs/local.toml rest | head -n 1):8080"
 echo
 echo "\$ curl $ingress/hello/v1"
-for _ in 1 2 3; do curl -fsS "$ingress/hello/v1"; echo; done
+for _ in 1 2 3; do curl -fsS "$ingress/hello/v1"; done
 echo
 echo "Stop everything with: ./build/bin/flotilla down configs/local.toml"
