@@ -2,6 +2,8 @@
 // driver's, but creating one takes `create_ms` milliseconds. It stands in for a driver whose
 // machines take a while to boot, so that `up` shows how much of that wait parallelism hides.
 // Destroying is instant. It sets no max_parallel: the engine's --parallelism is the only limit.
+#include "../../plugins/common/plugin_util.hpp"
+
 #include <flotilla/plugin.hpp>
 
 #include <arpa/inet.h>
@@ -57,18 +59,13 @@ std::int64_t create_ms(const json& req) {
 
 /// Parses a loopback network; the error says what to write instead.
 std::optional<Cidr> parse_cidr(const std::string& text, std::string& error) {
-  const auto slash = text.find('/');
-  in_addr a{};
-  int prefix = -1;
-  if (slash != std::string::npos) {
-    const std::string bits = text.substr(slash + 1);
-    if (!bits.empty() && bits.size() <= 2 && std::all_of(bits.begin(), bits.end(), ::isdigit)) prefix = std::stoi(bits);
-  }
-  if (slash == std::string::npos || prefix < 8 || prefix > 30 || ::inet_pton(AF_INET, text.substr(0, slash).c_str(), &a) != 1) {
+  const auto parsed = flotilla::plugin_util::parse_ipv4_cidr(text);
+  if (!parsed || parsed->prefix < 8 || parsed->prefix > 30) {
     error = "cidr `" + text + "` is not an IPv4 network with a prefix from /8 to /30, such as " + kDefaultCidr;
     return std::nullopt;
   }
-  const Cidr c{ntohl(a.s_addr), prefix};
+  const int prefix = parsed->prefix;
+  const Cidr c{parsed->network, prefix};
   const std::uint32_t mask = ~std::uint32_t{0} << (32 - prefix);
   if ((c.network >> 24) != 127 || (c.network & ~mask) != 0) {
     error = "cidr `" + text + "` is not a network address inside 127.0.0.0/8; write one such as " + kDefaultCidr;

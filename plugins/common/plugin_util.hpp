@@ -8,12 +8,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -21,6 +26,25 @@
 namespace flotilla::plugin_util {
 
 using json = nlohmann::json;
+
+/// An IPv4 network "A.B.C.D/N" in host byte order.
+struct Ipv4Cidr {
+  std::uint32_t network = 0;
+  int prefix = 0;
+};
+
+/// Parses "A.B.C.D/N" with N from 0 to 32; nullopt if it is not of that form. Range and
+/// alignment checks are the caller's, since each driver words them for its own users.
+inline std::optional<Ipv4Cidr> parse_ipv4_cidr(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  const std::string bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 2 || !std::all_of(bits.begin(), bits.end(), ::isdigit)) return std::nullopt;
+  const int prefix = std::stoi(bits);
+  in_addr a{};
+  if (prefix > 32 || ::inet_pton(AF_INET, text.substr(0, slash).c_str(), &a) != 1) return std::nullopt;
+  return Ipv4Cidr{ntohl(a.s_addr), prefix};
+}
 
 /// The string at `key`, or `fallback` when `obj` is not an object or the value is missing or not a string.
 inline std::string str_or(const json& obj, const char* key, const std::string& fallback = {}) {

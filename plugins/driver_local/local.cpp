@@ -59,18 +59,13 @@ std::string ipv4_text(std::uint32_t addr) {
 
 /// Parses and checks a cidr; the error says what to write instead.
 std::optional<Cidr> parse_cidr(const std::string& text, std::string& error) {
-  const auto slash = text.find('/');
-  in_addr a{};
-  int prefix = -1;
-  if (slash != std::string::npos) {
-    const std::string bits = text.substr(slash + 1);
-    if (!bits.empty() && bits.size() <= 2 && std::all_of(bits.begin(), bits.end(), ::isdigit)) prefix = std::stoi(bits);
-  }
-  if (slash == std::string::npos || prefix < 0 || prefix > 32 || ::inet_pton(AF_INET, text.substr(0, slash).c_str(), &a) != 1) {
+  const auto parsed = flotilla::plugin_util::parse_ipv4_cidr(text);
+  if (!parsed) {
     error = "cidr `" + text + "` is not an IPv4 network such as " + kDefaultCidr;
     return std::nullopt;
   }
-  const Cidr c{ntohl(a.s_addr), prefix};
+  const int prefix = parsed->prefix;
+  const Cidr c{parsed->network, prefix};
   if ((c.network >> 24) != 127) {
     error = "cidr `" + text + "` is outside 127.0.0.0/8; the local driver gives nodes loopback addresses only (e.g. " +
             kDefaultCidr + ")";
