@@ -2,7 +2,7 @@
 // driver's, but creating one takes `create_ms` milliseconds. It stands in for a driver whose
 // machines take a while to boot, so that `up` shows how much of that wait parallelism hides.
 // Destroying is instant. It sets no max_parallel: the engine's --parallelism is the only limit.
-#include "../../plugins/common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 
 #include <flotilla/plugin.hpp>
 

@@ -2,7 +2,7 @@
 // ("/hello/v1" -> the healthy instances of hello/v1). Instance changes go through the runtime
 // API (no reload, no failed request); only route or listener changes reload the master-worker
 // process, and the config file always holds what runs, since runtime changes die on reload.
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 #include "config.hpp"
 #include "haproxy_binary.hpp"
 #include "request.hpp"

@@ -6,7 +6,7 @@
 // MODULE library the tests cannot link against.
 #pragma once
 
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 
 #include <nlohmann/json.hpp>
 

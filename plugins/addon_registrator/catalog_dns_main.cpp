@@ -10,7 +10,7 @@
 // Usage:
 //   flotilla-catalog-dns --etcd URLS --prefix PREFIX --domain DOMAIN --hosts-file PATH
 //                        --srv-file PATH [--node NAME=ADDRESS]... [--interval-ms N] -- DNSMASQ ARGS...
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 #include "catalog.hpp"
 #include "dns.hpp"
 #include "etcd_client.hpp"

@@ -6,7 +6,7 @@
 // restart) and forwards over RELP through a disk-assisted queue, so lines written while the
 // collector is down arrive when it is back. RELP may deliver a line twice; the store drops
 // resends by the line's key (node, file, offset). See docs/addons/syslog.md.
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 #include "rsyslog_config.hpp"
 
 #include <flotilla/plugin.hpp>

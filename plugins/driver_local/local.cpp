@@ -3,7 +3,7 @@
 // Linux routes all of 127.0.0.0/8 to the loopback interface, so any address in it can be bound
 // without root and without configuring an interface. A node is therefore just an address
 // (network + slot + 1) and a work directory; its workloads run through the process runtime.
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 
 #include <flotilla/plugin.hpp>
 

@@ -5,7 +5,7 @@
 // detached (double fork, own session) and found again through the pid file. A pid alone is not
 // an identity: the kernel reuses pids, so every record carries the process start time from
 // /proc/PID/stat and nothing is ever signalled unless that start time still matches.
-#include "../common/plugin_util.hpp"
+#include "flotilla/support/request.hpp"
 
 #include <flotilla/plugin.hpp>
 

@@ -1,9 +1,5 @@
 // Small helpers that several plugins (and their side programs) need in the same form: reading
-// fields of a request, reading a file, errno text. Each plugin is a separate MODULE library
-// that exports only its entry symbol, so this is header-only and every function inline.
-//
-// This folder has no CMakeLists.txt on purpose: plugins/CMakeLists.txt treats every folder
-// with one as a plugin. Include it by relative path ("../common/plugin_util.hpp").
+// fields of a request, reading a file, errno text.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,0 +1,1 @@
+#include "flotilla/support/request.hpp"
