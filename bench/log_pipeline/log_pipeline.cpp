@@ -7,7 +7,7 @@
 // N lines (default 100000) are written per node as fast as possible; the clock runs from the
 // first write until the store holds every line, so the figure is the pipeline's end-to-end
 // throughput, not the writer's.
-#include "../../plugins/addon_syslog/rsyslog_config.hpp"
+#include "addon_syslog/rsyslog_config.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

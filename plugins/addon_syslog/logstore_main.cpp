@@ -4,7 +4,7 @@
 // sends the next, so a line counts as delivered only once it is in the store (or recognised
 // as a resend). Anything else on stdout makes rsyslog keep the line and retry it later. The
 // first "OK" says the store is open and the dedupe table rebuilt.
-#include "log_store.hpp"
+#include "addon_syslog/log_store.hpp"
 
 #include <poll.h>
 #include <signal.h>

@@ -1,7 +1,7 @@
 // The `flotilla logs` reader over stores written by the collector's own writer.
 #include "logs.hpp"
 
-#include "../../plugins/addon_syslog/log_store.hpp"
+#include "addon_syslog/log_store.hpp"
 #include "../plugins/addon_syslog/rsyslog_lab.hpp"
 
 #include <catch2/catch.hpp>

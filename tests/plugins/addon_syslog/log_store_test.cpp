@@ -1,6 +1,6 @@
 // The collector's store: wire parsing, origin of a line, dedupe, rotation, retention, and the
 // flotilla-logstore program speaking rsyslog's omprog protocol.
-#include "../../../plugins/addon_syslog/log_store.hpp"
+#include "addon_syslog/log_store.hpp"
 #include "rsyslog_lab.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,7 +1,7 @@
 // The log pipeline with real rsyslogd instances and no engine: shippers tail workload log files
 // laid out as the process runtime writes them, a collector stores through flotilla-logstore,
 // and `flotilla logs`' reader reads the store.
-#include "../../../plugins/addon_syslog/rsyslog_config.hpp"
+#include "addon_syslog/rsyslog_config.hpp"
 #include "logs.hpp"
 #include "rsyslog_lab.hpp"
 

@@ -1,5 +1,5 @@
 // The syslog addon's config renderers, checked as text and by rsyslogd's own config check.
-#include "../../../plugins/addon_syslog/rsyslog_config.hpp"
+#include "addon_syslog/rsyslog_config.hpp"
 #include "rsyslog_lab.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,60 +1,11 @@
-// rsyslog configurations of the syslog addon: the collector on the infra node and the shipper on
-// every node. Pure functions from plain structs to config text, so tests render and check them
-// with `rsyslogd -N1` without an engine.
-#pragma once
+#include "addon_syslog/rsyslog_config.hpp"
 
-#include <cstdint>
+#include <climits>
 #include <cstdio>
-#include <filesystem>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <vector>
 
 namespace flotilla::syslog_addon {
 
-/// The rsyslog daemon both components run (Debian `rsyslog`; RELP needs `rsyslog-relp`).
-inline constexpr const char* kRsyslogd = "/usr/sbin/rsyslogd";
-/// Longest line a shipper forwards in one piece; imfile splits longer lines.
-inline constexpr const char* kShipperMaxMessageSize = "2m";
-/// The collector must take a shipper's frame: a 2 MiB line escaped as JSON (up to 6 bytes per
-/// control character) plus the metadata around it.
-inline constexpr const char* kCollectorMaxMessageSize = "16m";
-
-/// A file that is not a workload's stdout/stderr but should be shipped (`log_files` outputs).
-struct ExtraFile {
-  std::string path;
-  std::string service;
-  std::string instance;
-  std::string stream;
-};
-
-/// Everything the shipper of one node needs.
-struct ShipperConfig {
-  std::string node;                    // node name stamped on every line
-  std::filesystem::path node_workdir;  // lines come from <workdir>/workloads/*/std{out,err}.log
-  std::filesystem::path work_dir;      // rsyslog workDirectory: imfile state and queue files
-  std::string collector_address;
-  int collector_port = 2514;
-  std::string exclude_prefix;          // workload directories starting with this are not shipped
-  std::string queue_max_disk_space = "1g";
-  std::vector<ExtraFile> extra_files;
-};
-
-/// Everything the collector needs.
-struct CollectorConfig {
-  std::string address;
-  int port = 2514;
-  std::filesystem::path work_dir;      // rsyslog workDirectory: the main queue's disk part
-  std::filesystem::path logstore;      // the flotilla-logstore executable
-  std::filesystem::path store_dir;     // <addon.dir>/store
-  std::uint64_t max_file_size = 100ull << 20;
-  int retention_days = 7;
-  std::vector<std::string> addon_names;  // to split addon-<addon>-<component> workload names
-};
-
-/// A string literal for RainerScript: backslash and double quote escaped.
-inline std::string rs_quote(const std::string& s) {
+std::string rs_quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '\\' || c == '"') out += '\\';
@@ -64,8 +15,7 @@ inline std::string rs_quote(const std::string& s) {
   return out;
 }
 
-/// Parses a size such as "100M", "64k", "1g" or "4096" (bytes; K/M/G are powers of 1024).
-inline std::optional<std::uint64_t> parse_size(const std::string& text) {
+std::optional<std::uint64_t> parse_size(const std::string& text) {
   if (text.empty()) return std::nullopt;
   std::size_t i = 0;
   std::uint64_t value = 0;
@@ -87,8 +37,7 @@ inline std::optional<std::uint64_t> parse_size(const std::string& text) {
   return value << shift;
 }
 
-/// FNV-1a of a text as 16 hex digits: detects change, nothing more.
-inline std::string fnv1a_hex(const std::string& text) {
+std::string fnv1a_hex(const std::string& text) {
   std::uint64_t h = 14695981039346656037ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char out[17];
@@ -96,9 +45,7 @@ inline std::string fnv1a_hex(const std::string& text) {
   return out;
 }
 
-/// The wire template, shared by the shipper's inputs: one JSON object per line. The collector
-/// stores it unparsed (its `rawmsg`), so rsyslog's syslog parsers never touch the payload.
-inline std::string wire_template(const std::string& node) {
+std::string wire_template(const std::string& node) {
   std::string t;
   t += "template(name=\"flotilla_wire\" type=\"list\") {\n";
   // The node name is a topology name ([a-z0-9-]), safe inside a JSON string.
@@ -121,9 +68,7 @@ inline std::string wire_template(const std::string& node) {
   return t;
 }
 
-/// The shipper's rsyslog.conf: imfile (inotify, wildcards, so new workloads need no restart)
-/// -> omrelp with a disk-assisted queue that survives a collector outage and a restart.
-inline std::string render_shipper(const ShipperConfig& c) {
+std::string render_shipper(const ShipperConfig& c) {
   if (c.node.empty()) throw std::invalid_argument("shipper config needs a node name");
   if (c.collector_address.empty()) throw std::invalid_argument("shipper config needs the collector's address");
   const std::filesystem::path workloads = c.node_workdir / "workloads";
@@ -173,9 +118,7 @@ inline std::string render_shipper(const ShipperConfig& c) {
   return s;
 }
 
-/// The command line flotilla-logstore runs with. omprog splits it at spaces, so no part may
-/// contain whitespace.
-inline std::string logstore_command(const CollectorConfig& c) {
+std::string logstore_command(const CollectorConfig& c) {
   std::string addons;
   for (const auto& a : c.addon_names) addons += (addons.empty() ? "" : ",") + a;
   std::string cmd = c.logstore.string() + " --store " + c.store_dir.string() + " --max-file-size " +
@@ -184,8 +127,7 @@ inline std::string logstore_command(const CollectorConfig& c) {
   return cmd;
 }
 
-/// Why a collector config cannot be rendered (a path with whitespace), or nullopt.
-inline std::optional<std::string> collector_config_problem(const CollectorConfig& c) {
+std::optional<std::string> collector_config_problem(const CollectorConfig& c) {
   auto has_space = [](const std::string& s) { return s.find_first_of(" \t\n\r\"") != std::string::npos; };
   if (has_space(c.logstore.string()))
     return "the path of flotilla-logstore (" + c.logstore.string() + ") contains whitespace or a quote; rsyslog's omprog cannot run it";
@@ -196,9 +138,7 @@ inline std::optional<std::string> collector_config_problem(const CollectorConfig
   return std::nullopt;
 }
 
-/// The collector's rsyslog.conf: imrelp on the node's address -> flotilla-logstore through omprog
-/// with confirmations, so a line counts as delivered only once it is in the store.
-inline std::string render_collector(const CollectorConfig& c) {
+std::string render_collector(const CollectorConfig& c) {
   if (auto problem = collector_config_problem(c)) throw std::invalid_argument(*problem);
   if (c.address.empty()) throw std::invalid_argument("collector config needs an address");
   std::string s;
@@ -225,17 +165,11 @@ inline std::string render_collector(const CollectorConfig& c) {
   return s;
 }
 
-/// The command that runs rsyslogd in the foreground on `conf`, unprivileged, without /dev/log.
-inline std::vector<std::string> rsyslogd_command(const std::filesystem::path& conf, const std::filesystem::path& pid_file) {
+std::vector<std::string> rsyslogd_command(const std::filesystem::path& conf, const std::filesystem::path& pid_file) {
   return {kRsyslogd, "-n", "-f", conf.string(), "-i", pid_file.string()};
 }
 
-/// The shipper's command: rsyslogd as above, after forgetting imfile's saved offsets, so every
-/// start reads the workloads' files from the beginning and the collector drops what it has.
-/// Why: imfile saves the offset of lines it has *read*, and rsyslog drops the batch its
-/// forwarding action holds when it is stopped while the collector is unreachable; without
-/// the re-read those lines would be lost.
-inline std::vector<std::string> shipper_command(const std::filesystem::path& work_dir, const std::filesystem::path& conf,
+std::vector<std::string> shipper_command(const std::filesystem::path& work_dir, const std::filesystem::path& conf,
                                                 const std::filesystem::path& pid_file) {
   return {"/bin/sh", "-c", std::string("rm -f \"$0\"/imfile-state:* && exec ") + kRsyslogd + " -n -f \"$1\" -i \"$2\"",
           work_dir.string(), conf.string(), pid_file.string()};

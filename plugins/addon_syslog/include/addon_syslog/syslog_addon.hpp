@@ -1,0 +1,26 @@
+// Addon syslog: log aggregation from Debian's rsyslog.
+//
+// A collector rsyslog on the infra node receives RELP and hands every line to flotilla-logstore,
+// which keeps <addon.dir>/store/<service>/<YYYY-MM-DD>.jsonl. A shipper rsyslog on every node
+// tails the workloads' stdout.log/stderr.log with imfile wildcards (new workloads need no
+// restart) and forwards over RELP through a disk-assisted queue, so lines written while the
+// collector is down arrive when it is back. RELP may deliver a line twice; the store drops
+// resends by the line's key (node, file, offset). See docs/addons/syslog.md.
+#pragma once
+
+#include <flotilla/plugin.hpp>
+
+namespace flotilla::syslog_addon {
+
+/// The addon's manifest: option schema, capabilities and placement.
+const char* manifest();
+
+/// The addon's operations, as the plugin entry exports them.
+class SyslogAddon : public flotilla::sdk::Addon {
+ public:
+  sdk::json validate(sdk::Context& ctx, const sdk::json& req) override;
+  sdk::json apply(sdk::Context& ctx, const sdk::json& req) override;
+  sdk::json destroy(sdk::Context& ctx, const sdk::json& req) override;
+};
+
+}  // namespace flotilla::syslog_addon

@@ -1,0 +1,380 @@
+#include "addon_syslog/syslog_addon.hpp"
+
+#include "addon_syslog/rsyslog_config.hpp"
+#include "addon_syslog/syslog_options.hpp"
+#include "flotilla/support/request.hpp"
+
+#include <arpa/inet.h>
+#include <glob.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace flotilla::syslog_addon {
+
+namespace {
+
+namespace fs = std::filesystem;
+using flotilla::plugin_util::find_node;
+using flotilla::plugin_util::str_or;
+using sdk::Context;
+using sdk::Error;
+using sdk::Invalid;
+using sdk::json;
+using sdk::Retryable;
+
+constexpr const char* kCollector = "collector";
+constexpr const char* kShipper = "shipper";
+constexpr auto kCollectorReadyTimeout = std::chrono::seconds(15);
+constexpr int kStopTimeoutS = 15;  // rsyslog saves its queues to disk on TERM; give it time
+
+constexpr const char* kManifest = R"json({
+  "schema": {
+    "port": {"type": "integer", "default": 2514, "description": "RELP port of the collector on its node's address"},
+    "max_file_size": {"type": "string", "default": "100M", "description": "Size at which a store file is rotated (bytes, or K/M/G)"},
+    "retention_days": {"type": "integer", "default": 7, "description": "Days of logs kept in the store (0 keeps everything)"},
+    "roles": {"type": "array", "default": [], "description": "Roles of the nodes whose workloads are shipped (empty: every node)"},
+    "queue_max_disk_space": {"type": "string", "default": "1G", "description": "Disk a shipper may fill while the collector is unreachable"}
+  },
+  "provides": ["logs"],
+  "requires": ["services"],
+  "placement": {"roles": ["infra"], "mode": "first"}
+})json";
+
+/// The array under `key`, by reference (json::value() would return a copy, and pointers into
+/// it would dangle), or an empty one.
+const json& array_at(const json& obj, const char* key) {
+  static const json empty = json::array();
+  if (!obj.is_object()) return empty;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_array() ? *it : empty;
+}
+
+/// Nodes that get a shipper: every node, or those with one of the `roles` option's roles.
+std::vector<const json*> shipper_nodes(const json& req, const Options& o) {
+  std::vector<const json*> out;
+  for (const auto& n : array_at(req, "nodes")) {
+    if (o.roles.empty()) {
+      out.push_back(&n);
+      continue;
+    }
+    for (const auto& r : n.value("roles", json::array()))
+      if (r.is_string() && std::find(o.roles.begin(), o.roles.end(), r.get<std::string>()) != o.roles.end()) {
+        out.push_back(&n);
+        break;
+      }
+  }
+  return out;
+}
+
+/// True if something accepts TCP connections on address:port within `timeout_ms`.
+bool tcp_reachable(const std::string& address, int port, int timeout_ms) {
+  sockaddr_in sa_in{};
+  sa_in.sin_family = AF_INET;
+  sa_in.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &sa_in.sin_addr) != 1) return false;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa_in), sizeof sa_in) == 0) {
+    ok = true;
+  } else if (errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, timeout_ms) == 1) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ok = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+/// An addon name as the engine puts it into workload names (addon-<name>-<component>).
+std::string workload_safe(std::string s) {
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '-';
+  return s;
+}
+
+bool have_relp_modules() {
+  glob_t g{};
+  bool found = false;
+  for (const char* pattern : {"/usr/lib/*/rsyslog/imrelp.so", "/usr/lib/rsyslog/imrelp.so", "/usr/lib64/rsyslog/imrelp.so"}) {
+    if (::glob(pattern, 0, nullptr, &g) == 0 && g.gl_pathc > 0) found = true;
+    ::globfree(&g);
+    if (found) break;
+  }
+  return found;
+}
+
+/// Writes a file on a node; returns its path as the node's workloads see it.
+fs::path put(Context& ctx, const std::string& node, const std::string& rel, const std::string& content) {
+  const json r = ctx.runtime(json{{"op", "put_file"}, {"node", node}, {"path", rel}, {"content", content}, {"mode", 0644}});
+  const std::string path = str_or(r, "path");
+  if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + node + " returned no path");
+  return path;
+}
+
+/// Removes the files a component was given. Its work directory goes only if rsyslog left it
+/// empty: queue files still in it hold lines not yet delivered, and the node's removal takes
+/// them in the end.
+void remove_files(Context& ctx, const std::string& node, const std::string& component) {
+  for (const std::string& rel : {component + ".conf", component + "-work/README", component + "-work"}) {
+    try {
+      (void)ctx.runtime(json{{"op", "remove_file"}, {"node", node}, {"path", rel}});
+    } catch (const Error& e) {
+      ctx.debug("kept " + rel + " on node " + node + ": " + e.what());
+    }
+  }
+}
+
+bool is_running(Context& ctx, const std::string& node, const std::string& name) {
+  try {
+    return str_or(ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", name}}), "state") == "running";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+/// Waits until the collector accepts RELP connections, so the shippers start against a live
+/// collector and a broken one is reported here rather than as silently missing logs.
+void wait_for_collector(Context& ctx, const std::string& addon, const std::string& node, const std::string& address, int port,
+                        const json& started) {
+  const auto deadline = std::chrono::steady_clock::now() + kCollectorReadyTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ctx.check_cancelled();
+    if (tcp_reachable(address, port, 500)) return;
+    if (!is_running(ctx, node, kCollector)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string log = str_or(started.value("record", json::object()), "stderr");
+  throw Retryable("addon " + addon + ": the collector rsyslog on node " + node + " does not accept RELP on " + address + ":" +
+                  std::to_string(port) + (log.empty() ? std::string() : "; see " + log) +
+                  " (is rsyslog-relp installed? is the port free?)");
+}
+
+/// `log_files` published by other addons for this node, minus those the wildcards cover.
+std::vector<ExtraFile> extra_files(const json& req, const std::string& node, const std::string& workdir) {
+  std::vector<ExtraFile> out;
+  const std::string covered = (fs::path(workdir) / "workloads").string() + "/";
+  const json others = req.value("addons", json::object());
+  for (const auto& [_, other] : others.items()) {
+    const json files = other.value("outputs", json::object()).value("log_files", json::array());
+    if (!files.is_array()) continue;
+    for (const auto& f : files) {
+      if (str_or(f, "node") != node || str_or(f, "path").empty()) continue;
+      const std::string path = str_or(f, "path");
+      const std::string base = fs::path(path).filename().string();
+      if (path.rfind(covered, 0) == 0 && (base == "stdout.log" || base == "stderr.log")) continue;
+      out.push_back({path, str_or(f, "service", "files"), str_or(f, "instance"), str_or(f, "stream", "file")});
+    }
+  }
+  return out;
+}
+
+/// Names of the addons, sorted, so addon-<addon>-<component> workload names split right.
+std::vector<std::string> addon_names(const json& req, const std::string& self) {
+  std::vector<std::string> names{self};
+  const json others = req.value("addons", json::object());
+  for (const auto& [other, _] : others.items())
+    if (std::find(names.begin(), names.end(), other) == names.end()) names.push_back(other);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// Where the collector runs and keeps its store.
+struct CollectorPlace {
+  std::string node;
+  std::string address;
+  fs::path store;
+  fs::path logstore;  // the flotilla-logstore executable
+};
+
+/// Finds the collector's node, address and store, or says what is missing.
+CollectorPlace place_collector(const json& req, const std::string& name) {
+  const json addon = req.value("addon", json::object());
+  const json placed = addon.value("nodes", json::array());
+  if (!placed.is_array() || placed.empty() || !placed[0].is_string())
+    throw Invalid("addon " + name + " has no node for its collector: give a node group roles = [\"infra\"] or set the addon's placement");
+  CollectorPlace p;
+  p.node = placed[0].get<std::string>();
+  const json* cnode = find_node(req, p.node);
+  if (cnode == nullptr || str_or(*cnode, "address").empty())
+    throw Retryable("addon " + name + ": node " + p.node + " has no address yet; create it first (flotilla up)");
+  p.address = str_or(*cnode, "address");
+  const fs::path addon_dir = str_or(addon, "dir");
+  if (addon_dir.empty()) throw Invalid("addon " + name + " was given no `dir` by the engine; cannot place its log store");
+  p.store = addon_dir / "store";
+  p.logstore = fs::path(str_or(req.value("cluster", json::object()), "bin_dir")) / "flotilla-logstore";
+  if (!fs::exists(p.logstore))
+    throw Invalid("addon " + name + " needs " + p.logstore.string() +
+                  ", which is missing; build it (cmake --build BUILD --target flotilla-logstore) or install Flotilla");
+  return p;
+}
+
+/// Configures and starts the collector, and waits until it accepts RELP.
+void start_collector(Context& ctx, const json& req, const std::string& name, const Options& o, const CollectorPlace& p) {
+  ctx.progress("configuring the log collector on " + p.node);
+  // put_file paths are relative to the node's files directory, which the engine already
+  // keeps apart per addon.
+  const fs::path cwork =
+      put(ctx, p.node, "collector-work/README", "rsyslog work directory of the log collector (disk part of its queue).\n").parent_path();
+  CollectorConfig cc;
+  cc.address = p.address;
+  cc.port = o.port;
+  cc.work_dir = cwork;
+  cc.logstore = p.logstore;
+  cc.store_dir = p.store;
+  cc.max_file_size = o.max_file_size;
+  cc.retention_days = o.retention_days;
+  cc.addon_names = addon_names(req, name);
+  if (auto problem = collector_config_problem(cc)) throw Invalid("addon " + name + ": " + *problem);
+  const std::string ctext = render_collector(cc);
+  const fs::path cconf = put(ctx, p.node, "collector.conf", ctext);
+
+  if (!is_running(ctx, p.node, kCollector) && tcp_reachable(p.address, o.port, 300))
+    throw Invalid("addon " + name + ": port " + std::to_string(o.port) + " on " + p.address + " (node " + p.node +
+                  ") is taken by another program; set the addon option `port` to a free one");
+  json cworkload{{"name", kCollector},
+                 {"command", rsyslogd_command(cconf, cconf.parent_path() / "collector.pid")},
+                 {"env", {{"FLOTILLA_SYSLOG_CONFIG", fnv1a_hex(ctext)}}},
+                 {"ports", json::array({o.port})}};
+  const json started = ctx.runtime(json{{"op", "start"}, {"node", p.node}, {"workload", cworkload}});
+  wait_for_collector(ctx, name, p.node, p.address, o.port, started);
+}
+
+/// Configures and starts the shipper of each node that gets one; returns those nodes.
+std::vector<std::string> start_shippers(Context& ctx, const json& req, const std::string& name, const Options& o,
+                                        const CollectorPlace& p) {
+  std::vector<std::string> shipped;
+  for (const json* n : shipper_nodes(req, o)) {
+    const std::string node = str_or(*n, "name");
+    const std::string workdir = str_or(*n, "workdir");
+    if (workdir.empty()) {
+      ctx.warn("node " + node + " has no workdir yet; its shipper starts on the next `flotilla up`");
+      continue;
+    }
+    ctx.check_cancelled();
+    ctx.progress("configuring the log shipper on " + node);
+    const fs::path swork =
+        put(ctx, node, "shipper-work/README", "rsyslog work directory of the log shipper (imfile offsets, queue).\n").parent_path();
+    ShipperConfig sc;
+    sc.node = node;
+    sc.node_workdir = workdir;
+    sc.work_dir = swork;
+    sc.collector_address = p.address;
+    sc.collector_port = o.port;
+    sc.exclude_prefix = "addon-" + workload_safe(name) + "-";  // its own rsyslogs: shipping them could loop
+    sc.queue_max_disk_space = o.queue_max_disk_space;
+    sc.extra_files = extra_files(req, node, workdir);
+    const std::string stext = render_shipper(sc);
+    const fs::path sconf = put(ctx, node, "shipper.conf", stext);
+    json sworkload{{"name", kShipper},
+                   {"command", shipper_command(swork, sconf, sconf.parent_path() / "shipper.pid")},
+                   {"env", {{"FLOTILLA_SYSLOG_CONFIG", fnv1a_hex(stext)}}},
+                   {"ports", json::array()}};
+    (void)ctx.runtime(json{{"op", "start"}, {"node", node}, {"workload", sworkload}});
+    shipped.push_back(node);
+  }
+  return shipped;
+}
+
+/// Stops components no longer wanted: a shipper of a node that left, a collector that moved.
+void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
+  const json listed = ctx.runtime(json{{"op", "list"}});
+  for (const auto& c : array_at(listed, "components")) {
+    const std::string node = str_or(c, "node"), cname = str_or(c, "name");
+    if (wanted.count({node, cname}) == 0) {
+      ctx.info("stopping " + cname + " on node " + node + ": no longer placed there");
+      (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", cname}, {"timeout_s", kStopTimeoutS}});
+      remove_files(ctx, node, cname);
+    }
+  }
+}
+
+}  // namespace
+
+const char* manifest() { return kManifest; }
+
+json SyslogAddon::validate(Context&, const json& req) {
+  const json addon = req.value("addon", json::object());
+  Options o = Options::from(addon.value("config", json::object()));
+  json errors = o.errors;
+  const json placed = addon.value("nodes", json::array());
+  if (!placed.is_array() || placed.empty())
+    errors.push_back({{"message", "addon " + str_or(addon, "name", "syslog") +
+                                      " has no node for its collector: give a node group roles = [\"infra\"] or set the addon's placement"},
+                      {"key", "placement"}});
+  auto check_runtime = [&](const json& n) {
+    const std::string rt = str_or(n, "runtime");
+    if (!rt.empty() && rt != "process")
+      errors.push_back({{"message", "addon syslog cannot run on node " + str_or(n, "name") + " (runtime `" + rt +
+                                        "`): it tails the process runtime's log files; use the `elk` addon on Docker nodes or set the addon's `roles`"},
+                        {"key", "roles"}});
+  };
+  for (const auto& name : placed)
+    if (name.is_string())
+      if (const json* n = find_node(req, name.get<std::string>())) check_runtime(*n);
+  for (const json* n : shipper_nodes(req, o)) check_runtime(*n);
+  if (!fs::exists(kRsyslogd))
+    errors.push_back({{"message", std::string("addon syslog needs ") + kRsyslogd + ", which is missing; install it: apt-get install rsyslog rsyslog-relp"},
+                      {"key", "plugin"}});
+  else if (!have_relp_modules())
+    errors.push_back({{"message", "addon syslog needs rsyslog's RELP modules (imrelp/omrelp), which are missing; install them: apt-get install rsyslog-relp"},
+                      {"key", "plugin"}});
+  return json{{"errors", errors}};
+}
+
+json SyslogAddon::apply(Context& ctx, const json& req) {
+  const json addon = req.value("addon", json::object());
+  const std::string name = str_or(addon, "name", "syslog");
+  Options o = Options::from(addon.value("config", json::object()));
+  if (!o.errors.empty()) throw Invalid(o.errors[0]["message"].get<std::string>());
+  const CollectorPlace p = place_collector(req, name);
+  start_collector(ctx, req, name, o, p);
+  const std::vector<std::string> shipped = start_shippers(ctx, req, name, o, p);
+
+  std::set<std::pair<std::string, std::string>> wanted{{p.node, kCollector}};
+  for (const auto& node : shipped) wanted.insert({node, kShipper});
+  stop_unwanted(ctx, wanted);
+
+  const std::string endpoint = "relp://" + p.address + ":" + std::to_string(o.port);
+  ctx.set_state(json{{"collector", {{"node", p.node}, {"address", p.address}, {"port", o.port}}},
+                     {"shippers", shipped},
+                     {"store", p.store.string()}});
+  return json{{"endpoints", {{"logs", endpoint}}},
+              {"outputs", {{"log_store", p.store.string()}}},
+              {"messages", json::array({"logs of every workload are collected in " + p.store.string() +
+                                        "; read them with `flotilla logs TOPOLOGY [SERVICE]`"})}};
+}
+
+json SyslogAddon::destroy(Context& ctx, const json&) {
+  const json listed = ctx.runtime(json{{"op", "list"}});
+  // Shippers first: stopped with the collector still up, they leave nothing queued.
+  const json all = listed.value("components", json::array());
+  std::vector<json> comps(all.begin(), all.end());
+  std::stable_sort(comps.begin(), comps.end(),
+                   [](const json& a, const json& b) { return (str_or(a, "name") == kShipper) > (str_or(b, "name") == kShipper); });
+  for (const auto& c : comps) {
+    ctx.progress("stopping " + str_or(c, "name") + " on " + str_or(c, "node"));
+    (void)ctx.runtime(json{{"op", "stop"}, {"node", str_or(c, "node")}, {"name", str_or(c, "name")}, {"timeout_s", kStopTimeoutS}});
+    remove_files(ctx, str_or(c, "node"), str_or(c, "name"));
+  }
+  ctx.set_state(json::object());
+  return json::object();
+}
+
+}  // namespace flotilla::syslog_addon
