@@ -11,8 +11,8 @@
 //   flotilla-catalog-dns --etcd URLS --prefix PREFIX --domain DOMAIN --hosts-file PATH
 //                        --srv-file PATH [--node NAME=ADDRESS]... [--interval-ms N] -- DNSMASQ ARGS...
 #include "flotilla/support/request.hpp"
-#include "catalog.hpp"
-#include "dns.hpp"
+#include "addon_registrator/catalog.hpp"
+#include "addon_registrator/dns.hpp"
 #include "etcd_client.hpp"
 
 #include <signal.h>

@@ -1,7 +1,7 @@
 #include "discovery_servers.hpp"
 
-#include "../../plugins/addon_registrator/dns.hpp"
-#include "../../plugins/addon_registrator/etcd_client.hpp"
+#include "addon_registrator/dns.hpp"
+#include "etcd_client.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 // The Consul HTTP client and the registrator's Consul sync, against recorded Consul API
 // exchanges replayed by a local server (Consul is not packaged in Debian), and against a real
 // Consul when a `consul` binary is on PATH.
-#include "../../../plugins/addon_consul/consul_agent.hpp"
-#include "../../../plugins/addon_consul/consul_client.hpp"
-#include "../../../plugins/addon_registrator/catalog.hpp"
+#include "addon_consul/consul_agent.hpp"
+#include "consul_client.hpp"
+#include "addon_registrator/catalog.hpp"
 #include "support/consul_replay.hpp"
 #include "support/discovery_servers.hpp"
 

@@ -1,7 +1,7 @@
 // The etcd addon's member selection and command line; a real 3-member cluster started with
 // exactly those command lines keeps serving when one member is killed.
-#include "../../../plugins/addon_etcd/etcd_member.hpp"
-#include "../../../plugins/addon_registrator/etcd_client.hpp"
+#include "addon_etcd/etcd_member.hpp"
+#include "etcd_client.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,7 +1,7 @@
 // flotilla-catalog-dns (the registrator's DNS sidecar) against a real etcd and the real
 // dnsmasq it supervises: names follow the catalog, including entries that expire with a lease.
-#include "../../../plugins/addon_registrator/catalog.hpp"
-#include "../../../plugins/addon_registrator/dns.hpp"
+#include "addon_registrator/catalog.hpp"
+#include "addon_registrator/dns.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // The registrator's model (desired entries from an addon request) and its sync algorithm
 // against a real etcd: adds, updates, removes stale and stray entries, leases per node.
-#include "../../../plugins/addon_registrator/catalog.hpp"
+#include "addon_registrator/catalog.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,10 +1,10 @@
 // Service discovery through the real CLI: `flotilla up/scale/down` on a temporary local
 // topology (its own 127.79.x.0/24 range and state directory, always brought down by a guard),
 // with real etcd, etcdctl keepalives, dnsmasq and flotilla-hello instances.
-#include "../../../plugins/addon_consul/consul_agent.hpp"
-#include "../../../plugins/addon_registrator/catalog.hpp"
-#include "../../../plugins/addon_registrator/dns.hpp"
-#include "../../../plugins/addon_registrator/etcd_client.hpp"
+#include "addon_consul/consul_agent.hpp"
+#include "addon_registrator/catalog.hpp"
+#include "addon_registrator/dns.hpp"
+#include "etcd_client.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

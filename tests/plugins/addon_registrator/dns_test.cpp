@@ -1,6 +1,6 @@
 // DNS names for the etcd backend: the hosts file and srv-host lines the registrator renders,
 // served by a real dnsmasq with the registrator's command line and queried with dig.
-#include "../../../plugins/addon_registrator/dns.hpp"
+#include "addon_registrator/dns.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

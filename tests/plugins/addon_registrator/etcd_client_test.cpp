@@ -1,5 +1,5 @@
 // The etcd v3 gateway client against a real etcd 3.4 started by the test.
-#include "../../../plugins/addon_registrator/etcd_client.hpp"
+#include "etcd_client.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,0 +1,76 @@
+#include "addon_consul/consul_agent.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace flotilla::discovery {
+
+std::optional<std::filesystem::path> find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return std::nullopt;
+  std::istringstream in(path);
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    if (dir.empty()) continue;
+    const auto candidate = std::filesystem::path(dir) / name;
+    if (::access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::vector<ConsulAgent> plan_agents(const json& req, int servers) {
+  const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
+  std::vector<ConsulAgent> agents;
+  for (const auto& name : placed) {
+    ConsulAgent a;
+    a.node = name;
+    bool infra = false;
+    for (const auto& n : req.value("nodes", json::array())) {
+      if (n.value("name", "") != name) continue;
+      a.address = n.value("address", "");
+      a.runtime = n.value("runtime", "process");
+      for (const auto& r : n.value("roles", json::array())) infra = infra || r == "infra";
+    }
+    agents.push_back(a);
+    if (infra && servers > 0) {
+      agents.back().server = true;
+      --servers;
+    }
+  }
+  for (auto& a : agents) {
+    if (servers == 0) break;
+    if (!a.server) {
+      a.server = true;
+      --servers;
+    }
+  }
+  if (servers > 0) return {};
+  return agents;
+}
+
+std::vector<std::string> consul_agent_args(const ConsulAgent& self, const std::vector<ConsulAgent>& all,
+    const ConsulSettings& s) {
+  std::vector<std::string> args = {"agent",
+                                   "-node=" + self.node,
+                                   "-datacenter=" + s.datacenter,
+                                   "-domain=" + s.domain,
+                                   "-bind=" + self.address,
+                                   "-advertise=" + self.address,
+                                   "-client=" + self.address,
+                                   "-http-port=" + std::to_string(s.http_port),
+                                   "-dns-port=" + std::to_string(s.dns_port),
+                                   "-data-dir=" + (self.runtime == "process" ? s.data_root + "/" + self.node : std::string("/consul/data"))};
+  if (self.server) {
+    args.push_back("-server");
+    args.push_back("-bootstrap-expect=" + std::to_string(s.servers));
+    args.push_back("-ui");
+  }
+  for (const auto& a : all) {
+    if (a.server && a.node != self.node) args.push_back("-retry-join=" + a.address);
+  }
+  return args;
+}
+
+}  // namespace flotilla::discovery

@@ -1,0 +1,408 @@
+#include "addon_registrator/registrator_addon.hpp"
+
+#include "addon_registrator/catalog.hpp"
+#include "addon_registrator/dns.hpp"
+#include "etcd_client.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace flotilla::registrator_addon {
+
+namespace {
+
+using sdk::Context;
+using sdk::json;
+namespace d = flotilla::discovery;
+
+constexpr const char* kKeepalive = "keepalive";
+constexpr const char* kDns = "dns";
+
+constexpr const char* kManifest = R"json({
+  "schema": {
+    "backend":  {"type": "string", "enum": ["auto", "etcd", "consul"], "default": "auto",
+                 "description": "Which discovery addon holds the catalog; auto picks the only one"},
+    "prefix":   {"type": "string", "default": "/flotilla",
+                 "description": "etcd key prefix; entries live under <prefix>/<cluster>/services/<name>/<id>"},
+    "ttl":      {"type": "integer", "default": 30,
+                 "description": "Seconds an etcd entry outlives its node's keepalive (2-3600)"},
+    "domain":   {"type": "string", "default": "consul",
+                 "description": "DNS domain: services resolve as <name>.service.<domain>"},
+    "dns":      {"type": "boolean", "default": true,
+                 "description": "With etcd, serve DNS names from a dnsmasq on the registrator's node"},
+    "dns_port": {"type": "integer", "default": 8600, "description": "Port of that dnsmasq"}
+  },
+  "provides": ["catalog-sync"],
+  "reconcile": true,
+  "requires": ["services", "discovery"],
+  "optional": ["ingress", "metrics", "logs"],
+  "placement": {"roles": ["infra"], "mode": "first"}
+})json";
+
+std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+/// The discovery addon the registrator writes to.
+struct Backend {
+  std::string kind;   // "etcd" | "consul"
+  std::string addon;  // its addon name
+  json view;          // {plugin, provides, endpoints, outputs}
+};
+
+Backend find_backend(const json& req, const std::string& wanted) {
+  std::vector<Backend> found;
+  if (req.contains("addons") && req["addons"].is_object()) {
+    for (const auto& [name, view] : req["addons"].items()) {
+      const auto provides = view.value("provides", json::array());
+      if (std::find(provides.begin(), provides.end(), "discovery") == provides.end()) continue;
+      const std::string plugin = view.value("plugin", "");
+      const json endpoints = view.value("endpoints", json::object());
+      std::string kind;
+      if (plugin == "etcd" || endpoints.contains("etcd")) kind = "etcd";
+      else if (plugin == "consul" || endpoints.contains("consul")) kind = "consul";
+      else continue;
+      if (wanted != "auto" && wanted != kind) continue;
+      found.push_back({kind, name, view});
+    }
+  }
+  if (found.empty()) {
+    throw sdk::Invalid(
+        "registrator: no discovery backend" + (wanted == "auto" ? std::string() : " of kind \"" + wanted + "\"") +
+        " has been applied; add [[addons]] plugin = \"etcd\" (or \"consul\") to the topology and run `flotilla up` again");
+  }
+  if (found.size() > 1) {
+    std::string names;
+    for (const auto& b : found) names += (names.empty() ? "" : ", ") + b.addon;
+    throw sdk::Invalid("registrator: several discovery addons (" + names +
+                       ") could hold the catalog; set backend = \"etcd\" or \"consul\" in the registrator's [addons.options]");
+  }
+  return found.front();
+}
+
+json node_by_name(const json& req, const std::string& name) {
+  for (const auto& n : req.value("nodes", json::array()))
+    if (n.value("name", "") == name) return n;
+  return json::object();
+}
+
+/// Runs `fn`, turning the discovery errors into SDK statuses: an unreachable backend may come
+/// back (retryable), a refusal or a bad name will not.
+template <class Fn>
+auto translate_errors(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const d::Unreachable& e) {
+    throw sdk::Retryable(std::string("registrator: ") + e.what());
+  } catch (const d::Refused& e) {
+    throw sdk::Error(FLT_ERROR, std::string("registrator: ") + e.what());
+  } catch (const d::InvalidName& e) {
+    throw sdk::Invalid(std::string("registrator: ") + e.what());
+  }
+}
+
+d::HttpTimeouts short_timeouts() { return {std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}; }
+
+std::string etcd_endpoints(const Backend& b) {
+  const json outputs = b.view.value("outputs", json::object());
+  if (outputs.contains("etcd_endpoints") && outputs["etcd_endpoints"].is_string()) return outputs["etcd_endpoints"];
+  const std::string one = b.view.value("endpoints", json::object()).value("etcd", "");
+  if (one.empty()) throw sdk::Error(FLT_ERROR, "registrator: addon \"" + b.addon + "\" publishes no etcd endpoint; apply it first");
+  return one;
+}
+
+std::map<std::string, std::string> consul_agents(const Backend& b) {
+  std::map<std::string, std::string> out;
+  const json agents = b.view.value("outputs", json::object()).value("agents", json::object());
+  for (const auto& [node, url] : agents.items()) out[node] = url.get<std::string>();
+  return out;
+}
+
+json catalog_json(const std::vector<d::Registration>& regs) {
+  json out = json::array();
+  for (const auto& r : regs) out.push_back(r.to_json());
+  return out;
+}
+
+// Stops keepalives and dnsmasq left from an etcd setup (after `down`, or a switch to Consul).
+void stop_etcd_helpers(Context& ctx, const json& state) {
+  const json leases = state.value("leases", json::object());
+  for (const auto& [node, lease] : leases.items()) {
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kKeepalive}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the keepalive on " + node + ": " + e.what());
+    }
+  }
+  if (state.contains("dns_node")) {
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", state["dns_node"]}, {"name", kDns}});
+    } catch (const std::exception& e) {
+      ctx.warn(std::string("could not stop dnsmasq: ") + e.what());
+    }
+  }
+}
+
+/// Gives every node that holds entries one lease, renewed by a keepalive on that node, and
+/// revokes the leases of nodes that hold none any more. Returns node -> lease ID; `state`
+/// records the leases (saved at once, so a failure later still lets destroy revoke them).
+std::map<std::string, std::int64_t> renew_leases(Context& ctx, const d::EtcdClient& etcd, const std::string& endpoints, int ttl,
+                                                 const std::vector<d::Registration>& desired, json& state) {
+  json leases = state.value("leases", json::object());
+  std::set<std::string> nodes;
+  for (const auto& r : desired) nodes.insert(r.node);
+  std::map<std::string, std::int64_t> lease_of;
+  for (const auto& node : nodes) {
+    ctx.check_cancelled();
+    std::int64_t id = 0;
+    if (leases.contains(node) && leases[node].value("ttl", 0) == ttl && leases[node].value("endpoints", "") == endpoints) {
+      id = std::stoll(leases[node].value("id", "0"));
+      if (etcd.lease_ttl(id) <= 0) id = 0;  // expired: its node's keepalive died
+    }
+    if (id == 0) {
+      id = etcd.lease_grant(ttl);
+      leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
+      state["leases"] = leases;
+      ctx.set_state(state);
+      ctx.info("lease " + d::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
+    }
+    json workload = {{"name", kKeepalive},
+                     {"command", {"etcdctl", "--endpoints=" + endpoints, "--dial-timeout=2s", "lease", "keep-alive", d::lease_hex(id)}},
+                     {"image", "gcr.io/etcd-development/etcd:v3.4.23"},
+                     {"env", {{"ETCDCTL_API", "3"}}},
+                     {"ports", json::array()}};
+    (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
+    lease_of[node] = id;
+  }
+  const json previous = leases;
+  for (const auto& [node, lease] : previous.items()) {
+    if (nodes.count(node)) continue;
+    etcd.lease_revoke(std::stoll(lease.value("id", "0")));
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kKeepalive}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the keepalive on node " + node + " (its lease is revoked anyway): " + e.what());
+    }
+    leases.erase(node);
+  }
+  state["leases"] = leases;
+  ctx.set_state(state);
+  return lease_of;
+}
+
+/// Where and how the registrator's dnsmasq serves the catalog's names.
+struct DnsPlace {
+  std::string node;
+  std::string address;
+  int port = 8600;
+  std::string domain;
+};
+
+void run_dnsmasq(Context& ctx, const json& req, const DnsPlace& where, const std::vector<d::Registration>& desired, json& state,
+                 const std::string& endpoints, const std::string& prefix) {
+  const std::string& node = where.node;
+  const std::string hosts = d::render_hosts(desired, where.domain, req.value("nodes", json::array()));
+  const std::string srv = d::render_srv_conf(desired, where.domain);
+  const json hosts_put = ctx.runtime({{"op", "put_file"}, {"node", node}, {"path", "dns/hosts/services"}, {"content", hosts}, {"mode", 0644}});
+  const json srv_put = ctx.runtime({{"op", "put_file"}, {"node", node}, {"path", "dns/srv.conf"}, {"content", srv}, {"mode", 0644}});
+  d::DnsmasqOptions o;
+  o.listen_address = where.address;
+  o.port = where.port;
+  o.domain = where.domain;
+  o.hosts_dir = std::filesystem::path(hosts_put.value("path", "")).parent_path().string();
+  o.srv_file = srv_put.value("path", "");
+  o.stay_root = ::geteuid() == 0 && !d::readable_by_others(o.hosts_dir);
+  // flotilla-catalog-dns runs dnsmasq and keeps its files equal to the etcd catalog between
+  // applies (entries of a dead node expire with its lease). srv-host lines are read only at
+  // start: the digest in the environment changes the workload's spec when they change at an
+  // apply, and the runtime then restarts it at once.
+  std::vector<std::string> command = {"flotilla-catalog-dns", "--etcd",       endpoints,   "--prefix",
+                                      prefix,                 "--domain",     where.domain, "--hosts-file",
+                                      hosts_put.value("path", ""), "--srv-file", o.srv_file};
+  for (const auto& n : req.value("nodes", json::array())) {
+    if (!n.value("address", "").empty()) {
+      command.push_back("--node");
+      command.push_back(n.value("name", "") + "=" + n.value("address", ""));
+    }
+  }
+  command.push_back("--");
+  for (auto& arg : d::dnsmasq_command(o)) command.push_back(arg);
+  json workload = {{"name", kDns},
+                   {"command", command},
+                   {"env", {{"FLOTILLA_SRV_DIGEST", fnv1a_hex(srv)}}},
+                   {"ports", {where.port}}};
+  const json started = ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
+  state["dns_node"] = node;
+  ctx.set_state(state);
+  const std::string probe = (desired.empty() ? std::string("probe") : desired.front().name) + ".service." + where.domain;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (d::dns_probe(where.address, where.port, probe, std::chrono::milliseconds(200)) < 0) {
+    ctx.check_cancelled();
+    if (std::chrono::steady_clock::now() > deadline) {
+      const std::string log = started.value("record", json::object()).value("stderr", "");
+      throw sdk::Retryable("registrator: dnsmasq on node " + node + " does not answer on " + where.address + ":" +
+                           std::to_string(where.port) + " after 10 s" + (log.empty() ? "" : "; see " + log) +
+                           " (is the port taken? set dns_port in the registrator's options)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+json apply_etcd(Context& ctx, const json& req, const json& cfg, const Backend& backend, const std::string& home,
+                const std::vector<d::Registration>& desired) {
+  const std::string cluster = req["cluster"].value("name", "");
+  const std::string endpoints = etcd_endpoints(backend);
+  const int ttl = cfg.value("ttl", 30);
+  const std::string prefix = d::services_prefix(cfg.value("prefix", "/flotilla"), cluster);
+  d::EtcdClient etcd(endpoints);
+  json state = ctx.state();
+  state["backend"] = "etcd";
+  const auto lease_of = renew_leases(ctx, etcd, endpoints, ttl, desired, state);
+
+  const d::SyncReport report = d::sync_etcd(etcd, prefix, desired, [&](const std::string& node) { return lease_of.at(node); });
+  json messages = json::array({"catalog (etcd " + prefix + "): " + report.summary()});
+  if (etcd.endpoints().size() > 1 && ttl < 10) {
+    messages.push_back("warning: ttl = " + std::to_string(ttl) +
+                       " s is short for a multi-member etcd: a leader change can take longer than that, and entries "
+                       "then expire until the next apply; use ttl >= 10");
+  }
+  if (!report.removed_ids.empty()) {
+    std::string ids;
+    for (const auto& id : report.removed_ids) ids += (ids.empty() ? "" : ", ") + id;
+    ctx.info("removed from the catalog: " + ids);
+  }
+
+  json endpoints_out = json::object();
+  json outputs = {{"backend", "etcd"},
+                  {"backend_addon", backend.addon},
+                  {"catalog", catalog_json(desired)},
+                  {"catalog_query", {{"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix}, {"key", prefix + "{name}/"}}},
+                  {"sync", report.to_json()}};
+  if (cfg.value("dns", true) && !home.empty()) {
+    const json node = node_by_name(req, home);
+    const DnsPlace where{home, node.value("address", ""), cfg.value("dns_port", 8600), cfg.value("domain", "consul")};
+    if (node.value("runtime", "process") != "process") {
+      messages.push_back("DNS: node " + home + " uses the " + node.value("runtime", "") +
+                         " runtime; dnsmasq runs only on the process runtime, so no DNS names are served");
+    } else {
+      run_dnsmasq(ctx, req, where, desired, state, endpoints, prefix);
+      const std::string server = where.address + ":" + std::to_string(where.port);
+      endpoints_out["dns"] = "dns://" + server;
+      outputs["dns"] = {{"server", server}, {"domain", where.domain}, {"node", home}};
+      messages.push_back("DNS: dig @" + where.address + " -p " + std::to_string(where.port) + " <service>.service." + where.domain);
+    }
+  }
+  return json{{"endpoints", endpoints_out}, {"outputs", outputs}, {"messages", messages}};
+}
+
+json apply_consul(Context& ctx, const json& req, const json& cfg, const Backend& backend, const std::vector<d::Registration>& desired) {
+  const std::string cluster = req["cluster"].value("name", "");
+  json state = ctx.state();
+  if (state.value("backend", "") == "etcd") stop_etcd_helpers(ctx, state);
+  const std::string fallback = backend.view.value("endpoints", json::object()).value("consul", "");
+  const d::SyncReport report = d::sync_consul(consul_agents(backend), fallback, cluster, desired);
+  ctx.set_state({{"backend", "consul"}});
+  const std::string domain = backend.view.value("outputs", json::object()).value("domain", cfg.value("domain", "consul"));
+  json outputs = {{"backend", "consul"},
+                  {"backend_addon", backend.addon},
+                  {"catalog", catalog_json(desired)},
+                  {"catalog_query", {{"type", "consul"}, {"url", fallback + "/v1/health/service/{name}?passing=true"}}},
+                  {"sync", report.to_json()}};
+  json endpoints = json::object();
+  const std::string dns = backend.view.value("endpoints", json::object()).value("dns", "");
+  if (!dns.empty()) {
+    endpoints["dns"] = dns;
+    outputs["dns"] = {{"server", dns.substr(dns.find("//") == std::string::npos ? 0 : dns.find("//") + 2)}, {"domain", domain}};
+  }
+  return json{{"endpoints", endpoints},
+              {"outputs", outputs},
+              {"messages", json::array({"catalog (consul): " + report.summary()})}};
+}
+
+}  // namespace
+
+const char* manifest() { return kManifest; }
+
+json Registrator::validate(Context&, const json& req) {
+  json errors = json::array();
+  const json cfg = req["addon"].value("config", json::object());
+  const std::string domain = cfg.value("domain", "consul");
+  if (!d::is_dns_domain(domain)) {
+    errors.push_back({{"key", "domain"},
+                      {"message", "domain \"" + domain + "\" is not a DNS domain (dot-separated labels of a-z, 0-9 and '-'); use e.g. \"consul\""}});
+  }
+  const int ttl = cfg.value("ttl", 30);
+  if (ttl < 2 || ttl > 3600) {
+    errors.push_back({{"key", "ttl"}, {"message", "ttl = " + std::to_string(ttl) + " is out of range; etcd leases take 2 to 3600 seconds"}});
+  }
+  const int port = cfg.value("dns_port", 8600);
+  if (port < 1 || port > 65535) errors.push_back({{"key", "dns_port"}, {"message", "dns_port must be between 1 and 65535"}});
+  const std::string prefix = cfg.value("prefix", "/flotilla");
+  if (prefix.empty() || prefix.front() != '/') {
+    errors.push_back({{"key", "prefix"}, {"message", "prefix \"" + prefix + "\" must start with '/', e.g. \"/flotilla\""}});
+  }
+  for (const auto& svc : req.value("services", json::array())) {
+    const std::string name = svc.value("name", "");
+    const std::string label = svc.contains("dns") && svc["dns"].is_string() ? svc["dns"].get<std::string>() : d::dns_name(name);
+    try {
+      d::check_dns_label(label, "service \"" + name + "\"");
+    } catch (const d::InvalidName& e) {
+      errors.push_back({{"message", e.what()}});
+    }
+  }
+  return {{"errors", errors}};
+}
+
+json Registrator::apply(Context& ctx, const json& req) {
+  return translate_errors([&] {
+    const json cfg = req["addon"].value("config", json::object());
+    const Backend backend = find_backend(req, cfg.value("backend", "auto"));
+    const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
+    const std::string home = placed.empty() ? std::string() : placed.front();
+    const auto desired = d::desired_registrations(req, home);
+    return backend.kind == "etcd" ? apply_etcd(ctx, req, cfg, backend, home, desired) : apply_consul(ctx, req, cfg, backend, desired);
+  });
+}
+
+json Registrator::destroy(Context& ctx, const json& req) {
+  json state = ctx.state();
+  const json cfg = req["addon"].value("config", json::object());
+  const std::string cluster = req["cluster"].value("name", "");
+  // Deregistering is a courtesy here: the backend may already be gone, and `down` must go on.
+  try {
+    Backend b = find_backend(req, cfg.value("backend", "auto"));
+    if (b.kind == "etcd") {
+      d::EtcdClient etcd(etcd_endpoints(b), short_timeouts());
+      const json leases = state.value("leases", json::object());
+      for (const auto& [node, lease] : leases.items()) etcd.lease_revoke(std::stoll(lease.value("id", "0")));
+      const auto n = etcd.erase_prefix(d::services_prefix(cfg.value("prefix", "/flotilla"), cluster));
+      ctx.info("removed " + std::to_string(n) + " catalog entries from etcd");
+    } else {
+      const auto report = d::sync_consul(consul_agents(b), b.view["endpoints"].value("consul", ""), cluster, {}, short_timeouts());
+      ctx.info("deregistered " + std::to_string(report.removed) + " services from Consul");
+    }
+  } catch (const std::exception& e) {
+    ctx.warn(std::string("could not clean the catalog (continuing): ") + e.what());
+  }
+  stop_etcd_helpers(ctx, state);
+  ctx.set_state(json::object());
+  return json::object();
+}
+
+}  // namespace flotilla::registrator_addon
