@@ -430,7 +430,9 @@ int cmd_plugins(Context& c) {
     for (const auto& p : host.plugins())
       list.push_back({{"name", p.name}, {"kind", p.kind}, {"version", p.version}, {"description", p.description},
                       {"file", p.file.string()}, {"provides", p.provides()}, {"requires", p.requires_()},
-                      {"schema", p.manifest.value("schema", json::object())}});
+                      {"optional", p.optional()}, {"placement", p.manifest.value("placement", json(nullptr))},
+                      {"max_parallel", p.max_parallel() > 0 ? json(p.max_parallel()) : json(nullptr)},
+                      {"answers", p.answers()}, {"schema", p.manifest.value("schema", json::object())}});
     json problems = json::array();
     for (const auto& e : host.problems()) problems.push_back(e.message);
     json path = json::array();

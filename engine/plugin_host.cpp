@@ -142,12 +142,70 @@ const char* status_name(flt_status s) {
 
 bool is_plugin_file(const std::filesystem::path& p) { return p.extension() == ".so"; }
 
+// The one list of which entries of each table are required (plugin.h says the same, entry by
+// entry; docs/sdk-reference.md lists them): a table lacking one is refused at load time, so
+// the engine never calls a NULL required entry. Optional entries may be NULL.
+const char* missing_required(const flt_driver_v1& t) {
+  if (!t.create) return "create";
+  if (!t.destroy) return "destroy";
+  return nullptr;
+}
+const char* missing_required(const flt_runtime_v1& t) {
+  if (!t.start) return "start";
+  if (!t.inspect) return "inspect";
+  if (!t.stop) return "stop";
+  return nullptr;
+}
+const char* missing_required(const flt_addon_v1& t) {
+  if (!t.apply) return "apply";
+  if (!t.destroy) return "destroy";
+  return nullptr;
+}
+const char* missing_required(const flt_query_v1& t) { return t.answer ? nullptr : "answer"; }
+
+// Fetches and checks the table `id` of a plugin: "" when it is usable, else what is wrong.
+template <class Table>
+std::string bind_table(const flt_plugin_descriptor& d, const char* id, const Table*& out) {
+  out = static_cast<const Table*>(d.get_interface(id));
+  if (out == nullptr) return std::string("has no ") + id + " interface";
+  if (out->struct_size < sizeof(Table))
+    return std::string("has a ") + id + " table of " + std::to_string(out->struct_size) + " bytes, expected at least " +
+           std::to_string(sizeof(Table));
+  if (const char* entry = missing_required(*out))
+    return std::string("has no `") + entry + "` in its " + id + " table, and that entry is required (see docs/sdk-reference.md)";
+  return "";
+}
+
+// Binds the interface table of the plugin's kind and, for addons, the optional query table.
+// Returns "" or what is wrong, with what to do.
+std::string bind_interfaces(Plugin& p, const flt_plugin_descriptor& d) {
+  std::string bad;
+  if (p.kind == "driver") bad = bind_table(d, FLT_INTERFACE_DRIVER, p.driver);
+  else if (p.kind == "runtime") bad = bind_table(d, FLT_INTERFACE_RUNTIME, p.runtime);
+  else if (p.kind == "addon") bad = bind_table(d, FLT_INTERFACE_ADDON, p.addon);
+  else return "has unknown kind \"" + p.kind + "\"; expected driver, runtime or addon";
+  if (!bad.empty()) return "says it is a " + p.kind + " but " + bad + "; rebuild it against this engine's SDK";
+  const bool declares = !string_list(p.manifest, "answers").empty();
+  if (p.kind == "addon" && d.get_interface(FLT_INTERFACE_QUERY) != nullptr) {
+    if (bad = bind_table(d, FLT_INTERFACE_QUERY, p.query); !bad.empty()) return bad + "; fix the plugin";
+    if (!declares) return "has a " FLT_INTERFACE_QUERY " interface but its manifest lists no \"answers\"; list the questions it answers";
+  } else if (declares) {
+    return "lists \"answers\" in its manifest but has no " FLT_INTERFACE_QUERY " interface; implement it or drop \"answers\"";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string Plugin::label() const { return kind + " " + name + " (" + file.string() + ")"; }
 std::vector<std::string> Plugin::provides() const { return string_list(manifest, "provides"); }
 std::vector<std::string> Plugin::requires_() const { return string_list(manifest, "requires"); }
 std::vector<std::string> Plugin::optional() const { return string_list(manifest, "optional"); }
+std::vector<std::string> Plugin::answers() const { return query ? string_list(manifest, "answers") : std::vector<std::string>{}; }
+bool Plugin::answers(const std::string& question) const {
+  const auto list = answers();
+  return std::find(list.begin(), list.end(), question) != list.end();
+}
 int Plugin::max_parallel() const {
   auto it = manifest.find("max_parallel");
   return it != manifest.end() && it->is_number_integer() ? it->get<int>() : 0;
@@ -194,37 +252,24 @@ Result<Plugin> load_plugin(const std::filesystem::path& file) {
     if (p.manifest.is_discarded() || !p.manifest.is_object())
       return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + "): its manifest is not a JSON object; fix the plugin");
   }
-  if (p.kind == "driver") {
-    p.driver = static_cast<const flt_driver_v1*>(d->get_interface(FLT_INTERFACE_DRIVER));
-    if (!p.driver || p.driver->struct_size < sizeof(flt_driver_v1) || !p.driver->create || !p.driver->destroy)
-      return fail("plugin " + file.string() + " says it is a driver but has no usable " FLT_INTERFACE_DRIVER " interface");
-  } else if (p.kind == "runtime") {
-    p.runtime = static_cast<const flt_runtime_v1*>(d->get_interface(FLT_INTERFACE_RUNTIME));
-    if (!p.runtime || p.runtime->struct_size < sizeof(flt_runtime_v1) || !p.runtime->start || !p.runtime->stop || !p.runtime->inspect)
-      return fail("plugin " + file.string() + " says it is a runtime but has no usable " FLT_INTERFACE_RUNTIME " interface");
-  } else if (p.kind == "addon") {
-    p.addon = static_cast<const flt_addon_v1*>(d->get_interface(FLT_INTERFACE_ADDON));
-    if (!p.addon || p.addon->struct_size < sizeof(flt_addon_v1) || !p.addon->apply || !p.addon->destroy)
-      return fail("plugin " + file.string() + " says it is an addon but has no usable " FLT_INTERFACE_ADDON " interface");
-  } else {
-    return fail("plugin " + file.string() + " has unknown kind \"" + p.kind + "\"; expected driver, runtime or addon");
-  }
+  if (auto bad = bind_interfaces(p, *d); !bad.empty())
+    return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + ") " + bad);
   p.library = std::move(lib);
   return p;
 }
 
-CallResult call_plugin(const Plugin& plugin, flt_operation op, const char* op_name, const json& request,
-                       const CallHooks& hooks) {
+namespace {
+
+// Runs one operation through `invoke` with a fresh call and turns its outcome into a
+// CallResult: exceptions, unknown statuses and results that are not JSON objects become
+// FLT_ERROR with a message saying so.
+template <class Invoke>
+CallResult run_call(const Plugin& plugin, const json& request, const CallHooks& hooks, Invoke&& invoke) {
   CallResult out;
-  if (op == nullptr) {
-    out.status = FLT_NOT_SUPPORTED;
-    out.error = std::string("operation ") + op_name + " is not implemented";
-    return out;
-  }
   HostCall c{{&kHostApi}, &plugin, &hooks, {}, false, {}};
   const std::string text = request.dump(-1, ' ', false, json::error_handler_t::replace);
   try {
-    out.status = op(&c.call, text.data(), text.size());
+    out.status = invoke(&c.call, text);
   } catch (const std::exception& e) {
     out.status = FLT_ERROR;
     out.error = std::string("the plugin threw an exception across its C boundary: ") + e.what();
@@ -250,6 +295,62 @@ CallResult call_plugin(const Plugin& plugin, flt_operation op, const char* op_na
       out.error = "returned a result that is not a JSON object: " + c.result.substr(0, 200);
       out.result = json::object();
     }
+  }
+  return out;
+}
+
+// Where a query's emitted parts go. An exception from the caller's handler must not unwind
+// through the plugin's C frames: it is kept, the call is cancelled, and it is reported after.
+struct QuerySink {
+  const std::function<void(std::string_view)>* on_part;
+  std::string failure;
+};
+
+void query_emit(void* user, const char* text, size_t len) {
+  auto* sink = static_cast<QuerySink*>(user);
+  if (!sink->failure.empty()) return;
+  try {
+    (*sink->on_part)(std::string_view(text, len));
+  } catch (const std::exception& e) {
+    sink->failure = e.what();
+  } catch (...) {
+    sink->failure = "unknown error";
+  }
+}
+
+}  // namespace
+
+CallResult call_plugin(const Plugin& plugin, flt_operation op, const char* op_name, const json& request,
+                       const CallHooks& hooks) {
+  if (op == nullptr) {
+    CallResult out;
+    out.status = FLT_NOT_SUPPORTED;
+    out.error = std::string("operation ") + op_name + " is not implemented";
+    return out;
+  }
+  return run_call(plugin, request, hooks,
+                  [&](flt_call* call, const std::string& text) { return op(call, text.data(), text.size()); });
+}
+
+CallResult call_query(const Plugin& plugin, const json& request, const CallHooks& hooks,
+                      const std::function<void(std::string_view part)>& on_part) {
+  if (plugin.query == nullptr) {
+    CallResult out;
+    out.status = FLT_NOT_SUPPORTED;
+    out.error = "it answers no questions (it has no " FLT_INTERFACE_QUERY " interface)";
+    return out;
+  }
+  QuerySink sink{&on_part, {}};
+  CallHooks guarded = hooks;
+  guarded.cancelled = [&] { return !sink.failure.empty() || (hooks.cancelled && hooks.cancelled()); };
+  guarded.runtime = nullptr;  // a query only reads
+  guarded.state_set = nullptr;
+  CallResult out = run_call(plugin, request, guarded, [&](flt_call* call, const std::string& text) {
+    return plugin.query->answer(call, text.data(), text.size(), &query_emit, &sink);
+  });
+  if (!sink.failure.empty()) {
+    out.status = FLT_ERROR;
+    out.error = "the engine could not take a part of the answer: " + sink.failure;
   }
   return out;
 }

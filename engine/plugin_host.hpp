@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace boost::dll {
@@ -37,6 +38,8 @@ struct Plugin {
   const flt_driver_v1* driver = nullptr;
   const flt_runtime_v1* runtime = nullptr;
   const flt_addon_v1* addon = nullptr;
+  /// The addon's flotilla.query/1 table (SDK 1.1), or null when it answers no questions.
+  const flt_query_v1* query = nullptr;
 
   /// "addon haproxy (/path/addon_haproxy.so)"
   [[nodiscard]] std::string label() const;
@@ -44,6 +47,9 @@ struct Plugin {
   [[nodiscard]] std::vector<std::string> requires_() const;
   [[nodiscard]] std::vector<std::string> optional() const;
   [[nodiscard]] int max_parallel() const;
+  /// The questions the addon answers through flotilla.query/1 (the manifest's "answers").
+  [[nodiscard]] std::vector<std::string> answers() const;
+  [[nodiscard]] bool answers(const std::string& question) const;
 };
 
 /// Loads one plugin file and checks it: the entry symbol, the ABI version, the descriptor,
@@ -73,6 +79,13 @@ struct CallResult {
 /// names the plugin and the operation.
 [[nodiscard]] CallResult call_plugin(const Plugin& plugin, flt_operation op, const char* op_name, const json& request,
                                      const CallHooks& hooks);
+
+/// Asks `plugin` (an addon with a flotilla.query/1 table) `request`; every part of the answer
+/// the plugin emits goes to `on_part` as it comes, as the JSON text the plugin gave (so the
+/// caller can keep its keys' order). Never throws, like call_plugin; an exception thrown by
+/// `on_part` ends the call as FLT_ERROR. A plugin without the interface gets FLT_NOT_SUPPORTED.
+[[nodiscard]] CallResult call_query(const Plugin& plugin, const json& request, const CallHooks& hooks,
+                                    const std::function<void(std::string_view part)>& on_part);
 
 /// Turns a failed CallResult into an Error: "addon haproxy: apply failed: MESSAGE".
 [[nodiscard]] Error call_error(const Plugin& plugin, const char* op_name, const CallResult& r);

@@ -223,7 +223,10 @@ Result<json> apply_schema(const json& schema, const json& options, const std::ma
     if (!has_type(value, type)) {
       std::string text = "option " + in_quotes(key) + " of " + what + " must be " + article_type(type) + ", not " +
                          json_type_name(value) + " (" + show(value) + ")";
-      if (value.is_string() && type != "string") text += "; write it without quotes";
+      // Quotes are the mistake only for a scalar written as a string ("8080", "true").
+      if (type == "array") text += "; write it in brackets, e.g. " + key + " = [\"a\", \"b\"]";
+      else if (type == "table") text += "; write it as a table, e.g. " + key + " = { name = \"value\" }";
+      else if (value.is_string() && type != "string") text += "; write it without quotes";
       else if (type == "string") text += "; put the value in quotes";
       report(pos, text);
       continue;

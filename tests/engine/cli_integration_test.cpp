@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -277,4 +278,25 @@ TEST_CASE("the CLI explains itself", "[cli]") {
   Run scale = c.run({"scale", "hello=lots"});
   CHECK(scale.code == 2);
   CHECK_THAT(scale.err, Catch::Contains("SERVICE=N"));
+}
+
+TEST_CASE("plugins --output json shows each plugin's placement, max_parallel and the questions it answers", "[cli]") {
+  ScratchDir dir("flotilla-plugins-json");
+  const fs::path out = dir.path() / "out.json";
+  const std::string cmd = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla plugins --output json --plugin-path " +
+                          FLOTILLA_TEST_PLUGIN_DIR + " >" + out.string() + " 2>/dev/null";
+  REQUIRE(WEXITSTATUS(std::system(cmd.c_str())) == 0);
+  const json doc = json::parse(read_text(out));
+  std::map<std::string, json> by_name;
+  for (const auto& p : doc.at("plugins")) by_name[p.at("kind").get<std::string>() + "/" + p.at("name").get<std::string>()] = p;
+  REQUIRE(by_name.count("addon/answering") == 1);
+  const json& answering = by_name["addon/answering"];
+  CHECK(answering.at("placement") == json{{"roles", {"infra"}}, {"mode", "first"}});
+  CHECK(answering.at("max_parallel") == 2);
+  CHECK(answering.at("answers") == json{"count", "follow", "fail"});
+  REQUIRE(by_name.count("addon/haproxy") == 1);
+  CHECK(by_name["addon/haproxy"].at("placement").at("mode") == "first");
+  CHECK(by_name["addon/haproxy"].at("max_parallel").is_null());
+  REQUIRE(by_name.count("driver/local") == 1);
+  CHECK(by_name["driver/local"].at("placement").is_null());
 }

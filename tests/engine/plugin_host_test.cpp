@@ -100,3 +100,66 @@ TEST_CASE("secrets are redacted from messages", "[plugin_host]") {
   CHECK(redact("key=AKIAVERYSECRETKEY and again AKIAVERYSECRETKEY") == "key=[redacted] and again [redacted]");
   CHECK(redact("nothing here") == "nothing here");
 }
+
+TEST_CASE("a table lacking a required entry is refused, naming the entry", "[plugin_host][sdk]") {
+  // Its `validate` is NULL too, which is allowed; `destroy` is not.
+  auto r = load_plugin(test_plugin("missing_entry"));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("test_missing_entry.so"));
+  CHECK_THAT(r.error().message, Catch::Contains("no `destroy` in its flotilla.addon/1 table, and that entry is required"));
+}
+
+TEST_CASE("a manifest that lists answers without a query interface is refused", "[plugin_host][sdk]") {
+  auto r = load_plugin(test_plugin("answers_without_query"));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("test_answers_without_query.so"));
+  CHECK_THAT(r.error().message, Catch::Contains("no flotilla.query/1 interface"));
+}
+
+TEST_CASE("an addon answers questions through flotilla.query/1, in parts, until cancelled", "[plugin_host][sdk]") {
+  auto p = load_plugin(test_plugin("answers"));
+  REQUIRE(p);
+  REQUIRE(p->query != nullptr);
+  CHECK(p->answers() == std::vector<std::string>{"count", "follow", "fail"});
+  CHECK(p->answers("count"));
+  CHECK_FALSE(p->answers("logs"));
+
+  std::vector<json> parts;
+  auto collect = [&](std::string_view text) { parts.push_back(json::parse(text)); };
+  json req = {{"addon", {{"name", "a1"}}}, {"question", "count"}, {"args", {{"n", 3}}}};
+  auto r = call_query(*p, req, no_hooks(), collect);
+  REQUIRE(r.status == FLT_OK);
+  CHECK(r.result == json{{"parts", 3}});
+  REQUIRE(parts.size() == 3);
+  CHECK(parts[2] == json{{"i", 2}, {"addon", "a1"}});
+
+  // A missing argument is reported by name, not an assertion.
+  parts.clear();
+  r = call_query(*p, {{"addon", {{"name", "a1"}}}, {"question", "count"}, {"args", json::object()}}, no_hooks(), collect);
+  CHECK(r.status == FLT_INVALID);
+  CHECK_THAT(r.error, Catch::Contains("option `n` is missing"));
+
+  r = call_query(*p, {{"question", "weather"}}, no_hooks(), collect);
+  CHECK(r.status == FLT_NOT_SUPPORTED);
+  CHECK_THAT(r.error, Catch::Contains("weather"));
+
+  // A followed answer runs until the host cancels it, and then succeeds.
+  parts.clear();
+  CallHooks hooks = no_hooks();
+  hooks.cancelled = [&] { return parts.size() >= 5; };
+  r = call_query(*p, {{"question", "follow"}}, hooks, collect);
+  CHECK(r.status == FLT_OK);
+  CHECK(parts.size() == 5);
+  CHECK(r.result == json{{"parts", 5}});
+
+  // A part the engine cannot take ends the answer as an error, without unwinding the plugin.
+  r = call_query(*p, {{"question", "follow"}}, no_hooks(), [](std::string_view) { throw std::runtime_error("disk full"); });
+  CHECK(r.status == FLT_ERROR);
+  CHECK_THAT(r.error, Catch::Contains("disk full"));
+
+  // An addon without the interface answers nothing.
+  auto plain = load_plugin(test_plugin("wrapper_throws"));
+  REQUIRE(plain);
+  CHECK(plain->query == nullptr);
+  CHECK(call_query(*plain, {{"question", "count"}}, no_hooks(), collect).status == FLT_NOT_SUPPORTED);
+}

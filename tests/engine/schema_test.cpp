@@ -99,7 +99,10 @@ TEST_CASE("apply_schema: wrong types", "[schema]") {
   CHECK_THAT(check_options({{"password", 5}}).error().message, Contains("must be a string, not an integer (5); put the value in quotes"));
   CHECK_THAT(check_options({{"password", "p"}, {"port", 80.5}}).error().message, Contains("must be an integer, not a float"));
   CHECK_THAT(check_options({{"password", "p"}, {"verbose", "yes"}}).error().message, Contains("must be a boolean, not a string"));
-  CHECK_THAT(check_options({{"password", "p"}, {"tags", "a"}}).error().message, Contains("must be an array, not a string"));
+  const std::string tags = check_options({{"password", "p"}, {"tags", "a"}}).error().message;
+  CHECK_THAT(tags, Contains("must be an array, not a string (\"a\"); write it in brackets"));
+  CHECK_THAT(tags, !Contains("without quotes"));
+  CHECK_THAT(check_options({{"password", "p"}, {"extra", "x"}}).error().message, Contains("must be a table, not a string (\"x\"); write it as a table"));
   CHECK_THAT(check_options({{"password", "p"}, {"extra", json::array()}}).error().message, Contains("must be a table, not an array"));
   CHECK_THAT(check_options({{"password", "p"}, {"ratio", "x"}}).error().message, Contains("must be a number, not a string"));
 }

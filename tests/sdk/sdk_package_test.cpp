@@ -64,6 +64,7 @@ struct Installed {
   ScratchDir dir{"flotilla-sdk"};
   fs::path prefix = dir.path() / "prefix";
   fs::path greeter = dir.path() / "greeter-build";
+  fs::path greeter10 = dir.path() / "greeter-sdk-1.0-build";
   fs::path flotilla = prefix / "bin" / "flotilla";
 };
 
@@ -88,6 +89,17 @@ const Installed& installed() {
   const Run build = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter.string(), "-j2"}, scratch, 600);
   INFO(build.both());
   REQUIRE(build.code == 0);
+
+  // The greeter as written for SDK 1.0, against the 1.0 headers kept as test data.
+  const Run configure10 = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sdk-1.0", "-B",
+                               fresh->greeter10.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON",
+                               "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"},
+                              scratch, 300);
+  INFO(configure10.both());
+  REQUIRE(configure10.code == 0);
+  const Run build10 = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter10.string(), "-j2"}, scratch, 600);
+  INFO(build10.both());
+  REQUIRE(build10.code == 0);
   inst = std::move(fresh);
   return *inst;
 }
@@ -148,6 +160,14 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     }
     CHECK(::access((inst.prefix / "bin/flotilla").c_str(), X_OK) == 0);
     CHECK(::access((inst.prefix / "bin/flotilla-hello").c_str(), X_OK) == 0);
+  }
+
+  SECTION("the package is SDK 1.1 and accepts plugins asking for 1.0") {
+    const std::string version = flotilla::test::proc::read_text(inst.prefix / "lib/cmake/Flotilla/FlotillaConfigVersion.cmake");
+    CHECK(version.find("set(PACKAGE_VERSION \"1.1.0\")") != std::string::npos);
+    const std::string header = flotilla::test::proc::read_text(inst.prefix / "include/flotilla/plugin.h");
+    CHECK(header.find("#define FLT_INTERFACE_QUERY \"flotilla.query/1\"") != std::string::npos);
+    CHECK(header.find("#define FLT_SDK_VERSION_MINOR 1") != std::string::npos);
   }
 
   SECTION("the greeter was built against the installed package, not the source tree") {
@@ -327,5 +347,59 @@ TEST_CASE("sdk: the installed CLI refuses a misspelt or out-of-range greeter opt
     CHECK(r.err.find("addon \"greeter\": option \"port\": must be between 1 and 65535, not 70000") != std::string::npos);
   }
 
+  CHECK_FALSE(fs::exists(state_dir));
+}
+
+TEST_CASE("sdk: a greeter built against the SDK 1.0 headers loads and runs in this engine", "[integration][sdk]") {
+  const Installed& inst = installed();
+  // It was built from the 1.0 copy of the headers only.
+  const std::string commands = flotilla::test::proc::read_text(inst.greeter10 / "compile_commands.json");
+  CHECK(commands.find(std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sdk-1.0/include") != std::string::npos);
+  CHECK(commands.find(std::string(FLOTILLA_SOURCE_DIR) + "/sdk/include") == std::string::npos);
+  CHECK(commands.find((inst.prefix / "include").string()) == std::string::npos);
+
+  const Run listed = run({inst.flotilla.string(), "plugins", "--plugin-path", inst.greeter10.string(), "--output", "json"}, inst.dir.path(), 60);
+  INFO(listed.both());
+  REQUIRE(listed.code == 0);
+  const json doc = json::parse(listed.out);
+  bool found = false;
+  for (const auto& p : doc.at("plugins"))
+    if (p.value("name", "") == "greeter") {
+      found = true;
+      CHECK(fs::weakly_canonical(p.value("file", "")) == fs::weakly_canonical(inst.greeter10 / "addon_greeter.so"));
+    }
+  CHECK(found);
+  for (const auto& problem : doc.at("problems")) CHECK(problem.get<std::string>().find("greeter") == std::string::npos);
+
+  ScratchDir work("flotilla-sdk10-up");
+  const fs::path topo = work.path() / "topology.toml";
+  const fs::path state_dir = work.path() / "state";
+  const std::string net = net_prefix();
+  const int port = 8091;
+  const std::string url = "http://" + net + "1:" + std::to_string(port);
+  std::ofstream(topo) << topology(net + "0/24", "greeting = \"old\"\nport = " + std::to_string(port) + "\n");
+  auto cli = [&](const std::string& command) {
+    return run({inst.flotilla.string(), command, topo.string(), "--plugin-path", inst.greeter10.string(), "--state-dir", state_dir.string()},
+               work.path(), 300);
+  };
+  struct DownGuard {
+    std::function<Run()> down;
+    ~DownGuard() { (void)down(); }
+  } guard{[&] { return cli("down"); }};
+
+  const Run up = cli("up");
+  INFO(up.both());
+  REQUIRE(up.code == 0);
+  CHECK(up.out.find("old from greeter") != std::string::npos);
+  CHECK(up.out.find("greeter: " + url) != std::string::npos);
+  CHECK(flotilla::http_get(url + "/health", 2000ms) == 200);
+  CHECK(read_state(state_dir)["addons"]["greeter"]["state"]["applies"] == 1);
+  const pid_t pid = greeter_pid(state_dir);
+  REQUIRE(pid > 0);
+
+  const Run down = cli("down");
+  INFO(down.both());
+  CHECK(down.code == 0);
+  CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, 5000ms));
   CHECK_FALSE(fs::exists(state_dir));
 }

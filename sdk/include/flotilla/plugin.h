@@ -1,5 +1,5 @@
 /*
- * Flotilla plugin ABI, version 1.
+ * Flotilla plugin ABI, version 1 (SDK 1.1).
  *
  * The whole boundary between the engine and a plugin is this header. It is C so that a
  * plugin built with another compiler, standard library or set of flags still loads.
@@ -15,6 +15,16 @@
  * Data crosses the boundary as UTF-8 JSON documents with explicit lengths. Memory is never
  * freed on the other side of the boundary: results and errors are handed to the host through
  * callbacks, which copy them before returning.
+ *
+ * Operations. Each table below marks every entry "required" or "optional". The engine refuses
+ * to load a plugin whose table lacks a required entry (the message names the file and the
+ * entry) and says what it does instead of calling a NULL optional one. The request and
+ * result documents of every operation are listed in docs/sdk-reference.md; the comments here
+ * give their top-level keys.
+ *
+ * History: SDK 1.0 had the driver, runtime and addon interfaces. SDK 1.1 adds
+ * "flotilla.query/1" (FLT_INTERFACE_QUERY), through which an addon answers questions about
+ * the data it owns; nothing of 1.0 changed, and plugins built against 1.0 load unchanged.
  */
 #ifndef FLOTILLA_PLUGIN_H
 #define FLOTILLA_PLUGIN_H
@@ -29,6 +39,10 @@ extern "C" {
 /** The ABI version this header describes. */
 #define FLT_ABI_VERSION 1u
 
+/** The SDK release this header belongs to. Plugins may test it; the engine never does. */
+#define FLT_SDK_VERSION_MAJOR 1
+#define FLT_SDK_VERSION_MINOR 1
+
 /** Name of the one symbol a plugin library exports. */
 #define FLT_ENTRY_SYMBOL "flotilla_plugin_entry"
 
@@ -36,6 +50,8 @@ extern "C" {
 #define FLT_INTERFACE_DRIVER "flotilla.driver/1"
 #define FLT_INTERFACE_RUNTIME "flotilla.runtime/1"
 #define FLT_INTERFACE_ADDON "flotilla.addon/1"
+/** Since SDK 1.1: an addon's answers to questions about its data (flt_query_v1). */
+#define FLT_INTERFACE_QUERY "flotilla.query/1"
 
 /** Result of every call across the boundary. */
 typedef enum flt_status {
@@ -89,20 +105,31 @@ typedef struct flt_host_api {
   void (*set_error)(struct flt_call* call, const char* msg, size_t len);
 
   /**
-   * Runs a runtime operation on a node of the cluster (addons only; drivers and runtimes get
-   * FLT_NOT_SUPPORTED). `request` is a JSON object {"op": ..., "node": NAME, ...}: start,
-   * stop, inspect, signal, put_file, remove_file or list; see docs/sdk-reference.md. The result document is passed to `sink`
-   * before the function returns; on failure the message is passed to `sink` as a JSON
-   * object {"error": TEXT}. The engine records every workload an addon starts, so `down`
+   * Runs a runtime operation on a node of the cluster (addon apply and destroy only; other
+   * calls get FLT_NOT_SUPPORTED). `request` is a JSON object, one of
+   *   {"op": "start", "node": NAME, "workload": {name, command, image, env, ports}} -> {record, changed}
+   *   {"op": "stop", "node": NAME, "name": NAME} -> {}
+   *   {"op": "inspect", "node": NAME, "name": NAME} -> {state, ...}
+   *   {"op": "signal", "node": NAME, "name": NAME, "signal": "HUP"} -> {}
+   *   {"op": "put_file", "node": NAME, "path": REL, "content": TEXT, "mode": 420} -> {path, changed}
+   *   {"op": "remove_file", "node": NAME, "path": REL} -> {path, changed}
+   *   {"op": "list"} -> {components: [{key, node, name, record}]}
+   * (docs/sdk-reference.md, "Runtime operations for addons"). The result document is passed
+   * to `sink` before the function returns; on failure the message is passed to `sink` as a
+   * JSON object {"error": TEXT}. The engine records every workload an addon starts, so `down`
    * can remove it even if the addon cannot.
    */
   flt_status (*runtime)(struct flt_call* call, const char* request, size_t len, flt_json_sink sink,
                         void* user);
 
-  /** Passes the plugin instance's saved state (JSON, `{}` at first) to `sink`. */
+  /** Passes the addon instance's saved state (JSON, `{}` at first) to `sink`; `{}` outside addon calls. */
   void (*state_get)(struct flt_call* call, flt_json_sink sink, void* user);
 
-  /** Replaces the plugin instance's saved state. Written to disk with the step's result. */
+  /**
+   * Replaces the addon instance's saved state (addon apply and destroy only; other calls get
+   * FLT_NOT_SUPPORTED). Returns FLT_OK once it is written to disk, FLT_INVALID for a document
+   * that is not JSON, FLT_ERROR when it could not be saved.
+   */
   flt_status (*state_set)(struct flt_call* call, const char* json, size_t len);
 } flt_host_api;
 
@@ -121,30 +148,66 @@ typedef flt_status (*flt_operation)(flt_call* call, const char* request, size_t 
 /** "flotilla.driver/1": creates, inspects and destroys machines. */
 typedef struct flt_driver_v1 {
   uint32_t struct_size;
-  flt_operation validate; /* {config, nodes[]} -> {errors: [{message, key}]} */
-  flt_operation create;   /* {cluster, config, node} -> {address, runtime, runtime_config, data} */
-  flt_operation inspect;  /* {cluster, config, node, record} -> {state} */
-  flt_operation destroy;  /* {cluster, config, node, record} -> {} (FLT_NOT_FOUND is success) */
+  /* optional; NULL: nothing to check. {cluster, config, nodes: [node]} -> {errors: [{message, key}]} */
+  flt_operation validate;
+  /* required. {cluster, config, node} -> {address, runtime, runtime_config, data} */
+  flt_operation create;
+  /* optional; NULL: the engine takes the recorded state as the live one.
+     {cluster, config, node, record} -> {state: running|stopped|missing} */
+  flt_operation inspect;
+  /* required. {cluster, config, node, record} -> {} (FLT_NOT_FOUND counts as success) */
+  flt_operation destroy;
 } flt_driver_v1;
 
 /** "flotilla.runtime/1": runs workloads on a node and places files there. */
 typedef struct flt_runtime_v1 {
   uint32_t struct_size;
-  flt_operation validate; /* {node, workload} -> {errors: [...]} */
-  flt_operation start;    /* {node, workload} -> {record, changed} */
-  flt_operation inspect;  /* {node, record} -> {state: running|exited|missing, ...} */
-  flt_operation stop;     /* {node, record, timeout_s, purge?} -> {} */
-  flt_operation signal;   /* {node, record, signal} -> {} */
-  flt_operation put_file; /* {node, path, content, mode} or {node, path, remove: true} -> {path, changed} */
+  /* optional; NULL: nothing to check. {node, workload} -> {errors: [{message, key}]} */
+  flt_operation validate;
+  /* required. {node, workload} -> {record, changed} */
+  flt_operation start;
+  /* required. {node, record} -> {state: running|exited|missing, exit_code?} */
+  flt_operation inspect;
+  /* required. {node, record, timeout_s, purge?} -> {} */
+  flt_operation stop;
+  /* optional; NULL: signals are FLT_NOT_SUPPORTED. {node, record, signal} -> {} */
+  flt_operation signal;
+  /* optional; NULL: files are FLT_NOT_SUPPORTED.
+     {node, path, content, mode} or {node, path, remove: true} -> {path, changed} */
+  flt_operation put_file;
 } flt_runtime_v1;
 
-/** "flotilla.addon/1": deploys cluster components through the host's runtime operations. */
+/**
+ * "flotilla.addon/1": deploys cluster components through the host's runtime operations.
+ * Every operation gets the same request: {addon, cluster, nodes, services, addons, components}.
+ */
 typedef struct flt_addon_v1 {
   uint32_t struct_size;
-  flt_operation validate; /* {addon, cluster view} -> {errors: [...]}; NULL: nothing to check */
-  flt_operation apply;    /* {addon, cluster view} -> {endpoints, outputs, messages} */
-  flt_operation destroy;  /* {addon, cluster view} -> {} */
+  flt_operation validate; /* optional; NULL: nothing to check. -> {errors: [{message, key}]} */
+  flt_operation apply;    /* required. -> {endpoints, outputs, messages} */
+  flt_operation destroy;  /* required. -> {} (FLT_NOT_FOUND counts as success) */
 } flt_addon_v1;
+
+/**
+ * "flotilla.query/1" (SDK 1.1): an addon answers a question about the data it owns, so the
+ * engine never reads a plugin's private files. The addon's manifest lists the questions it
+ * answers under "answers" (e.g. ["logs"]); the engine asks the addon of the cluster whose
+ * plugin answers the question.
+ */
+typedef struct flt_query_v1 {
+  uint32_t struct_size;
+  /**
+   * required. `request` is the addon request (addon, cluster, nodes, services, addons,
+   * components) plus {"question": NAME, "args": {...}}. A long or open-ended answer (logs
+   * being followed) is given in parts: each part is a JSON object passed to `emit` with
+   * `emit_user`, in order, and copied before `emit` returns. The final result goes through
+   * call->host->set_result as for any operation. A question kept open (a follow) ends when
+   * call->host->is_cancelled returns non-zero, and then returns FLT_OK. An unknown question
+   * is FLT_NOT_SUPPORTED. Runs on the engine's thread; `emit` may be called only from it and
+   * only until the call returns. The host's runtime and state_set are not available here.
+   */
+  flt_status (*answer)(flt_call* call, const char* request, size_t len, flt_json_sink emit, void* emit_user);
+} flt_query_v1;
 
 /** What flotilla_plugin_entry returns. Lives as long as the library stays loaded. */
 typedef struct flt_plugin_descriptor {
@@ -155,9 +218,10 @@ typedef struct flt_plugin_descriptor {
   const char* version;  /* semantic version of the plugin */
   const char* description;
   /**
-   * JSON: {"schema": {KEY: {"type", "default", "required", "description", "enum"}},
+   * JSON: {"schema": {KEY: {"type", "default", "required", "description", "enum", ...}},
    * "provides": [...], "requires": [...], "optional": [...],
-   * "placement": {"roles": [...], "mode": "all"|"first"}, "max_parallel": N}.
+   * "placement": {"roles": [...], "mode": "all"|"first"}, "max_parallel": N,
+   * "answers": [...] (SDK 1.1, addons with flotilla.query/1)}; see docs/sdk-reference.md.
    */
   const char* manifest;
   /** Returns the function table for `interface_id`, or NULL if not implemented. */

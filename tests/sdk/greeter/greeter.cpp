@@ -4,16 +4,8 @@
 // SDK (C++17).
 #include <flotilla/plugin.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdint>
 #include <string>
-#include <thread>
-#include <vector>
 
 namespace {
 
@@ -25,101 +17,65 @@ using flotilla::sdk::json;
 constexpr const char* kWorkload = "greeter";
 constexpr auto kListenTimeout = std::chrono::seconds(10);
 
-// True once something accepts TCP connections on address:port.
-bool listening(const std::string& address, int port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) return false;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// The node the addon runs on: the first of its resolved placement, as described in nodes[].
-json placed_node(const json& req) {
-  const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
+// The node the addon runs on: the first of its resolved placement.
+flotilla::sdk::Node placed_node(const Context& ctx) {
+  const auto placed = ctx.placement();
   if (placed.empty())
     throw flotilla::sdk::Invalid("greeter: no node to run on; set `roles` or `nodes` in its [[addons]] table");
-  for (const auto& node : req.value("nodes", json::array()))
-    if (node.value("name", "") == placed.front()) return node;
-  // nodes[] lists the running nodes only; a later attempt may find this one ready.
-  throw flotilla::sdk::Retryable("greeter: node " + placed.front() + " is not running yet");
-}
-
-// Returns once flotilla-hello accepts connections, so the endpoint works when `up` prints it.
-void wait_listening(const Context& ctx, const std::string& address, int port, const json& started) {
-  const auto deadline = std::chrono::steady_clock::now() + kListenTimeout;
-  while (!listening(address, port)) {
-    ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() > deadline) {
-      const std::string log = started.value("record", json::object()).value("stderr", std::string("its stderr log"));
-      throw flotilla::sdk::Retryable("greeter: flotilla-hello does not accept connections on " + address + ":" +
-                                     std::to_string(port) + " after 10 s; see " + log + " and check that the port is free");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // Throws Retryable when the node is not running yet: a later attempt may find it ready.
+  return ctx.node(placed.front());
 }
 
 class Greeter final : public flotilla::sdk::Addon {
  public:
   // The engine has checked the options' types against the schema; this checks their values.
-  json validate(Context&, const json& req) override {
+  json validate(Context& ctx, const json&) override {
     json errors = json::array();
-    const int port = req["addon"]["config"].value("port", 0);
+    const int port = ctx.option<int>("port");
     if (port < 1 || port > 65535)
       errors.push_back({{"key", "port"}, {"message", "must be between 1 and 65535, not " + std::to_string(port)}});
     return {{"errors", errors}};
   }
 
-  json apply(Context& ctx, const json& req) override {
-    const json& config = req["addon"]["config"];
-    const std::string greeting = config.value("greeting", "hello");
-    const int port = config.value("port", 0);
-    const json node = placed_node(req);
-    const std::string node_name = node.value("name", "");
-    const std::string address = node.value("address", "");
-    const std::string listen = address + ":" + std::to_string(port);
+  json apply(Context& ctx, const json&) override {
+    const flotilla::sdk::Node node = placed_node(ctx);
+    const std::string greeting = ctx.option<std::string>("greeting");
+    const int port = ctx.option<int>("port");
+    const std::string listen = node.address + ":" + std::to_string(port);
 
     // Unchanged content leaves the file alone; the engine puts it under files/greeter/.
-    const json file = ctx.runtime({{"op", "put_file"},
-                                   {"node", node_name},
-                                   {"path", "greeting.txt"},
-                                   {"content", greeting + "\n"},
-                                   {"mode", 0644}});
+    const flotilla::sdk::PlacedFile file = ctx.put_file(node.name, "greeting.txt", greeting + "\n");
 
-    ctx.progress("starting flotilla-hello on " + node_name);
-    const json workload = {{"name", kWorkload},
-                           {"command", json::array({"flotilla-hello", "--listen", listen, "--service", "greeter"})},
-                           {"ports", json::array({port})}};
-    const json started = ctx.runtime({{"op", "start"}, {"node", node_name}, {"workload", workload}});
-    ctx.debug(started.value("changed", true) ? "flotilla-hello started" : "flotilla-hello was already running");
-    wait_listening(ctx, address, port, started);
+    ctx.progress("starting flotilla-hello on " + node.name);
+    flotilla::sdk::Workload hello;
+    hello.name = kWorkload;
+    hello.command = {"flotilla-hello", "--listen", listen, "--service", "greeter"};
+    hello.ports = {port};
+    const flotilla::sdk::Started started = ctx.start(node.name, hello);
+    ctx.debug(started.changed ? "flotilla-hello started" : "flotilla-hello was already running");
+    // So the endpoint works when `up` prints it; a timeout is Retryable.
+    ctx.wait_for_port(node.address, port, kListenTimeout, "greeter: flotilla-hello",
+                      "see " + started.record.value("stderr", std::string("its stderr log")) + " and check that the port is free");
 
     json state = ctx.state();
     state["applies"] = state.value("applies", 0) + 1;
-    state["node"] = node_name;
+    state["node"] = node.name;
     ctx.set_state(state);
 
     return {{"endpoints", {{"greeter", "http://" + listen}}},
             {"outputs",
-             {{"greeting_file", file.value("path", "")},
+             {{"greeting_file", file.path},
               {"metrics_targets", json::array({{{"job", "greeter"}, {"targets", json::array({listen})}, {"metrics_path", "/metrics"}}})}}},
             {"messages", json::array({greeting + " from greeter"})}};
   }
 
-  json destroy(Context& ctx, const json& req) override {
+  json destroy(Context& ctx, const json&) override {
     std::string node_name = ctx.state().value("node", "");
-    if (node_name.empty()) {
-      const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
-      if (!placed.empty()) node_name = placed.front();
-    }
+    if (node_name.empty() && !ctx.placement().empty()) node_name = ctx.placement().front();
     if (!node_name.empty()) {
       try {
-        (void)ctx.runtime({{"op", "stop"}, {"node", node_name}, {"name", kWorkload}});
-        (void)ctx.runtime({{"op", "remove_file"}, {"node", node_name}, {"path", "greeting.txt"}});
+        ctx.stop(node_name, kWorkload);
+        (void)ctx.remove_file(node_name, "greeting.txt");
       } catch (const flotilla::sdk::Error& e) {
         // The engine stops every component it recorded once destroy returns, and the node's
         // files go with the node.

@@ -128,6 +128,13 @@ int main(int argc, char** argv) {
   req = {{"addon", {{"name", "greeter"}, {"config", {{"port", 8090}}}, {"nodes", json::array()}}}, {"nodes", json::array()}};
   check(call(addon->apply, req, c) == FLT_INVALID, "apply without nodes is FLT_INVALID: " + c.error);
 
+  // A missing option is reported by its name (the engine fills defaults, so only a request
+  // that bypasses the engine can lack one), not by an assertion.
+  req = {{"addon", {{"name", "greeter"}, {"config", {{"greeting", "hi"}}}, {"nodes", json::array({"infra"})}}},
+         {"nodes", json::array({{{"name", "infra"}, {"address", "127.0.0.1"}}})}};
+  check(call(addon->apply, req, c) == FLT_INVALID && c.error.find("option `port` is missing") != std::string::npos,
+        "apply without port names the option: " + c.error);
+
   // apply on a node: a file, a workload, a state update, an endpoint and a message.
   Listener hello;
   check(hello.port > 0, "a listening socket for the fake workload");
