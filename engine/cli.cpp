@@ -615,8 +615,8 @@ int cmd_logs(Context& c) {
   int code = kExitOk;
   auto cl = open_cluster(c, code);
   if (!cl) return code;
-  auto store = log_store_from_state(cl->state);
-  if (!store)
+  // The log addon answers: the engine never reads its store.
+  if (cl->engine->answerer("logs") == nullptr)
     return report_error(c, Error{"cluster \"" + cl->engine->topology().cluster_name +
                                  "\" collects no logs: add the syslog addon to " + c.args[0] +
                                  " ([[addons]] plugin = \"syslog\") and run `flotilla up " + c.args[0] + "`"},
@@ -631,7 +631,6 @@ int cmd_logs(Context& c) {
   if (auto node = c.vm["node"].as<std::string>(); !node.empty() && !topo.find_node(node))
     return report_error(c, Error{"node \"" + node + "\" is not in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"}, kExitFailed);
   LogsOptions o;
-  o.store_dir = *store;
   for (const auto& s : topo.services) o.service_names[service_dns_label(s.name)] = s.name;
   if (c.args.size() > 1) o.service = c.args[1];
   o.node = c.vm["node"].as<std::string>();
@@ -646,7 +645,11 @@ int cmd_logs(Context& c) {
   CancelToken cancel;
   InterruptScope scope(cancel);
   o.stop = [&cancel] { return cancel.stop_scheduling(); };
-  return run_logs_command(o, c.out, c.err) == kLogsOk ? kExitOk : kExitFailed;
+  const LogsAsk ask = [&](const json& args, const std::function<bool()>& stop, const std::function<void(std::string_view)>& on_part) {
+    auto r = cl->engine->ask("logs", args, stop, on_part);
+    return r ? *r : CallResult{FLT_ERROR, json::object(), r.error().message};
+  };
+  return run_logs_command(o, ask, c.out, c.err) == kLogsOk ? kExitOk : kExitFailed;
 }
 
 const std::vector<Command>& commands() {

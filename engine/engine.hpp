@@ -69,6 +69,13 @@ class Engine {
   /// Runs a runtime operation on a node's runtime (for ps, logs, tests).
   [[nodiscard]] Result<json> runtime_call(const json& state, const std::string& node, const char* op, json request);
 
+  /// The first addon of the topology whose plugin answers `question` (flotilla.query/1), or null.
+  [[nodiscard]] const AddonPlan* answerer(const std::string& question) const;
+  /// Asks that addon `question` with `args` (queries.cpp); parts of the answer go to `on_part`
+  /// as they come, and `stop` ends an open-ended answer. Fails when no addon answers it.
+  [[nodiscard]] Result<CallResult> ask(const std::string& question, const json& args, const std::function<bool()>& stop,
+                                       const std::function<void(std::string_view)>& on_part);
+
   // Used by the step runner.
   struct Runner;
 

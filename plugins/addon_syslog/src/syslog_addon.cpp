@@ -49,6 +49,7 @@ constexpr const char* kManifest = R"json({
     "queue_max_disk_space": {"type": "string", "default": "1G", "description": "Disk a shipper may fill while the collector is unreachable"}
   },
   "provides": ["logs"],
+  "answers": ["logs"],
   "requires": ["services"],
   "placement": {"roles": ["infra"], "mode": "first"}
 })json";

@@ -4,6 +4,7 @@
 #include "addon_syslog/rsyslog_config.hpp"
 #include "logs.hpp"
 #include "rsyslog_lab.hpp"
+#include "syslog_query.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -86,12 +87,11 @@ class PipelineLab {
   /// Everything `flotilla logs --output json` prints for `service` (all services if empty).
   [[nodiscard]] std::vector<nlohmann::json> read(const std::string& service = {}) const {
     flotilla::LogsOptions o;
-    o.store_dir = store();
     o.service = service;
     o.json = true;
     std::ostringstream out, err;
     if (!fs::exists(store())) return {};
-    (void)flotilla::run_logs_command(o, out, err);
+    (void)flotilla::run_logs_command(o, flotilla::test::ask_syslog(dir_.path()), out, err);
     std::vector<nlohmann::json> lines;
     std::istringstream in(out.str());
     for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
@@ -349,11 +349,10 @@ TEST_CASE("invalid UTF-8, control characters and a 1 MB line are stored exactly 
   CHECK_FALSE(all[5].contains("msg_b64"));
 
   flotilla::LogsOptions o;
-  o.store_dir = lab.store();
   o.service = "weird";
   o.grep = "end";
   std::ostringstream human, err;
-  REQUIRE(flotilla::run_logs_command(o, human, err) == 0);
+  REQUIRE(flotilla::run_logs_command(o, flotilla::test::ask_syslog(lab.store().parent_path()), human, err) == 0);
   const std::string shown = human.str();
   CHECK(shown.find("| bad utf8 \\xff\\xfe\\xc3 end\n") != std::string::npos);
   CHECK(shown.find("escapes-6x \\x01\\x01") != std::string::npos);

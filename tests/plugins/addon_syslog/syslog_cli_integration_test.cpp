@@ -1,7 +1,6 @@
 // The syslog addon through the real CLI on a temporary local cluster: every line a service
 // writes reaches the store, a node and an instance added later are shipped without restarting
 // the running rsyslogs, and removing the addon stops them. The cluster is always brought down.
-#include "logs.hpp"
 #include "rsyslog_lab.hpp"
 
 
@@ -94,9 +93,7 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   INFO(out);
   REQUIRE(code == 0);
   CHECK(out.find("logs: relp://" + net + "1:2514") != std::string::npos);
-  const auto store = flotilla::log_store_from_state(state_of(dir.path()));
-  REQUIRE(store);
-  CHECK(*store == dir.path() / "state" / "addons" / "syslog" / "store");
+  CHECK(state_of(dir.path())["addons"]["syslog"]["outputs"]["log_store"] == (dir.path() / "state" / "addons" / "syslog" / "store").string());
 
   auto per_instance = [](const std::vector<json>& lines) {
     std::map<std::string, std::vector<std::string>> m;
@@ -121,6 +118,15 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-19\n") != std::string::npos);
   CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-199\n") != std::string::npos);
   CHECK(out.find("swarm-1") == std::string::npos);
+  // --follow prints what is stored and keeps going until the first Ctrl-C, then exits 0.
+  std::tie(code, out) = flotilla::test::run_command("timeout --preserve-status -s INT 3 " + kFlotilla + " logs " +
+                                                    (dir.path() / "topology.toml").string() + " counter/v1 --follow --grep line-7 --state-dir " +
+                                                    (dir.path() / "state").string());
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(out.find(" swarm-1 counter/v1#1 stdout | line-7\n") != std::string::npos);
+  CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-199\n") == std::string::npos);
+  CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-78\n") != std::string::npos);
   const auto pids = component_pids(dir.path());
   REQUIRE(pids.size() == 4);  // collector + a shipper on each of the three nodes
 

@@ -16,11 +16,13 @@ namespace flotilla::syslog_addon {
 const char* manifest();
 
 /// The addon's operations, as the plugin entry exports them.
-class SyslogAddon : public flotilla::sdk::Addon {
+class SyslogAddon : public flotilla::sdk::Addon, public flotilla::sdk::Answers {
  public:
   sdk::json validate(sdk::Context& ctx, const sdk::json& req) override;
   sdk::json apply(sdk::Context& ctx, const sdk::json& req) override;
   sdk::json destroy(sdk::Context& ctx, const sdk::json& req) override;
+  /// `flotilla logs` asks here (question `logs`, query.hpp): the store's reader lives beside its writer.
+  sdk::json answer(sdk::Context& ctx, const sdk::json& req) override;
 };
 
 }  // namespace flotilla::syslog_addon
