@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <regex>
 #include <tuple>
 
 namespace flotilla {
 namespace {
 
 const std::vector<std::string> kTypes = {"string", "integer", "number", "boolean", "array", "table"};
-const std::vector<std::string> kEntryKeys = {"type", "default", "enum", "required", "secret", "description"};
+const std::vector<std::string> kEntryKeys = {"type",   "default", "enum",    "required",
+                                             "secret", "description", "minimum", "maximum", "pattern"};
 constexpr std::string_view kEnvPrefix = "env:";
 constexpr std::string_view kRedacted = "[redacted]";  // the marker the log redaction uses too
 
@@ -116,6 +118,62 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[n][m];
 }
 
+
+// ECMAScript, matched against the whole string, as the plugin support library's config map does.
+bool matches(const std::string& pattern, const std::string& text) {
+  return std::regex_match(text, std::regex(pattern, std::regex::ECMAScript));
+}
+
+// What is wrong with `value` against the entry's minimum, maximum and pattern; "" when nothing.
+// An array's pattern applies to each of its strings. A secret written env:NAME is not checked
+// against the pattern: it is a reference, not the value.
+std::string limit_problem(const json& entry, const json& value) {
+  if (value.is_number()) {
+    const double v = value.get<double>();
+    if (entry.contains("minimum") && v < entry["minimum"].get<double>())
+      return "is " + show(value) + "; it must be at least " + show(entry["minimum"]);
+    if (entry.contains("maximum") && v > entry["maximum"].get<double>())
+      return "is " + show(value) + "; it must be at most " + show(entry["maximum"]);
+  }
+  if (!entry.contains("pattern")) return {};
+  const std::string pattern = entry["pattern"].get<std::string>();
+  if (value.is_string()) {
+    const std::string text = value.get<std::string>();
+    if (is_secret(entry) && text.starts_with(kEnvPrefix)) return {};
+    if (!matches(pattern, text)) return "is " + show(value) + ", which does not match the pattern " + pattern;
+  } else if (value.is_array()) {
+    for (const auto& item : value) {
+      if (!item.is_string()) return "must hold strings; " + show(item) + " is not one";
+      if (!matches(pattern, item.get<std::string>()))
+        return "has the entry " + show(item) + ", which does not match the pattern " + pattern;
+    }
+  }
+  return {};
+}
+
+// The problem with an entry's minimum, maximum and pattern fields themselves; "" when none.
+std::string limit_field_problem(const json& entry, const std::string& type) {
+  for (const char* bound : {"minimum", "maximum"}) {
+    if (!entry.contains(bound)) continue;
+    if (type != "integer" && type != "number")
+      return std::string("\"") + bound + "\" is only for integer and number options";
+    if (!entry[bound].is_number()) return std::string("\"") + bound + "\" must be a number";
+  }
+  if (entry.contains("minimum") && entry.contains("maximum") &&
+      entry["minimum"].get<double>() > entry["maximum"].get<double>())
+    return "\"minimum\" is larger than \"maximum\"";
+  if (entry.contains("pattern")) {
+    if (type != "string" && type != "array") return "\"pattern\" is only for string and array options";
+    if (!entry["pattern"].is_string()) return "\"pattern\" must be a string";
+    try {
+      (void)std::regex(entry["pattern"].get<std::string>(), std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return "\"pattern\" is not a regular expression: " + std::string(e.what());
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::string> process_env(const std::string& name) {
@@ -165,6 +223,7 @@ Result<void> check_schema(const json& schema, const std::string& what) {
     }
     if (entry.contains("description") && !entry["description"].is_string())
       return fail(prefix + name + ": \"description\" must be a string" + fix);
+    if (auto problem = limit_field_problem(entry, type); !problem.empty()) return fail(prefix + name + ": " + problem + fix);
     if (entry.contains("enum")) {
       const json& allowed = entry["enum"];
       if (!allowed.is_array() || allowed.empty())
@@ -183,6 +242,8 @@ Result<void> check_schema(const json& schema, const std::string& what) {
         if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
           return fail(prefix + name + ": the default " + show(value) + " is not one of its enum values" + fix);
       }
+      if (auto problem = limit_problem(entry, value); !problem.empty())
+        return fail(prefix + name + ": the default " + problem + fix);
     }
   }
   return {};
@@ -240,6 +301,8 @@ Result<json> apply_schema(const json& schema, const json& options, const std::ma
                         join(choices, ", "));
       }
     }
+    if (auto problem = limit_problem(entry, value); !problem.empty())
+      report(pos, "option " + in_quotes(key) + " of " + what + " " + problem);
   }
   for (const auto& [key, entry] : entries.items()) {
     if (result.contains(key)) continue;

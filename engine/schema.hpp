@@ -29,12 +29,13 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 [[nodiscard]] std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 /// Checks a plugin's schema itself (an object of {type, default, enum, required, secret,
-/// description} entries). Fails with a message naming `what` and the bad entry: a plugin bug.
+/// description, minimum, maximum, pattern} entries). Fails with a message naming `what` and the bad entry: a plugin bug.
 [[nodiscard]] Result<void> check_schema(const json& schema, const std::string& what);
 
 /// Checks `options` (a plugin's table from the topology) against `schema` and returns them
 /// with defaults filled in. Fails on unknown keys (with a "did you mean" hint), wrong types,
-/// values outside `enum` and missing required keys; every problem is one line
+/// values outside `enum`, below `minimum` or above `maximum`, strings (or array entries) that
+/// do not wholly match `pattern`, and missing required keys; every problem is one line
 /// "file:line:column: ..." (from `positions`, key -> position, or `table_pos`; no prefix for
 /// an empty SourcePos), sorted by line.
 /// `what` names the owner in messages, e.g. `addon "haproxy" (plugin haproxy)`.

@@ -118,6 +118,58 @@ TEST_CASE("apply_schema: enum violations list the choices", "[schema]") {
   CHECK(check_options({{"password", "pw"}, {"members", 5}}).has_value());
 }
 
+TEST_CASE("apply_schema: minimum, maximum and pattern, with file:line:key", "[schema]") {
+  const json schema = json::parse(R"({
+    "port":  {"type": "integer", "default": 8080, "minimum": 1, "maximum": 65535},
+    "ratio": {"type": "number", "minimum": 0.5},
+    "name":  {"type": "string", "pattern": "[a-z][a-z0-9-]*"},
+    "tags":  {"type": "array", "pattern": "[a-z]+"},
+    "key":   {"type": "string", "secret": true, "pattern": "[0-9a-f]{8}"}
+  })");
+  const auto check = [&](const json& options) { return check_options(options, schema); };
+  auto high = check({{"port", 65536}});
+  REQUIRE_FALSE(high);
+  CHECK(high.error().message ==
+        "c.toml:11:1: option \"port\" of addon \"haproxy\" (plugin haproxy) is 65536; it must be at most 65535");
+  CHECK_THAT(check({{"port", 0}}).error().message, Contains("c.toml:11:1: option \"port\"") && Contains("is 0; it must be at least 1"));
+  CHECK_THAT(check({{"ratio", 0.25}}).error().message, Contains("it must be at least 0.5"));
+  CHECK(check({{"port", 1}, {"ratio", 1}}).has_value());
+  CHECK(check({{"port", 65535}}).has_value());
+  // The pattern must match the whole string.
+  CHECK_THAT(check({{"name", "Web"}}).error().message,
+             Contains("option \"name\" of addon \"haproxy\" (plugin haproxy) is \"Web\", which does not match the pattern "
+                      "[a-z][a-z0-9-]*"));
+  CHECK_FALSE(check({{"name", "web!"}}).has_value());
+  CHECK(check({{"name", "web-1"}}).has_value());
+  CHECK_THAT(check({{"tags", {"ok", "NO"}}}).error().message, Contains("has the entry \"NO\""));
+  CHECK_THAT(check({{"tags", {"ok", 3}}}).error().message, Contains("3 is not one"));
+  CHECK(check({{"tags", {"a", "b"}}}).has_value());
+  // A secret's env:NAME is a reference, checked once resolved by the plugin, not here.
+  CHECK(check({{"key", "env:KEY"}}).has_value());
+  CHECK_FALSE(check({{"key", "zz"}}).has_value());
+  // Every problem is reported, each on its own line.
+  auto both = check({{"port", 0}, {"name", "X"}});
+  REQUIRE_FALSE(both);
+  CHECK(lines_of(both.error().message).size() == 2);
+}
+
+TEST_CASE("a schema's minimum, maximum and pattern are checked themselves", "[schema]") {
+  const auto bad = [](const char* text) {
+    auto result = flotilla::check_schema(json::parse(text), kWhat);
+    REQUIRE_FALSE(result);
+    CHECK_THAT(result.error().message, Contains("the plugin must be fixed"));
+    return result.error().message;
+  };
+  CHECK_THAT(bad(R"({"p": {"type": "string", "minimum": 1}})"), Contains("\"minimum\" is only for integer and number"));
+  CHECK_THAT(bad(R"({"p": {"type": "integer", "maximum": "9"}})"), Contains("\"maximum\" must be a number"));
+  CHECK_THAT(bad(R"({"p": {"type": "integer", "minimum": 9, "maximum": 1}})"), Contains("larger than"));
+  CHECK_THAT(bad(R"({"p": {"type": "integer", "pattern": "x"}})"), Contains("only for string and array"));
+  CHECK_THAT(bad(R"({"p": {"type": "string", "pattern": "(["}})"), Contains("not a regular expression"));
+  CHECK_THAT(bad(R"({"p": {"type": "integer", "default": 0, "minimum": 1}})"), Contains("the default is 0; it must be at least 1"));
+  CHECK_THAT(bad(R"({"p": {"type": "string", "default": "A", "pattern": "[a-z]"}})"), Contains("the default is \"A\""));
+  CHECK(flotilla::check_schema(json::parse(R"({"p": {"type": "number", "minimum": 0, "maximum": 1.5, "default": 1}})"), kWhat));
+}
+
 TEST_CASE("apply_schema: missing required options are reported at the table", "[schema]") {
   auto result = check_options(json::object());
   REQUIRE_FALSE(result);
