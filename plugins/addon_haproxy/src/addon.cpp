@@ -2,14 +2,15 @@
 // ("/hello/v1" -> the healthy instances of hello/v1). Instance changes go through the runtime
 // API (no reload, no failed request); only route or listener changes reload the master-worker
 // process, and the config file always holds what runs, since runtime changes die on reload.
-#include "flotilla/support/request.hpp"
-#include "config.hpp"
-#include "haproxy_binary.hpp"
-#include "request.hpp"
-#include "runtime_api.hpp"
-#include "server_sync.hpp"
+#include "flotilla/haproxy/addon.hpp"
 
-#include <flotilla/plugin.hpp>
+#include "flotilla/haproxy/config.hpp"
+#include "flotilla/haproxy/haproxy_binary.hpp"
+#include "flotilla/haproxy/request.hpp"
+#include "flotilla/haproxy/runtime_api.hpp"
+#include "flotilla/haproxy/server_sync.hpp"
+#include "flotilla/support/config_map.hpp"
+#include "flotilla/support/request.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+namespace flotilla::haproxy {
 namespace {
 
 namespace fs = std::filesystem;
@@ -42,7 +44,7 @@ constexpr auto kReloadTimeout = 10s;  // a reload has a new worker answering by 
 constexpr const char* kWorkload = "haproxy";
 constexpr const char* kConfigFile = "haproxy.cfg";  // in the node's files directory, which the engine keeps per addon
 
-/// The addon's options, as the schema in the manifest describes them.
+/// The addon's options; the defaults here are the manifest's.
 struct Options {
   std::int64_t port = 8080;
   std::int64_t stats_port = 8404;
@@ -51,15 +53,23 @@ struct Options {
   std::int64_t up_timeout_s = 10;
 };
 
-Options read_options(const json& config) {
-  Options o;
-  if (!config.is_object()) return o;
-  o.port = config.value("port", o.port);
-  o.stats_port = config.value("stats_port", o.stats_port);
-  o.strip_prefix = config.value("strip_prefix", o.strip_prefix);
-  o.drain_timeout_s = config.value("drain_timeout_s", o.drain_timeout_s);
-  o.up_timeout_s = config.value("up_timeout_s", o.up_timeout_s);
-  return o;
+const flotilla::support::ConfigMap<Options>& options_map() {
+  static const auto map =
+      flotilla::support::ConfigMap<Options>()
+          .integer("port", &Options::port, "Port of the ingress, on the node's address")
+          .range(1, 65535)
+          .integer("stats_port", &Options::stats_port,
+                   "Port of the statistics page (/stats) and the Prometheus exporter (/metrics), on the node's address")
+          .range(1, 65535)
+          .boolean("strip_prefix", &Options::strip_prefix,
+                   "Remove the service's path prefix before passing a request to an instance (/hello/v1/x arrives as /x)")
+          .integer("drain_timeout_s", &Options::drain_timeout_s,
+                   "Longest wait for the requests of a removed instance to finish before it is deleted")
+          .range(0, 3600)
+          .integer("up_timeout_s", &Options::up_timeout_s,
+                   "Longest wait for HAProxy's own health check to pass on a new instance")
+          .range(1, 600);
+  return map;
 }
 
 /// One node the addon is placed on, with the paths of its HAProxy.
@@ -88,13 +98,14 @@ std::vector<NodePlace> placed_nodes(const json& request) {
   return out;
 }
 
-std::vector<Problem> option_problems(const Options& o) {
+/// The options' problems: those of the map (types, ranges) and the one it cannot express.
+std::vector<Problem> option_problems(const json& config, Options& o) {
+  auto filled = options_map().fill(config);
+  o = filled.config;
   std::vector<Problem> out;
-  if (auto p = hap::port_problem(o.port)) out.push_back({"port", "port: " + *p});
-  if (auto p = hap::port_problem(o.stats_port)) out.push_back({"stats_port", "stats_port: " + *p});
-  if (o.port == o.stats_port) out.push_back({"stats_port", "stats_port equals port; give the statistics page its own port"});
-  if (o.drain_timeout_s < 0 || o.drain_timeout_s > 3600) out.push_back({"drain_timeout_s", "drain_timeout_s must be 0-3600"});
-  if (o.up_timeout_s < 1 || o.up_timeout_s > 600) out.push_back({"up_timeout_s", "up_timeout_s must be 1-600"});
+  for (auto& e : filled.errors) out.push_back({e.key, std::move(e.message)});
+  if (filled.ok() && o.port == o.stats_port)
+    out.push_back({"stats_port", "stats_port equals port; give the statistics page its own port"});
   return out;
 }
 
@@ -160,314 +171,305 @@ void write_local(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
-class HaproxyAddon final : public flotilla::sdk::Addon {
- public:
-  json validate(Context&, const json& request) override {
-    std::vector<Problem> problems;
-    if (!hap::find_haproxy()) {
-      problems.push_back({"plugin", "haproxy not found on PATH or in /usr/sbin; apt-get install haproxy"});
-    }
-    const Options o = read_options(request.at("addon").value("config", json::object()));
-    for (auto& p : option_problems(o)) problems.push_back(std::move(p));
-    for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
-    for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
-    json errors = json::array();
-    for (const auto& p : problems) errors.push_back({{"message", p.message}, {"key", p.key}});
-    return {{"errors", errors}};
+/// Stops the node's HAProxy and removes its files.
+void remove_from_node(Context& ctx, const std::string& node, const json& rec) {
+  ctx.progress("stopping haproxy on " + node);
+  try {
+    (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kWorkload}});
+  } catch (const Error& e) {
+    if (e.status() != FLT_NOT_FOUND) throw;
   }
-
-  json apply(Context& ctx, const json& request) override {
-    const json& addon = request.at("addon");
-    const Options o = read_options(addon.value("config", json::object()));
-    std::vector<Problem> problems = option_problems(o);
-    for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
-    for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
-    if (!problems.empty()) throw Invalid("haproxy: " + join(problems));
-    const auto binary = hap::find_haproxy();
-    if (!binary) throw Invalid("haproxy not found on PATH or in /usr/sbin; apt-get install haproxy");
-
-    json state = ctx.state();
-    if (!state.contains("nodes") || !state["nodes"].is_object()) state["nodes"] = json::object();
-    const std::vector<NodePlace> places = placed_nodes(request);
-
-    // Nodes the addon left: their HAProxy goes.
-    std::set<std::string> placed;
-    for (const auto& n : places) placed.insert(n.name);
-    const json recorded = state["nodes"];  // a named copy: items() of a temporary would dangle
-    for (const auto& [name, rec] : recorded.items()) {
-      if (placed.contains(name)) continue;
-      remove_from_node(ctx, name, rec);
-      state["nodes"].erase(name);
-      ctx.set_state(state);
-    }
-
-    const std::vector<hap::Route> routes = hap::routes_of(request.value("services", json::array()));
-    json endpoints = json::object(), registrations = json::array(), targets = json::array(), logs = json::array();
-    json messages = json::array();
-    bool first = true;
-    for (const NodePlace& node : places) {
-      if (node.address.empty()) throw Error(FLT_ERROR, "haproxy: node " + node.name + " has no address yet; run `flotilla up` again");
-      json& rec = state["nodes"][node.name];
-      try {
-        apply_node(ctx, o, *binary, node, routes, rec);
-      } catch (const hap::RuntimeApiError& e) {
-        ctx.set_state(state);
-        throw Retryable("haproxy on " + node.name + ": " + e.what());  // apply is idempotent: run it again
-      }
-      ctx.set_state(state);
-
-      const std::string base = "http://" + node.address + ":" + std::to_string(o.port);
-      const std::string stats = node.address + ":" + std::to_string(o.stats_port);
-      const std::string suffix = first ? "" : "-" + node.name;
-      endpoints["rest" + suffix] = base;
-      endpoints["haproxy-stats" + suffix] = "http://" + stats + "/stats";
-      registrations.push_back({{"name", "rest"},
-                               {"id", "rest-" + node.name},
-                               {"address", node.address},
-                               {"port", o.port},
-                               {"health", std::string(hap::kMonitorPath)}});
-      targets.push_back(stats);
-      if (rec.contains("record") && rec["record"].contains("stderr")) {
-        logs.push_back({{"node", node.name}, {"service", "haproxy"}, {"instance", str(addon, "name")},
-                        {"stream", "stderr"}, {"path", rec["record"]["stderr"]}});
-      }
-      if (first) {
-        for (const auto& r : routes) messages.push_back("Service available at " + base + r.prefix);
-      }
-      first = false;
-    }
-    json outputs = {{"registrations", registrations},
-                    {"metrics_targets", json::array({{{"job", "haproxy"}, {"targets", targets}, {"metrics_path", "/metrics"}}})},
-                    {"log_files", logs}};
-    return {{"endpoints", endpoints}, {"outputs", outputs}, {"messages", messages}};
+  std::error_code ec;
+  if (rec.contains("dir")) fs::remove_all(str(rec, "dir"), ec);
+  // The config was placed through the runtime, so it is removed through the runtime.
+  try {
+    (void)ctx.runtime({{"op", "remove_file"}, {"node", node}, {"path", kConfigFile}});
+  } catch (const Error& e) {
+    ctx.debug("could not remove " + std::string(kConfigFile) + " on " + node + ": " + e.what());
   }
+}
 
-  json destroy(Context& ctx, const json& request) override {
-    json state = ctx.state();
-    json nodes = state.value("nodes", json::object());
-    for (const NodePlace& n : placed_nodes(request)) {
-      if (!nodes.contains(n.name)) nodes[n.name] = {{"dir", n.dir.string()}};
-    }
-    for (const auto& [name, rec] : nodes.items()) remove_from_node(ctx, name, rec);
-    ctx.set_state(json::object());
-    return json::object();
+hap::SyncOptions sync_options(Context& ctx, const Options& o, const std::string& node) {
+  hap::SyncOptions s;
+  s.up_timeout = std::chrono::seconds(o.up_timeout_s);
+  s.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
+  s.check_cancelled = [&ctx] { ctx.check_cancelled(); };
+  s.log = [&ctx, node](const std::string& line) { ctx.info("haproxy on " + node + ": " + line); };
+  return s;
+}
+
+/// The servers HAProxy has, as saved in the state: {backend: [server names]}.
+json server_names(const hap::RuntimeApi& admin) {
+  json servers = json::object();
+  for (const auto& [backend, list] : hap::live_membership(admin)) {
+    for (const auto& s : list) servers[backend].push_back(s.name);
   }
+  return servers;
+}
 
- private:
-  /// Stops the node's HAProxy and removes its files.
-  static void remove_from_node(Context& ctx, const std::string& node, const json& rec) {
-    ctx.progress("stopping haproxy on " + node);
+/// Waits until HAProxy answers on its admin socket (at once when it was already running).
+void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const json& record) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  while (!admin.ready()) {
+    ctx.check_cancelled();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string why;
+      if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
+      throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
+                                 std::to_string(kStartTimeout.count()) + " s" + why);
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+/// Reloads through the master CLI and waits for a new worker to answer. If the master reports
+/// the reload failed, puts `previous` back so the file matches what still runs.
+void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const std::string& config_file,
+                   const std::string& previous) {
+  const hap::RuntimeApi master(node.master_socket());
+  const auto deadline = std::chrono::steady_clock::now() + kReloadTimeout;
+  std::optional<hap::ProcTable> before;
+  while (!before) {
     try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kWorkload}});
-    } catch (const Error& e) {
-      if (e.status() != FLT_NOT_FOUND) throw;
-    }
-    std::error_code ec;
-    if (rec.contains("dir")) fs::remove_all(str(rec, "dir"), ec);
-    // The config was placed through the runtime, so it is removed through the runtime.
-    try {
-      (void)ctx.runtime({{"op", "remove_file"}, {"node", node}, {"path", kConfigFile}});
-    } catch (const Error& e) {
-      ctx.debug("could not remove " + std::string(kConfigFile) + " on " + node + ": " + e.what());
-    }
-  }
-
-  static hap::SyncOptions sync_options(Context& ctx, const Options& o, const std::string& node) {
-    hap::SyncOptions s;
-    s.up_timeout = std::chrono::seconds(o.up_timeout_s);
-    s.drain_timeout = std::chrono::seconds(o.drain_timeout_s);
-    s.check_cancelled = [&ctx] { ctx.check_cancelled(); };
-    s.log = [&ctx, node](const std::string& line) { ctx.info("haproxy on " + node + ": " + line); };
-    return s;
-  }
-
-  /// Brings one node's HAProxy to the routes: config checked and written, process running, then
-  /// a reload only if the routes or listeners changed, otherwise runtime API updates.
-  static void apply_node(Context& ctx, const Options& o, const fs::path& binary,
-                         const NodePlace& node, const std::vector<hap::Route>& routes, json& rec) {
-    fs::create_directories(node.dir);
-    hap::ConfigView view;
-    view.bind_address = node.address;
-    view.port = static_cast<int>(o.port);
-    view.stats_port = static_cast<int>(o.stats_port);
-    view.admin_socket = node.admin_socket();
-    view.strip_prefix = o.strip_prefix;
-    view.routes = routes;
-    const std::string text = hap::render_config(view);
-    const std::string skeleton = stable_hash(hap::render_config(view, false));
-
-    // A config HAProxy refuses never replaces the one that runs.
-    const fs::path candidate = node.dir / "candidate.cfg";
-    write_local(candidate, text);
-    const hap::ConfigCheck check = hap::check_config(binary, candidate);
-    if (!check.valid) {
-      throw Error(FLT_ERROR, "haproxy on " + node.name + ": the generated config " + candidate.string() +
-                                 " was refused by `haproxy -c` (the running config is unchanged): " + check.output);
-    }
-    const fs::path applied = node.dir / "applied.cfg";
-    const std::string previous = fs::exists(applied) ? read_text(applied) : std::string();
-
-    ctx.progress("haproxy on " + node.name + ": writing config");
-    const std::string config_file = kConfigFile;
-    const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
-                                  {"content", text}, {"mode", 0644}});
-    const std::string config_path = str(put, "path");
-    write_local(applied, text);
-    rec["dir"] = node.dir.string();
-    rec["runtime"] = node.runtime;
-    rec["config"] = config_path;
-
-    json workload = {{"name", kWorkload},
-                     {"command", {binary.string(), "-W", "-S", node.master_socket(), "-f", config_path}},
-                     {"ports", {o.port, o.stats_port}}};
-    const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
-    const json record = started.value("record", json::object());
-    // `changed`: the runtime (re)started HAProxy, which then read the file just written. When a
-    // runtime does not say, assume it did not: at worst that costs one needless reload.
-    const bool fresh = started.value("changed", false);
-    rec["record"] = record;
-
-    const hap::RuntimeApi admin(node.admin_socket());
-    const hap::SyncOptions sopts = sync_options(ctx, o, node.name);
-    hap::Membership desired;
-    std::vector<std::string> all_servers;
-    std::set<std::string> want_backends{"NOROUTE"};
-    for (const auto& r : routes) {
-      desired[r.backend] = r.servers;
-      want_backends.insert(r.backend);
-      for (const auto& s : r.servers) all_servers.push_back(r.backend + "/" + s.name);
-    }
-
-    if (fresh) ctx.progress("haproxy on " + node.name + ": starting");
-    wait_started(ctx, node, admin, record);
-    // The running process is the truth: a backend missing or left over means it does not run
-    // the routes we want, whatever the state file says.
-    const bool drifted = hap::live_backends(admin) != want_backends;
-    const bool reloading = drifted || (!fresh && rec.value("skeleton", "") != skeleton);
-    if (!fresh && !reloading && rec.contains("servers") && server_names(admin) != rec["servers"]) {
-      ctx.warn("haproxy on " + node.name + ": its servers differ from what the last apply left (changed by hand?); " +
-               "bringing them back to the serving instances");
-    }
-    if (reloading) {
-      ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
-      if (drifted && rec.value("skeleton", "") == skeleton) {
-        ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
-      }
-      reload(ctx, node, admin, config_file, previous);
-    }
-    rec["skeleton"] = skeleton;
-
-    ctx.progress("haproxy on " + node.name + ": updating servers");
-    const hap::SyncReport report = hap::sync_servers(admin, desired, sopts);
-    if (report.changed()) {
-      ctx.info("haproxy on " + node.name + ": " + std::to_string(report.added.size()) + " added, " +
-               std::to_string(report.removed.size()) + " removed through the runtime API (no reload)");
-    }
-    // Servers read from the file start as UP before any check; wait (bounded) for HAProxy's own
-    // check to agree, so the apply returns with every instance confirmed by HAProxy.
-    const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
-    for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
-
-    rec["servers"] = server_names(admin);
-  }
-
-  /// The servers HAProxy has, as saved in the state: {backend: [server names]}.
-  static json server_names(const hap::RuntimeApi& admin) {
-    json servers = json::object();
-    for (const auto& [backend, list] : hap::live_membership(admin)) {
-      for (const auto& s : list) servers[backend].push_back(s.name);
-    }
-    return servers;
-  }
-
-  /// Waits until HAProxy answers on its admin socket (at once when it was already running).
-  static void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const json& record) {
-    const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-    while (!admin.ready()) {
-      ctx.check_cancelled();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        std::string why;
-        if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
-        throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
-                                   std::to_string(kStartTimeout.count()) + " s" + why);
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-
-  /// Reloads through the master CLI and waits for a new worker to answer. If the master reports
-  /// the reload failed, puts `previous` back so the file matches what still runs.
-  static void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const std::string& config_file,
-                     const std::string& previous) {
-    const hap::RuntimeApi master(node.master_socket());
-    const auto deadline = std::chrono::steady_clock::now() + kReloadTimeout;
-    std::optional<hap::ProcTable> before;
-    while (!before) {
-      try {
-        before = master.show_proc();
-      } catch (const hap::RuntimeApiError&) {
-        // The master CLI can refuse a connection for a moment (seen right after start).
-        if (std::chrono::steady_clock::now() >= deadline) throw;
-        std::this_thread::sleep_for(25ms);
-      }
-    }
-    (void)master.send("reload");
-    int worker = 0;
-    while (worker == 0) {
-      ctx.check_cancelled();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        throw Retryable("haproxy on " + node.name + ": no new worker within " + std::to_string(kReloadTimeout.count()) +
-                        " s of a reload");
-      }
+      before = master.show_proc();
+    } catch (const hap::RuntimeApiError&) {
+      // The master CLI can refuse a connection for a moment (seen right after start).
+      if (std::chrono::steady_clock::now() >= deadline) throw;
       std::this_thread::sleep_for(25ms);
-      try {
-        const hap::ProcTable now = master.show_proc();  // refused while the master re-executes
-        if (now.reloads <= before->reloads) continue;
-        if (now.failed_reloads > before->failed_reloads) {
-          if (!previous.empty()) {
-            (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
-                               {"content", previous}, {"mode", 0644}});
-            write_local(node.dir / "applied.cfg", previous);
-          }
-          throw Error(FLT_ERROR, "haproxy on " + node.name + " refused the new config on reload; the previous one still runs");
+    }
+  }
+  (void)master.send("reload");
+  int worker = 0;
+  while (worker == 0) {
+    ctx.check_cancelled();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Retryable("haproxy on " + node.name + ": no new worker within " + std::to_string(kReloadTimeout.count()) +
+                      " s of a reload");
+    }
+    std::this_thread::sleep_for(25ms);
+    try {
+      const hap::ProcTable now = master.show_proc();  // refused while the master re-executes
+      if (now.reloads <= before->reloads) continue;
+      if (now.failed_reloads > before->failed_reloads) {
+        if (!previous.empty()) {
+          (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
+                             {"content", previous}, {"mode", 0644}});
+          write_local(node.dir / "applied.cfg", previous);
         }
-        worker = now.current_worker();
-      } catch (const hap::RuntimeApiError&) {
+        throw Error(FLT_ERROR, "haproxy on " + node.name + " refused the new config on reload; the previous one still runs");
       }
+      worker = now.current_worker();
+    } catch (const hap::RuntimeApiError&) {
     }
-    auto answered_by_new_worker = [&] {
-      try {
-        return admin.worker_pid() == worker;
-      } catch (const hap::RuntimeApiError&) {
-        return false;
-      }
-    };
-    while (!answered_by_new_worker()) {
-      ctx.check_cancelled();
-      if (std::chrono::steady_clock::now() >= deadline) {
-        throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
-                        std::to_string(kReloadTimeout.count()) + " s");
-      }
-      std::this_thread::sleep_for(25ms);
-    }
-    ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
   }
-};
+  auto answered_by_new_worker = [&] {
+    try {
+      return admin.worker_pid() == worker;
+    } catch (const hap::RuntimeApiError&) {
+      return false;
+    }
+  };
+  while (!answered_by_new_worker()) {
+    ctx.check_cancelled();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
+                      std::to_string(kReloadTimeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(25ms);
+  }
+  ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
+}
 
-constexpr const char* kManifest = R"json({
-  "schema": {
-    "port": {"type": "integer", "default": 8080, "description": "Port of the ingress, on the node's address"},
-    "stats_port": {"type": "integer", "default": 8404, "description": "Port of the statistics page (/stats) and the Prometheus exporter (/metrics), on the node's address"},
-    "strip_prefix": {"type": "boolean", "default": true, "description": "Remove the service's path prefix before passing a request to an instance (/hello/v1/x arrives as /x)"},
-    "drain_timeout_s": {"type": "integer", "default": 10, "description": "Longest wait for the requests of a removed instance to finish before it is deleted"},
-    "up_timeout_s": {"type": "integer", "default": 10, "description": "Longest wait for HAProxy's own health check to pass on a new instance"}
-  },
-  "provides": ["ingress"],
-  "requires": ["services"],
-  "placement": {"roles": ["swarm"], "mode": "first"}
-})json";
+/// Brings one node's HAProxy to the routes: config checked and written, process running, then
+/// a reload only if the routes or listeners changed, otherwise runtime API updates.
+void apply_node(Context& ctx, const Options& o, const fs::path& binary,
+                       const NodePlace& node, const std::vector<hap::Route>& routes, json& rec) {
+  fs::create_directories(node.dir);
+  hap::ConfigView view;
+  view.bind_address = node.address;
+  view.port = static_cast<int>(o.port);
+  view.stats_port = static_cast<int>(o.stats_port);
+  view.admin_socket = node.admin_socket();
+  view.strip_prefix = o.strip_prefix;
+  view.routes = routes;
+  const std::string text = hap::render_config(view);
+  const std::string skeleton = stable_hash(hap::render_config(view, false));
+
+  // A config HAProxy refuses never replaces the one that runs.
+  const fs::path candidate = node.dir / "candidate.cfg";
+  write_local(candidate, text);
+  const hap::ConfigCheck check = hap::check_config(binary, candidate);
+  if (!check.valid) {
+    throw Error(FLT_ERROR, "haproxy on " + node.name + ": the generated config " + candidate.string() +
+                               " was refused by `haproxy -c` (the running config is unchanged): " + check.output);
+  }
+  const fs::path applied = node.dir / "applied.cfg";
+  const std::string previous = fs::exists(applied) ? read_text(applied) : std::string();
+
+  ctx.progress("haproxy on " + node.name + ": writing config");
+  const std::string config_file = kConfigFile;
+  const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
+                                {"content", text}, {"mode", 0644}});
+  const std::string config_path = str(put, "path");
+  write_local(applied, text);
+  rec["dir"] = node.dir.string();
+  rec["runtime"] = node.runtime;
+  rec["config"] = config_path;
+
+  json workload = {{"name", kWorkload},
+                   {"command", {binary.string(), "-W", "-S", node.master_socket(), "-f", config_path}},
+                   {"ports", {o.port, o.stats_port}}};
+  const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
+  const json record = started.value("record", json::object());
+  // `changed`: the runtime (re)started HAProxy, which then read the file just written. When a
+  // runtime does not say, assume it did not: at worst that costs one needless reload.
+  const bool fresh = started.value("changed", false);
+  rec["record"] = record;
+
+  const hap::RuntimeApi admin(node.admin_socket());
+  const hap::SyncOptions sopts = sync_options(ctx, o, node.name);
+  hap::Membership desired;
+  std::vector<std::string> all_servers;
+  std::set<std::string> want_backends{"NOROUTE"};
+  for (const auto& r : routes) {
+    desired[r.backend] = r.servers;
+    want_backends.insert(r.backend);
+    for (const auto& s : r.servers) all_servers.push_back(r.backend + "/" + s.name);
+  }
+
+  if (fresh) ctx.progress("haproxy on " + node.name + ": starting");
+  wait_started(ctx, node, admin, record);
+  // The running process is the truth: a backend missing or left over means it does not run
+  // the routes we want, whatever the state file says.
+  const bool drifted = hap::live_backends(admin) != want_backends;
+  const bool reloading = drifted || (!fresh && rec.value("skeleton", "") != skeleton);
+  if (!fresh && !reloading && rec.contains("servers") && server_names(admin) != rec["servers"]) {
+    ctx.warn("haproxy on " + node.name + ": its servers differ from what the last apply left (changed by hand?); " +
+             "bringing them back to the serving instances");
+  }
+  if (reloading) {
+    ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
+    if (drifted && rec.value("skeleton", "") == skeleton) {
+      ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
+    }
+    reload(ctx, node, admin, config_file, previous);
+  }
+  rec["skeleton"] = skeleton;
+
+  ctx.progress("haproxy on " + node.name + ": updating servers");
+  const hap::SyncReport report = hap::sync_servers(admin, desired, sopts);
+  if (report.changed()) {
+    ctx.info("haproxy on " + node.name + ": " + std::to_string(report.added.size()) + " added, " +
+             std::to_string(report.removed.size()) + " removed through the runtime API (no reload)");
+  }
+  // Servers read from the file start as UP before any check; wait (bounded) for HAProxy's own
+  // check to agree, so the apply returns with every instance confirmed by HAProxy.
+  const auto unchecked = hap::wait_checked(admin, all_servers, sopts.up_timeout, sopts);
+  for (const auto& name : unchecked) ctx.warn("haproxy on " + node.name + ": no passing check yet for " + name);
+
+  rec["servers"] = server_names(admin);
+}
 
 }  // namespace
 
-FLOTILLA_PLUGIN(HaproxyAddon, "haproxy", "0.1.0",
-                "HAProxy ingress: routes /<service> to the service's healthy instances; scales without a reload", kManifest)
+json HaproxyAddon::validate(Context&, const json& request) {
+  std::vector<Problem> problems;
+  if (!hap::find_haproxy()) {
+    problems.push_back({"plugin", "haproxy not found on PATH or in /usr/sbin; apt-get install haproxy"});
+  }
+  Options o;
+  for (auto& p : option_problems(request.at("addon").value("config", json::object()), o)) problems.push_back(std::move(p));
+  for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
+  for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
+  json errors = json::array();
+  for (const auto& p : problems) errors.push_back({{"message", p.message}, {"key", p.key}});
+  return {{"errors", errors}};
+}
+
+json HaproxyAddon::apply(Context& ctx, const json& request) {
+  const json& addon = request.at("addon");
+  Options o;
+  std::vector<Problem> problems = option_problems(addon.value("config", json::object()), o);
+  for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
+  for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
+  if (!problems.empty()) throw Invalid("haproxy: " + join(problems));
+  const auto binary = hap::find_haproxy();
+  if (!binary) throw Invalid("haproxy not found on PATH or in /usr/sbin; apt-get install haproxy");
+
+  json state = ctx.state();
+  if (!state.contains("nodes") || !state["nodes"].is_object()) state["nodes"] = json::object();
+  const std::vector<NodePlace> places = placed_nodes(request);
+
+  // Nodes the addon left: their HAProxy goes.
+  std::set<std::string> placed;
+  for (const auto& n : places) placed.insert(n.name);
+  const json recorded = state["nodes"];  // a named copy: items() of a temporary would dangle
+  for (const auto& [name, rec] : recorded.items()) {
+    if (placed.contains(name)) continue;
+    remove_from_node(ctx, name, rec);
+    state["nodes"].erase(name);
+    ctx.set_state(state);
+  }
+
+  const std::vector<hap::Route> routes = hap::routes_of(request.value("services", json::array()));
+  json endpoints = json::object(), registrations = json::array(), targets = json::array(), logs = json::array();
+  json messages = json::array();
+  bool first = true;
+  for (const NodePlace& node : places) {
+    if (node.address.empty()) throw Error(FLT_ERROR, "haproxy: node " + node.name + " has no address yet; run `flotilla up` again");
+    json& rec = state["nodes"][node.name];
+    try {
+      apply_node(ctx, o, *binary, node, routes, rec);
+    } catch (const hap::RuntimeApiError& e) {
+      ctx.set_state(state);
+      throw Retryable("haproxy on " + node.name + ": " + e.what());  // apply is idempotent: run it again
+    }
+    ctx.set_state(state);
+
+    const std::string base = "http://" + node.address + ":" + std::to_string(o.port);
+    const std::string stats = node.address + ":" + std::to_string(o.stats_port);
+    const std::string suffix = first ? "" : "-" + node.name;
+    endpoints["rest" + suffix] = base;
+    endpoints["haproxy-stats" + suffix] = "http://" + stats + "/stats";
+    registrations.push_back({{"name", "rest"},
+                             {"id", "rest-" + node.name},
+                             {"address", node.address},
+                             {"port", o.port},
+                             {"health", std::string(hap::kMonitorPath)}});
+    targets.push_back(stats);
+    if (rec.contains("record") && rec["record"].contains("stderr")) {
+      logs.push_back({{"node", node.name}, {"service", "haproxy"}, {"instance", str(addon, "name")},
+                      {"stream", "stderr"}, {"path", rec["record"]["stderr"]}});
+    }
+    if (first) {
+      for (const auto& r : routes) messages.push_back("Service available at " + base + r.prefix);
+    }
+    first = false;
+  }
+  json outputs = {{"registrations", registrations},
+                  {"metrics_targets", json::array({{{"job", "haproxy"}, {"targets", targets}, {"metrics_path", "/metrics"}}})},
+                  {"log_files", logs}};
+  return {{"endpoints", endpoints}, {"outputs", outputs}, {"messages", messages}};
+}
+
+json HaproxyAddon::destroy(Context& ctx, const json& request) {
+  json state = ctx.state();
+  json nodes = state.value("nodes", json::object());
+  for (const NodePlace& n : placed_nodes(request)) {
+    if (!nodes.contains(n.name)) nodes[n.name] = {{"dir", n.dir.string()}};
+  }
+  for (const auto& [name, rec] : nodes.items()) remove_from_node(ctx, name, rec);
+  ctx.set_state(json::object());
+  return json::object();
+}
+
+const char* manifest() {
+  static const std::string text = options_map().manifest(R"json({
+  "provides": ["ingress"],
+  "requires": ["services"],
+  "placement": {"roles": ["swarm"], "mode": "first"}
+})json");
+  return text.c_str();
+}
+
+}  // namespace flotilla::haproxy
