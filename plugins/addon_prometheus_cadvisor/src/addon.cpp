@@ -5,9 +5,9 @@
 // Changes that need a new configuration (a job appears or goes, the scrape interval changes)
 // are applied with POST /-/reload; Prometheus is restarted only when its command line changes
 // (port, retention, binary) or it is not running.
-#include "monitoring_model.hpp"
+#include "flotilla/prometheus/addon.hpp"
 
-#include <flotilla/plugin.hpp>
+#include "flotilla/prometheus/monitoring_model.hpp"
 
 #include <curl/curl.h>
 
@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+namespace flotilla::addons::prometheus {
 namespace {
 
 namespace prom = flotilla::addons::prometheus;
@@ -86,214 +87,208 @@ double sample_value(const std::string& exposition, const std::string& metric) {
   return -1;
 }
 
-class PrometheusCadvisor final : public flotilla::sdk::Addon {
- public:
-  json validate(Context&, const json& request) override {
-    json errors = json::array();
-    for (const auto& e : prom::validate_request(request)) errors.push_back(json{{"key", e.key}, {"message", e.message}});
-    return json{{"errors", errors}};
-  }
+/// Writes a file on `node` through the runtime; returns its path as workloads see it.
+std::string put_file(Context& ctx, const std::string& node, const std::string& rel, const std::string& content) {
+  const json r = ctx.runtime(json{{"op", "put_file"}, {"node", node}, {"path", rel}, {"content", content}, {"mode", 0644}});
+  const std::string path = str_or(r, "path");
+  if (path.empty()) throw Error(FLT_ERROR, "runtime put_file of " + rel + " on node " + node + " returned no path");
+  return path;
+}
 
-  json apply(Context& ctx, const json& request) override {
-    const auto problems = prom::validate_request(request);
-    if (!problems.empty()) {
-      std::string msg;
-      for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p.message;
-      throw flotilla::sdk::Invalid(msg);
-    }
-    const json& addon = request.at("addon");
-    const prom::Options o = prom::parse_options(addon.value("config", json::object()));
-    const json& prom_node = prom::prometheus_node(request);
-    const std::string prom_name = str_or(prom_node, "name");
-    const std::string prom_address = str_or(prom_node, "address");
-    const std::string base_url = "http://" + prom_address + ":" + std::to_string(o.port);
-    json state = ctx.state();
-
-    // Exporters first, so a node's target already answers when Prometheus learns about it.
-    std::set<std::pair<std::string, std::string>> wanted{{prom_name, prom::kPrometheusWorkload}};
-    for (const json* node : prom::exporter_nodes(request, o)) {
-      const std::string name = str_or(*node, "name");
-      const json workload = prom::exporter_workload(*node, o);
-      ctx.progress("exporter " + workload["name"].get<std::string>() + " on " + name);
-      (void)ctx.runtime(json{{"op", "start"}, {"node", name}, {"workload", workload}});
-      wanted.insert({name, workload["name"].get<std::string>()});
-    }
-    stop_unwanted(ctx, wanted);
-
-    // Targets: one file_sd file per job. put_file replaces a file atomically, which is what
-    // Prometheus' file watcher needs to never read half a file.
-    // Paths are relative to the node's files directory, which the engine keeps per addon.
-    const std::vector<prom::Job> jobs = prom::desired_jobs(request, o);
-    std::map<std::string, std::string> sd_paths;
-    json files = json::object();
-    for (const auto& job : jobs) {
-      const std::string rel = "sd/" + job.file + ".json";
-      sd_paths[job.name] = put_file(ctx, prom_name, rel, prom::render_file_sd(job));
-      files[rel] = true;
-    }
-    // Files of jobs that are gone: emptied, so nothing reads stale targets from them.
-    if (state.contains("files") && state["files"].is_object() && str_or(state, "node") == prom_name) {
-      for (const auto& [rel, unused] : state["files"].items()) {
-        if (!files.contains(rel) && rel.rfind("sd/", 0) == 0) (void)put_file(ctx, prom_name, rel, "[]\n");
-      }
-    }
-
-    const std::string cluster = request.contains("cluster") ? str_or(request["cluster"], "name", "flotilla") : "flotilla";
-    const std::string config = prom::render_config(jobs, sd_paths, o, cluster);
-    const std::string config_rel = "prometheus.yml";
-    const std::string config_path = put_file(ctx, prom_name, config_rel, config);
-    files[config_rel] = true;
-
-    const std::string data_dir = str_or(addon, "dir", ".") + "/data";
-    const json workload = prom::prometheus_workload(prom_node, o, config_path, data_dir);
-    ctx.progress("prometheus on " + prom_name);
-    const json started = ctx.runtime(json{{"op", "start"}, {"node", prom_name}, {"workload", workload}});
-    const bool fresh_start = started.value("changed", true);
-    wait_ready(ctx, base_url, prom_name, o.ready_timeout_s, started);
-
-    // A process that was already running loaded whatever config it had then; the state says
-    // which one, so a config written by a run that died before reloading is still reloaded.
-    const std::string hash = prom::content_hash(config);
-    if (!fresh_start && str_or(state, "loaded_config") != hash) reload(ctx, base_url, prom_name);
-
-    json job_names = json::array();
-    for (const auto& job : jobs) job_names.push_back(job.name);
-    state = json{{"node", prom_name}, {"loaded_config", hash}, {"jobs", job_names}, {"files", files}};
-    ctx.set_state(state);
-
-    json outputs = json::object();
-    outputs["registrations"] = json::array({json{{"name", "prometheus"},
-                                                 {"id", "prometheus-" + prom_name},
-                                                 {"address", prom_address},
-                                                 {"port", o.port},
-                                                 {"health", "/-/healthy"}}});
-    return json{{"endpoints", json{{"prometheus", base_url}}},
-                {"outputs", outputs},
-                {"messages", json::array({"Prometheus at " + base_url})}};
-  }
-
-  json destroy(Context& ctx, const json& request) override {
-    const json listed = ctx.runtime(json{{"op", "list"}});
-    std::string failures;
-    if (listed.contains("components") && listed["components"].is_array()) {
-      for (const auto& c : listed["components"]) {
-        const std::string node = str_or(c, "node");
-        const std::string name = str_or(c, "name");
-        ctx.progress("stopping " + name + " on " + node);
-        try {
-          (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
-        } catch (const Error& e) {
-          if (e.status() != FLT_NOT_FOUND) failures += (failures.empty() ? "" : "; ") + name + " on " + node + ": " + e.what();
-        }
-      }
-    }
-    if (!failures.empty()) throw Error(FLT_RETRYABLE, "could not stop every monitoring component (" + failures + "); run `flotilla up` again");
-
-    const json state = ctx.state();
-    const std::string node = str_or(state, "node");
-    if (!node.empty() && state.contains("files") && state["files"].is_object()) {
-      for (const auto& [rel, unused] : state["files"].items()) {
-        try {
-          (void)ctx.runtime(json{{"op", "remove_file"}, {"node", node}, {"path", rel}});
-        } catch (const Error& e) {
-          // Older engines have no remove_file; the files then go with the node's directory.
-          ctx.debug("could not remove " + rel + " on " + node + ": " + e.what());
-        }
-      }
-    }
-    if (request.contains("addon") && request["addon"].contains("dir") && request["addon"]["dir"].is_string()) {
-      std::error_code ec;
-      std::filesystem::remove_all(std::filesystem::path(request["addon"]["dir"].get<std::string>()) / "data", ec);
-      if (ec) ctx.warn("could not remove the Prometheus data directory: " + ec.message());
-    }
-    ctx.set_state(json::object());
-    return json::object();
-  }
-
- private:
-  /// Writes a file on `node` through the runtime; returns its path as workloads see it.
-  static std::string put_file(Context& ctx, const std::string& node, const std::string& rel, const std::string& content) {
-    const json r = ctx.runtime(json{{"op", "put_file"}, {"node", node}, {"path", rel}, {"content", content}, {"mode", 0644}});
-    const std::string path = str_or(r, "path");
-    if (path.empty()) throw Error(FLT_ERROR, "runtime put_file of " + rel + " on node " + node + " returned no path");
-    return path;
-  }
-
-  /// Stops this addon's components that are not wanted any more (node left the exporter roles,
-  /// Prometheus moved to another node).
-  static void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
-    const json listed = ctx.runtime(json{{"op", "list"}});
-    if (!listed.contains("components") || !listed["components"].is_array()) return;
-    for (const auto& c : listed["components"]) {
-      const std::string node = str_or(c, "node");
-      const std::string name = str_or(c, "name");
-      if (wanted.contains({node, name})) continue;
-      ctx.info("stopping " + name + " on " + node + ": no longer placed there");
-      try {
-        (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
-      } catch (const Error& e) {
-        if (e.status() != FLT_NOT_FOUND) throw;
-      }
+/// Stops this addon's components that are not wanted any more (node left the exporter roles,
+/// Prometheus moved to another node).
+void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
+  const json listed = ctx.runtime(json{{"op", "list"}});
+  if (!listed.contains("components") || !listed["components"].is_array()) return;
+  for (const auto& c : listed["components"]) {
+    const std::string node = str_or(c, "node");
+    const std::string name = str_or(c, "name");
+    if (wanted.contains({node, name})) continue;
+    ctx.info("stopping " + name + " on " + node + ": no longer placed there");
+    try {
+      (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
+    } catch (const Error& e) {
+      if (e.status() != FLT_NOT_FOUND) throw;
     }
   }
+}
 
-  /// Polls /-/ready until Prometheus answers 200; a dead process or a timeout is retryable.
-  static void wait_ready(Context& ctx, const std::string& base_url, const std::string& node, int timeout_s, const json& started) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-    HttpAnswer last;
-    int polls = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      ctx.check_cancelled();
-      last = http_request("GET", base_url + "/-/ready", 2000);
-      if (last.status == 200) return;
-      // Every 10 polls, ask the runtime whether the process is still there at all.
-      if (++polls % 10 == 0) {
-        const json st = ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", prom::kPrometheusWorkload}});
-        if (str_or(st, "state", "running") != "running") break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+/// Polls /-/ready until Prometheus answers 200; a dead process or a timeout is retryable.
+void wait_ready(Context& ctx, const std::string& base_url, const std::string& node, int timeout_s, const json& started) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  HttpAnswer last;
+  int polls = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ctx.check_cancelled();
+    last = http_request("GET", base_url + "/-/ready", 2000);
+    if (last.status == 200) return;
+    // Every 10 polls, ask the runtime whether the process is still there at all.
+    if (++polls % 10 == 0) {
+      const json st = ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", prom::kPrometheusWorkload}});
+      if (str_or(st, "state", "running") != "running") break;
     }
-    std::string where;
-    if (started.contains("record") && started["record"].is_object()) {
-      if (const auto err = str_or(started["record"], "stderr"); !err.empty()) where = "; its log is " + err;
-    }
-    const std::string seen = last.status != 0 ? "HTTP " + std::to_string(last.status) : last.error;
-    throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not become ready at " + base_url + "/-/ready within " +
-                                   std::to_string(timeout_s) + " s (last answer: " + seen + ")" + where);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  std::string where;
+  if (started.contains("record") && started["record"].is_object()) {
+    if (const auto err = str_or(started["record"], "stderr"); !err.empty()) where = "; its log is " + err;
+  }
+  const std::string seen = last.status != 0 ? "HTTP " + std::to_string(last.status) : last.error;
+  throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not become ready at " + base_url + "/-/ready within " +
+                                 std::to_string(timeout_s) + " s (last answer: " + seen + ")" + where);
+}
 
-  /// Makes the running Prometheus load the new configuration without a restart: POST
-  /// /-/reload, or SIGHUP through the runtime when the lifecycle API is not enabled.
-  static void reload(Context& ctx, const std::string& base_url, const std::string& node) {
-    ctx.progress("reloading Prometheus on " + node);
-    const HttpAnswer answer = http_request("POST", base_url + "/-/reload", 30000);
-    if (answer.status == 200) {
-      ctx.info("Prometheus on " + node + " reloaded its configuration");
-      return;
-    }
-    if (answer.status != 403) {
-      const std::string seen = answer.status != 0 ? "HTTP " + std::to_string(answer.status) + ": " + answer.body : answer.error;
-      throw Error(FLT_ERROR, "Prometheus on node " + node + " did not take the new configuration (" + seen +
-                                 "); it keeps the previous one. Check the options of addon prometheus-cadvisor, then run `flotilla up` again");
-    }
-    // 403: the lifecycle API is off in the running process; SIGHUP does the same reload.
-    const double before = sample_value(http_request("GET", base_url + "/metrics", 5000).body,
-                                       "prometheus_config_last_reload_success_timestamp_seconds");
-    (void)ctx.runtime(json{{"op", "signal"}, {"node", node}, {"name", prom::kPrometheusWorkload}, {"signal", "HUP"}});
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string metrics = http_request("GET", base_url + "/metrics", 5000).body;
-      if (sample_value(metrics, "prometheus_config_last_reload_success_timestamp_seconds") > before) return;
-      if (sample_value(metrics, "prometheus_config_last_reload_successful") == 0)
-        throw Error(FLT_ERROR, "Prometheus on node " + node + " rejected the new configuration after SIGHUP; see its log");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
+/// Makes the running Prometheus load the new configuration without a restart: POST
+/// /-/reload, or SIGHUP through the runtime when the lifecycle API is not enabled.
+void reload(Context& ctx, const std::string& base_url, const std::string& node) {
+  ctx.progress("reloading Prometheus on " + node);
+  const HttpAnswer answer = http_request("POST", base_url + "/-/reload", 30000);
+  if (answer.status == 200) {
+    ctx.info("Prometheus on " + node + " reloaded its configuration");
+    return;
   }
-};
+  if (answer.status != 403) {
+    const std::string seen = answer.status != 0 ? "HTTP " + std::to_string(answer.status) + ": " + answer.body : answer.error;
+    throw Error(FLT_ERROR, "Prometheus on node " + node + " did not take the new configuration (" + seen +
+                               "); it keeps the previous one. Check the options of addon prometheus-cadvisor, then run `flotilla up` again");
+  }
+  // 403: the lifecycle API is off in the running process; SIGHUP does the same reload.
+  const double before = sample_value(http_request("GET", base_url + "/metrics", 5000).body,
+                                     "prometheus_config_last_reload_success_timestamp_seconds");
+  (void)ctx.runtime(json{{"op", "signal"}, {"node", node}, {"name", prom::kPrometheusWorkload}, {"signal", "HUP"}});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string metrics = http_request("GET", base_url + "/metrics", 5000).body;
+    if (sample_value(metrics, "prometheus_config_last_reload_success_timestamp_seconds") > before) return;
+    if (sample_value(metrics, "prometheus_config_last_reload_successful") == 0)
+      throw Error(FLT_ERROR, "Prometheus on node " + node + " rejected the new configuration after SIGHUP; see its log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
+}
 
 }  // namespace
 
-FLOTILLA_PLUGIN(PrometheusCadvisor, "prometheus-cadvisor", "0.1.0",
-                "Prometheus on infra plus node_exporter or cAdvisor on every node; targets follow the cluster without restarts",
-                flotilla::addons::prometheus::kManifest)
+json PrometheusCadvisor::validate(Context&, const json& request) {
+  json errors = json::array();
+  for (const auto& e : prom::validate_request(request)) errors.push_back(json{{"key", e.key}, {"message", e.message}});
+  return json{{"errors", errors}};
+}
+
+json PrometheusCadvisor::apply(Context& ctx, const json& request) {
+  const auto problems = prom::validate_request(request);
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p.message;
+    throw flotilla::sdk::Invalid(msg);
+  }
+  const json& addon = request.at("addon");
+  const prom::Options o = prom::parse_options(addon.value("config", json::object()));
+  const json& prom_node = prom::prometheus_node(request);
+  const std::string prom_name = str_or(prom_node, "name");
+  const std::string prom_address = str_or(prom_node, "address");
+  const std::string base_url = "http://" + prom_address + ":" + std::to_string(o.port);
+  json state = ctx.state();
+
+  // Exporters first, so a node's target already answers when Prometheus learns about it.
+  std::set<std::pair<std::string, std::string>> wanted{{prom_name, prom::kPrometheusWorkload}};
+  for (const json* node : prom::exporter_nodes(request, o)) {
+    const std::string name = str_or(*node, "name");
+    const json workload = prom::exporter_workload(*node, o);
+    ctx.progress("exporter " + workload["name"].get<std::string>() + " on " + name);
+    (void)ctx.runtime(json{{"op", "start"}, {"node", name}, {"workload", workload}});
+    wanted.insert({name, workload["name"].get<std::string>()});
+  }
+  stop_unwanted(ctx, wanted);
+
+  // Targets: one file_sd file per job. put_file replaces a file atomically, which is what
+  // Prometheus' file watcher needs to never read half a file.
+  // Paths are relative to the node's files directory, which the engine keeps per addon.
+  const std::vector<prom::Job> jobs = prom::desired_jobs(request, o);
+  std::map<std::string, std::string> sd_paths;
+  json files = json::object();
+  for (const auto& job : jobs) {
+    const std::string rel = "sd/" + job.file + ".json";
+    sd_paths[job.name] = put_file(ctx, prom_name, rel, prom::render_file_sd(job));
+    files[rel] = true;
+  }
+  // Files of jobs that are gone: emptied, so nothing reads stale targets from them.
+  if (state.contains("files") && state["files"].is_object() && str_or(state, "node") == prom_name) {
+    for (const auto& [rel, unused] : state["files"].items()) {
+      if (!files.contains(rel) && rel.rfind("sd/", 0) == 0) (void)put_file(ctx, prom_name, rel, "[]\n");
+    }
+  }
+
+  const std::string cluster = request.contains("cluster") ? str_or(request["cluster"], "name", "flotilla") : "flotilla";
+  const std::string config = prom::render_config(jobs, sd_paths, o, cluster);
+  const std::string config_rel = "prometheus.yml";
+  const std::string config_path = put_file(ctx, prom_name, config_rel, config);
+  files[config_rel] = true;
+
+  const std::string data_dir = str_or(addon, "dir", ".") + "/data";
+  const json workload = prom::prometheus_workload(prom_node, o, config_path, data_dir);
+  ctx.progress("prometheus on " + prom_name);
+  const json started = ctx.runtime(json{{"op", "start"}, {"node", prom_name}, {"workload", workload}});
+  const bool fresh_start = started.value("changed", true);
+  wait_ready(ctx, base_url, prom_name, o.ready_timeout_s, started);
+
+  // A process that was already running loaded whatever config it had then; the state says
+  // which one, so a config written by a run that died before reloading is still reloaded.
+  const std::string hash = prom::content_hash(config);
+  if (!fresh_start && str_or(state, "loaded_config") != hash) reload(ctx, base_url, prom_name);
+
+  json job_names = json::array();
+  for (const auto& job : jobs) job_names.push_back(job.name);
+  state = json{{"node", prom_name}, {"loaded_config", hash}, {"jobs", job_names}, {"files", files}};
+  ctx.set_state(state);
+
+  json outputs = json::object();
+  outputs["registrations"] = json::array({json{{"name", "prometheus"},
+                                               {"id", "prometheus-" + prom_name},
+                                               {"address", prom_address},
+                                               {"port", o.port},
+                                               {"health", "/-/healthy"}}});
+  return json{{"endpoints", json{{"prometheus", base_url}}},
+              {"outputs", outputs},
+              {"messages", json::array({"Prometheus at " + base_url})}};
+}
+
+json PrometheusCadvisor::destroy(Context& ctx, const json& request) {
+  const json listed = ctx.runtime(json{{"op", "list"}});
+  std::string failures;
+  if (listed.contains("components") && listed["components"].is_array()) {
+    for (const auto& c : listed["components"]) {
+      const std::string node = str_or(c, "node");
+      const std::string name = str_or(c, "name");
+      ctx.progress("stopping " + name + " on " + node);
+      try {
+        (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
+      } catch (const Error& e) {
+        if (e.status() != FLT_NOT_FOUND) failures += (failures.empty() ? "" : "; ") + name + " on " + node + ": " + e.what();
+      }
+    }
+  }
+  if (!failures.empty()) throw Error(FLT_RETRYABLE, "could not stop every monitoring component (" + failures + "); run `flotilla up` again");
+
+  const json state = ctx.state();
+  const std::string node = str_or(state, "node");
+  if (!node.empty() && state.contains("files") && state["files"].is_object()) {
+    for (const auto& [rel, unused] : state["files"].items()) {
+      try {
+        (void)ctx.runtime(json{{"op", "remove_file"}, {"node", node}, {"path", rel}});
+      } catch (const Error& e) {
+        // Older engines have no remove_file; the files then go with the node's directory.
+        ctx.debug("could not remove " + rel + " on " + node + ": " + e.what());
+      }
+    }
+  }
+  if (request.contains("addon") && request["addon"].contains("dir") && request["addon"]["dir"].is_string()) {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(request["addon"]["dir"].get<std::string>()) / "data", ec);
+    if (ec) ctx.warn("could not remove the Prometheus data directory: " + ec.message());
+  }
+  ctx.set_state(json::object());
+  return json::object();
+}
+
+}  // namespace flotilla::addons::prometheus

@@ -1,6 +1,6 @@
 // Rendering and validation of the prometheus-cadvisor addon: scrape jobs, file_sd documents,
 // prometheus.yml (checked by Debian's promtool), workload specs and option errors.
-#include "../../../plugins/addon_prometheus_cadvisor/monitoring_model.hpp"
+#include "flotilla/prometheus/monitoring_model.hpp"
 #include "support/prometheus_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -272,7 +272,7 @@ TEST_CASE("prometheus-cadvisor validation finds port clashes on a node", "[prome
 }
 
 TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabilities", "[prometheus-cadvisor]") {
-  const json m = json::parse(pm::kManifest);
+  const json m = json::parse(pm::manifest());
   CHECK(m["provides"] == json::array({"metrics"}));
   CHECK(m["requires"] == json::array({"services"}));
   CHECK(m["optional"] == json::array({"ingress", "discovery"}));

@@ -1,0 +1,129 @@
+// What the prometheus-cadvisor addon wants on the cluster, computed from an addon request:
+// options, scrape jobs and their targets, the Prometheus configuration, the file_sd documents
+// and the workload specs. Everything here is pure (no I/O), so it is tested without servers.
+#pragma once
+
+#include "flotilla/support/config_map.hpp"
+#include "flotilla/support/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flotilla::addons::prometheus {
+
+using json = nlohmann::json;
+
+/// Workload names on the nodes (the engine keeps them apart from other addons' names).
+inline constexpr const char* kPrometheusWorkload = "prometheus";
+inline constexpr const char* kNodeExporterWorkload = "node-exporter";
+inline constexpr const char* kCadvisorWorkload = "cadvisor";
+
+/// The manifest: option schema, capabilities and default placement (JSON text; lives as
+/// long as the process).
+[[nodiscard]] const char* manifest();
+
+/// The addon's options; the defaults here are the manifest's.
+struct Options {
+  int port = 9090;
+  std::string retention = "15d";
+  std::string scrape_interval = "5s";
+  std::vector<std::string> exporter_roles;
+  int exporter_port = 9100;
+  std::vector<std::string> exporter_disable_collectors{"systemd"};
+  std::string cadvisor_image = "gcr.io/cadvisor/cadvisor:v0.47.2";
+  int cadvisor_port = 8088;  // not cAdvisor's own 8080: that is the ingress port on swarm nodes
+  std::string prometheus_image = "prom/prometheus:v2.42.0";
+  bool scrape_services = true;
+  std::string services_metrics_path = "/metrics";
+  std::string prometheus_bin = "/usr/bin/prometheus";
+  std::string node_exporter_bin = "/usr/bin/prometheus-node-exporter";
+  int ready_timeout_s = 60;
+};
+
+/// One option problem, as the validate operation reports it.
+using OptionError = flotilla::support::OptionError;
+
+/// The options' declarations: the manifest's schema and the reader of Options.
+[[nodiscard]] const flotilla::support::ConfigMap<Options>& options_map();
+
+/// True for a Prometheus duration ("5s", "1h30m", "15d"; not "0s").
+bool is_prometheus_duration(const std::string& text);
+
+/// Reads the options table; every problem found is added to `errors` and the default is kept.
+Options parse_options(const json& config, std::vector<OptionError>& errors);
+
+/// Reads the options table; throws std::invalid_argument listing every problem.
+Options parse_options(const json& config);
+
+/// True when the node should run an exporter (its roles meet exporter_roles, or that is empty).
+bool exports_on(const json& node, const Options& o);
+
+/// "process" or "docker" runtimes are served; anything else is named in the error.
+inline bool runtime_supported(const std::string& runtime) { return runtime == "process" || runtime == "docker"; }
+
+/// The exporter workload for a node: node_exporter on the process runtime, cAdvisor on Docker.
+/// Throws std::invalid_argument for any other runtime.
+json exporter_workload(const json& node, const Options& o);
+
+/// The Prometheus workload on `node`: the Debian binary on the process runtime, the image on Docker.
+/// `config_path` is where put_file placed prometheus.yml, as the workload sees it.
+json prometheus_workload(const json& node, const Options& o, const std::string& config_path, const std::string& data_dir);
+
+/// One scrape target with its extra labels.
+struct Target {
+  std::string address;  // host:port
+  std::map<std::string, std::string> labels;
+};
+
+/// One scrape job: a scrape_configs entry fed by its own file_sd file.
+struct Job {
+  std::string name;
+  std::string file;  // file_sd file stem, unique among jobs
+  std::string metrics_path = "/metrics";
+  std::string scheme = "http";
+  std::string scrape_interval;  // empty: the global interval
+  std::vector<Target> targets;
+};
+
+/// The node of the cluster named `name`, or nullptr.
+const json* find_node(const json& request, const std::string& name);
+
+/// The node Prometheus runs on: the first of the resolved placement. Throws std::invalid_argument
+/// when the placement is empty or names an unknown node.
+const json& prometheus_node(const json& request);
+
+/// Nodes that should run an exporter (placed by role, with a known address), in request order.
+std::vector<const json*> exporter_nodes(const json& request, const Options& o);
+
+/// Every scrape job the addon wants, in a stable order: prometheus, node, cadvisor, the jobs
+/// published by other addons (sorted by addon), then one job per service.
+std::vector<Job> desired_jobs(const json& request, const Options& o);
+
+/// The file_sd document of a job: one target group per target, so each keeps its own labels.
+std::string render_file_sd(const Job& job);
+
+/// A YAML double-quoted scalar (JSON string syntax is a subset of it).
+inline std::string yaml_quote(const std::string& s) { return json(s).dump(); }
+
+/// prometheus.yml: global settings and one scrape config per job, each reading its file_sd file.
+/// `sd_paths` maps a job name to the path of its file as Prometheus sees it.
+std::string render_config(const std::vector<Job>& jobs, const std::map<std::string, std::string>& sd_paths, const Options& o,
+                                 const std::string& cluster);
+
+/// FNV-1a of a text, as 16 hex digits: identifies a configuration in the addon's state.
+std::string content_hash(const std::string& text);
+
+/// Problems with a request as the validate operation reports them: options, placement, and
+/// node runtimes this addon cannot serve.
+std::vector<OptionError> validate_request(const json& request);
+
+}  // namespace flotilla::addons::prometheus
