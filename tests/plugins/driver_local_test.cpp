@@ -1,4 +1,5 @@
 // The local driver, called through its C ABI.
+#include "flotilla/local/node_processes.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
 
@@ -162,4 +163,38 @@ TEST_CASE("local driver: destroy refuses a workdir next to /", "[plugins][local]
     CHECK(out.status == FLT_INVALID);
   }
   CHECK(fs::is_directory("/tmp"));
+}
+
+TEST_CASE("local driver: no option changes in place", "[plugins][local]") {
+  PluginHarness plugin("driver_local");
+  const json manifest = plugin.manifest();
+  REQUIRE(manifest.contains("mutable_options"));
+  // A new cidr moves every node's address: it forces a replacement.
+  CHECK(manifest["mutable_options"] == json::array());
+}
+
+TEST_CASE("local driver: the processes of a node are its daemons working in its directory", "[plugins][local][process]") {
+  proc::ScratchDir dir("flotilla-node-processes");
+  const fs::path node = dir.path() / "nodes" / "n1";
+  fs::create_directories(node / "workloads" / "w");
+  const std::string in_node = "cd '" + (node / "workloads" / "w").string() + "' && exec sleep 60";
+  proc::Child daemon({"/usr/bin/setsid", "/bin/sh", "-c", in_node});               // session leader, no terminal
+  proc::Child plain({"/bin/sh", "-c", in_node});                                   // not a session leader
+  proc::Child elsewhere({"/usr/bin/setsid", "/bin/sh", "-c", "cd / && exec sleep 60"});  // another directory
+  // Wait until the three have changed directory and exec'd sleep.
+  const auto found_daemon = [&] {
+    for (const auto& p : flotilla::local::node_processes(node))
+      if (p.pid == daemon.pid() && p.name == "sleep") return true;
+    return false;
+  };
+  REQUIRE(proc::wait_until(found_daemon, 5s));
+  const auto found = flotilla::local::node_processes(node);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].pid == daemon.pid());
+  CHECK(flotilla::local::node_processes(dir.path() / "nodes" / "n2").empty());
+
+  REQUIRE(flotilla::local::end_processes(found, 5s));
+  CHECK(daemon.wait_exit(5s).has_value());
+  CHECK(proc::running(plain.pid()));
+  CHECK(proc::running(elsewhere.pid()));
 }
