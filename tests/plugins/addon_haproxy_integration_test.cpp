@@ -2,7 +2,7 @@
 // flotilla-hello behind HAProxy, requests through the ingress, a killed instance, `scale` out
 // and in, a hostile service name, and `down`. Every cluster is taken down by a guard, even
 // when an assertion fails.
-#include "flotilla/haproxy/runtime_api.hpp"
+#include "addon_haproxy/runtime_api.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"
 

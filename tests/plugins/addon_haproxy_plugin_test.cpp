@@ -2,8 +2,8 @@
 // fake_process_host.hpp) that runs the real HAProxy the addon asks for. Covers apply, scaling
 // through the runtime API (same worker, no reload), a reload for a new route, refusal of
 // hostile names, and destroy.
-#include "flotilla/haproxy/config.hpp"
-#include "flotilla/haproxy/runtime_api.hpp"
+#include "addon_haproxy/config.hpp"
+#include "addon_haproxy/runtime_api.hpp"
 #include "support/fake_process_host.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"

@@ -1,11 +1,11 @@
 // The haproxy addon's parts: the config renderer (and HAProxy's own verdict on what it
 // renders), the checks that keep hostile names out of the config, and the runtime API client
 // and server sync, against real HAProxy processes this file starts and stops.
-#include "flotilla/haproxy/config.hpp"
-#include "flotilla/haproxy/haproxy_binary.hpp"
-#include "flotilla/haproxy/request.hpp"
-#include "flotilla/haproxy/runtime_api.hpp"
-#include "flotilla/haproxy/server_sync.hpp"
+#include "addon_haproxy/config.hpp"
+#include "addon_haproxy/haproxy_binary.hpp"
+#include "addon_haproxy/request.hpp"
+#include "addon_haproxy/runtime_api.hpp"
+#include "addon_haproxy/server_sync.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"
 

@@ -1,5 +1,5 @@
 // The local driver, called through its C ABI.
-#include "flotilla/local/node_processes.hpp"
+#include "driver_local/node_processes.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
 

@@ -2,13 +2,13 @@
 // ("/hello/v1" -> the healthy instances of hello/v1). Instance changes go through the runtime
 // API (no reload, no failed request); only route or listener changes reload the master-worker
 // process, and the config file always holds what runs, since runtime changes die on reload.
-#include "flotilla/haproxy/addon.hpp"
+#include "addon_haproxy/addon.hpp"
 
-#include "flotilla/haproxy/config.hpp"
-#include "flotilla/haproxy/haproxy_binary.hpp"
-#include "flotilla/haproxy/request.hpp"
-#include "flotilla/haproxy/runtime_api.hpp"
-#include "flotilla/haproxy/server_sync.hpp"
+#include "addon_haproxy/config.hpp"
+#include "addon_haproxy/haproxy_binary.hpp"
+#include "addon_haproxy/request.hpp"
+#include "addon_haproxy/runtime_api.hpp"
+#include "addon_haproxy/server_sync.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/request.hpp"
 

@@ -1,4 +1,4 @@
-#include "flotilla/haproxy/config.hpp"
+#include "addon_haproxy/config.hpp"
 
 namespace flotilla::haproxy {
 namespace detail {

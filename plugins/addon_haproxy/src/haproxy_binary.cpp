@@ -1,4 +1,4 @@
-#include "flotilla/haproxy/haproxy_binary.hpp"
+#include "addon_haproxy/haproxy_binary.hpp"
 
 namespace flotilla::haproxy {
 

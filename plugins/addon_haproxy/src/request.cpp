@@ -1,4 +1,4 @@
-#include "flotilla/haproxy/request.hpp"
+#include "addon_haproxy/request.hpp"
 
 namespace flotilla::haproxy {
 

@@ -1,4 +1,4 @@
-#include "flotilla/haproxy/runtime_api.hpp"
+#include "addon_haproxy/runtime_api.hpp"
 
 namespace flotilla::haproxy {
 

@@ -1,4 +1,4 @@
-#include "flotilla/haproxy/server_sync.hpp"
+#include "addon_haproxy/server_sync.hpp"
 
 namespace flotilla::haproxy {
 namespace detail {

@@ -5,9 +5,9 @@
 // Changes that need a new configuration (a job appears or goes, the scrape interval changes)
 // are applied with POST /-/reload; Prometheus is restarted only when its command line changes
 // (port, retention, binary) or it is not running.
-#include "flotilla/prometheus/addon.hpp"
+#include "addon_prometheus_cadvisor/addon.hpp"
 
-#include "flotilla/prometheus/monitoring_model.hpp"
+#include "addon_prometheus_cadvisor/monitoring_model.hpp"
 
 #include <curl/curl.h>
 

@@ -1,4 +1,4 @@
-#include "flotilla/prometheus/monitoring_model.hpp"
+#include "addon_prometheus_cadvisor/monitoring_model.hpp"
 
 #include <algorithm>
 #include <regex>

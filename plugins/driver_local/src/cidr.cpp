@@ -1,4 +1,4 @@
-#include "flotilla/local/cidr.hpp"
+#include "driver_local/cidr.hpp"
 
 #include "flotilla/support/request.hpp"
 

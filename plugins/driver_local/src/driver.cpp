@@ -1,7 +1,7 @@
-#include "flotilla/local/driver.hpp"
+#include "driver_local/driver.hpp"
 
-#include "flotilla/local/cidr.hpp"
-#include "flotilla/local/node_processes.hpp"
+#include "driver_local/cidr.hpp"
+#include "driver_local/node_processes.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/request.hpp"
 

@@ -1,4 +1,4 @@
-#include "flotilla/local/node_processes.hpp"
+#include "driver_local/node_processes.hpp"
 
 #include "flotilla/support/request.hpp"
 

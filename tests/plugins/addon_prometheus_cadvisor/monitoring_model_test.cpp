@@ -1,6 +1,6 @@
 // Rendering and validation of the prometheus-cadvisor addon: scrape jobs, file_sd documents,
 // prometheus.yml (checked by Debian's promtool), workload specs and option errors.
-#include "flotilla/prometheus/monitoring_model.hpp"
+#include "addon_prometheus_cadvisor/monitoring_model.hpp"
 #include "support/prometheus_fixture.hpp"
 
 #include <catch2/catch.hpp>

@@ -2,7 +2,7 @@
 // 127.0.0.1, started by the test itself (not by the engine): targets become healthy within two
 // scrape intervals, a target added through the file_sd file is picked up without a restart,
 // and a configuration change is taken by POST /-/reload with the pid unchanged.
-#include "flotilla/prometheus/monitoring_model.hpp"
+#include "addon_prometheus_cadvisor/monitoring_model.hpp"
 #include "support/prometheus_fixture.hpp"
 
 #include <catch2/catch.hpp>

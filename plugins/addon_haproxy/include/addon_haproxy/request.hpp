@@ -1,7 +1,7 @@
 // Reading the addon request: the services it carries, checked and turned into routes.
 #pragma once
 
-#include "flotilla/haproxy/config.hpp"
+#include "addon_haproxy/config.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -3,8 +3,8 @@
 // only once HAProxy's own check has passed; removed servers are drained, then deleted.
 #pragma once
 
-#include "flotilla/haproxy/config.hpp"
-#include "flotilla/haproxy/runtime_api.hpp"
+#include "addon_haproxy/config.hpp"
+#include "addon_haproxy/runtime_api.hpp"
 
 #include <chrono>
 #include <functional>
