@@ -316,7 +316,7 @@ int up_with(Context& c, Engine& engine, const char* verb) {
     if (!c.vm["quiet"].as<bool>()) c.err << plan_to_text(*plan, engine.topology().cluster_name);
     code = run_plan(c, engine, *plan, verb);
     if (code == kExitOk)
-      c.out << "Applied: " << plan->count('+') << " added, " << plan->count('~') + plan->count('!') << " changed, " << plan->count('-')
+      c.out << "Applied: " << plan->count(Change::create) << " added, " << plan->count(Change::update) + plan->count(Change::repair) << " changed, " << plan->count(Change::destroy)
             << " destroyed.\n";
   }
   auto state = engine.load_state();
@@ -369,7 +369,7 @@ int cmd_down(Context& c) {
     } else {
       if (!c.vm["quiet"].as<bool>()) c.err << plan_to_text(*plan, (*engine)->topology().cluster_name);
       code = run_plan(c, **engine, *plan, "down");
-      if (code == kExitOk) c.out << "Destroyed cluster \"" << (*engine)->topology().cluster_name << "\": " << plan->count('-') << " resources removed.\n";
+      if (code == kExitOk) c.out << "Destroyed cluster \"" << (*engine)->topology().cluster_name << "\": " << plan->count(Change::destroy) << " resources removed.\n";
     }
     if (code == kExitOk) (*engine)->cleanup_after_down();
   }
@@ -461,10 +461,11 @@ int cmd_graph(Context& c) {
 }
 
 // Workloads (instances and addon components) with their live state, for ps.
-std::string command_text(const json& rec) {
+std::string command_text(const json& command) {
   std::string cmd;
-  for (const auto& a : rec.value("command", json::array()))
-    if (a.is_string()) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
+  if (command.is_array())
+    for (const auto& a : command)
+      if (a.is_string()) cmd += (cmd.empty() ? "" : " ") + a.get<std::string>();
   return cmd;
 }
 
@@ -472,27 +473,21 @@ std::string command_text(const json& rec) {
 json workloads(Engine& engine, const json& state) {
   const json live = engine.refresh(state);
   json rows = json::array();
-  const json instances = state.value("instances", json::object());
-  for (const auto& [id, rec] : instances.items()) {
-    const json record = rec.value("record", json::object());
-    std::string st = rec.value("status", "");
-    if (live["instances"].contains(id) && st == "running") st = live["instances"][id];
-    rows.push_back({{"node", rec.value("node", "")}, {"name", id}, {"owner", "service " + rec.value("service", std::string())},
-                    {"service", rec.value("service", "")}, {"pid", record.value("pid", 0)}, {"state", st},
-                    {"image", rec.value("image", "")}, {"command", command_text(rec)}});
+  auto text = [](const json& status) { return status.is_string() ? status.get<std::string>() : std::string(); };
+  auto pid = [](const json& record) { return record.is_object() ? record.value("pid", 0) : 0; };
+  for (const auto& [id, rec] : records_of<InstanceRecord>(state, "instances")) {
+    std::string st = text(rec.status);
+    if (live["instances"].contains(id) && rec.status == WorkloadStatus::running) st = live["instances"][id];
+    rows.push_back({{"node", rec.node}, {"name", id}, {"owner", "service " + rec.service}, {"service", rec.service},
+                    {"pid", pid(rec.record)}, {"state", st}, {"image", rec.image}, {"command", command_text(rec.command)}});
   }
-  const json addons = state.value("addons", json::object());
-  for (const auto& [addon, rec] : addons.items()) {
-    const json comps = rec.value("components", json::object());
-    for (const auto& [key, comp] : comps.items()) {
-      std::string st = comp.value("status", "");
+  for (const auto& [addon, rec] : records_of<AddonRecord>(state, "addons"))
+    for (const auto& [key, comp] : rec.components) {
+      std::string st = text(comp.status);
       if (live["components"].contains(addon) && live["components"][addon].contains(key)) st = live["components"][addon][key];
-      const json record = comp.value("record", json::object());
-      rows.push_back({{"node", comp.value("node", "")}, {"name", addon + "/" + comp.value("name", std::string())},
-                      {"owner", "addon " + addon}, {"service", ""}, {"pid", record.value("pid", 0)}, {"state", st},
-                      {"image", comp.value("image", "")}, {"command", command_text(comp)}});
+      rows.push_back({{"node", comp.node}, {"name", addon + "/" + comp.name}, {"owner", "addon " + addon}, {"service", ""},
+                      {"pid", pid(comp.record)}, {"state", st}, {"image", comp.image}, {"command", command_text(comp.command)}});
     }
-  }
   return rows;
 }
 
@@ -581,15 +576,15 @@ int cmd_env(Context& c) {
   auto cl = open_cluster(c, code);
   if (!cl) return code;
   const std::string& name = c.args[1];
-  const json nodes = cl->state.value("nodes", json::object());
-  if (!nodes.contains(name))
+  const auto nodes = records_of<NodeRecord>(cl->state, "nodes");
+  if (!nodes.count(name))
     return report_error(c, Error{cl->engine->topology().find_node(name) ? "node \"" + name + "\" is not up; run `flotilla up " + c.args[0] + "`"
                                                                          : "there is no node named \"" + name + "\" in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"},
                         kExitFailed);
-  const json rc = nodes[name].value("runtime_config", json::object());
-  const std::string host = rc.value("docker_host", "");
+  const json& rc = nodes.at(name).runtime_config;
+  const std::string host = rc.is_object() ? rc.value("docker_host", "") : "";
   if (host.empty())
-    return report_error(c, Error{"node \"" + name + "\" runs the " + nodes[name].value("runtime", std::string("?")) +
+    return report_error(c, Error{"node \"" + name + "\" runs the " + (nodes.at(name).runtime.empty() ? "?" : nodes.at(name).runtime) +
                                  " runtime, which has no Docker engine to point a client at; `flotilla env` works for nodes whose driver runs Docker on them"},
                         kExitFailed);
   c.out << "export DOCKER_HOST=" << host << "\n";

@@ -1,17 +1,23 @@
 // The engine: ties topology, plugins, planner, executor and state together for one cluster.
+// Its parts live beside it: validation.cpp (checks before anything runs), plugin_views.hpp and
+// addon_request.hpp (what plugins are told), state_journal.hpp (group commit), step_runner.hpp
+// (one function per step kind), runtime_broker.hpp (runtime operations asked for by addons)
+// and status.hpp.
 #pragma once
 
+#include "addon_graph.hpp"
 #include "executor.hpp"
+#include "health_probe.hpp"
 #include "planner.hpp"
 #include "plugin_host.hpp"
+#include "state_journal.hpp"
+#include "state_records.hpp"
 #include "state_store.hpp"
 #include "topology.hpp"
 
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +33,13 @@ struct EngineOptions {
   std::chrono::seconds stop_timeout{10};    // TERM, then KILL after this
 };
 
+/// What the engine works through; each defaults to the real thing when left empty.
+struct EngineDeps {
+  std::unique_ptr<StateStore> store;      // default: FileStateStore in the state directory
+  std::optional<PluginHost> host;         // default: the plugins on the search path
+  std::shared_ptr<HealthProbe> health;    // default: HTTP GET of the service's health path
+};
+
 /// What `up` (or `down`) did.
 struct ApplyReport {
   std::vector<StepResult> results;
@@ -36,13 +49,16 @@ struct ApplyReport {
   [[nodiscard]] int succeeded() const;
 };
 
+class EngineStepRunner;
+class RuntimeBroker;
+
 /// One cluster, opened from its topology file.
 class Engine {
  public:
   /// Loads the topology and the plugins and checks everything that can be checked without
   /// touching the cluster: engine keys, plugin names, plugin options against their schemas,
   /// capabilities (every `requires` provided), the plugins' own validate operations.
-  [[nodiscard]] static Result<std::unique_ptr<Engine>> open(const EngineOptions& options);
+  [[nodiscard]] static Result<std::unique_ptr<Engine>> open(const EngineOptions& options, EngineDeps deps = {});
 
   [[nodiscard]] const Topology& topology() const { return topo_; }
   [[nodiscard]] const PluginHost& plugins() const { return host_; }
@@ -51,7 +67,10 @@ class Engine {
 
   /// The recorded state ({} when the cluster was never brought up).
   [[nodiscard]] Result<json> load_state();
-  /// Asks the runtimes whether recorded instances and components still run.
+  /// Asks the driver whether recorded nodes still run, and the runtimes whether recorded
+  /// instances and components do: {"nodes": {name: state}, "instances": {id: state},
+  /// "components": {addon: {key: state}}}. Nodes are inspected in parallel (bounded by the
+  /// parallelism and the driver's max_parallel).
   [[nodiscard]] json refresh(const json& state);
   /// Plans `up` (or `down` when destroy_all) against recorded state and what is alive.
   [[nodiscard]] Result<Plan> plan(bool destroy_all = false);
@@ -76,44 +95,58 @@ class Engine {
   [[nodiscard]] Result<CallResult> ask(const std::string& question, const json& args, const std::function<bool()>& stop,
                                        const std::function<void(std::string_view)>& on_part);
 
-  // Used by the step runner.
-  struct Runner;
-
  private:
+  friend class EngineStepRunner;
+  friend class RuntimeBroker;
   Engine() = default;
+
+  // validation.cpp
   [[nodiscard]] Result<void> check_plugins();
-  /// Port clashes between service instances and addon components on the same node.
-  [[nodiscard]] Result<void> check_ports() const;
+  [[nodiscard]] Result<void> check_driver(std::vector<std::string>& errors);
+  [[nodiscard]] std::vector<std::string> validate_with_plugins();
+
   [[nodiscard]] json node_view(const json& state, const std::string& name) const;
   [[nodiscard]] json addon_request(const AddonPlan& addon, const json& state, const Plan& plan) const;
   [[nodiscard]] json cluster_view() const;
   [[nodiscard]] json resolved_config(const AddonPlan& addon) const;
+  [[nodiscard]] const AddonPlan* find_addon(const std::string& name) const;
+  /// {option: hash of its value} of the driver's options as the topology gives them (secrets
+  /// unresolved), recorded with each node to tell which nodes a changed option affects.
+  [[nodiscard]] json driver_option_hashes() const;
+  /// The driver's live view of every ready node ({} for a driver without inspect).
+  [[nodiscard]] json inspect_nodes(const json& state);
 
-  /// Applies `fn` to the state under the lock, bumps the serial and saves it atomically.
-  [[nodiscard]] Result<void> commit(const std::function<void(json&)>& fn);
-  [[nodiscard]] json snapshot();
+  /// Applies `fn` to the state, stamps it and saves it (see StateJournal::commit).
+  [[nodiscard]] Result<void> commit(const std::function<void(json&)>& fn) { return journal_->commit(fn); }
+  [[nodiscard]] json snapshot() { return journal_->snapshot(); }
+  /// Commits a change of one record of a state section (created when missing).
+  template <class Record>
+  [[nodiscard]] Result<void> update_record(const char* section, const std::string& key, const std::function<void(Record&)>& fn) {
+    return commit([&](json& s) {
+      Record r = record_of<Record>(s, section, key);
+      fn(r);
+      if (!s.contains(section) || !s[section].is_object()) s[section] = json::object();
+      s[section][key] = r;
+    });
+  }
+  /// Commits the removal of one record of a state section.
+  [[nodiscard]] Result<void> erase_record(const char* section, const std::string& key) {
+    return commit([&](json& s) {
+      if (auto it = s.find(section); it != s.end() && it->is_object()) it->erase(key);
+    });
+  }
 
   EngineOptions options_;
   Topology topo_;
   PluginHost host_;
   const Plugin* driver_ = nullptr;
-  json driver_config_ = json::object();
+  json driver_config_ = json::object();  // secrets resolved: for the driver's requests only
+  DriverPlan driver_plan_;                 // secrets unresolved: for planning
   std::vector<AddonPlan> addons_;
   std::filesystem::path state_dir_;
-  std::unique_ptr<FileStateStore> store_;
-  std::mutex mu_;
-  json state_ = json::object();
-  // Group commit (see commit()), guarded by mu_: changes made, changes saved, and the last
-  // failed save, which fails the commits whose changes it held.
-  std::condition_variable saved_cv_;
-  std::uint64_t changes_ = 0;
-  std::uint64_t saved_ = 0;
-  std::uint64_t failed_ = 0;
-  Error save_error_;
-  bool saving_ = false;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<StateJournal> journal_;
+  std::shared_ptr<HealthProbe> health_;
 };
-
-/// The addon names, topologically sorted by provides/requires; a cycle is an error naming it.
-[[nodiscard]] Result<std::vector<std::string>> addon_order(const std::vector<AddonPlan>& addons);
 
 }  // namespace flotilla

@@ -1,5 +1,8 @@
 #include "planner.hpp"
 
+#include "addon_graph.hpp"
+#include "json_access.hpp"
+#include "state_records.hpp"
 #include "util.hpp"
 
 #include <algorithm>
@@ -7,39 +10,53 @@
 #include <unordered_set>
 
 namespace flotilla {
-namespace {
-
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
-
-std::string str_or(const json& j, const char* key, const std::string& def = "") {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
-}
-
-const json& obj(const json& j, const char* key) {
-  static const json empty = json::object();
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : empty;
-}
-
-std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port) {
-  json spec = {{"command", s.command}, {"image", s.image}, {"env", s.env}, {"port", port}, {"node", node}, {"health", s.health}};
-  return stable_hash(spec.dump());
-}
-
-}  // namespace
 
 bool AddonPlan::needs_services() const { return contains(requires_, "services"); }
 
 std::string InstancePlan::workload_name() const { return "service-" + service_dns_label(service) + "-" + std::to_string(instance); }
 
-bool Plan::empty() const {
-  return std::all_of(actions.begin(), actions.end(), [](const PlanAction& a) { return a.symbol == '='; });
+char change_symbol(Change c) {
+  switch (c) {
+    case Change::create: return '+';
+    case Change::update: return '~';
+    case Change::repair: return '!';
+    case Change::destroy: return '-';
+    case Change::resync: return '=';
+  }
+  return '?';
 }
 
-int Plan::count(char symbol) const {
-  return static_cast<int>(std::count_if(actions.begin(), actions.end(), [&](const PlanAction& a) { return a.symbol == symbol; }));
+const char* change_name(Change c) {
+  switch (c) {
+    case Change::create: return "create";
+    case Change::update: return "update";
+    case Change::repair: return "repair";
+    case Change::destroy: return "destroy";
+    case Change::resync: return "resync";
+  }
+  return "unknown";
 }
+
+bool Plan::empty() const {
+  return std::all_of(actions.begin(), actions.end(), [](const PlanAction& a) { return a.change == Change::resync; });
+}
+
+int Plan::count(Change change) const {
+  return static_cast<int>(std::count_if(actions.begin(), actions.end(), [&](const PlanAction& a) { return a.change == change; }));
+}
+
+const StepAction* Plan::action_of(const std::string& id) const {
+  auto it = work.find(id);
+  return it != work.end() ? &it->second : nullptr;
+}
+
+json instance_spec(const ServiceSpec& s, const std::string& node, int port) {
+  return {{"command", s.command}, {"image", s.image}, {"env", s.env}, {"port", port}, {"node", node}, {"health", s.health}};
+}
+
+std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port) { return stable_hash(instance_spec(s, node, port).dump()); }
+
+std::string addon_config_hash(const AddonPlan& addon) { return stable_hash(addon.config.dump()); }
 
 std::map<std::string, int> effective_replicas(const Topology& topo, const json& state, std::vector<std::string>* notes) {
   std::map<std::string, int> out;
@@ -83,256 +100,310 @@ std::vector<InstancePlan> desired_instances(const Topology& topo, const std::map
   return out;
 }
 
-Plan make_plan(const PlanInput& in) {
-  Plan plan;
-  const Topology& topo = *in.topology;
-  const json& state = in.state;
-  const json& st_nodes = obj(state, "nodes");
-  const json& st_instances = obj(state, "instances");
-  const json& st_addons = obj(state, "addons");
-  const json& live_instances = obj(in.live, "instances");
-  const json& live_components = obj(in.live, "components");
-  plan.state_serial = state.value("serial", 0LL);
+namespace {
 
-  auto add_step = [&](Step s) -> Step& {
-    plan.graph.steps.push_back(std::move(s));
-    return plan.graph.steps.back();
-  };
-  auto add_action = [&](char sym, std::string type, std::string name, std::string verb, std::string detail, std::string step) {
-    plan.actions.push_back({sym, std::move(type), std::move(name), std::move(verb), std::move(detail), std::move(step)});
-  };
+// Why an addon is applied: a change, a repair, or a reconciling addon's routine resync.
+struct ApplyReason {
+  Change change = Change::update;
+  std::string detail;
+};
 
-  // ---- nodes
-  std::set<std::string> desired_nodes;
-  if (!in.destroy_all)
-    for (const auto& n : topo.nodes) desired_nodes.insert(n.name);
-  std::set<int> used_slots;
-  for (const auto& [name, rec] : st_nodes.items()) used_slots.insert(rec.value("slot", -1));
+// The decisions of one make_plan, in the order they depend on each other: nodes, instances,
+// addons (with the cascade to their dependents), then the teardown of what is no longer
+// wanted (addons, instances, nodes).
+class Planning {
+ public:
+  Planning(const PlanInput& in, Plan& plan)
+      : in_(in), plan_(plan), topo_(*in.topology), st_nodes_(records_of<NodeRecord>(in.state, "nodes")),
+        st_instances_(records_of<InstanceRecord>(in.state, "instances")), st_addons_(records_of<AddonRecord>(in.state, "addons")) {
+    static const std::vector<AddonPlan> kNoAddons;
+    addons_ = in.destroy_all ? &kNoAddons : &in.addons;
+  }
+
+  void run() {
+    plan_.state_serial = in_.state.value("serial", 0LL);
+    decide_nodes();
+    decide_instances();
+    decide_addons();
+    decide_addon_teardown();
+    decide_instance_stops();
+    decide_node_destroys();
+  }
+
+ private:
+  void add(Step s, StepAction work, Change change, std::string type, std::string name, std::string verb, std::string detail) {
+    plan_.actions.push_back({change, std::move(type), std::move(name), std::move(verb), std::move(detail), s.id});
+    plan_.work.emplace(s.id, std::move(work));
+    plan_.graph.steps.push_back(std::move(s));
+  }
+
+  void decide_nodes();
+  void decide_existing_node(const NodeSpec& n, const NodeRecord& rec);
+  void create_node(const NodeSpec& n, int slot, bool replace, Change change, const std::string& verb, const std::string& detail);
+  [[nodiscard]] int free_slot();
+  void decide_instances();
+  void decide_addons();
+  [[nodiscard]] std::map<std::string, ApplyReason> addon_reasons() const;
+  [[nodiscard]] std::string addon_change(const AddonPlan& a) const;
+  void cascade(std::map<std::string, ApplyReason>& reasons) const;
+  void decide_addon_teardown();
+  void decide_instance_stops();
+  void decide_node_destroys();
+
+  const PlanInput& in_;
+  Plan& plan_;
+  const Topology& topo_;
+  const std::map<std::string, NodeRecord> st_nodes_;
+  const std::map<std::string, InstanceRecord> st_instances_;
+  const std::map<std::string, AddonRecord> st_addons_;
+  const std::vector<AddonPlan>* addons_ = nullptr;
+
+  std::set<int> used_slots_;
   // Slots are only taken, never freed, while planning, so the lowest free slot only grows:
   // searching on from the last one keeps 10,000 new nodes linear instead of quadratic.
-  int next_free_slot = 0;
-  std::vector<std::string> node_create_steps;
-  std::unordered_set<std::string> nodes_created;  // names of the nodes in node_create_steps
-  std::vector<std::string> node_destroy;
-  if (!in.destroy_all) {
-    for (const auto& n : topo.nodes) {
-      auto it = st_nodes.find(n.name);
-      const bool exists = it != st_nodes.end();
-      const bool ready = exists && str_or(*it, "status") == "ready";
-      if (ready) {
-        std::vector<std::string> roles = it->value("roles", std::vector<std::string>{});
-        std::map<std::string, std::string> labels = it->value("labels", std::map<std::string, std::string>{});
-        if (roles != n.roles || labels != n.labels) {
-          const std::string id = "node.update:" + n.name;
-          add_step({id, "update node " + n.name, "", {}, {{"type", "node"}, {"action", "update"}, {"name", n.name}}});
-          add_action('~', "node", n.name, "update", "roles or labels changed", id);
-        }
-        continue;
-      }
-      int slot = exists ? it->value("slot", -1) : -1;
-      if (slot < 0) {
-        while (used_slots.count(next_free_slot)) ++next_free_slot;
-        slot = next_free_slot;
-        used_slots.insert(slot);
-      }
-      const std::string id = "node.create:" + n.name;
-      add_step({id, "create node " + n.name, in.driver_pool, {},
-                {{"type", "node"}, {"action", "create"}, {"name", n.name}, {"slot", slot}}});
-      add_action(exists ? '!' : '+', "node", n.name, "create", exists ? "last create did not finish" : "", id);
-      node_create_steps.push_back(id);
-      nodes_created.insert(n.name);
-    }
-  }
-  for (const auto& [name, rec] : st_nodes.items())
-    if (!desired_nodes.count(name)) node_destroy.push_back(name);
-  const bool nodes_change = !node_create_steps.empty() || !node_destroy.empty();
+  int next_free_slot_ = 0;
+  std::vector<std::string> node_create_steps_;
+  std::unordered_set<std::string> nodes_created_;  // names of the nodes in node_create_steps_
+  std::unordered_set<std::string> nodes_remade_;   // recorded nodes whose machine is made again (repair or replacement)
+  std::vector<std::string> node_destroy_;
+  bool nodes_change_ = false;
+  std::vector<std::string> instance_start_steps_;
+  std::vector<std::pair<std::string, std::string>> instance_stops_;  // id, node
+  bool instances_change_ = false;
+  std::set<std::string> removed_addons_;
+  std::vector<std::string> service_addon_steps_, all_addon_steps_;
+  std::map<std::string, std::vector<std::string>> stops_on_node_;
+};
 
-  // ---- instances
-  std::vector<std::string> instance_start_steps;
-  std::vector<std::pair<std::string, std::string>> instance_stops;  // id, node
-  if (!in.destroy_all) {
-    plan.replicas = effective_replicas(topo, state, &plan.notes);
-    plan.instances = desired_instances(topo, plan.replicas);
+int Planning::free_slot() {
+  while (used_slots_.count(next_free_slot_)) ++next_free_slot_;
+  used_slots_.insert(next_free_slot_);
+  return next_free_slot_;
+}
+
+void Planning::create_node(const NodeSpec& n, int slot, bool replace, Change change, const std::string& verb, const std::string& detail) {
+  const std::string id = "node.create:" + n.name;
+  add({id, (replace ? "replace node " : "create node ") + n.name, in_.driver_pool, {}, json::object()}, CreateNode{n.name, slot, replace},
+      change, "node", n.name, verb, detail);
+  node_create_steps_.push_back(id);
+  nodes_created_.insert(n.name);
+}
+
+void Planning::decide_nodes() {
+  for (const auto& [name, rec] : st_nodes_) used_slots_.insert(rec.slot);
+  if (!in_.destroy_all)
+    for (const auto& n : topo_.nodes) {
+      auto it = st_nodes_.find(n.name);
+      if (it != st_nodes_.end()) decide_existing_node(n, it->second);
+      else create_node(n, free_slot(), false, Change::create, "create", "");
+    }
+  std::set<std::string> desired;
+  if (!in_.destroy_all)
+    for (const auto& n : topo_.nodes) desired.insert(n.name);
+  for (const auto& [name, rec] : st_nodes_)
+    if (!desired.count(name)) node_destroy_.push_back(name);
+  nodes_change_ = !node_create_steps_.empty() || !node_destroy_.empty();
+}
+
+// The driver options recorded for a node (as hashes, see driver_option_hashes) that differ
+// from the topology's now. A node recorded without them (before they were recorded) has none.
+std::vector<std::string> changed_driver_options(const NodeRecord& rec, const DriverPlan& driver) {
+  std::vector<std::string> changed;
+  const json& recorded = rec.driver_options;
+  if (!recorded.is_object() || (!rec.driver.empty() && rec.driver != driver.name)) return changed;
+  std::set<std::string> keys;
+  for (const auto& [k, v] : recorded.items()) keys.insert(k);
+  for (const auto& [k, v] : driver.config.items()) keys.insert(k);
+  for (const auto& k : keys) {
+    const std::string now = driver.config.contains(k) ? stable_hash(driver.config[k].dump()) : "";
+    if (str_or(recorded, k.c_str()) != now) changed.push_back(k);
   }
+  return changed;
+}
+
+void Planning::decide_existing_node(const NodeSpec& n, const NodeRecord& rec) {
+  const int slot = rec.slot >= 0 ? rec.slot : free_slot();
+  if (rec.status != NodeStatus::ready) return create_node(n, slot, false, Change::repair, "create", "last create did not finish");
+  const json& live = obj(in_.live, "nodes");
+  if (auto l = live.find(n.name); l != live.end() && l->is_string() && (*l == "stopped" || *l == "missing")) {
+    nodes_remade_.insert(n.name);
+    return create_node(n, slot, false, Change::repair, "create", "it is " + l->get<std::string>());
+  }
+  std::vector<std::string> details;
+  if (const auto changed = changed_driver_options(rec, in_.driver); !changed.empty()) {
+    const bool forces = std::any_of(changed.begin(), changed.end(), [&](const std::string& k) { return !contains(in_.driver.mutable_options, k); });
+    const std::string what = "driver option" + std::string(changed.size() > 1 ? "s " : " ") + join(changed, ", ") + " changed";
+    if (forces) {
+      nodes_remade_.insert(n.name);
+      return create_node(n, slot, true, Change::update, "replace", what + "; forces replacement");
+    }
+    details.push_back(what + "; changes in place");
+  }
+  if (rec.roles != n.roles || rec.labels != n.labels)
+    details.push_back("roles or labels changed");
+  if (details.empty()) return;
+  const std::string id = "node.update:" + n.name;
+  add({id, "update node " + n.name, "", {}, json::object()}, UpdateNode{n.name}, Change::update, "node", n.name, "update", join(details, "; "));
+}
+
+void Planning::decide_instances() {
+  if (!in_.destroy_all) {
+    plan_.replicas = effective_replicas(topo_, in_.state, &plan_.notes);
+    plan_.instances = desired_instances(topo_, plan_.replicas);
+  }
+  const json& live = obj(in_.live, "instances");
   std::set<std::string> desired_ids;
-  for (const auto& ip : plan.instances) {
+  for (const auto& ip : plan_.instances) {
     desired_ids.insert(ip.id);
-    auto it = st_instances.find(ip.id);
-    std::string verb, detail;
-    char sym = '+';
-    if (it == st_instances.end()) {
-      verb = "start";
-      detail = "on " + ip.node;
-    } else if (str_or(*it, "node") != ip.node || str_or(*it, "spec_hash") != ip.spec_hash) {
-      verb = "replace", sym = '~';
-      detail = str_or(*it, "node") != ip.node ? "moves to " + ip.node : "spec changed";
-    } else if (str_or(*it, "status") != "running") {
-      verb = "restart", sym = '!';
-      detail = "last start did not finish";
-    } else if (auto l = live_instances.find(ip.id); l != live_instances.end() && l->is_string() && *l != "running") {
-      verb = "restart", sym = '!';
-      detail = "it is " + l->get<std::string>();
-    } else {
-      continue;
-    }
+    auto it = st_instances_.find(ip.id);
+    std::string verb = "restart", detail;
+    Change change = Change::repair;
+    if (it == st_instances_.end()) verb = "start", detail = "on " + ip.node, change = Change::create;
+    else if (it->second.node != ip.node || it->second.spec_hash != ip.spec_hash) {
+      verb = "replace", change = Change::update;
+      detail = it->second.node != ip.node ? "moves to " + ip.node : "spec changed";
+    } else if (it->second.status != WorkloadStatus::running) detail = "last start did not finish";
+    else if (nodes_remade_.count(ip.node)) detail = "node " + ip.node + " is made anew";
+    else if (auto l = live.find(ip.id); l != live.end() && l->is_string() && *l != "running") detail = "it is " + l->get<std::string>();
+    else continue;
     const std::string id = "instance.start:" + ip.id;
-    Step s{id, verb + " " + ip.id + " on " + ip.node, "", {},
-           {{"type", "instance"}, {"action", verb}, {"name", ip.id}, {"service", ip.service}, {"instance", ip.instance},
-            {"node", ip.node}, {"port", ip.port}, {"spec_hash", ip.spec_hash}, {"workload", ip.workload_name()}}};
-    if (nodes_created.count(ip.node)) s.deps.push_back("node.create:" + ip.node);
-    add_step(std::move(s));
-    add_action(sym, "instance", ip.id, verb, detail, id);
-    instance_start_steps.push_back(id);
+    Step s{id, verb + " " + ip.id + " on " + ip.node, "", {}, json::object()};
+    if (nodes_created_.count(ip.node)) s.deps.push_back("node.create:" + ip.node);
+    add(std::move(s), StartInstance{ip}, change, "instance", ip.id, verb, detail);
+    instance_start_steps_.push_back(id);
   }
-  for (const auto& [id, rec] : st_instances.items())
-    if (!desired_ids.count(id)) instance_stops.emplace_back(id, str_or(rec, "node"));
-  const bool instances_change = !instance_start_steps.empty() || !instance_stops.empty();
+  for (const auto& [id, rec] : st_instances_)
+    if (!desired_ids.count(id)) instance_stops_.emplace_back(id, rec.node);
+  instances_change_ = !instance_start_steps_.empty() || !instance_stops_.empty();
+}
 
-  // ---- addons: apply in dependency order, cascading changes to dependents
-  static const std::vector<AddonPlan> kNoAddons;
-  const std::vector<AddonPlan>& addons = in.destroy_all ? kNoAddons : in.addons;
-  std::map<std::string, const AddonPlan*> by_name;
-  for (const auto& a : addons) by_name[a.name] = &a;
-  auto providers_of = [&](const AddonPlan& a) {
-    std::vector<std::string> out;
-    for (const auto& b : addons) {
-      if (b.name == a.name) continue;
-      for (const auto& cap : b.provides)
-        if (contains(a.requires_, cap) || contains(a.optional, cap)) {
-          out.push_back(b.name);
-          break;
-        }
-    }
-    return out;
-  };
-  std::set<std::string> removed_addons;
-  for (const auto& [name, rec] : st_addons.items())
-    if (!by_name.count(name)) removed_addons.insert(name);
-  std::map<std::string, std::string> apply_reason;
-  for (const auto& a : addons) {
-    auto it = st_addons.find(a.name);
-    std::string reason;
-    if (it == st_addons.end()) reason = "new";
-    else if (str_or(*it, "status") != "ready") reason = "last apply did not finish";
-    else if (str_or(*it, "plugin") != a.plugin) reason = "plugin changed";
-    else if (str_or(*it, "config_hash") != stable_hash(a.config.dump())) reason = "configuration changed";
-    else if (it->value("nodes", std::vector<std::string>{}) != a.nodes) reason = "placement changed";
-    else if (nodes_change) reason = "nodes changed";
-    else if (a.needs_services() && instances_change) reason = "instances changed";
-    else {
-      for (const auto& [key, st] : obj(live_components, a.name.c_str()).items())
-        if (st != "running") {
-          reason = "component " + key + " is " + st.get<std::string>();
-          break;
-        }
-    }
-    if (reason.empty())
-      for (const auto& [name, rec] : st_addons.items())
-        if (removed_addons.count(name)) {
-          auto provides = rec.value("provides", std::vector<std::string>{});
-          for (const auto& cap : provides)
-            if (contains(a.requires_, cap) || contains(a.optional, cap)) reason = name + " is removed";
-        }
-    if (!reason.empty()) apply_reason[a.name] = reason;
-  }
-  for (size_t pass = 0; pass < addons.size(); ++pass) {
+// Why an addon changes by itself (not through a provider it depends on), or "" when it does not.
+std::string Planning::addon_change(const AddonPlan& a) const {
+  auto it = st_addons_.find(a.name);
+  if (it == st_addons_.end()) return "new";
+  const AddonRecord& rec = it->second;
+  if (rec.status != AddonStatus::ready) return "last apply did not finish";
+  if (rec.plugin != a.plugin) return "plugin changed";
+  if (rec.config_hash != addon_config_hash(a)) return "configuration changed";
+  if (rec.nodes != a.nodes) return "placement changed";
+  if (nodes_change_) return "nodes changed";
+  if (a.needs_services() && instances_change_) return "instances changed";
+  for (const auto& [key, st] : obj(obj(in_.live, "components"), a.name.c_str()).items())
+    if (st.is_string() && st != "running") return "component " + key + " is " + st.get<std::string>();
+  for (const auto& name : removed_addons_)
+    if (uses_any(a.requires_, a.optional, st_addons_.at(name).provides))
+      return name + " is removed";
+  return "";
+}
+
+// A change of an addon re-applies every addon that depends on it, transitively.
+void Planning::cascade(std::map<std::string, ApplyReason>& reasons) const {
+  for (size_t pass = 0; pass < addons_->size(); ++pass) {
     bool grew = false;
-    for (const auto& a : addons)
-      if (!apply_reason.count(a.name))
-        for (const auto& p : providers_of(a))
-          if (apply_reason.count(p)) {
-            apply_reason[a.name] = "depends on " + p + ", which changes";
+    for (const auto& a : *addons_)
+      if (!reasons.count(a.name))
+        for (const auto& p : addon_providers(a, *addons_))
+          if (reasons.count(p)) {
+            reasons[a.name] = {Change::update, "depends on " + p + ", which changes"};
             grew = true;
             break;
           }
     if (!grew) break;
   }
+}
+
+std::map<std::string, ApplyReason> Planning::addon_reasons() const {
+  std::map<std::string, ApplyReason> reasons;
+  for (const auto& a : *addons_)
+    if (auto why = addon_change(a); !why.empty()) reasons[a.name] = {st_addons_.count(a.name) ? Change::update : Change::create, why};
+  cascade(reasons);
   // Reconciling addons (the registrator) also run when nothing changed, to repair drift
   // outside Flotilla's view (a stray catalog entry); that is a resync, not a change.
-  for (const auto& a : addons)
-    if (a.reconcile && !apply_reason.count(a.name)) apply_reason[a.name] = "=resync";
-  std::vector<std::string> service_addon_applies, all_addon_steps;
-  for (const auto& a : addons) {
-    auto r = apply_reason.find(a.name);
-    if (r == apply_reason.end()) continue;
-    const bool resync = r->second == "=resync";
+  for (const auto& a : *addons_)
+    if (a.reconcile && !reasons.count(a.name)) reasons[a.name] = {Change::resync, ""};
+  return reasons;
+}
+
+void Planning::decide_addons() {
+  std::set<std::string> wanted;
+  for (const auto& a : *addons_) wanted.insert(a.name);
+  for (const auto& [name, rec] : st_addons_)
+    if (!wanted.count(name)) removed_addons_.insert(name);
+  const auto reasons = addon_reasons();
+  for (const auto& a : *addons_) {
+    auto r = reasons.find(a.name);
+    if (r == reasons.end()) continue;
     const std::string id = "addon.apply:" + a.name;
-    Step s{id, "apply addon " + a.name, a.max_parallel > 0 ? "addon:" + a.plugin : "", node_create_steps,
-           {{"type", "addon"}, {"action", "apply"}, {"name", a.name}}};
-    for (const auto& p : providers_of(a))
-      if (apply_reason.count(p)) s.deps.push_back("addon.apply:" + p);
+    Step s{id, "apply addon " + a.name, a.max_parallel > 0 ? "addon:" + a.plugin : "", node_create_steps_, json::object()};
+    for (const auto& p : addon_providers(a, *addons_))
+      if (reasons.count(p)) s.deps.push_back("addon.apply:" + p);
     if (a.needs_services()) {
-      s.deps.insert(s.deps.end(), instance_start_steps.begin(), instance_start_steps.end());
-      service_addon_applies.push_back(id);
+      s.deps.insert(s.deps.end(), instance_start_steps_.begin(), instance_start_steps_.end());
+      service_addon_steps_.push_back(id);
     }
-    add_step(std::move(s));
-    if (resync) add_action('=', "addon", a.name, "resync", "", id);
-    else add_action(st_addons.contains(a.name) ? '~' : '+', "addon", a.name, "apply", r->second, id);
-    all_addon_steps.push_back(id);
+    const bool resync = r->second.change == Change::resync;
+    add(std::move(s), ApplyAddon{a.name}, r->second.change, "addon", a.name, resync ? "resync" : "apply", r->second.detail);
+    all_addon_steps_.push_back(id);
   }
-  // Removed addons: destroyed after the addons that depended on them.
-  for (const auto& name : removed_addons) {
-    const json& rec = st_addons[name];
-    auto provides = rec.value("provides", std::vector<std::string>{});
+}
+
+// Removed addons: destroyed after the addons that depended on them.
+void Planning::decide_addon_teardown() {
+  for (const auto& name : removed_addons_) {
+    const AddonRecord& rec = st_addons_.at(name);
     const std::string id = "addon.destroy:" + name;
-    Step s{id, "destroy addon " + name, "", {}, {{"type", "addon"}, {"action", "destroy"}, {"name", name}}};
-    for (const auto& other : removed_addons) {
-      if (other == name) continue;
-      auto reqs = st_addons[other].value("requires", std::vector<std::string>{});
-      auto opts = st_addons[other].value("optional", std::vector<std::string>{});
-      for (const auto& cap : provides)
-        if (contains(reqs, cap) || contains(opts, cap)) {
-          s.deps.push_back("addon.destroy:" + other);
-          break;
-        }
-    }
-    add_step(std::move(s));
-    add_action('-', "addon", name, "destroy", "", id);
-    all_addon_steps.push_back(id);
+    Step s{id, "destroy addon " + name, "", {}, json::object()};
+    for (const auto& other : removed_addons_)
+      if (other != name && uses_any(st_addons_.at(other).requires_, st_addons_.at(other).optional, rec.provides))
+        s.deps.push_back("addon.destroy:" + other);
+    add(std::move(s), DestroyAddon{name}, Change::destroy, "addon", name, "destroy", "");
+    all_addon_steps_.push_back(id);
     // Removed addons that follow the services (ingress, catalog) let go of them first.
-    if (contains(rec.value("requires", std::vector<std::string>{}), "services")) service_addon_applies.push_back(id);
+    if (contains(rec.requires_, "services")) service_addon_steps_.push_back(id);
   }
+}
 
-  // ---- instance stops: drained by the ingress (addons needing services) first
-  std::map<std::string, std::vector<std::string>> stops_on_node;
-  for (const auto& [iid, node] : instance_stops) {
+// Instance stops: drained by the ingress (addons needing services) first.
+void Planning::decide_instance_stops() {
+  for (const auto& [iid, node] : instance_stops_) {
     const std::string id = "instance.stop:" + iid;
-    add_step({id, "stop " + iid + " on " + node, "", service_addon_applies,
-              {{"type", "instance"}, {"action", "stop"}, {"name", iid}, {"node", node}}});
-    add_action('-', "instance", iid, "stop", "on " + node, id);
-    stops_on_node[node].push_back(id);
+    add({id, "stop " + iid + " on " + node, "", service_addon_steps_, json::object()}, StopInstance{iid, node}, Change::destroy,
+        "instance", iid, "stop", "on " + node);
+    stops_on_node_[node].push_back(id);
   }
+}
 
-  // ---- node destroys: after everything that may still use the node
-  for (const auto& name : node_destroy) {
+// Node destroys: after everything that may still use the node.
+void Planning::decide_node_destroys() {
+  for (const auto& name : node_destroy_) {
     const std::string id = "node.destroy:" + name;
-    Step s{id, "destroy node " + name, in.driver_pool, stops_on_node[name], {{"type", "node"}, {"action", "destroy"}, {"name", name}}};
-    s.deps.insert(s.deps.end(), all_addon_steps.begin(), all_addon_steps.end());
-    add_step(std::move(s));
-    add_action('-', "node", name, "destroy", str_or(st_nodes[name], "address"), id);
+    Step s{id, "destroy node " + name, in_.driver_pool, stops_on_node_[name], json::object()};
+    s.deps.insert(s.deps.end(), all_addon_steps_.begin(), all_addon_steps_.end());
+    add(std::move(s), DestroyNode{name}, Change::destroy, "node", name, "destroy", st_nodes_.at(name).address);
   }
+}
+
+}  // namespace
+
+Plan make_plan(const PlanInput& in) {
+  Plan plan;
+  Planning(in, plan).run();
   return plan;
 }
 
 json plan_to_json(const Plan& plan, const std::string& cluster) {
   json actions = json::array();
   for (const auto& a : plan.actions)
-    actions.push_back({{"change", a.symbol == '+'   ? "create"
-                                  : a.symbol == '-' ? "destroy"
-                                  : a.symbol == '!' ? "repair"
-                                  : a.symbol == '=' ? "resync"
-                                                    : "update"},
-                       {"type", a.type},
-                       {"name", a.name},
-                       {"action", a.verb},
-                       {"detail", a.detail},
-                       {"step", a.step}});
+    actions.push_back({{"change", change_name(a.change)}, {"type", a.type}, {"name", a.name}, {"action", a.verb}, {"detail", a.detail}, {"step", a.step}});
   json steps = json::array();
   for (const auto& s : plan.graph.steps) steps.push_back({{"id", s.id}, {"label", s.label}, {"deps", s.deps}});
   return {{"format_version", 1},
           {"cluster", cluster},
           {"state_serial", plan.state_serial},
-          {"summary", {{"create", plan.count('+')}, {"change", plan.count('~') + plan.count('!')}, {"destroy", plan.count('-')}}},
+          {"summary",
+           {{"create", plan.count(Change::create)},
+            {"change", plan.count(Change::update) + plan.count(Change::repair)},
+            {"destroy", plan.count(Change::destroy)}}},
           {"actions", actions},
           {"steps", steps},
           {"notes", plan.notes}};
@@ -344,15 +415,16 @@ std::string plan_to_text(const Plan& plan, const std::string& cluster) {
   if (plan.empty()) return out + "No changes. Cluster \"" + cluster + "\" matches the topology.\n";
   out += "Flotilla will perform these actions on cluster \"" + cluster + "\":\n";
   for (const auto& a : plan.actions) {
-    if (a.symbol == '=') continue;
+    if (a.change == Change::resync) continue;
     out += "  ";
-    out += a.symbol;
+    out += change_symbol(a.change);
     out += " " + a.type + " " + a.name + ": " + a.verb;
     if (!a.detail.empty()) out += " (" + a.detail + ")";
     out += "\n";
   }
-  out += "Plan: " + std::to_string(plan.count('+')) + " to add, " + std::to_string(plan.count('~') + plan.count('!')) +
-         " to change, " + std::to_string(plan.count('-')) + " to destroy.\n";
+  out += "Plan: " + std::to_string(plan.count(Change::create)) + " to add, " +
+         std::to_string(plan.count(Change::update) + plan.count(Change::repair)) + " to change, " +
+         std::to_string(plan.count(Change::destroy)) + " to destroy.\n";
   return out;
 }
 

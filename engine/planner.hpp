@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace flotilla {
@@ -40,38 +41,102 @@ struct InstancePlan {
   [[nodiscard]] std::string workload_name() const; // "service-hello-v1-3"
 };
 
+/// The driver as the planner needs it: its options and which of them change in place.
+struct DriverPlan {
+  std::string name;
+  json config = json::object();            // options with defaults, secrets unresolved
+  std::vector<std::string> mutable_options; // the manifest's "mutable_options"
+  int max_parallel = 0;
+};
+
+/// What a live check of a node found: "running", "stopped", "missing" or "unknown".
+using NodeLiveness = std::map<std::string, std::string>;
+
 /// What the planner reads.
 struct PlanInput {
   const Topology* topology = nullptr;
   std::vector<AddonPlan> addons;
+  DriverPlan driver;
   json state = json::object();   // recorded state (see docs/architecture.md)
-  json live = json::object();    // {"instances": {id: state}, "components": {addon: {key: state}}}
+  json live = json::object();    // {"nodes": {name: state}, "instances": {id: state}, "components": {addon: {key: state}}}
   std::string driver_pool;       // "driver:<name>"
   int driver_max_parallel = 0;
   bool destroy_all = false;      // `down`: desire nothing
 };
 
+/// What a plan line does to its resource.
+enum class Change {
+  create,   // "+": a new resource
+  update,   // "~": a change of an existing one
+  repair,   // "!": finishing or redoing what is broken
+  destroy,  // "-": a removal
+  resync,   // "=": a reconciling addon's routine run; not a change
+};
+
+/// The plan-line character of a change ('+', '~', '!', '-', '=').
+[[nodiscard]] char change_symbol(Change c);
+/// The `plan --output json` name of a change ("create", "update", "repair", "destroy", "resync").
+[[nodiscard]] const char* change_name(Change c);
+
 /// One line of a plan.
 struct PlanAction {
-  char symbol = '+';  // + create, ~ change, - destroy, ! repair, = resync (not a change)
+  Change change = Change::create;
   std::string type;   // node | instance | addon
   std::string name;
-  std::string verb;   // create, start, restart, replace, apply, stop, destroy
+  std::string verb;   // create, update, replace, start, restart, apply, resync, stop, destroy
   std::string detail; // "on swarm-1", "instances changed", ...
   std::string step;   // id of the step that carries it out
 };
 
+// What a step does: one type per step kind (the step runner has one function for each).
+struct CreateNode {
+  std::string node;
+  int slot = 0;
+  bool replace = false;  // destroy the recorded machine first (a driver option that forces it)
+};
+struct UpdateNode {
+  std::string node;
+};
+struct DestroyNode {
+  std::string node;
+};
+struct StartInstance {
+  InstancePlan instance;
+};
+struct StopInstance {
+  std::string id;
+  std::string node;
+};
+struct ApplyAddon {
+  std::string addon;
+};
+struct DestroyAddon {
+  std::string addon;
+};
+using StepAction = std::variant<CreateNode, UpdateNode, DestroyNode, StartInstance, StopInstance, ApplyAddon, DestroyAddon>;
+
 struct Plan {
   std::vector<PlanAction> actions;
   StepGraph graph;
+  std::map<std::string, StepAction> work;      // step id -> what it does
   std::vector<InstancePlan> instances;         // desired instances
   std::map<std::string, int> replicas;         // service -> effective replicas
   std::vector<std::string> notes;              // e.g. "hello/v1: 8 replicas set by `flotilla scale`"
   long long state_serial = 0;
   /// True when nothing changes (resyncs of reconciling addons may still run).
   [[nodiscard]] bool empty() const;
-  [[nodiscard]] int count(char symbol) const;
+  [[nodiscard]] int count(Change change) const;
+  /// What step `id` does; null for an unknown id.
+  [[nodiscard]] const StepAction* action_of(const std::string& id) const;
 };
+
+/// What shapes an instance: its service's command, image, env and health path, its node and port.
+[[nodiscard]] json instance_spec(const ServiceSpec& s, const std::string& node, int port);
+/// The hash of instance_spec recorded as an instance's spec_hash.
+[[nodiscard]] std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port);
+
+/// The hash recorded as an addon's config_hash.
+[[nodiscard]] std::string addon_config_hash(const AddonPlan& addon);
 
 /// The desired instances of every service, spread round-robin over the service's nodes
 /// (instance k on node (k-1) mod n; the j-th instance on a node gets port + j).

@@ -118,8 +118,7 @@ flt_status host_state_set(flt_call* call, const char* text, size_t len) {
   if (!c->hooks->state_set) return FLT_NOT_SUPPORTED;
   json doc = json::parse(std::string_view(text, len), nullptr, false);
   if (doc.is_discarded()) return FLT_INVALID;
-  c->hooks->state_set(doc);
-  return FLT_OK;
+  return c->hooks->state_set(doc);
 }
 
 const flt_host_api kHostApi = {

@@ -64,7 +64,8 @@ struct CallHooks {
   /// Runs a runtime operation for an addon; returns the status and fills `out`.
   std::function<flt_status(const json& request, json& out)> runtime;
   std::function<json()> state_get;
-  std::function<void(const json&)> state_set;
+  /// Saves the plugin instance's state; returns whether the save reached the disk.
+  std::function<flt_status(const json&)> state_set;
 };
 
 /// The outcome of one plugin call.

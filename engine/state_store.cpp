@@ -325,8 +325,9 @@ Result<json> FileStateStore::load() {
     return fail("state file " + quoted(path) + " does not start with \"flotilla-state <version>\": it is damaged or " +
                 "not a flotilla state file; " + backup_hint(path));
   }
-  if (version != kStateFormatVersion) {
-    const std::string reads = "this flotilla reads version " + std::to_string(kStateFormatVersion);
+  if (version < kOldestStateFormatVersion || version > kStateFormatVersion) {
+    const std::string reads = "this flotilla reads versions " + std::to_string(kOldestStateFormatVersion) + " to " +
+                              std::to_string(kStateFormatVersion);
     if (version > kStateFormatVersion) {
       return fail("state file " + quoted(path) + " has format version " + std::to_string(version) + "; " + reads +
                   ": upgrade flotilla");
@@ -351,6 +352,8 @@ Result<json> FileStateStore::load() {
     return fail("state file " + quoted(path) + " line 2: the state must be a JSON object, found " +
                 std::string(state.type_name()) + "; " + backup_hint(path));
   }
+  // The version line is the file's format; the engine migrates older ones (see migrate_state).
+  if (version != kStateFormatVersion) state["format_version"] = version;
   return state;
 }
 
@@ -395,9 +398,20 @@ Result<json> MemoryStateStore::load() {
 
 Result<void> MemoryStateStore::save(const json& state) {
   std::lock_guard lock(mu_);
+  if (fail_) return std::unexpected(*fail_);
   state_ = state;
-  ++saves;
+  ++saves_;
   return {};
+}
+
+void MemoryStateStore::fail_saves(std::optional<Error> error) {
+  std::lock_guard lock(mu_);
+  fail_ = std::move(error);
+}
+
+int MemoryStateStore::saves() const {
+  std::lock_guard lock(mu_);
+  return saves_;
 }
 
 // ---------------------------------------------------------------------------------------------

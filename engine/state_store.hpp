@@ -9,15 +9,20 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace flotilla {
 
 using json = nlohmann::json;
 
-inline constexpr int kStateFormatVersion = 1;
+/// The format this release writes. 2: spec and config hashes are FNV-1a with the standard
+/// offset basis, and nodes record their driver options' hashes.
+inline constexpr int kStateFormatVersion = 2;
+/// The oldest format this release still reads (and migrates on its first write).
+inline constexpr int kOldestStateFormatVersion = 1;
 
-/// Where state lives. The planner and executor tests use MemoryStateStore.
+/// Where state lives. The engine's tests use MemoryStateStore.
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -41,15 +46,24 @@ class FileStateStore final : public StateStore {
   std::filesystem::path dir_;
 };
 
+/// State in memory, for tests of the engine: the same contract as the file, without a disk.
+/// A save can be made to fail, as a full or read-only disk would.
 class MemoryStateStore final : public StateStore {
  public:
+  MemoryStateStore() = default;
+  explicit MemoryStateStore(json state) : state_(std::move(state)) {}
   [[nodiscard]] Result<json> load() override;
   [[nodiscard]] Result<void> save(const json& state) override;
-  int saves = 0;
+  /// From now on every save fails with `error` (or succeeds again when it is empty).
+  void fail_saves(std::optional<Error> error);
+  /// Saves made so far (failed ones not counted).
+  [[nodiscard]] int saves() const;
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   json state_ = json::object();
+  std::optional<Error> fail_;
+  int saves_ = 0;
 };
 
 /// Writes `content` to `path` atomically (temp file in the same directory, fsync, rename,

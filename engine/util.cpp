@@ -10,8 +10,10 @@
 
 namespace flotilla {
 
-std::string stable_hash(std::string_view data) {
-  std::uint64_t h = 1469598103934665603ULL;
+namespace {
+
+std::string fnv1a_hex(std::string_view data, std::uint64_t basis) {
+  std::uint64_t h = basis;
   for (unsigned char c : data) {
     h ^= c;
     h *= 1099511628211ULL;
@@ -21,6 +23,12 @@ std::string stable_hash(std::string_view data) {
   for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 0xf];
   return out;
 }
+
+}  // namespace
+
+std::string stable_hash(std::string_view data) { return fnv1a_hex(data, 14695981039346656037ULL); }
+
+std::string legacy_stable_hash(std::string_view data) { return fnv1a_hex(data, 1469598103934665603ULL); }
 
 std::string substitute(std::string text, const std::map<std::string, std::string>& vars) {
   std::string out;

@@ -14,6 +14,10 @@ namespace flotilla {
 /// Stable 64-bit FNV-1a hash as 16 hex digits (stable across builds, unlike std::hash).
 [[nodiscard]] std::string stable_hash(std::string_view data);
 
+/// The hash state format 1 recorded: FNV-1a's loop with a wrong offset basis
+/// (1469598103934665603). Only for recognising hashes in old state files.
+[[nodiscard]] std::string legacy_stable_hash(std::string_view data);
+
 /// Replaces {key} in `text` by vars[key]; unknown {names} are left as they are.
 [[nodiscard]] std::string substitute(std::string text, const std::map<std::string, std::string>& vars);
 

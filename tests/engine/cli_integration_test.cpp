@@ -216,7 +216,7 @@ TEST_CASE("failing addons leave state consistent and down still cleans up", "[in
   std::ifstream in(c.state_dir() / "failing" / "state.json");
   std::string first;
   std::getline(in, first);
-  CHECK(first == "flotilla-state 1");
+  CHECK(first == "flotilla-state 2");
   json state = json::parse(in);
   CHECK(state["nodes"].size() == 4);
   CHECK(state["instances"].size() == 5);

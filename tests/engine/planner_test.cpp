@@ -60,6 +60,13 @@ const Step& step(const Plan& p, const std::string& id) {
   return *it;
 }
 
+int slot_of(const Plan& p, const std::string& id) {
+  const StepAction* w = p.action_of(id);
+  REQUIRE(w != nullptr);
+  REQUIRE(std::holds_alternative<CreateNode>(*w));
+  return std::get<CreateNode>(*w).slot;
+}
+
 // A state where every node, instance and addon of the topology exists and runs.
 json converged(const Topology& t, const std::vector<AddonPlan>& addons, const std::map<std::string, int>& replicas) {
   json s = {{"serial", 3}, {"nodes", json::object()}, {"instances", json::object()}, {"addons", json::object()}};
@@ -101,8 +108,8 @@ TEST_CASE("a fresh cluster plans every node, instance and addon with dependencie
                addon("registrator", {}, {"services", "discovery"}, {"infra"})};
   Plan p = make_plan(in);
   REQUIRE(p.graph.check());
-  CHECK(p.count('+') == 4 + 5 + 3);
-  CHECK(p.count('-') == 0);
+  CHECK(p.count(Change::create) == 4 + 5 + 3);
+  CHECK(p.count(Change::destroy) == 0);
   const Step& start = step(p, "instance.start:hello/v1#4");
   CHECK(start.deps == std::vector<std::string>{"node.create:swarm-1"});
   const Step& ingress = step(p, "addon.apply:haproxy");
@@ -112,8 +119,8 @@ TEST_CASE("a fresh cluster plans every node, instance and addon with dependencie
   const Step& etcd = step(p, "addon.apply:etcd");
   CHECK(std::none_of(etcd.deps.begin(), etcd.deps.end(), [](const std::string& d) { return d.rfind("instance.", 0) == 0; }));
   // New nodes get the lowest free slots.
-  CHECK(step(p, "node.create:infra").data["slot"] == 0);
-  CHECK(step(p, "node.create:swarm-3").data["slot"] == 3);
+  CHECK(slot_of(p, "node.create:infra") == 0);
+  CHECK(slot_of(p, "node.create:swarm-3") == 3);
 }
 
 TEST_CASE("an unchanged, running cluster plans nothing", "[planner]") {
@@ -190,8 +197,8 @@ TEST_CASE("down destroys instances, then addons in reverse dependency order, the
   in.destroy_all = true;
   Plan p = make_plan(in);
   REQUIRE(p.graph.check());
-  CHECK(p.count('-') == 4 + 5 + 2);
-  CHECK(p.count('+') == 0);
+  CHECK(p.count(Change::destroy) == 4 + 5 + 2);
+  CHECK(p.count(Change::create) == 0);
   const Step& etcd = step(p, "addon.destroy:etcd");
   CHECK(etcd.deps == std::vector<std::string>{"addon.destroy:registrator"});
   const Step& node = step(p, "node.destroy:swarm-1");
@@ -209,7 +216,7 @@ TEST_CASE("a node left half-created is created again with its slot", "[planner]"
   in.state["nodes"]["swarm-2"]["slot"] = 2;
   Plan p = make_plan(in);
   CHECK(has_action(p, "node", "swarm-2", "create"));
-  CHECK(step(p, "node.create:swarm-2").data["slot"] == 2);
+  CHECK(slot_of(p, "node.create:swarm-2") == 2);
   // Instances on that node wait for it.
   CHECK(p.actions.size() == 1);
 }
@@ -236,8 +243,8 @@ TEST_CASE("new nodes fill the free slots in order, around the slots in use", "[p
   in.state["nodes"]["swarm-1"] = {{"status", "ready"}, {"slot", 0}, {"roles", {"swarm"}}, {"labels", json::object()}};
   in.state["nodes"]["swarm-3"] = {{"status", "ready"}, {"slot", 2}, {"roles", {"swarm"}}, {"labels", json::object()}};
   Plan p = make_plan(in);
-  CHECK(step(p, "node.create:infra").data["slot"] == 1);
-  CHECK(step(p, "node.create:swarm-2").data["slot"] == 3);
+  CHECK(slot_of(p, "node.create:infra") == 1);
+  CHECK(slot_of(p, "node.create:swarm-2") == 3);
 }
 
 TEST_CASE("a large new cluster gets slots 0..N-1, one per node", "[planner]") {
@@ -249,7 +256,7 @@ TEST_CASE("a large new cluster gets slots 0..N-1, one per node", "[planner]") {
   Plan p = make_plan(in);
   REQUIRE(p.graph.steps.size() == 3000);
   std::vector<int> slots;
-  for (const auto& s : p.graph.steps) slots.push_back(s.data["slot"].get<int>());
+  for (const auto& s : p.graph.steps) slots.push_back(slot_of(p, s.id));
   std::sort(slots.begin(), slots.end());
   for (int i = 0; i < 3000; ++i) REQUIRE(slots[static_cast<std::size_t>(i)] == i);
 }
@@ -281,4 +288,56 @@ TEST_CASE("down lets go of the services through the ingress and catalog before s
   in.destroy_all = true;
   Plan p = make_plan(in);
   CHECK(step(p, "instance.stop:hello/v1#1").deps == std::vector<std::string>{"addon.destroy:haproxy"});
+}
+
+TEST_CASE("a node the driver finds stopped or missing is created again, and what ran on it restarted", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  in.state = converged(t, {}, {{"hello/v1", 5}});
+  in.live = {{"nodes", {{"swarm-1", "stopped"}, {"swarm-2", "missing"}, {"swarm-3", "running"}, {"infra", "unknown"}}}};
+  Plan p = make_plan(in);
+  REQUIRE(has_action(p, "node", "swarm-1", "create"));
+  REQUIRE(has_action(p, "node", "swarm-2", "create"));
+  CHECK_FALSE(has_action(p, "node", "swarm-3", "create"));
+  CHECK_FALSE(has_action(p, "node", "infra", "create"));
+  CHECK(p.count(Change::repair) == 2 + 4);  // two nodes; hello/v1#1,#4 on swarm-1 and #2,#5 on swarm-2
+  CHECK(slot_of(p, "node.create:swarm-1") == 1);
+  const Step& s = step(p, "instance.start:hello/v1#4");
+  CHECK(std::count(s.deps.begin(), s.deps.end(), "node.create:swarm-1") == 1);
+  CHECK_FALSE(has_action(p, "instance", "hello/v1#3", "restart"));
+}
+
+TEST_CASE("a changed driver option shows the nodes it affects and whether they are replaced", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  in.driver.name = "local";
+  in.driver.config = {{"cidr", "127.77.0.0/24"}, {"size", "small"}};
+  in.state = converged(t, {}, {{"hello/v1", 5}});
+  for (auto& [name, rec] : in.state["nodes"].items()) {
+    rec["driver"] = "local";
+    rec["driver_options"] = {{"cidr", stable_hash("\"127.77.0.0/24\"")}, {"size", stable_hash("\"small\"")}};
+  }
+  CHECK(make_plan(in).empty());
+
+  in.driver.config["size"] = "large";
+  Plan replace = make_plan(in);
+  for (const auto& n : t.nodes) {
+    auto it = std::find_if(replace.actions.begin(), replace.actions.end(), [&](const PlanAction& a) { return a.name == n.name; });
+    REQUIRE(it != replace.actions.end());
+    CHECK(it->verb == "replace");
+    CHECK(it->detail == "driver option size changed; forces replacement");
+    const StepAction* w = replace.action_of(it->step);
+    REQUIRE(w);
+    CHECK(std::get<CreateNode>(*w).replace);
+  }
+  CHECK(has_action(replace, "instance", "hello/v1#1", "restart"));
+  CHECK_THAT(plan_to_text(replace, "t"), Catch::Contains("~ node swarm-1: replace (driver option size changed; forces replacement)"));
+
+  in.driver.mutable_options = {"size"};
+  Plan in_place = make_plan(in);
+  CHECK(has_action(in_place, "node", "swarm-1", "update"));
+  CHECK_FALSE(has_action(in_place, "instance", "hello/v1#1", "restart"));
+  CHECK(in_place.count(Change::update) == 4);
 }

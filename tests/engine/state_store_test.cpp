@@ -102,7 +102,7 @@ TEST_CASE("state: save then load round-trips, with the version line first", "[st
   CHECK(*loaded == kSample);
 
   const auto text = slurp(store.file());
-  CHECK(text.starts_with("flotilla-state 1\n{\n  \"cluster\": \"local\",\n"));
+  CHECK(text.starts_with("flotilla-state 2\n{\n  \"cluster\": \"local\",\n"));
   CHECK(text.ends_with("}\n"));
   CHECK(mode_of(store.file()) == 0600);
   CHECK(mode_of(store.dir()) == 0700);
@@ -150,11 +150,11 @@ TEST_CASE("state: a truncated file without a backup says so", "[state]") {
 TEST_CASE("state: a newer format version asks for an upgrade", "[state]") {
   TempDir tmp;
   FileStateStore store(tmp.path());
-  spit(store.file(), "flotilla-state 2\n{}\n");
+  spit(store.file(), "flotilla-state 3\n{}\n");
   auto loaded = store.load();
   REQUIRE_FALSE(loaded);
   CHECK(loaded.error().message == "state file " + store.file().string() +
-                                      " has format version 2; this flotilla reads version 1: upgrade flotilla");
+                                      " has format version 3; this flotilla reads versions 1 to 2: upgrade flotilla");
 }
 
 TEST_CASE("state: a file without the version line is refused", "[state]") {
@@ -204,7 +204,13 @@ TEST_CASE("state: the memory store keeps what was saved", "[state]") {
   CHECK(*store.load() == json::object());
   REQUIRE(store.save(kSample));
   CHECK(*store.load() == kSample);
-  CHECK(store.saves == 1);
+  CHECK(store.saves() == 1);
+  store.fail_saves(Error{"disk full"});
+  auto failed = store.save(json{{"serial", 99}});
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().message == "disk full");
+  CHECK(*store.load() == kSample);
+  CHECK(store.saves() == 1);
 }
 
 TEST_CASE("lock: a second acquire fails and names the holder", "[state][lock]") {

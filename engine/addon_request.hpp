@@ -1,0 +1,21 @@
+// The request every addon operation (validate, apply, destroy) receives: the addon itself,
+// the cluster, the running nodes, the services with their running instances, the other
+// addons and every recorded component. Built in one place (docs/sdk-reference.md, "addon").
+#pragma once
+
+#include "planner.hpp"
+#include "topology.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace flotilla {
+
+using json = nlohmann::json;
+
+/// `config` is the addon's configuration with its secrets resolved.
+[[nodiscard]] json addon_request(const Topology& topo, const std::filesystem::path& state_dir, const AddonPlan& addon,
+                                 const json& config, const json& state, const Plan& plan);
+
+}  // namespace flotilla

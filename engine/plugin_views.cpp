@@ -1,0 +1,38 @@
+#include "plugin_views.hpp"
+
+#include "state_records.hpp"
+#include "util.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace flotilla {
+
+json cluster_view(const Topology& topo, const std::filesystem::path& state_dir) {
+  return {{"name", topo.cluster_name}, {"state_dir", state_dir.string()}, {"bin_dir", executable_dir().string()},
+          {"topology", topo.file.string()}};
+}
+
+json node_view(const json& state, const std::string& name, const std::filesystem::path& state_dir) {
+  const auto n = record_of<NodeRecord>(state, "nodes", name);
+  const json status = n.status;
+  return {{"name", name},
+          {"group", n.group},
+          {"index", n.index},
+          {"slot", std::max(n.slot, 0)},
+          {"roles", n.roles},
+          {"labels", n.labels},
+          {"address", n.address},
+          {"runtime", n.runtime},
+          {"runtime_config", n.runtime_config},
+          {"workdir", (state_dir / "nodes" / name).string()},
+          {"state", n.status == NodeStatus::ready ? "running" : status.is_string() ? status.get<std::string>() : "missing"}};
+}
+
+std::string safe_name(std::string s) {
+  for (auto& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '-';
+  return s;
+}
+
+}  // namespace flotilla

@@ -1,0 +1,27 @@
+// The views of the cluster handed to plugins in their requests (see docs/sdk-reference.md).
+#pragma once
+
+#include "topology.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace flotilla {
+
+using json = nlohmann::json;
+
+/// {"name", "state_dir", "bin_dir", "topology"}: what every plugin is told about the cluster.
+[[nodiscard]] json cluster_view(const Topology& topo, const std::filesystem::path& state_dir);
+
+/// A node as drivers and runtimes see it, from its state record: name, group, index, slot,
+/// roles, labels, address, runtime, runtime_config, workdir (under the state directory, set
+/// by the engine) and state ("running" once created; the recorded status otherwise).
+[[nodiscard]] json node_view(const json& state, const std::string& name, const std::filesystem::path& state_dir);
+
+/// Workload names are file names on the node and unique across owners: anything but
+/// letters, digits, '-', '_' and '.' becomes '-'.
+[[nodiscard]] std::string safe_name(std::string s);
+
+}  // namespace flotilla

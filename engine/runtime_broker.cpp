@@ -1,0 +1,140 @@
+#include "runtime_broker.hpp"
+
+#include "engine.hpp"
+#include "json_access.hpp"
+#include "plugin_views.hpp"
+#include "util.hpp"
+
+namespace flotilla {
+namespace {
+
+flt_status error_out(json& out, flt_status st, const std::string& message) {
+  out = {{"error", message}};
+  return st;
+}
+
+flt_status failed(json& out, const Error& e) { return error_out(out, e.retryable ? FLT_RETRYABLE : FLT_ERROR, e.message); }
+
+Result<std::string> resolve_command0(const std::string& cmd) {
+  auto found = find_executable(cmd, {executable_dir()});
+  if (!found)
+    return fail("command `" + cmd + "` is not found in " + executable_dir().string() + " or on PATH; install it or give its full path");
+  return found->string();
+}
+
+}  // namespace
+
+flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json& out) {
+  const std::string op = req.value("op", "");
+  Call c{addon, req, out, json::object(), ""};
+  if (op == "list") return list(c);
+  c.node = req.value("node", "");
+  c.state = e_.snapshot();
+  if (record_of<NodeRecord>(c.state, "nodes", c.node).status != NodeStatus::ready)
+    return error_out(out, FLT_INVALID, "node \"" + c.node + "\" does not exist or is not ready");
+  if (op == "put_file" || op == "remove_file") return put_file(c, op == "remove_file");
+  const std::string name = req.value("name", req.contains("workload") ? req["workload"].value("name", "") : std::string());
+  if (name.empty()) return error_out(out, FLT_INVALID, "runtime operation " + op + " needs a workload name");
+  const std::string key = c.node + "/" + name;
+  if (op == "start") return start(c, name, key);
+  const auto components = record_of<AddonRecord>(c.state, "addons", addon).components;
+  const auto found = components.find(key);
+  const ComponentRecord comp = found != components.end() ? found->second : ComponentRecord{};
+  if (op == "stop") return stop(c, key, comp);
+  if (op == "inspect" || op == "signal") return inspect_or_signal(c, op, name, comp);
+  if (comp.record.is_null())
+    return error_out(out, FLT_NOT_FOUND, "addon " + addon + " has no component " + name + " on node " + c.node);
+  return error_out(out, FLT_INVALID, "unknown runtime operation \"" + op + "\"; see docs/sdk-reference.md");
+}
+
+flt_status RuntimeBroker::list(Call& c) {
+  json comps = json::array();
+  const json state = e_.snapshot();
+  const auto rec = record_of<AddonRecord>(state, "addons", c.addon);
+  for (const auto& [key, comp] : rec.components)
+    comps.push_back({{"key", key}, {"node", comp.node}, {"name", comp.name}, {"record", comp.record.is_null() ? json::object() : comp.record}});
+  c.out = {{"components", comps}};
+  return FLT_OK;
+}
+
+flt_status RuntimeBroker::put_file(Call& c, bool remove) {
+  json r_req = {{"path", safe_name(c.addon) + "/" + c.req.value("path", "")}};
+  if (remove) r_req["remove"] = true;
+  else r_req.update({{"content", c.req.value("content", "")}, {"mode", c.req.value("mode", 0644)}});
+  auto r = e_.runtime_call(c.state, c.node, "put_file", r_req);
+  if (!r) return failed(c.out, r.error());
+  c.out = *r;
+  return FLT_OK;
+}
+
+flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::string& key) {
+  json workload = c.req.value("workload", json::object());
+  workload["name"] = "addon-" + safe_name(c.addon) + "-" + safe_name(name);
+  workload["owner"] = "addon:" + c.addon;
+  if (workload.contains("command") && workload["command"].is_array() && !workload["command"].empty()) {
+    auto resolved = resolve_command0(workload["command"][0]);
+    if (!resolved) return error_out(c.out, FLT_INVALID, resolved.error().message);
+    workload["command"][0] = *resolved;
+  }
+  if (auto ok = e_.update_record<AddonRecord>("addons", c.addon, [&](AddonRecord& a) {
+        ComponentRecord& comp = a.components[key];
+        comp.node = c.node;
+        comp.name = name;
+        comp.workload = workload["name"].get<std::string>();
+        comp.command = workload.value("command", json::array());
+        comp.image = workload.value("image", "");
+        comp.status = WorkloadStatus::starting;
+      });
+      !ok)
+    return error_out(c.out, FLT_ERROR, ok.error().message);
+  auto r = e_.runtime_call(e_.snapshot(), c.node, "start", {{"workload", workload}});
+  if (!r) return failed(c.out, r.error());
+  const json record = r->value("record", *r);
+  if (auto ok = e_.update_record<AddonRecord>("addons", c.addon, [&](AddonRecord& a) {
+        a.components[key].record = record;
+        a.components[key].status = WorkloadStatus::running;
+      });
+      !ok)
+    return error_out(c.out, FLT_ERROR, ok.error().message);
+  c.out = *r;
+  return FLT_OK;
+}
+
+flt_status RuntimeBroker::stop(Call& c, const std::string& key, const ComponentRecord& component) {
+  if (!component.record.is_null())
+    if (auto ok = stop_component(c.addon, key); !ok) return error_out(c.out, FLT_ERROR, ok.error().message);
+  c.out = json::object();
+  return FLT_OK;
+}
+
+flt_status RuntimeBroker::inspect_or_signal(Call& c, const std::string& op, const std::string& name,
+                                            const ComponentRecord& component) {
+  if (component.record.is_null()) {
+    if (op == "inspect") {
+      c.out = {{"state", "missing"}};
+      return FLT_OK;
+    }
+    return error_out(c.out, FLT_NOT_FOUND,
+                     "addon " + c.addon + " has no component " + name + " on node " + c.node);
+  }
+  json r_req = {{"record", component.record}};
+  if (op == "signal") r_req["signal"] = c.req.value("signal", "HUP");
+  auto r = e_.runtime_call(c.state, c.node, op.c_str(), r_req);
+  if (!r) return failed(c.out, r.error());
+  c.out = *r;
+  return FLT_OK;
+}
+
+Result<void> RuntimeBroker::stop_component(const std::string& addon, const std::string& key) {
+  const json state = e_.snapshot();
+  const auto components = record_of<AddonRecord>(state, "addons", addon).components;
+  if (auto c = components.find(key); c != components.end() && !c->second.record.is_null()) {
+    auto r = e_.runtime_call(state, c->second.node, "stop",
+                             {{"record", c->second.record}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
+    if (!r) return fail("addon " + addon + " component " + key + ": " + r.error().message);
+  }
+  if (!obj(state, "addons").contains(addon)) return {};
+  return e_.update_record<AddonRecord>("addons", addon, [&](AddonRecord& a) { a.components.erase(key); });
+}
+
+}  // namespace flotilla

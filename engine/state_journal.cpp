@@ -1,0 +1,52 @@
+#include "state_journal.hpp"
+
+namespace flotilla {
+
+Result<json> StateJournal::load(const std::function<json(json)>& migrate) {
+  auto s = store_.load();
+  if (!s) return s;
+  if (migrate) *s = migrate(std::move(*s));
+  std::lock_guard lock(mu_);
+  state_ = *s;
+  return s;
+}
+
+json StateJournal::snapshot() {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+Result<void> StateJournal::commit(const std::function<void(json&)>& fn) {
+  std::unique_lock lock(mu_);
+  fn(state_);
+  if (stamp_) stamp_(state_);
+  const std::uint64_t mine = ++changes_;
+  // Group commit: one caller saves the newest state for every change made so far, and the
+  // callers whose changes it holds return with it. Parallel steps thus share one fsync instead
+  // of queueing for one each, and still return only once their change is on disk. A step
+  // that reads a change not yet saved cannot act on it before its own commit returns, and
+  // that save holds the earlier change too.
+  while (saved_ < mine) {
+    if (failed_ >= mine) return std::unexpected(save_error_);
+    if (saving_) {
+      saved_cv_.wait(lock);
+      continue;
+    }
+    saving_ = true;
+    const std::uint64_t upto = changes_;
+    const json snapshot = state_;
+    lock.unlock();
+    auto ok = store_.save(snapshot);
+    lock.lock();
+    saving_ = false;
+    if (ok) saved_ = upto;
+    else {
+      failed_ = upto;
+      save_error_ = ok.error();
+    }
+    saved_cv_.notify_all();
+  }
+  return {};
+}
+
+}  // namespace flotilla

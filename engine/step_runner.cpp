@@ -1,0 +1,286 @@
+#include "step_runner.hpp"
+
+#include "engine.hpp"
+#include "json_access.hpp"
+#include "state_records.hpp"
+#include "util.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace flotilla {
+namespace {
+
+Result<std::string> resolve_command0(const std::string& cmd) {
+  auto found = find_executable(cmd, {executable_dir()});
+  if (!found)
+    return fail("command `" + cmd + "` is not found in " + executable_dir().string() + " or on PATH; install it or give its full path");
+  return found->string();
+}
+
+Error on_node(const std::string& node, Error e) {
+  e.message = "node " + node + ": " + e.message;
+  return e;
+}
+
+}  // namespace
+
+Result<void> EngineStepRunner::run(const Step& step, const CancelToken& cancel) {
+  const StepAction* work = plan_.action_of(step.id);
+  if (!work) return fail("internal error: step " + step.id + " is not in the plan");
+  return std::visit([&](const auto& w) { return run_one(w, cancel); }, *work);
+}
+
+Result<void> EngineStepRunner::run_one(const CreateNode& w, const CancelToken& cancel) {
+  if (w.replace)
+    if (auto ok = destroy_node(w.node, cancel); !ok) return ok;
+  return create_node(w.node, w.slot, cancel);
+}
+Result<void> EngineStepRunner::run_one(const UpdateNode& w, const CancelToken&) { return update_node(w.node); }
+Result<void> EngineStepRunner::run_one(const DestroyNode& w, const CancelToken& cancel) { return destroy_node(w.node, cancel); }
+Result<void> EngineStepRunner::run_one(const StartInstance& w, const CancelToken& cancel) { return start_instance(w.instance, cancel); }
+Result<void> EngineStepRunner::run_one(const StopInstance& w, const CancelToken&) { return stop_instance(w.id); }
+Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, cancel); }
+Result<void> EngineStepRunner::run_one(const DestroyAddon& w, const CancelToken& cancel) { return destroy_addon(w.addon, cancel); }
+
+// Progress lines carry the same kind:plugin:instance prefix as the plugin's log lines.
+CallHooks EngineStepRunner::hooks_for(const std::string& kind, const std::string& plugin, const std::string& instance,
+                                      const CancelToken& cancel) {
+  CallHooks h;
+  h.instance = instance;
+  h.cancelled = [&cancel] { return cancel.aborted(); };
+  h.progress = [prefix = kind + ":" + plugin + ":" + instance](const std::string& m) { spdlog::debug("{}: {}", prefix, m); };
+  return h;
+}
+
+CallHooks EngineStepRunner::addon_hooks(const std::string& addon, const std::string& plugin, const CancelToken& cancel) {
+  CallHooks h = hooks_for("addon", plugin, addon, cancel);
+  h.runtime = [this, addon](const json& req, json& out) { return broker_.handle(addon, req, out); };
+  h.state_get = [this, addon] { return record_of<AddonRecord>(e_.snapshot(), "addons", addon).state; };
+  h.state_set = [this, addon, plugin](const json& v) -> flt_status {
+    auto ok = e_.update_record<AddonRecord>("addons", addon, [&](AddonRecord& a) { a.state = v; });
+    if (ok) return FLT_OK;
+    spdlog::error("addon:{}:{}: its state was not saved: {}", plugin, addon, ok.error().message);
+    return ok.error().retryable ? FLT_RETRYABLE : FLT_ERROR;
+  };
+  return h;
+}
+
+json EngineStepRunner::driver_request(const std::string& name, const json& state) {
+  return {{"cluster", e_.cluster_view()}, {"config", e_.driver_config_}, {"node", e_.node_view(state, name)}};
+}
+
+Result<void> EngineStepRunner::create_node(const std::string& name, int slot, const CancelToken& cancel) {
+  const NodeSpec* spec = e_.topo_.find_node(name);
+  if (!spec) return fail("internal error: node " + name + " is not in the topology");
+  if (auto ok = e_.update_record<NodeRecord>("nodes", name, [&](NodeRecord& n) {
+        n.status = NodeStatus::creating;
+        n.group = spec->group;
+        n.index = spec->index;
+        n.slot = slot;
+        n.roles = spec->roles;
+        n.labels = spec->labels;
+        n.driver = e_.topo_.driver;
+        n.driver_options = e_.driver_option_hashes();
+      });
+      !ok)
+    return ok;
+  std::error_code ec;
+  std::filesystem::create_directories(e_.state_dir_ / "nodes" / name, ec);
+  const Plugin& driver = *e_.driver_;
+  auto r = call_plugin(driver, driver.driver->create, "create", driver_request(name, e_.snapshot()),
+                       hooks_for("driver", driver.name, name, cancel));
+  if (r.status != FLT_OK) return std::unexpected(on_node(name, call_error(driver, "create", r)));
+  std::string runtime = e_.topo_.runtime.empty() ? str_or(r.result, "runtime", "process") : e_.topo_.runtime;
+  if (auto rt = e_.host_.get("runtime", runtime); !rt) return fail("node " + name + ": " + rt.error().message);
+  const std::string address = str_or(r.result, "address");
+  if (address.empty()) return fail("node " + name + ": driver " + e_.topo_.driver + " returned no address; this is a bug in the driver");
+  return e_.update_record<NodeRecord>("nodes", name, [&](NodeRecord& n) {
+    n.status = NodeStatus::ready;
+    n.address = address;
+    n.runtime = runtime;
+    n.runtime_config = r.result.value("runtime_config", json::object());
+    n.data = r.result.value("data", json::object());
+  });
+}
+
+Result<void> EngineStepRunner::update_node(const std::string& name) {
+  const NodeSpec* spec = e_.topo_.find_node(name);
+  if (!spec) return fail("internal error: node " + name + " is not in the topology");
+  return e_.update_record<NodeRecord>("nodes", name, [&](NodeRecord& n) {
+    n.roles = spec->roles;
+    n.labels = spec->labels;
+    n.driver_options = e_.driver_option_hashes();
+  });
+}
+
+// Stops every workload the state records on a node (instances and addon components).
+Result<void> EngineStepRunner::stop_everything_on(const std::string& node) {
+  const json state = e_.snapshot();
+  std::vector<std::string> errors;
+  for (const auto& [id, rec] : records_of<InstanceRecord>(state, "instances"))
+    if (rec.node == node)
+      if (auto ok = stop_instance(id); !ok) errors.push_back(ok.error().message);
+  for (const auto& [addon, rec] : records_of<AddonRecord>(state, "addons"))
+    for (const auto& [key, c] : rec.components)
+      if (c.node == node)
+        if (auto ok = broker_.stop_component(addon, key); !ok) errors.push_back(ok.error().message);
+  if (!errors.empty()) return fail(join(errors, "; "));
+  return {};
+}
+
+Result<void> EngineStepRunner::destroy_node(const std::string& name, const CancelToken& cancel) {
+  if (auto ok = stop_everything_on(name); !ok) return ok;
+  if (auto ok = e_.update_record<NodeRecord>("nodes", name, [](NodeRecord& n) { n.status = NodeStatus::destroying; }); !ok) return ok;
+  const json state = e_.snapshot();
+  const auto rec = record_of<NodeRecord>(state, "nodes", name);
+  json req = driver_request(name, state);
+  req["record"] = {{"address", rec.address}, {"runtime", rec.runtime}, {"data", rec.data}};
+  const Plugin& driver = *e_.driver_;
+  auto r = call_plugin(driver, driver.driver->destroy, "destroy", req, hooks_for("driver", driver.name, name, cancel));
+  if (r.status != FLT_OK && r.status != FLT_NOT_FOUND) return std::unexpected(on_node(name, call_error(driver, "destroy", r)));
+  std::error_code ec;
+  std::filesystem::remove_all(e_.state_dir_ / "nodes" / name, ec);
+  return e_.erase_record("nodes", name);
+}
+
+Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const CancelToken& cancel) {
+  const std::string& id = ip.id;
+  const std::string& node = ip.node;
+  const int port = ip.port;
+  const ServiceSpec* svc = e_.topo_.find_service(ip.service);
+  if (!svc) return fail("internal error: service of instance " + id + " is not in the topology");
+  const json state = e_.snapshot();
+  const std::string address = e_.node_view(state, node)["address"];
+  const std::map<std::string, std::string> vars = {{"address", address}, {"port", std::to_string(port)},
+                                                   {"instance", std::to_string(ip.instance)},
+                                                   {"id", id}, {"node", node}, {"service", svc->name}};
+  json command = json::array();
+  for (const auto& arg : svc->command) command.push_back(substitute(arg, vars));
+  if (!command.empty()) {
+    auto resolved = resolve_command0(command[0]);
+    if (!resolved) return fail("instance " + id + " (" + svc->pos.str() + "): " + resolved.error().message);
+    command[0] = *resolved;
+  }
+  json env = json::object();
+  for (const auto& [k, v] : svc->env) env[k] = substitute(v, vars);
+  env["FLOTILLA_INSTANCE"] = id;
+  env["FLOTILLA_SERVICE"] = svc->name;
+  if (port > 0) env["PORT"] = std::to_string(port);
+  const json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
+                         {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
+  // A replaced instance that moves to another node is stopped where it was first.
+  if (const auto old = record_of<InstanceRecord>(state, "instances", id); old.status != WorkloadStatus::unknown && old.node != node)
+    if (auto ok = stop_instance(id); !ok) return ok;
+  if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) {
+        rec.service = svc->name;
+        rec.instance = ip.instance;
+        rec.node = node;
+        rec.port = port;
+        rec.spec_hash = ip.spec_hash;
+        rec.workload = ip.workload_name();
+        rec.command = command;
+        rec.image = svc->image;
+        rec.status = WorkloadStatus::starting;
+      });
+      !ok)
+    return ok;
+  auto started = e_.runtime_call(e_.snapshot(), node, "start", {{"workload", workload}});
+  if (!started) return fail("instance " + id + " on " + node + ": " + started.error().message);
+  const json record = started->value("record", *started);
+  if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) { rec.record = record; }); !ok) return ok;
+  if (port > 0 && !svc->health.empty())
+    if (auto ok = wait_healthy(id, node, "http://" + address + ":" + std::to_string(port) + svc->health, record, cancel); !ok) return ok;
+  return e_.update_record<InstanceRecord>("instances", id, [](InstanceRecord& rec) { rec.status = WorkloadStatus::running; });
+}
+
+Result<void> EngineStepRunner::wait_healthy(const std::string& id, const std::string& node, const std::string& url, const json& record,
+                                            const CancelToken& cancel) {
+  const auto deadline = std::chrono::steady_clock::now() + e_.options_.health_timeout;
+  auto delay = std::chrono::milliseconds(20);
+  int code = 0;
+  while ((code = e_.health_->http_status(url, std::chrono::milliseconds(1000))) != 200) {
+    if (cancel.aborted()) return fail("instance " + id + ": interrupted while waiting for " + url);
+    auto alive = e_.runtime_call(e_.snapshot(), node, "inspect", {{"record", record}});
+    if (alive && str_or(*alive, "state") != "running")
+      return fail("instance " + id + " on " + node + " exited before answering " + url + "; see its log in " +
+                  str_or(record, "stderr", str_or(record, "dir")));
+    if (std::chrono::steady_clock::now() > deadline)
+      return fail("instance " + id + " on " + node + " did not answer " + url + " with 200 within " +
+                  std::to_string(e_.options_.health_timeout.count()) + " s (last status " + std::to_string(code) +
+                  "); check the service's `health` path and its log in " + str_or(record, "dir"));
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(250));
+  }
+  return {};
+}
+
+Result<void> EngineStepRunner::stop_instance(const std::string& id) {
+  const json state = e_.snapshot();
+  if (!obj(state, "instances").contains(id)) return {};
+  const auto rec = record_of<InstanceRecord>(state, "instances", id);
+  if (!rec.record.is_null()) {
+    if (auto ok = e_.update_record<InstanceRecord>("instances", id, [](InstanceRecord& r) { r.status = WorkloadStatus::stopping; }); !ok)
+      return ok;
+    auto r = e_.runtime_call(state, rec.node, "stop", {{"record", rec.record}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
+    if (!r) return fail("instance " + id + ": " + r.error().message);
+  }
+  return e_.erase_record("instances", id);
+}
+
+Result<void> EngineStepRunner::apply_addon(const std::string& name, const CancelToken& cancel) {
+  const AddonPlan* a = e_.find_addon(name);
+  if (!a) return fail("internal error: addon " + name + " is not in the topology");
+  const Plugin* p = e_.host_.find("addon", a->plugin);
+  std::error_code ec;
+  std::filesystem::create_directories(e_.state_dir_ / "addons" / name, ec);
+  if (auto ok = e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
+        rec.plugin = a->plugin;
+        rec.status = AddonStatus::applying;
+        rec.provides = a->provides;
+        rec.requires_ = a->requires_;
+        rec.optional = a->optional;
+      });
+      !ok)
+    return ok;
+  auto r = call_plugin(*p, p->addon->apply, "apply", e_.addon_request(*a, e_.snapshot(), plan_), addon_hooks(name, a->plugin, cancel));
+  if (r.status != FLT_OK) return std::unexpected(call_error(*p, "apply", r));
+  return e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
+    rec.status = AddonStatus::ready;
+    rec.config_hash = addon_config_hash(*a);
+    rec.nodes = a->nodes;
+    rec.endpoints = r.result.value("endpoints", json::object());
+    rec.outputs = r.result.value("outputs", json::object());
+    rec.messages = r.result.value("messages", json::array());
+  });
+}
+
+Result<void> EngineStepRunner::destroy_addon(const std::string& name, const CancelToken& cancel) {
+  const auto rec = record_of<AddonRecord>(e_.snapshot(), "addons", name);
+  const std::string plugin = rec.plugin;
+  std::vector<std::string> errors;
+  if (const Plugin* p = e_.host_.find("addon", plugin)) {
+    AddonPlan a;
+    a.name = name;
+    a.plugin = plugin;
+    a.nodes = rec.nodes;
+    if (const AddonPlan* current = e_.find_addon(name)) a = *current;
+    if (auto ok = e_.update_record<AddonRecord>("addons", name, [](AddonRecord& x) { x.status = AddonStatus::destroying; }); !ok) return ok;
+    auto r = call_plugin(*p, p->addon->destroy, "destroy", e_.addon_request(a, e_.snapshot(), plan_), addon_hooks(name, plugin, cancel));
+    if (r.status == FLT_RETRYABLE) return std::unexpected(call_error(*p, "destroy", r));  // the executor retries
+    if (r.status != FLT_OK && r.status != FLT_NOT_FOUND) errors.push_back(call_error(*p, "destroy", r).message);
+  } else {
+    spdlog::warn("addon {}: plugin {} is not installed; stopping its recorded components directly", name, plugin);
+  }
+  // Whatever the addon left running, the engine stops: it recorded every component.
+  const auto left = record_of<AddonRecord>(e_.snapshot(), "addons", name);
+  for (const auto& [key, c] : left.components)
+    if (auto ok = broker_.stop_component(name, key); !ok) errors.push_back(ok.error().message);
+  if (!errors.empty()) return fail(join(errors, "; "));
+  std::error_code ec;
+  std::filesystem::remove_all(e_.state_dir_ / "addons" / name, ec);
+  return e_.erase_record("addons", name);
+}
+
+}  // namespace flotilla

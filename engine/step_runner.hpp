@@ -1,0 +1,52 @@
+// The step runner: carries out one step of a plan, one function per step kind, recording
+// intent in state before each side effect and the outcome after it.
+#pragma once
+
+#include "executor.hpp"
+#include "planner.hpp"
+#include "plugin_host.hpp"
+#include "runtime_broker.hpp"
+
+#include <string>
+
+namespace flotilla {
+
+class Engine;
+
+class EngineStepRunner final : public StepRunner {
+ public:
+  EngineStepRunner(Engine& engine, const Plan& plan) : e_(engine), plan_(plan), broker_(engine) {}
+
+  [[nodiscard]] Result<void> run(const Step& step, const CancelToken& cancel) override;
+
+  [[nodiscard]] Result<void> create_node(const std::string& name, int slot, const CancelToken& cancel);
+  [[nodiscard]] Result<void> update_node(const std::string& name);
+  [[nodiscard]] Result<void> destroy_node(const std::string& name, const CancelToken& cancel);
+  [[nodiscard]] Result<void> start_instance(const InstancePlan& instance, const CancelToken& cancel);
+  [[nodiscard]] Result<void> stop_instance(const std::string& id);
+  [[nodiscard]] Result<void> apply_addon(const std::string& name, const CancelToken& cancel);
+  [[nodiscard]] Result<void> destroy_addon(const std::string& name, const CancelToken& cancel);
+
+ private:
+  [[nodiscard]] Result<void> run_one(const CreateNode& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const UpdateNode& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const DestroyNode& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const StartInstance& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const StopInstance& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const ApplyAddon& w, const CancelToken& cancel);
+  [[nodiscard]] Result<void> run_one(const DestroyAddon& w, const CancelToken& cancel);
+  [[nodiscard]] CallHooks hooks_for(const std::string& kind, const std::string& plugin, const std::string& instance,
+                                    const CancelToken& cancel);
+  [[nodiscard]] CallHooks addon_hooks(const std::string& addon, const std::string& plugin, const CancelToken& cancel);
+  [[nodiscard]] json driver_request(const std::string& name, const json& state);
+  [[nodiscard]] Result<void> stop_everything_on(const std::string& node);
+  /// Waits until the instance answers its health check, exits, or the health timeout passes.
+  [[nodiscard]] Result<void> wait_healthy(const std::string& id, const std::string& node, const std::string& url,
+                                          const json& record, const CancelToken& cancel);
+
+  Engine& e_;
+  const Plan& plan_;
+  RuntimeBroker broker_;
+};
+
+}  // namespace flotilla
