@@ -18,6 +18,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,7 @@ struct Installed {
   fs::path prefix = dir.path() / "prefix";
   fs::path greeter = dir.path() / "greeter-build";
   fs::path greeter10 = dir.path() / "greeter-sdk-1.0-build";
+  fs::path sandbox = dir.path() / "sandbox-build";
   fs::path flotilla = prefix / "bin" / "flotilla";
 };
 
@@ -100,6 +102,16 @@ const Installed& installed() {
   const Run build10 = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter10.string(), "-j2"}, scratch, 600);
   INFO(build10.both());
   REQUIRE(build10.code == 0);
+  // The sandbox driver of the guide's driver example, against the installed package too.
+  const Run configure_sandbox = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sandbox", "-B",
+                                     fresh->sandbox.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_PREFIX_PATH=" + fresh->prefix.string(),
+                                     "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON"},
+                                    scratch, 300);
+  INFO(configure_sandbox.both());
+  REQUIRE(configure_sandbox.code == 0);
+  const Run build_sandbox = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->sandbox.string(), "-j2"}, scratch, 600);
+  INFO(build_sandbox.both());
+  REQUIRE(build_sandbox.code == 0);
   inst = std::move(fresh);
   return *inst;
 }
@@ -402,4 +414,132 @@ TEST_CASE("sdk: a greeter built against the SDK 1.0 headers loads and runs in th
   CHECK(down.code == 0);
   CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, 5000ms));
   CHECK_FALSE(fs::exists(state_dir));
+}
+
+namespace {
+
+/// The guide's driver example: two web nodes with hello/v1 on them and one db node, on the
+/// sandbox driver in `network` (owner is a mutable option).
+std::string sandbox_topology(const std::string& network, const std::string& owner) {
+  return "[cluster]\nname = \"sdksandbox\"\ndriver = \"sandbox\"\n\n"
+         "[driver.sandbox]\nnetwork = \"" + network + "\"\nowner = \"" + owner + "\"\n\n"
+         "[[nodes]]\nname = \"web\"\ncount = 2\nroles = [\"web\"]\n\n"
+         "[[nodes]]\nname = \"db\"\ncount = 1\nroles = [\"db\"]\n\n"
+         "[[services]]\nname = \"hello/v1\"\ncommand = [\"flotilla-hello\", \"--listen\", \"{address}:{port}\"]\n"
+         "replicas = 2\nport = 8000\nhealth = \"/health\"\nroles = [\"web\"]\n";
+}
+
+}  // namespace
+
+TEST_CASE("sdk: the guide's sandbox driver, built out of tree, creates and removes a cluster's nodes", "[integration][sdk]") {
+  const Installed& inst = installed();
+  ScratchDir work("flotilla-sdk-sandbox");
+  const fs::path topo = work.path() / "topology.toml";
+  const fs::path state_dir = work.path() / "state";
+  const std::string network = "127.83." + std::to_string(10 + ::getpid() % 120);
+  auto cli = [&](const std::string& command) {
+    return run({inst.flotilla.string(), command, topo.string(), "--plugin-path", inst.sandbox.string(), "--state-dir", state_dir.string()},
+               work.path(), 300);
+  };
+
+  SECTION("validate runs the driver's own check") {
+    std::ofstream(topo) << sandbox_topology("10.0.0", "");
+    const Run r = cli("validate");
+    INFO(r.both());
+    CHECK(r.code == 3);
+    CHECK(r.err.find("must be the first three parts of a loopback address such as \"127.83.1\", not \"10.0.0\"") != std::string::npos);
+    CHECK_FALSE(fs::exists(state_dir));
+  }
+
+  SECTION("up gives nodes slots in file order, runs services on them, and down removes them") {
+    std::ofstream(topo) << sandbox_topology(network, "ops");
+    struct DownGuard {
+      std::function<Run()> down;
+      ~DownGuard() { (void)down(); }
+    } guard{[&] { return cli("down"); }};
+
+    const Run up = cli("up");
+    INFO(up.both());
+    REQUIRE(up.code == 0);
+    const json nodes = read_state(state_dir)["nodes"];
+    // Groups in file order, nodes by index within their group: web-1, web-2, db.
+    const std::vector<std::tuple<std::string, std::string, int, int>> expected = {{"web-1", "web", 1, 0}, {"web-2", "web", 2, 1}, {"db", "db", 1, 2}};
+    for (const auto& [name, group, index, slot] : expected) {
+      INFO(name);
+      REQUIRE(nodes.contains(name));
+      CHECK(nodes[name]["slot"] == slot);
+      CHECK(nodes[name]["index"] == index);
+      CHECK(nodes[name]["runtime"] == "process");
+      const std::string address = network + "." + std::to_string(10 + slot);
+      CHECK(nodes[name]["address"] == address);
+      // The driver's description of the node, in the work directory the engine chose for it.
+      const json described = json::parse(flotilla::test::proc::read_text(state_dir / "nodes" / name / "sandbox-node.json"));
+      CHECK(described["slot"] == slot);
+      CHECK(described["index"] == index);
+      CHECK(described["group"] == group);
+      CHECK(described["owner"] == "ops");
+    }
+    // hello/v1's two instances run on the web nodes through the process runtime.
+    CHECK(flotilla::http_get("http://" + network + ".10:8000/health", 2000ms) == 200);
+    CHECK(flotilla::http_get("http://" + network + ".11:8000/health", 2000ms) == 200);
+
+    const Run status = cli("status");
+    INFO(status.both());
+    CHECK(status.code == 0);
+    CHECK(status.out.find(network + ".12") != std::string::npos);
+
+    // A node gone behind the engine's back: inspect reports it missing, and up creates it again
+    // with its slot, so at its address.
+    fs::remove(state_dir / "nodes" / "db" / "sandbox-node.json");
+    const Run plan_missing = cli("plan");
+    INFO(plan_missing.both());
+    CHECK(plan_missing.out.find("it is missing") != std::string::npos);
+    const Run repaired = cli("up");
+    INFO(repaired.both());
+    REQUIRE(repaired.code == 0);
+    CHECK(fs::is_regular_file(state_dir / "nodes" / "db" / "sandbox-node.json"));
+    CHECK(read_state(state_dir)["nodes"]["db"]["address"] == network + ".12");
+
+    // owner is in mutable_options: an in-place update. network is not: it forces replacement,
+    // and the services follow their nodes to the new addresses.
+    std::ofstream(topo, std::ios::trunc) << sandbox_topology(network, "dev");
+    const Run plan_owner = cli("plan");
+    INFO(plan_owner.both());
+    CHECK(plan_owner.out.find("driver option owner changed; changes in place") != std::string::npos);
+    CHECK(plan_owner.out.find("forces replacement") == std::string::npos);
+    const Run up_owner = cli("up");
+    INFO(up_owner.both());
+    REQUIRE(up_owner.code == 0);
+    CHECK(flotilla::http_get("http://" + network + ".10:8000/health", 2000ms) == 200);
+
+    const std::string moved = "127.83." + std::to_string(130 + ::getpid() % 120);
+    std::ofstream(topo, std::ios::trunc) << sandbox_topology(moved, "dev");
+    const Run plan_network = cli("plan");
+    INFO(plan_network.both());
+    CHECK(plan_network.out.find("driver option network changed; forces replacement") != std::string::npos);
+    const Run up_network = cli("up");
+    INFO(up_network.both());
+    REQUIRE(up_network.code == 0);
+    CHECK(read_state(state_dir)["nodes"]["web-1"]["address"] == moved + ".10");
+    CHECK(flotilla::http_get("http://" + moved + ".10:8000/health", 2000ms) == 200);
+    CHECK(flotilla::http_get("http://" + network + ".10:8000/health", 500ms) == 0);
+
+    const Run down = cli("down");
+    INFO(down.both());
+    CHECK(down.code == 0);
+    CHECK(flotilla::http_get("http://" + moved + ".10:8000/health", 500ms) == 0);
+    CHECK_FALSE(fs::exists(state_dir));
+  }
+}
+
+TEST_CASE("sdk: the guide shows the worked examples exactly as the tests build them", "[sdk]") {
+  const fs::path source = FLOTILLA_SOURCE_DIR;
+  const std::string guide = flotilla::test::proc::read_text(source / "docs/plugin-guide.md");
+  REQUIRE_FALSE(guide.empty());
+  for (const char* rel : {"tests/sdk/greeter/greeter.cpp", "tests/sdk/greeter/CMakeLists.txt", "tests/sdk/sandbox/sandbox.cpp"}) {
+    INFO(rel << " differs from its copy in docs/plugin-guide.md; update the guide");
+    const std::string text = flotilla::test::proc::read_text(source / rel);
+    REQUIRE_FALSE(text.empty());
+    CHECK(guide.find(text) != std::string::npos);
+  }
 }
