@@ -59,7 +59,7 @@ std::int64_t create_ms(const json& req) {
 
 /// Parses a loopback network; the error says what to write instead.
 std::optional<Cidr> parse_cidr(const std::string& text, std::string& error) {
-  const auto parsed = flotilla::plugin_util::parse_ipv4_cidr(text);
+  const auto parsed = flotilla::support::parse_ipv4_cidr(text);
   if (!parsed || parsed->prefix < 8 || parsed->prefix > 30) {
     error = "cidr `" + text + "` is not an IPv4 network with a prefix from /8 to /30, such as " + kDefaultCidr;
     return std::nullopt;

@@ -33,7 +33,7 @@ namespace {
 
 namespace d = flotilla::discovery;
 using nlohmann::json;
-using flotilla::plugin_util::read_text;
+using flotilla::support::read_text;
 
 std::atomic<bool> g_stop{false};
 

@@ -49,13 +49,13 @@ using flotilla::sdk::json;
 using flotilla::sdk::NotFound;
 using flotilla::sdk::NotSupported;
 using flotilla::sdk::Retryable;
-using flotilla::plugin_util::errno_text;
-using flotilla::plugin_util::pidfd_open;
-using flotilla::plugin_util::str_or;
+using flotilla::support::errno_text;
+using flotilla::support::pidfd_open;
+using flotilla::support::str_or;
 using namespace std::chrono_literals;
 
 // Debian 12's glibc declares the pidfd functions without C linkage for C++, so call the
-// system call directly (pidfd_open comes from plugin_util for the same reason).
+// system call directly (pidfd_open comes from flotilla::support for the same reason).
 int pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned int flags) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
 }

@@ -27,7 +27,7 @@ namespace prom = flotilla::addons::prometheus;
 using flotilla::sdk::Context;
 using flotilla::sdk::Error;
 using flotilla::sdk::json;
-using flotilla::plugin_util::str_or;
+using flotilla::support::str_or;
 
 /// An HTTP answer; status 0 means no answer at all (see `error`).
 struct HttpAnswer {

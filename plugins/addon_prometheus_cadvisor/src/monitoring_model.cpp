@@ -8,7 +8,7 @@
 namespace flotilla::addons::prometheus {
 namespace {
 
-using flotilla::plugin_util::str_or;
+using flotilla::support::str_or;
 
 /// A job name as a file name: keeps [A-Za-z0-9_.-], turns the rest into '_'.
 std::string file_stem(const std::string& job) {

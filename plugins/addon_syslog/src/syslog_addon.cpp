@@ -27,8 +27,8 @@ namespace flotilla::syslog_addon {
 namespace {
 
 namespace fs = std::filesystem;
-using flotilla::plugin_util::find_node;
-using flotilla::plugin_util::str_or;
+using flotilla::support::find_node;
+using flotilla::support::str_or;
 using sdk::Context;
 using sdk::Error;
 using sdk::Invalid;

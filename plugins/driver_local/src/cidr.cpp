@@ -15,7 +15,7 @@ std::string ipv4_text(std::uint32_t addr) {
 }
 
 std::optional<Cidr> parse_cidr(const std::string& text, std::string& error) {
-  const auto parsed = flotilla::plugin_util::parse_ipv4_cidr(text);
+  const auto parsed = flotilla::support::parse_ipv4_cidr(text);
   if (!parsed) {
     error = "cidr `" + text + "` is not an IPv4 network such as " + kDefaultCidr;
     return std::nullopt;

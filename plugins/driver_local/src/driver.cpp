@@ -26,8 +26,8 @@ using flotilla::sdk::Error;
 using flotilla::sdk::Invalid;
 using flotilla::sdk::json;
 using flotilla::sdk::Retryable;
-using flotilla::plugin_util::errno_text;
-using flotilla::plugin_util::str_or;
+using flotilla::support::errno_text;
+using flotilla::support::str_or;
 using namespace std::chrono_literals;
 
 struct Options {

@@ -62,7 +62,7 @@ bool inside(const fs::path& dir, const fs::path& root) {
 // A pidfd pins the process while it is checked and signalled, so a pid reused in between is
 // never hit.
 void signal_group(const NodeProcess& p, int sig) {
-  const int pidfd = flotilla::plugin_util::pidfd_open(p.pid, 0);
+  const int pidfd = flotilla::support::pidfd_open(p.pid, 0);
   if (pidfd < 0) return;
   if (alive(p)) ::kill(-p.pid, sig);
   ::close(pidfd);

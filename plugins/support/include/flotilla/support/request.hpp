@@ -19,7 +19,7 @@
 #include <string>
 #include <system_error>
 
-namespace flotilla::plugin_util {
+namespace flotilla::support {
 
 using json = nlohmann::json;
 
@@ -75,4 +75,4 @@ inline std::string errno_text(int err) { return std::error_code(err, std::generi
 /// this calls the system call directly.
 inline int pidfd_open(pid_t pid, unsigned int flags) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags)); }
 
-}  // namespace flotilla::plugin_util
+}  // namespace flotilla::support
