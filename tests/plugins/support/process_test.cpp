@@ -1,0 +1,152 @@
+#include "flotilla/support/process.hpp"
+
+#include "flotilla/support/files.hpp"
+#include "flotilla/support/wait.hpp"
+#include "support/process_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace s = flotilla::support;
+namespace fs = std::filesystem;
+using flotilla::test::proc::ScratchDir;
+using namespace std::chrono_literals;
+
+namespace {
+/// Kills and reaps (or, when detached, only kills) a process this test started, even on failure.
+struct Started {
+  s::ProcessId id;
+  bool detached = false;
+  ~Started() {
+    if (id.pid <= 0) return;
+    s::signal_process(id, SIGKILL);
+    if (!detached) (void)s::reap_child(id.pid, 5s);
+  }
+};
+
+void write_script(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+  fs::permissions(path, fs::perms::owner_all);
+}
+}  // namespace
+
+TEST_CASE("read_proc_stat and process_id describe this process", "[support][process]") {
+  const auto st = s::read_proc_stat(::getpid());
+  REQUIRE(st);
+  CHECK(st->state == 'R');
+  CHECK(st->ppid == ::getppid());
+  CHECK(st->start_time > 0);
+  const auto id = s::process_id(::getpid());
+  REQUIRE(id);
+  CHECK(id->start_time == st->start_time);
+  CHECK(s::is_running(*id));
+  CHECK_FALSE(s::is_running({::getpid(), st->start_time + 1}));  // same pid, another process
+  CHECK_FALSE(s::read_proc_stat(0));
+  CHECK_FALSE(s::read_proc_stat(-5));
+}
+
+TEST_CASE("pid files round-trip and accept a daemon's bare pid", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  const fs::path file = dir.path() / "pid";
+  CHECK_FALSE(s::read_pid_file(file));
+  s::write_pid_file(file, {1234, 98765});
+  CHECK(s::read_file(file) == "1234 98765\n");
+  CHECK(s::read_pid_file(file) == s::ProcessId{1234, 98765});
+  s::write_file_atomic(file, "4321\n");
+  CHECK(s::read_pid_file(file) == s::ProcessId{4321, 0});
+  s::write_file_atomic(file, "4321 soon\n");
+  CHECK_FALSE(s::read_pid_file(file));
+  s::write_file_atomic(file, "-3 1\n");
+  CHECK_FALSE(s::read_pid_file(file));
+}
+
+TEST_CASE("find_executable searches the given dirs, then PATH, and honours paths", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  write_script(dir.path() / "my-tool", "#!/bin/sh\nexit 0\n");
+  std::ofstream(dir.path() / "not-executable") << "data";
+  CHECK(s::find_executable("my-tool", {.first = {dir.path()}}) == dir.path() / "my-tool");
+  CHECK(s::find_executable("my-tool", {.path = "/nonexistent:" + dir.path().string()}) == dir.path() / "my-tool");
+  CHECK_FALSE(s::find_executable("my-tool", {.path = "/nonexistent", .sbin = false}));
+  CHECK_FALSE(s::find_executable("not-executable", {.first = {dir.path()}}));
+  CHECK(s::find_executable((dir.path() / "my-tool").string()) == dir.path() / "my-tool");
+  CHECK_FALSE(s::find_executable((dir.path() / "not-executable").string()));
+  CHECK(s::find_executable("sh", {.path = "/usr/bin:/bin"}));
+  CHECK_FALSE(s::find_executable(""));
+  CHECK_FALSE(s::find_executable("/tmp"));  // a directory is not an executable
+}
+
+TEST_CASE("spawn runs a helper with its environment, directory and log files", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  const fs::path out = dir.path() / "out.log";
+  const fs::path err = dir.path() / "err.log";
+  s::SpawnOptions o;
+  o.argv = {"sh", "-c", "echo \"$GREETING from $(pwd)\"; echo oops >&2; exit 3"};
+  o.env = std::map<std::string, std::string>{{"GREETING", "hello"}, {"PATH", "/usr/bin:/bin"}};
+  o.cwd = dir.path();
+  o.stdout_path = out;
+  o.stderr_path = err;
+  s::ProcessId recorded;
+  o.before_exec = [&](const s::ProcessId& id) { recorded = id; };
+  const auto id = s::spawn(o);
+  Started guard{id};
+  CHECK(recorded == id);
+  const auto status = s::reap_child(id.pid, 10s);
+  REQUIRE(status);
+  guard.id = {};
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 3);
+  CHECK(s::read_file(out) == "hello from " + fs::canonical(dir.path()).string() + "\n");
+  CHECK(s::read_file(err) == "oops\n");
+}
+
+TEST_CASE("spawn can detach a helper into its own session, and signal_process ends it", "[support][process]") {
+  s::SpawnOptions o;
+  o.argv = {"sleep", "30"};
+  o.detach = true;
+  const auto id = s::spawn(o);
+  Started guard{id, true};
+  REQUIRE(s::is_running(id));
+  const auto st = s::read_proc_stat(id.pid);
+  REQUIRE(st);
+  CHECK(st->sid == id.pid);
+  CHECK(st->ppid != ::getpid());  // adopted by init (or a subreaper), not our child
+  CHECK_FALSE(s::signal_process({id.pid, id.start_time + 1}, SIGKILL));  // not that process
+  CHECK(s::signal_process(id, SIGKILL));
+  CHECK(s::wait_until(5s, 20ms, [&] { return !s::is_running(id); }));
+}
+
+TEST_CASE("spawn reports what went wrong, naming the program", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  s::SpawnOptions o;
+  o.argv = {"flotilla-no-such-program"};
+  try {
+    (void)s::spawn(o);
+    FAIL("spawned a missing program");
+  } catch (const s::SpawnError& e) {
+    CHECK(e.stage() == s::SpawnError::Stage::not_found);
+    CHECK(std::string(e.what()).find("flotilla-no-such-program") != std::string::npos);
+  }
+  // Executable, but its interpreter does not exist: exec itself fails.
+  write_script(dir.path() / "broken", "#!/nonexistent/interpreter\n");
+  o.argv = {(dir.path() / "broken").string()};
+  try {
+    (void)s::spawn(o);
+    FAIL("exec of a script without interpreter succeeded");
+  } catch (const s::SpawnError& e) {
+    CHECK(e.stage() == s::SpawnError::Stage::exec);
+    CHECK(e.error() == ENOENT);
+    CHECK(std::string(e.what()).find("broken") != std::string::npos);
+  }
+  o.argv = {"true"};
+  o.cwd = dir.path() / "missing-dir";
+  CHECK_THROWS_AS(s::spawn(o), s::SpawnError);
+  o.cwd.clear();
+  o.before_exec = [](const s::ProcessId&) { throw std::runtime_error("cannot record it"); };
+  CHECK_THROWS_WITH(s::spawn(o), "cannot record it");
+}
