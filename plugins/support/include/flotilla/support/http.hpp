@@ -70,7 +70,7 @@ struct HttpRequest {
 /// A failed request. what() names the method, the URL (and unix socket) and the cause.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(const std::string& message, std::string url, long status = 0, std::string body = {})
+  HttpError(const std::string& message, std::string url = {}, long status = 0, std::string body = {})
       : std::runtime_error(message), url_(std::move(url)), status_(status), body_(std::move(body)) {}
   /// The URL asked for.
   [[nodiscard]] const std::string& url() const { return url_; }
@@ -89,7 +89,7 @@ class HttpError : public std::runtime_error {
 class Unreachable : public HttpError {
  public:
   enum class Cause { transport, timeout, cancelled };
-  Unreachable(const std::string& message, std::string url, Cause cause = Cause::transport)
+  Unreachable(const std::string& message, std::string url = {}, Cause cause = Cause::transport)
       : HttpError(message, std::move(url)), cause_(cause) {}
   [[nodiscard]] Cause cause() const { return cause_; }
 
