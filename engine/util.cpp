@@ -1,12 +1,9 @@
 #include "util.hpp"
 
-#include <curl/curl.h>
-#include <unistd.h>
+#include "flotilla/support/http.hpp"
+#include "flotilla/support/process.hpp"
 
-#include <cstdlib>
 #include <ctime>
-#include <mutex>
-#include <sstream>
 
 namespace flotilla {
 
@@ -51,24 +48,7 @@ std::string substitute(std::string text, const std::map<std::string, std::string
 }
 
 std::optional<std::filesystem::path> find_executable(const std::string& name, const std::vector<std::filesystem::path>& extra_dirs) {
-  auto executable = [](const std::filesystem::path& p) { return ::access(p.c_str(), X_OK) == 0 && !std::filesystem::is_directory(p); };
-  if (name.empty()) return std::nullopt;
-  if (name.find('/') != std::string::npos) {
-    if (executable(name)) return std::filesystem::path(name);
-    return std::nullopt;
-  }
-  std::vector<std::filesystem::path> dirs = extra_dirs;
-  if (const char* path = std::getenv("PATH")) {
-    std::stringstream ss(path);
-    std::string part;
-    while (std::getline(ss, part, ':'))
-      if (!part.empty()) dirs.emplace_back(part);
-  }
-  dirs.emplace_back("/usr/sbin");
-  dirs.emplace_back("/sbin");
-  for (const auto& d : dirs)
-    if (executable(d / name)) return d / name;
-  return std::nullopt;
+  return support::find_executable(name, {.first = extra_dirs});
 }
 
 std::filesystem::path executable_dir() {
@@ -96,45 +76,25 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 }
 
 namespace {
-size_t collect(char* data, size_t size, size_t n, void* user) {
-  if (user) static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-}  // namespace
-
-namespace {
-int http_request(const std::string& url, const std::string* payload, std::chrono::milliseconds timeout, std::string* body) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  CURL* curl = curl_easy_init();
-  if (!curl) return 0;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
-  curl_slist* headers = nullptr;
-  if (payload) {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload->c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload->size()));
+int http_request(const std::string& method, const std::string& url, const std::string& payload, std::chrono::milliseconds timeout,
+                 std::string* body) {
+  try {
+    support::HttpClient client({.timeouts = {timeout, timeout}});
+    auto r = client.send({.method = method, .url = url, .body = payload});
+    if (body) *body = std::move(r.body);
+    return static_cast<int>(r.status);
+  } catch (const support::Unreachable&) {
+    return 0;
   }
-  long code = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return static_cast<int>(code);
 }
 }  // namespace
 
 int http_get(const std::string& url, std::chrono::milliseconds timeout, std::string* body) {
-  return http_request(url, nullptr, timeout, body);
+  return http_request("GET", url, {}, timeout, body);
 }
 
 int http_post(const std::string& url, const std::string& payload, std::chrono::milliseconds timeout, std::string* body) {
-  return http_request(url, &payload, timeout, body);
+  return http_request("POST", url, payload, timeout, body);
 }
 
 }  // namespace flotilla
