@@ -1,5 +1,8 @@
 #include "support/process_util.hpp"
 
+#include "flotilla/support/process.hpp"
+#include "flotilla/support/wait.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,23 +35,9 @@ ScratchDir::~ScratchDir() {
 }
 
 std::optional<Stat> read_stat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!in || !std::getline(in, text)) return std::nullopt;
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 1));
-  Stat st;
-  long long ppid = 0, pgid = 0, sid = 0;
-  std::string skip;
-  fields >> st.state >> ppid >> pgid >> sid;
-  for (int i = 0; i < 15; ++i) fields >> skip;
-  fields >> st.start_time;
-  if (!fields) return std::nullopt;
-  st.ppid = static_cast<pid_t>(ppid);
-  st.pgid = static_cast<pid_t>(pgid);
-  st.sid = static_cast<pid_t>(sid);
-  return st;
+  const auto st = support::read_proc_stat(pid);
+  if (!st) return std::nullopt;
+  return Stat{st->state, st->ppid, st->pgid, st->sid, st->start_time};
 }
 
 bool running(pid_t pid) {
@@ -57,12 +46,7 @@ bool running(pid_t pid) {
 }
 
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  return support::wait_until(timeout, std::chrono::milliseconds(20), done);
 }
 
 std::string read_text(const fs::path& path) {

@@ -2,7 +2,10 @@
 // HTTP client, bounded polling, and readers of Prometheus' targets and query APIs.
 #pragma once
 
-#include <curl/curl.h>
+#include "flotilla/support/files.hpp"
+#include "flotilla/support/http.hpp"
+#include "flotilla/support/wait.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
@@ -133,36 +136,24 @@ struct HttpReply {
   std::string body;
 };
 
-inline size_t http_append(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
 /// GET (or POST with an empty body) with a 5 s timeout; status 0 when nothing answered.
 inline HttpReply http(const std::string& url, bool post = false) {
-  HttpReply reply;
-  CURL* curl = curl_easy_init();
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &http_append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
-  if (post) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
-  curl_easy_cleanup(curl);
-  return reply;
+  try {
+    support::HttpClient client({.timeouts = {std::chrono::milliseconds(5000), std::chrono::milliseconds(5000)}});
+    auto r = client.send({.method = post ? "POST" : "GET", .url = url});
+    return {r.status, std::move(r.body)};
+  } catch (const support::Unreachable&) {
+    return {};
+  }
 }
 
 /// Polls `ok` every 100 ms until it holds or `timeout` passes; returns the time it took, or
 /// a negative duration on timeout.
 inline std::chrono::duration<double> wait_until(const std::function<bool()>& ok, std::chrono::duration<double> timeout) {
   const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < timeout) {
-    if (ok()) return std::chrono::steady_clock::now() - start;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return std::chrono::duration<double>(-1);
+  if (!support::wait_until(std::chrono::duration_cast<std::chrono::milliseconds>(timeout), std::chrono::milliseconds(100), ok))
+    return std::chrono::duration<double>(-1);
+  return std::chrono::steady_clock::now() - start;
 }
 
 /// Active targets as job -> (instance -> health), from /api/v1/targets.
@@ -232,12 +223,7 @@ inline std::pair<int, std::string> run_command(const std::string& command) {
 /// Writes a file through a temporary name and rename, as the runtime's put_file does.
 inline void write_atomically(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-  }
-  fs::rename(tmp, path);
+  support::write_file_atomic(path, content);
 }
 
 /// True while a process with this pid exists and is not a zombie.
