@@ -13,7 +13,7 @@
 #include "flotilla/support/request.hpp"
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -32,6 +32,7 @@
 namespace {
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using nlohmann::json;
 using flotilla::support::read_text;
 
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
 
-  const d::EtcdClient etcd(etcd_urls, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
+  const support::EtcdClient etcd(etcd_urls, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
   std::string hosts = read_text(hosts_file);
   std::string srv = read_text(srv_file);
   DnsmasqChild child(dnsmasq);

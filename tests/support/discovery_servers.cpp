@@ -1,7 +1,7 @@
 #include "discovery_servers.hpp"
 
 #include "addon_registrator/dns.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -190,7 +190,7 @@ EtcdServer::EtcdServer(const std::vector<std::string>& extra) : dir_("flotilla-e
                                    "--log-outputs=stderr"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   child_ = std::make_unique<Child>(argv, dir_.path() / "etcd.log");
-  flotilla::discovery::EtcdClient etcd(client, {std::chrono::milliseconds(300), std::chrono::milliseconds(1000)});
+  flotilla::support::EtcdClient etcd(client, {std::chrono::milliseconds(300), std::chrono::milliseconds(1000)});
   if (!wait_for([&] { return etcd.healthy(); }, std::chrono::seconds(20))) {
     const std::string text = log();
     child_->stop();

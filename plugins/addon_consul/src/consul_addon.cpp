@@ -1,7 +1,7 @@
 #include "addon_consul/consul_addon.hpp"
 
 #include "addon_consul/consul_agent.hpp"
-#include "consul_client.hpp"
+#include "flotilla/support/consul_client.hpp"
 
 #include <unistd.h>
 
@@ -128,7 +128,7 @@ json Consul::apply(Context& ctx, const json& req) {
     const std::string url = "http://" + a.address + ":" + std::to_string(s.http_port);
     agent_urls[a.node] = url;
     if (a.server) servers.push_back(a.node);
-    const d::ConsulClient client(url, {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
+    const support::ConsulClient client(url, {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
     ctx.progress("waiting for consul on " + a.node + " to see a leader");
     while (true) {
       ctx.check_cancelled();

@@ -1,7 +1,7 @@
 #include "addon_etcd/etcd_addon.hpp"
 
 #include "addon_etcd/etcd_member.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -61,7 +61,7 @@ void stop_member(Context& ctx, const d::EtcdMember& m) {
   if (!m.data_dir.empty()) std::filesystem::remove_all(m.data_dir, ec);
 }
 void wait_healthy(Context& ctx, const d::EtcdMember& m, std::chrono::seconds timeout) {
-  const d::EtcdClient client(m.client_url(), {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
+  const support::EtcdClient client(m.client_url(), {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   ctx.progress("waiting for etcd on " + m.node + " (" + m.client_url() + "/health)");
   while (!client.healthy()) {

@@ -154,10 +154,10 @@ std::string entry_key(const std::string& prefix, const Registration& r) {
   return prefix + r.name + "/" + r.id;
 }
 
-SyncReport sync_etcd(const EtcdClient& etcd, const std::string& prefix, const std::vector<Registration>& desired,
+SyncReport sync_etcd(const support::EtcdClient& etcd, const std::string& prefix, const std::vector<Registration>& desired,
                             const std::function<std::int64_t(const std::string& node)>& lease_of) {
   SyncReport report;
-  std::map<std::string, KeyValue> actual;
+  std::map<std::string, support::KeyValue> actual;
   for (auto& kv : etcd.range_prefix(prefix)) actual.emplace(kv.key, std::move(kv));
   std::set<std::string> wanted;
   for (const auto& r : desired) {
@@ -182,7 +182,7 @@ SyncReport sync_etcd(const EtcdClient& etcd, const std::string& prefix, const st
   return report;
 }
 
-std::vector<Registration> read_etcd_catalog(const EtcdClient& etcd, const std::string& prefix) {
+std::vector<Registration> read_etcd_catalog(const support::EtcdClient& etcd, const std::string& prefix) {
   std::vector<Registration> out;
   for (const auto& kv : etcd.range_prefix(prefix)) {
     const json j = json::parse(kv.value, nullptr, false);
@@ -224,14 +224,14 @@ bool consul_service_matches(const json& have, const json& def) {
 
 SyncReport sync_consul(const std::map<std::string, std::string>& agents, const std::string& fallback_agent,
                               const std::string& cluster, const std::vector<Registration>& desired,
-                              HttpTimeouts timeouts) {
+                              support::HttpTimeouts timeouts) {
   SyncReport report;
   std::map<std::string, std::vector<const Registration*>> by_agent;
   for (const auto& r : desired) {
     const auto it = agents.find(r.node);
     const std::string url = it != agents.end() ? it->second : fallback_agent;
     if (url.empty()) {
-      throw Refused("no Consul agent runs on node \"" + r.node + "\" for \"" + r.id +
+      throw support::Refused("no Consul agent runs on node \"" + r.node + "\" for \"" + r.id +
                     "\"; place the consul addon on every node (placement roles = [] or mode = \"all\")");
     }
     by_agent[url].push_back(&r);
@@ -240,7 +240,7 @@ SyncReport sync_consul(const std::map<std::string, std::string>& agents, const s
   for (const auto& [node, url] : agents) all_agents.insert(url);
   if (!fallback_agent.empty()) all_agents.insert(fallback_agent);
   for (const auto& url : all_agents) {
-    ConsulClient agent(url, timeouts);
+    support::ConsulClient agent(url, timeouts);
     const json have = agent.agent_services();
     std::set<std::string> wanted;
     for (const Registration* r : by_agent[url]) {

@@ -2,7 +2,7 @@
 
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 
 #include <unistd.h>
 
@@ -108,16 +108,16 @@ template <class Fn>
 auto translate_errors(Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
-  } catch (const d::Unreachable& e) {
+  } catch (const support::Unreachable& e) {
     throw sdk::Retryable(std::string("registrator: ") + e.what());
-  } catch (const d::Refused& e) {
+  } catch (const support::Refused& e) {
     throw sdk::Error(FLT_ERROR, std::string("registrator: ") + e.what());
   } catch (const d::InvalidName& e) {
     throw sdk::Invalid(std::string("registrator: ") + e.what());
   }
 }
 
-d::HttpTimeouts short_timeouts() { return {std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}; }
+support::HttpTimeouts short_timeouts() { return {std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)}; }
 
 std::string etcd_endpoints(const Backend& b) {
   const json outputs = b.view.value("outputs", json::object());
@@ -162,7 +162,7 @@ void stop_etcd_helpers(Context& ctx, const json& state) {
 /// Gives every node that holds entries one lease, renewed by a keepalive on that node, and
 /// revokes the leases of nodes that hold none any more. Returns node -> lease ID; `state`
 /// records the leases (saved at once, so a failure later still lets destroy revoke them).
-std::map<std::string, std::int64_t> renew_leases(Context& ctx, const d::EtcdClient& etcd, const std::string& endpoints, int ttl,
+std::map<std::string, std::int64_t> renew_leases(Context& ctx, const support::EtcdClient& etcd, const std::string& endpoints, int ttl,
                                                  const std::vector<d::Registration>& desired, json& state) {
   json leases = state.value("leases", json::object());
   std::set<std::string> nodes;
@@ -180,10 +180,10 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const d::EtcdClie
       leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
       state["leases"] = leases;
       ctx.set_state(state);
-      ctx.info("lease " + d::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
+      ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
     }
     json workload = {{"name", kKeepalive},
-                     {"command", {"etcdctl", "--endpoints=" + endpoints, "--dial-timeout=2s", "lease", "keep-alive", d::lease_hex(id)}},
+                     {"command", {"etcdctl", "--endpoints=" + endpoints, "--dial-timeout=2s", "lease", "keep-alive", support::lease_hex(id)}},
                      {"image", "gcr.io/etcd-development/etcd:v3.4.23"},
                      {"env", {{"ETCDCTL_API", "3"}}},
                      {"ports", json::array()}};
@@ -270,7 +270,7 @@ json apply_etcd(Context& ctx, const json& req, const json& cfg, const Backend& b
   const std::string endpoints = etcd_endpoints(backend);
   const int ttl = cfg.value("ttl", 30);
   const std::string prefix = d::services_prefix(cfg.value("prefix", "/flotilla"), cluster);
-  d::EtcdClient etcd(endpoints);
+  support::EtcdClient etcd(endpoints);
   json state = ctx.state();
   state["backend"] = "etcd";
   const auto lease_of = renew_leases(ctx, etcd, endpoints, ttl, desired, state);
@@ -388,7 +388,7 @@ json Registrator::destroy(Context& ctx, const json& req) {
   try {
     Backend b = find_backend(req, cfg.value("backend", "auto"));
     if (b.kind == "etcd") {
-      d::EtcdClient etcd(etcd_endpoints(b), short_timeouts());
+      support::EtcdClient etcd(etcd_endpoints(b), short_timeouts());
       const json leases = state.value("leases", json::object());
       for (const auto& [node, lease] : leases.items()) etcd.lease_revoke(std::stoll(lease.value("id", "0")));
       const auto n = etcd.erase_prefix(d::services_prefix(cfg.value("prefix", "/flotilla"), cluster));

@@ -1,8 +1,8 @@
-// The Consul HTTP client and the registrator's Consul sync, against recorded Consul API
+// The registrator's Consul sync and the consul addon's agents, against recorded Consul API
 // exchanges replayed by a local server (Consul is not packaged in Debian), and against a real
 // Consul when a `consul` binary is on PATH.
 #include "addon_consul/consul_agent.hpp"
-#include "consul_client.hpp"
+#include "flotilla/support/consul_client.hpp"
 #include "addon_registrator/catalog.hpp"
 #include "support/consul_replay.hpp"
 #include "support/discovery_servers.hpp"
@@ -12,6 +12,7 @@
 #include <cstdio>
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using flotilla::test::discovery::ConsulReplay;
 using nlohmann::json;
 
@@ -40,7 +41,7 @@ void check_replayed(const ConsulReplay& replay) {
 
 TEST_CASE("recorded Consul: agent service register with an HTTP check, list, deregister", "[discovery][consul]") {
   auto replay = ConsulReplay::from_recording("agent_service");
-  d::ConsulClient consul(replay.url());
+  support::ConsulClient consul(replay.url());
   consul.register_service(d::consul_service_definition(hello(1, "swarm-1", "127.77.0.2"), "local"));
   const json services = consul.agent_services();
   REQUIRE(services.contains("hello-v1-1"));
@@ -53,64 +54,6 @@ TEST_CASE("recorded Consul: agent service register with an HTTP check, list, der
   check_replayed(replay);
 }
 
-TEST_CASE("recorded Consul: catalog and health queries with blocking index and wait", "[discovery][consul]") {
-  auto replay = ConsulReplay::from_recording("catalog_health_blocking");
-  d::ConsulClient consul(replay.url());
-
-  const auto catalog = consul.catalog_service("hello-v1");
-  CHECK(catalog.index == 120);
-  REQUIRE(catalog.body.size() == 2);
-  CHECK(catalog.body[1]["ServiceAddress"] == "127.77.0.3");
-  CHECK(catalog.body[1]["ServicePort"] == 8000);
-
-  auto healthy = consul.health_service("hello-v1", true);
-  CHECK(healthy.index == 121);
-  REQUIRE(healthy.body.size() == 1);
-  CHECK(healthy.body[0]["Service"]["ID"] == "hello-v1-1");
-
-  // Block until the index moves past 121; the recording answers after 300 ms.
-  std::uint64_t index = d::next_blocking_index(0, healthy.index);
-  const auto t0 = std::chrono::steady_clock::now();
-  healthy = consul.health_service("hello-v1", true, {index, std::chrono::seconds(2)});
-  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(250));
-  CHECK(healthy.index == 125);
-  CHECK(healthy.body.size() == 2);
-  index = d::next_blocking_index(index, healthy.index);
-  CHECK(index == 125);
-
-  // The index went backwards: start over from 0, as Consul's documentation asks.
-  healthy = consul.health_service("hello-v1", true, {index, std::chrono::seconds(2)});
-  CHECK(healthy.index == 3);
-  CHECK(d::next_blocking_index(index, healthy.index) == 0);
-  check_replayed(replay);
-}
-
-TEST_CASE("recorded Consul: KV put, get (base64), check-and-set, missing key, delete", "[discovery][consul]") {
-  auto replay = ConsulReplay::from_recording("kv");
-  d::ConsulClient consul(replay.url());
-  CHECK(consul.kv_put("flotilla/local/leader", "infra"));
-  CHECK(consul.kv_get("flotilla/local/leader") == std::optional<std::string>("infra"));
-  CHECK_FALSE(consul.kv_put("flotilla/local/leader", "swarm-1", 129));
-  CHECK_FALSE(consul.kv_get("flotilla/local/missing").has_value());
-  CHECK(consul.kv_delete("flotilla/local/leader"));
-  check_replayed(replay);
-}
-
-TEST_CASE("recorded Consul: refusals carry Consul's own reason", "[discovery][consul]") {
-  auto replay = ConsulReplay::from_recording("errors");
-  d::ConsulClient consul(replay.url());
-  try {
-    consul.register_service({{"Name", "x"}, {"Check", {{"TTL", "0s"}}}});
-    FAIL("a refused registration did not throw");
-  } catch (const d::Refused& e) {
-    CHECK_THAT(std::string(e.what()), Catch::Contains("refused PUT /v1/agent/service/register"));
-    CHECK_THAT(std::string(e.what()), Catch::Contains("HTTP 400"));
-    CHECK_THAT(std::string(e.what()), Catch::Contains("Invalid check: TTL must be > 0"));
-  }
-  CHECK_THROWS_WITH(consul.catalog_service("hello-v1"), Catch::Contains("HTTP 500") && Catch::Contains("No cluster leader"));
-  check_replayed(replay);
-}
-
 TEST_CASE("recorded Consul: registrator sync registers the missing, deregisters its stale, leaves others' services", "[discovery][consul]") {
   auto replay = ConsulReplay::from_recording("registrator_sync");
   const std::vector<d::Registration> desired = {hello(1, "swarm-1", "127.77.0.2"), hello(2, "swarm-1", "127.77.0.2")};
@@ -120,13 +63,6 @@ TEST_CASE("recorded Consul: registrator sync registers the missing, deregisters 
   CHECK(report.removed == 1);
   CHECK(report.removed_ids == std::vector<std::string>{"hello-v1-9"});
   check_replayed(replay);
-}
-
-TEST_CASE("Consul agent unreachable: the message names the agent and what to check", "[discovery][consul]") {
-  const int port = flotilla::test::discovery::free_port();
-  d::ConsulClient consul("http://127.0.0.1:" + std::to_string(port), {std::chrono::milliseconds(300), std::chrono::milliseconds(800)});
-  CHECK_THROWS_WITH(consul.agent_services(), Catch::Contains("Consul agent at http://127.0.0.1:" + std::to_string(port) + " is unreachable") &&
-                                                 Catch::Contains("consul addon"));
 }
 
 TEST_CASE("consul agents: a server on infra, clients elsewhere, every agent retry-joins the servers", "[discovery][consul]") {
@@ -173,7 +109,7 @@ TEST_CASE("real Consul agent (runs only where a consul binary is on PATH)", "[di
                "-server-port=" + std::to_string(server), "-grpc-port=" + std::to_string(grpc), "-serf-wan-port=-1",
                "-data-dir=" + (dir.path() / "data").string()},
               dir.path() / "consul.log");
-  d::ConsulClient consul("http://127.0.0.1:" + std::to_string(http), {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
+  support::ConsulClient consul("http://127.0.0.1:" + std::to_string(http), {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
   REQUIRE(wait_for(
       [&] {
         try {

@@ -1,7 +1,7 @@
 // The etcd addon's member selection and command line; a real 3-member cluster started with
 // exactly those command lines keeps serving when one member is killed.
 #include "addon_etcd/etcd_member.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,6 +9,7 @@
 #include <signal.h>
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using nlohmann::json;
 
 namespace {
@@ -58,10 +59,10 @@ TEST_CASE("a real 3-member etcd started with the addon's command lines keeps ser
                                             dir.path() / (m.node + ".log")));
   }
   for (const auto& m : members) {
-    const d::EtcdClient one(m.client_url(), {std::chrono::milliseconds(300), std::chrono::milliseconds(1000)});
+    const support::EtcdClient one(m.client_url(), {std::chrono::milliseconds(300), std::chrono::milliseconds(1000)});
     REQUIRE(wait_for([&] { return one.healthy(); }, std::chrono::seconds(30)));
   }
-  const d::EtcdClient all(d::client_urls(members), {std::chrono::milliseconds(300), std::chrono::milliseconds(2000)});
+  const support::EtcdClient all(d::client_urls(members), {std::chrono::milliseconds(300), std::chrono::milliseconds(2000)});
   all.put("/k", "before");
 
   procs[0]->signal(SIGKILL);
@@ -79,6 +80,6 @@ TEST_CASE("a real 3-member etcd started with the addon's command lines keeps ser
       std::chrono::seconds(15));
   CHECK(written);
   CHECK(all.get("/k")->value == "after");
-  const d::EtcdClient survivor(members[2].client_url());
+  const support::EtcdClient survivor(members[2].client_url());
   CHECK(survivor.get("/k")->value == "after");
 }

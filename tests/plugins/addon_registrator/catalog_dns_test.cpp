@@ -12,6 +12,7 @@
 #include <thread>
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using namespace flotilla::test::discovery;
 
 namespace {
@@ -42,7 +43,7 @@ TEST_CASE("catalog DNS sidecar: names follow etcd, SRV changes restart dnsmasq, 
   const std::string binary = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla-catalog-dns";
   REQUIRE(std::filesystem::exists(binary));
   EtcdServer server;
-  d::EtcdClient etcd(server.endpoint());
+  support::EtcdClient etcd(server.endpoint());
   const std::string prefix = "/flotilla/test/services/";
   const auto lease1 = etcd.lease_grant(60);
   const auto lease2 = etcd.lease_grant(2);

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using flotilla::test::discovery::EtcdServer;
 using nlohmann::json;
 
@@ -99,7 +100,7 @@ TEST_CASE("two entries with one ID are refused", "[discovery][registrator]") {
 
 TEST_CASE("registrator sync against a real etcd adds, updates, removes stale and stray entries", "[discovery][registrator][etcd]") {
   EtcdServer server;
-  d::EtcdClient etcd(server.endpoint());
+  support::EtcdClient etcd(server.endpoint());
   const std::string prefix = d::services_prefix("/flotilla", "local");
   CHECK(prefix == "/flotilla/local/services/");
   std::map<std::string, std::int64_t> leases = {{"swarm-1", etcd.lease_grant(60)}, {"swarm-2", etcd.lease_grant(60)}};
@@ -157,7 +158,7 @@ TEST_CASE("registrator sync against a real etcd adds, updates, removes stale and
 
 TEST_CASE("a moved entry is re-written onto its new node's lease", "[discovery][registrator][etcd]") {
   EtcdServer server;
-  d::EtcdClient etcd(server.endpoint());
+  support::EtcdClient etcd(server.endpoint());
   const std::string prefix = d::services_prefix("/flotilla", "local");
   std::map<std::string, std::int64_t> leases = {{"swarm-1", etcd.lease_grant(60)}, {"swarm-2", etcd.lease_grant(60)}};
   json instances = {instance("hello/v1#1", 1, "swarm-1", "127.77.0.2", 8000)};
@@ -171,8 +172,8 @@ TEST_CASE("a moved entry is re-written onto its new node's lease", "[discovery][
 }
 
 TEST_CASE("registrator sync reports an unreachable etcd instead of half-applying", "[discovery][registrator][etcd]") {
-  d::EtcdClient etcd("http://127.0.0.1:" + std::to_string(flotilla::test::discovery::free_port()),
+  support::EtcdClient etcd("http://127.0.0.1:" + std::to_string(flotilla::test::discovery::free_port()),
                      {std::chrono::milliseconds(300), std::chrono::milliseconds(800)});
   const auto desired = d::desired_registrations(request_with(three_instances()), "infra");
-  CHECK_THROWS_AS(d::sync_etcd(etcd, "/flotilla/local/services/", desired, [](auto&) { return std::int64_t{0}; }), d::Unreachable);
+  CHECK_THROWS_AS(d::sync_etcd(etcd, "/flotilla/local/services/", desired, [](auto&) { return std::int64_t{0}; }), support::Unreachable);
 }

@@ -4,7 +4,7 @@
 #include "addon_consul/consul_agent.hpp"
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,6 +18,7 @@
 #include <thread>
 
 namespace d = flotilla::discovery;
+namespace support = flotilla::support;
 using namespace flotilla::test::discovery;
 using nlohmann::json;
 
@@ -102,7 +103,7 @@ std::vector<std::string> addresses_of(const std::map<std::string, Instance>& ins
 }
 
 /// True when the etcd catalog holds exactly the recorded instances, each at its address and port.
-bool catalog_matches(const d::EtcdClient& etcd, const std::string& prefix, const std::map<std::string, Instance>& want,
+bool catalog_matches(const support::EtcdClient& etcd, const std::string& prefix, const std::map<std::string, Instance>& want,
                      std::string& why) {
   const auto kvs = etcd.range_prefix(prefix);
   std::map<std::string, Instance> have;
@@ -143,7 +144,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   const std::string endpoint = st["addons"]["etcd"]["endpoints"].value("etcd", "");
   REQUIRE(endpoint == "http://127.79.31.1:2379");
   CHECK(st["addons"]["registrator"]["endpoints"].value("dns", "") == "dns://127.79.31.1:8600");
-  const d::EtcdClient etcd(endpoint);
+  const support::EtcdClient etcd(endpoint);
   const std::string prefix = "/flotilla/disc-it-a/services/";
   auto instances = recorded_instances(st);
   REQUIRE(instances.size() == 3);
@@ -233,7 +234,7 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   json st = cluster.state();
   const std::string endpoints = st["addons"]["etcd"]["outputs"].value("etcd_endpoints", "");
   CHECK(endpoints == "http://127.79.32.2:2379,http://127.79.32.3:2379,http://127.79.32.4:2379");
-  const d::EtcdClient etcd(endpoints, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
+  const support::EtcdClient etcd(endpoints, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
   const std::string prefix = "/flotilla/disc-it-b/services/";
   std::string why;
   const auto instances = recorded_instances(st);
@@ -243,7 +244,7 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   std::string leader_node;
   for (const std::string node : {"swarm-1", "swarm-2", "swarm-3"}) {
     const std::string url = "http://" + st["nodes"][node].value("address", "") + ":2379";
-    const json status = d::EtcdClient(url).call("/v3/maintenance/status", json::object());
+    const json status = support::EtcdClient(url).call("/v3/maintenance/status", json::object());
     if (status.value("leader", "") == status["header"].value("member_id", "-")) leader_node = node;
   }
   REQUIRE_FALSE(leader_node.empty());

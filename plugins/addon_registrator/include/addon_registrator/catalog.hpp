@@ -4,8 +4,8 @@
 // stale and stray entries). docs/discovery.md describes the layout.
 #pragma once
 
-#include "consul_client.hpp"
-#include "etcd_client.hpp"
+#include "flotilla/support/consul_client.hpp"
+#include "flotilla/support/etcd_client.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -93,11 +93,11 @@ struct SyncReport {
 /// Makes the etcd keys under `prefix` equal to `desired`: each entry is written (attached to
 /// its node's lease from `lease_of`) when missing, different or on another lease, and every
 /// other key under the prefix, ours or not, is deleted.
-SyncReport sync_etcd(const EtcdClient& etcd, const std::string& prefix, const std::vector<Registration>& desired,
+SyncReport sync_etcd(const support::EtcdClient& etcd, const std::string& prefix, const std::vector<Registration>& desired,
                             const std::function<std::int64_t(const std::string& node)>& lease_of);
 
 /// Reads back the entries under `prefix` (skipping values that are not ours to parse).
-[[nodiscard]] std::vector<Registration> read_etcd_catalog(const EtcdClient& etcd, const std::string& prefix);
+[[nodiscard]] std::vector<Registration> read_etcd_catalog(const support::EtcdClient& etcd, const std::string& prefix);
 
 // ---- Consul ----
 
@@ -118,6 +118,6 @@ inline constexpr const char* kConsulOwnerMeta = "flotilla-cluster";
 /// (the catalog is rebuilt from them), so nothing is written to the catalog directly.
 SyncReport sync_consul(const std::map<std::string, std::string>& agents, const std::string& fallback_agent,
                               const std::string& cluster, const std::vector<Registration>& desired,
-                              HttpTimeouts timeouts = {});
+                              support::HttpTimeouts timeouts = {});
 
 }  // namespace flotilla::discovery
