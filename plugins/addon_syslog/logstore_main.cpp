@@ -82,6 +82,10 @@ class LineReader {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // rsyslog gone: the next write fails and we exit
+  // The collector's rsyslogd owns this process: a stop signalled to the whole process group must
+  // not cut a batch short. rsyslogd finishes its batch, then closes stdin, and we exit on EOF.
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
   LogStore::Options opts;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
