@@ -9,7 +9,7 @@ packages=(
   # build
   cmake g++ make pkg-config
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
-  libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libcurl4-openssl-dev
+  libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libcurl4-openssl-dev libssl-dev
   # the real servers the addons run, and the tools the tests use
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base

@@ -10,5 +10,5 @@ cmake --build build-asan -j"$jobs" --target flotilla_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./bin/flotilla_tests '~[integration]')
 
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_TSAN=ON -DFLOTILLA_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target flotilla_tests
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ./bin/flotilla_tests '[executor]')
+cmake --build build-tsan -j"$jobs" --target flotilla_executor_tests
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ./bin/flotilla_executor_tests '[executor]')
