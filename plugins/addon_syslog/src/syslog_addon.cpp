@@ -41,13 +41,6 @@ constexpr auto kCollectorReadyTimeout = std::chrono::seconds(15);
 constexpr int kStopTimeoutS = 15;  // rsyslog saves its queues to disk on TERM; give it time
 
 constexpr const char* kManifest = R"json({
-  "schema": {
-    "port": {"type": "integer", "default": 2514, "description": "RELP port of the collector on its node's address"},
-    "max_file_size": {"type": "string", "default": "100M", "description": "Size at which a store file is rotated (bytes, or K/M/G)"},
-    "retention_days": {"type": "integer", "default": 7, "description": "Days of logs kept in the store (0 keeps everything)"},
-    "roles": {"type": "array", "default": [], "description": "Roles of the nodes whose workloads are shipped (empty: every node)"},
-    "queue_max_disk_space": {"type": "string", "default": "1G", "description": "Disk a shipper may fill while the collector is unreachable"}
-  },
   "provides": ["logs"],
   "answers": ["logs"],
   "requires": ["services"],
@@ -308,7 +301,7 @@ void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::stri
 
 }  // namespace
 
-const char* manifest() { return kManifest; }
+const char* manifest() { return options_manifest(kManifest); }
 
 json SyslogAddon::validate(Context&, const json& req) {
   const json addon = req.value("addon", json::object());

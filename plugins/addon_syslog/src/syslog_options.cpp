@@ -1,49 +1,64 @@
 #include "addon_syslog/syslog_options.hpp"
 
 #include "addon_syslog/rsyslog_config.hpp"
+#include "flotilla/support/config_map.hpp"
 
 namespace flotilla::syslog_addon {
 
 using json = nlohmann::json;
 
+namespace {
+
+// A size: bytes, or a number with K, M or G (an optional B after the unit).
+constexpr const char* kSizePattern = "[0-9]+([kKmMgG][bB]?)?";
+
+const support::ConfigMap<RawOptions>& options_map() {
+  static const auto map =
+      support::ConfigMap<RawOptions>()
+          .integer("port", &RawOptions::port, "RELP port of the collector on its node's address")
+          .range(1, 65535)
+          .string("max_file_size", &RawOptions::max_file_size,
+                  "Size at which a store file is rotated (bytes, or K/M/G; at least 4K)")
+          .pattern(kSizePattern)
+          .integer("retention_days", &RawOptions::retention_days, "Days of logs kept in the store (0 keeps everything)")
+          .range(0, 36500)
+          .strings("roles", &RawOptions::roles, "Roles of the nodes whose workloads are shipped (empty: every node)")
+          .string("queue_max_disk_space", &RawOptions::queue_max_disk_space,
+                  "Disk a shipper may fill while the collector is unreachable (bytes, or K/M/G; at least 1M)")
+          .pattern(kSizePattern);
+  return map;
+}
+
+}  // namespace
+
+const char* options_manifest(const char* manifest_without_schema) {
+  static const std::string text = options_map().manifest(manifest_without_schema);
+  return text.c_str();
+}
+
 Options Options::from(const json& config) {
+  auto filled = options_map().fill(config);
   Options o;
   auto problem = [&](const std::string& key, const std::string& msg) { o.errors.push_back({{"message", msg}, {"key", key}}); };
-  if (config.contains("port")) {
-    if (!config["port"].is_number_integer() || config["port"].get<long long>() < 1 || config["port"].get<long long>() > 65535)
-      problem("port", "syslog option `port` must be an integer from 1 to 65535 (the collector's RELP port, default 2514)");
-    else o.port = config["port"].get<int>();
+  for (const auto& e : filled.errors) {
+    const bool size = e.key == "max_file_size" || e.key == "queue_max_disk_space";
+    problem(e.key, "syslog " + e.message + (size ? "; write bytes or a number with K, M or G, e.g. \"100M\"" : ""));
   }
-  if (config.contains("max_file_size")) {
-    const auto text = config["max_file_size"].is_string() ? config["max_file_size"].get<std::string>() : std::string();
-    const auto size = parse_size(text);
-    if (!size || *size < 4096)
-      problem("max_file_size", "syslog option `max_file_size` = `" + text +
-                                   "` is not a size of at least 4K; write bytes or a number with K, M or G, e.g. \"100M\"");
-    else o.max_file_size = *size;
-  }
-  if (config.contains("retention_days")) {
-    if (!config["retention_days"].is_number_integer() || config["retention_days"].get<long long>() < 0 ||
-        config["retention_days"].get<long long>() > 36500)
-      problem("retention_days", "syslog option `retention_days` must be a whole number of days, 0 to keep everything");
-    else o.retention_days = config["retention_days"].get<int>();
-  }
-  if (config.contains("roles")) {
-    if (!config["roles"].is_array()) problem("roles", "syslog option `roles` must be an array of node roles, e.g. [\"swarm\"]");
-    else
-      for (const auto& r : config["roles"]) {
-        if (r.is_string()) o.roles.push_back(r.get<std::string>());
-        else problem("roles", "syslog option `roles` must hold role names (strings)");
-      }
-  }
-  if (config.contains("queue_max_disk_space")) {
-    const auto text = config["queue_max_disk_space"].is_string() ? config["queue_max_disk_space"].get<std::string>() : std::string();
-    const auto size = parse_size(text);
-    if (!size || *size < (1u << 20))
-      problem("queue_max_disk_space", "syslog option `queue_max_disk_space` = `" + text +
-                                          "` is not a size of at least 1M; e.g. \"1G\" (disk a shipper may use while the collector is down)");
-    else o.queue_max_disk_space = std::to_string(*size);
-  }
+  const RawOptions& raw = filled.config;
+  o.port = static_cast<int>(raw.port);
+  o.retention_days = static_cast<int>(raw.retention_days);
+  o.roles = raw.roles;
+  // The map checks the sizes' form; their smallest values depend on the unit, so they are checked here.
+  const auto file_size = parse_size(raw.max_file_size);
+  if (file_size && *file_size < 4096)
+    problem("max_file_size", "syslog option `max_file_size` = `" + raw.max_file_size +
+                                 "` is smaller than 4K; write bytes or a number with K, M or G, e.g. \"100M\"");
+  o.max_file_size = file_size.value_or(0);
+  const auto queue_size = parse_size(raw.queue_max_disk_space);
+  if (queue_size && *queue_size < (1u << 20))
+    problem("queue_max_disk_space", "syslog option `queue_max_disk_space` = `" + raw.queue_max_disk_space +
+                                        "` is smaller than 1M; e.g. \"1G\" (disk a shipper may use while the collector is down)");
+  o.queue_max_disk_space = std::to_string(queue_size.value_or(0));
   return o;
 }
 

@@ -9,17 +9,29 @@
 
 namespace flotilla::syslog_addon {
 
+/// The addon's options as written, with their defaults; declared once in the config map.
+struct RawOptions {
+  std::int64_t port = 2514;
+  std::string max_file_size = "100M";
+  std::int64_t retention_days = 7;
+  std::vector<std::string> roles;
+  std::string queue_max_disk_space = "1G";
+};
+
 /// The addon's options, checked. Problems are collected as {message, key} for validate.
 struct Options {
-  int port = 2514;
-  std::uint64_t max_file_size = 100ull << 20;
-  int retention_days = 7;
+  int port = 0;
+  std::uint64_t max_file_size = 0;
+  int retention_days = 0;
   std::vector<std::string> roles;
-  std::string queue_max_disk_space = "1g";
+  std::string queue_max_disk_space;  // bytes, as rsyslog's queue.maxDiskSpace takes them
   nlohmann::json errors = nlohmann::json::array();
 
   /// Reads the options from the addon's `config`; every problem lands in `errors`.
   static Options from(const nlohmann::json& config);
 };
+
+/// The manifest text, with the schema written from the options' declarations.
+const char* options_manifest(const char* manifest_without_schema);
 
 }  // namespace flotilla::syslog_addon
