@@ -2,12 +2,14 @@
 
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
+#include "flotilla/support/config_map.hpp"
 #include "flotilla/support/etcd_client.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -28,25 +30,48 @@ constexpr const char* kKeepalive = "keepalive";
 constexpr const char* kDns = "dns";
 
 constexpr const char* kManifest = R"json({
-  "schema": {
-    "backend":  {"type": "string", "enum": ["auto", "etcd", "consul"], "default": "auto",
-                 "description": "Which discovery addon holds the catalog; auto picks the only one"},
-    "prefix":   {"type": "string", "default": "/flotilla",
-                 "description": "etcd key prefix; entries live under <prefix>/<cluster>/services/<name>/<id>"},
-    "ttl":      {"type": "integer", "default": 30,
-                 "description": "Seconds an etcd entry outlives its node's keepalive (2-3600)"},
-    "domain":   {"type": "string", "default": "consul",
-                 "description": "DNS domain: services resolve as <name>.service.<domain>"},
-    "dns":      {"type": "boolean", "default": true,
-                 "description": "With etcd, serve DNS names from a dnsmasq on the registrator's node"},
-    "dns_port": {"type": "integer", "default": 8600, "description": "Port of that dnsmasq"}
-  },
   "provides": ["catalog-sync"],
   "reconcile": true,
   "requires": ["services", "discovery"],
   "optional": ["ingress", "metrics", "logs"],
   "placement": {"roles": ["infra"], "mode": "first"}
 })json";
+
+/// The addon's options; the defaults here are the manifest's.
+struct Options {
+  std::string backend = "auto";
+  std::string prefix = "/flotilla";
+  std::int64_t ttl = 30;
+  std::string domain = "consul";
+  bool dns = true;
+  std::int64_t dns_port = 8600;
+};
+
+const flotilla::support::ConfigMap<Options>& options_map() {
+  static const auto map =
+      flotilla::support::ConfigMap<Options>()
+          .string("backend", &Options::backend, "Which discovery addon holds the catalog; auto picks the only one")
+          .one_of({"auto", "etcd", "consul"})
+          .string("prefix", &Options::prefix, "etcd key prefix; entries live under <prefix>/<cluster>/services/<name>/<id>")
+          .pattern("/.*")
+          .integer("ttl", &Options::ttl, "Seconds an etcd entry outlives its node's keepalive")
+          .range(2, 3600)
+          .string("domain", &Options::domain, "DNS domain: services resolve as <name>.service.<domain>")
+          .boolean("dns", &Options::dns, "With etcd, serve DNS names from a dnsmasq on the registrator's node")
+          .integer("dns_port", &Options::dns_port, "Port of that dnsmasq")
+          .range(1, 65535);
+  return map;
+}
+
+/// The options of a request the engine has checked against the schema; throws Invalid naming
+/// every bad option when called with one it has not.
+Options options_of(const json& req) {
+  try {
+    return options_map().load(req["addon"].value("config", json::object()));
+  } catch (const flotilla::support::ConfigError& e) {
+    throw sdk::Invalid(std::string("registrator: ") + e.what());
+  }
+}
 
 std::string fnv1a_hex(const std::string& text) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -210,7 +235,7 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const support::Et
 struct DnsPlace {
   std::string node;
   std::string address;
-  int port = 8600;
+  int port = 0;
   std::string domain;
 };
 
@@ -264,12 +289,12 @@ void run_dnsmasq(Context& ctx, const json& req, const DnsPlace& where, const std
   }
 }
 
-json apply_etcd(Context& ctx, const json& req, const json& cfg, const Backend& backend, const std::string& home,
+json apply_etcd(Context& ctx, const json& req, const Options& cfg, const Backend& backend, const std::string& home,
                 const std::vector<d::Registration>& desired) {
   const std::string cluster = req["cluster"].value("name", "");
   const std::string endpoints = etcd_endpoints(backend);
-  const int ttl = cfg.value("ttl", 30);
-  const std::string prefix = d::services_prefix(cfg.value("prefix", "/flotilla"), cluster);
+  const int ttl = static_cast<int>(cfg.ttl);
+  const std::string prefix = d::services_prefix(cfg.prefix, cluster);
   support::EtcdClient etcd(endpoints);
   json state = ctx.state();
   state["backend"] = "etcd";
@@ -294,9 +319,9 @@ json apply_etcd(Context& ctx, const json& req, const json& cfg, const Backend& b
                   {"catalog", catalog_json(desired)},
                   {"catalog_query", {{"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix}, {"key", prefix + "{name}/"}}},
                   {"sync", report.to_json()}};
-  if (cfg.value("dns", true) && !home.empty()) {
+  if (cfg.dns && !home.empty()) {
     const json node = node_by_name(req, home);
-    const DnsPlace where{home, node.value("address", ""), cfg.value("dns_port", 8600), cfg.value("domain", "consul")};
+    const DnsPlace where{home, node.value("address", ""), static_cast<int>(cfg.dns_port), cfg.domain};
     if (node.value("runtime", "process") != "process") {
       messages.push_back("DNS: node " + home + " uses the " + node.value("runtime", "") +
                          " runtime; dnsmasq runs only on the process runtime, so no DNS names are served");
@@ -311,14 +336,14 @@ json apply_etcd(Context& ctx, const json& req, const json& cfg, const Backend& b
   return json{{"endpoints", endpoints_out}, {"outputs", outputs}, {"messages", messages}};
 }
 
-json apply_consul(Context& ctx, const json& req, const json& cfg, const Backend& backend, const std::vector<d::Registration>& desired) {
+json apply_consul(Context& ctx, const json& req, const Options& cfg, const Backend& backend, const std::vector<d::Registration>& desired) {
   const std::string cluster = req["cluster"].value("name", "");
   json state = ctx.state();
   if (state.value("backend", "") == "etcd") stop_etcd_helpers(ctx, state);
   const std::string fallback = backend.view.value("endpoints", json::object()).value("consul", "");
   const d::SyncReport report = d::sync_consul(consul_agents(backend), fallback, cluster, desired);
   ctx.set_state({{"backend", "consul"}});
-  const std::string domain = backend.view.value("outputs", json::object()).value("domain", cfg.value("domain", "consul"));
+  const std::string domain = backend.view.value("outputs", json::object()).value("domain", cfg.domain);
   json outputs = {{"backend", "consul"},
                   {"backend_addon", backend.addon},
                   {"catalog", catalog_json(desired)},
@@ -337,25 +362,21 @@ json apply_consul(Context& ctx, const json& req, const json& cfg, const Backend&
 
 }  // namespace
 
-const char* manifest() { return kManifest; }
+const char* manifest() {
+  static const std::string text = options_map().manifest(kManifest);
+  return text.c_str();
+}
 
 json Registrator::validate(Context&, const json& req) {
   json errors = json::array();
-  const json cfg = req["addon"].value("config", json::object());
-  const std::string domain = cfg.value("domain", "consul");
+  // Types, the backend's choices, the prefix's form and the ranges come from the map; the
+  // domain's form is the one check it cannot express.
+  const auto filled = options_map().fill(req["addon"].value("config", json::object()));
+  for (const auto& e : filled.errors) errors.push_back({{"key", e.key}, {"message", "registrator " + e.message}});
+  const std::string& domain = filled.config.domain;
   if (!d::is_dns_domain(domain)) {
     errors.push_back({{"key", "domain"},
                       {"message", "domain \"" + domain + "\" is not a DNS domain (dot-separated labels of a-z, 0-9 and '-'); use e.g. \"consul\""}});
-  }
-  const int ttl = cfg.value("ttl", 30);
-  if (ttl < 2 || ttl > 3600) {
-    errors.push_back({{"key", "ttl"}, {"message", "ttl = " + std::to_string(ttl) + " is out of range; etcd leases take 2 to 3600 seconds"}});
-  }
-  const int port = cfg.value("dns_port", 8600);
-  if (port < 1 || port > 65535) errors.push_back({{"key", "dns_port"}, {"message", "dns_port must be between 1 and 65535"}});
-  const std::string prefix = cfg.value("prefix", "/flotilla");
-  if (prefix.empty() || prefix.front() != '/') {
-    errors.push_back({{"key", "prefix"}, {"message", "prefix \"" + prefix + "\" must start with '/', e.g. \"/flotilla\""}});
   }
   for (const auto& svc : req.value("services", json::array())) {
     const std::string name = svc.value("name", "");
@@ -371,8 +392,8 @@ json Registrator::validate(Context&, const json& req) {
 
 json Registrator::apply(Context& ctx, const json& req) {
   return translate_errors([&] {
-    const json cfg = req["addon"].value("config", json::object());
-    const Backend backend = find_backend(req, cfg.value("backend", "auto"));
+    const Options cfg = options_of(req);
+    const Backend backend = find_backend(req, cfg.backend);
     const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
     const std::string home = placed.empty() ? std::string() : placed.front();
     const auto desired = d::desired_registrations(req, home);
@@ -382,16 +403,16 @@ json Registrator::apply(Context& ctx, const json& req) {
 
 json Registrator::destroy(Context& ctx, const json& req) {
   json state = ctx.state();
-  const json cfg = req["addon"].value("config", json::object());
   const std::string cluster = req["cluster"].value("name", "");
   // Deregistering is a courtesy here: the backend may already be gone, and `down` must go on.
   try {
-    Backend b = find_backend(req, cfg.value("backend", "auto"));
+    const Options cfg = options_of(req);
+    Backend b = find_backend(req, cfg.backend);
     if (b.kind == "etcd") {
       support::EtcdClient etcd(etcd_endpoints(b), short_timeouts());
       const json leases = state.value("leases", json::object());
       for (const auto& [node, lease] : leases.items()) etcd.lease_revoke(std::stoll(lease.value("id", "0")));
-      const auto n = etcd.erase_prefix(d::services_prefix(cfg.value("prefix", "/flotilla"), cluster));
+      const auto n = etcd.erase_prefix(d::services_prefix(cfg.prefix, cluster));
       ctx.info("removed " + std::to_string(n) + " catalog entries from etcd");
     } else {
       const auto report = d::sync_consul(consul_agents(b), b.view["endpoints"].value("consul", ""), cluster, {}, short_timeouts());
