@@ -1,6 +1,7 @@
 #include "addon_consul/consul_addon.hpp"
 
 #include "addon_consul/consul_agent.hpp"
+#include "flotilla/support/config_map.hpp"
 #include "flotilla/support/consul_client.hpp"
 
 #include <unistd.h>
@@ -21,30 +22,58 @@ using sdk::json;
 namespace d = flotilla::discovery;
 
 constexpr const char* kManifest = R"json({
-  "schema": {
-    "servers":       {"type": "integer", "enum": [1, 3], "default": 1, "description": "Server count (infra nodes first)"},
-    "datacenter":    {"type": "string", "default": "dc1"},
-    "domain":        {"type": "string", "default": "consul", "description": "DNS domain: <service>.service.<domain>"},
-    "http_port":     {"type": "integer", "default": 8500},
-    "dns_port":      {"type": "integer", "default": 8600},
-    "binary":        {"type": "string", "default": "", "description": "consul executable (default: found on PATH)"},
-    "image":         {"type": "string", "default": "hashicorp/consul:1.17", "description": "Image for Docker runtimes"},
-    "start_timeout": {"type": "integer", "default": 60, "description": "Seconds to wait for every agent to see a leader"}
-  },
   "provides": ["discovery"],
   "placement": {"roles": [], "mode": "all"}
 })json";
 
 constexpr const char* kWorkload = "consul";
 
-d::ConsulSettings settings_of(const json& req) {
-  const json cfg = req["addon"].value("config", json::object());
+/// The addon's options; the defaults here are the manifest's.
+struct Options {
+  int servers = 1;
+  std::string datacenter = "dc1";
+  std::string domain = "consul";
+  int http_port = 8500;
+  int dns_port = 8600;
+  std::string binary;
+  std::string image = "hashicorp/consul:1.17";
+  int start_timeout = 60;
+};
+
+const flotilla::support::ConfigMap<Options>& options_map() {
+  static const auto map =
+      flotilla::support::ConfigMap<Options>()
+          .integer("servers", &Options::servers, "Server count (infra nodes first)")
+          .one_of({1, 3})
+          .string("datacenter", &Options::datacenter, "Consul datacenter name")
+          .string("domain", &Options::domain, "DNS domain: <service>.service.<domain>")
+          .integer("http_port", &Options::http_port, "HTTP API port on each agent's node address")
+          .range(1, 65535)
+          .integer("dns_port", &Options::dns_port, "DNS port on each agent's node address")
+          .range(1, 65535)
+          .string("binary", &Options::binary, "consul executable (default: found on PATH)")
+          .string("image", &Options::image, "Image for Docker runtimes")
+          .integer("start_timeout", &Options::start_timeout, "Seconds to wait for every agent to see a leader")
+          .range(1, 3600);
+  return map;
+}
+
+/// The options of a request; throws Invalid naming every bad option.
+Options options_of(const json& req) {
+  try {
+    return options_map().load(req["addon"].value("config", json::object()));
+  } catch (const flotilla::support::ConfigError& e) {
+    throw sdk::Invalid(std::string("consul: ") + e.what());
+  }
+}
+
+d::ConsulSettings settings_of(const json& req, const Options& o) {
   d::ConsulSettings s;
-  s.servers = cfg.value("servers", 1);
-  s.datacenter = cfg.value("datacenter", "dc1");
-  s.domain = cfg.value("domain", "consul");
-  s.http_port = cfg.value("http_port", 8500);
-  s.dns_port = cfg.value("dns_port", 8600);
+  s.servers = o.servers;
+  s.datacenter = o.datacenter;
+  s.domain = o.domain;
+  s.http_port = o.http_port;
+  s.dns_port = o.dns_port;
   s.data_root = req["addon"].value("dir", "");
   return s;
 }
@@ -63,21 +92,26 @@ bool any_process_node(const json& req) {
   return !other_runtime;
 }
 
-std::string consul_binary(const json& cfg) {
-  const std::string given = cfg.value("binary", "");
-  if (!given.empty()) return given;
+std::string consul_binary(const Options& cfg) {
+  if (!cfg.binary.empty()) return cfg.binary;
   const auto found = d::find_on_path("consul");
   return found ? found->string() : std::string();
 }
 
 }  // namespace
 
-const char* manifest() { return kManifest; }
+const char* manifest() {
+  static const std::string text = options_map().manifest(kManifest);
+  return text.c_str();
+}
 
 json Consul::validate(Context&, const json& req) {
   json errors = json::array();
-  const json cfg = req["addon"].value("config", json::object());
-  const int servers = cfg.value("servers", 1);
+  // Types, the server counts and the port ranges come from the map.
+  const auto filled = options_map().fill(req["addon"].value("config", json::object()));
+  for (const auto& e : filled.errors) errors.push_back({{"key", e.key}, {"message", "consul " + e.message}});
+  const Options& cfg = filled.config;
+  const int servers = cfg.servers;
   const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
   if (static_cast<int>(placed.size()) < servers) {
     errors.push_back({{"key", "servers"},
@@ -95,8 +129,8 @@ json Consul::validate(Context&, const json& req) {
   return {{"errors", errors}};
 }
 json Consul::apply(Context& ctx, const json& req) {
-  const json cfg = req["addon"].value("config", json::object());
-  const d::ConsulSettings s = settings_of(req);
+  const Options cfg = options_of(req);
+  const d::ConsulSettings s = settings_of(req, cfg);
   const auto agents = d::plan_agents(req, s.servers);
   if (agents.empty()) throw sdk::Invalid("consul: servers = " + std::to_string(s.servers) + " needs more placed nodes");
   std::string binary;
@@ -115,13 +149,13 @@ json Consul::apply(Context& ctx, const json& req) {
       args.insert(args.begin(), binary);
       workload["command"] = args;
     } else {
-      workload["image"] = cfg.value("image", "hashicorp/consul:1.17");
+      workload["image"] = cfg.image;
       workload["command"] = args;  // the image's entrypoint takes the agent arguments
     }
     (void)ctx.runtime({{"op", "start"}, {"node", a.node}, {"workload", workload}});
   }
   // An agent is ready once it knows the leader: servers have elected one and clients joined.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.value("start_timeout", 60));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.start_timeout);
   json agent_urls = json::object();
   json servers = json::array();
   for (const auto& a : agents) {
@@ -139,7 +173,7 @@ json Consul::apply(Context& ctx, const json& req) {
       }
       if (std::chrono::steady_clock::now() > deadline) {
         throw sdk::Retryable("consul on node " + a.node + " (" + url + ") has no leader after " +
-                                       std::to_string(cfg.value("start_timeout", 60)) +
+                                       std::to_string(cfg.start_timeout) +
                                        " s; check its log (flotilla ps) and that the servers can reach each other");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));

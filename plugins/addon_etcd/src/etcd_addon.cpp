@@ -1,6 +1,7 @@
 #include "addon_etcd/etcd_addon.hpp"
 
 #include "addon_etcd/etcd_member.hpp"
+#include "flotilla/support/config_map.hpp"
 #include "flotilla/support/etcd_client.hpp"
 
 #include <chrono>
@@ -18,18 +19,42 @@ using sdk::json;
 namespace d = flotilla::discovery;
 
 constexpr const char* kManifest = R"json({
-  "schema": {
-    "members":       {"type": "integer", "enum": [1, 3, 5], "default": 1,
-                      "description": "Cluster size: the first N nodes of the placement become members"},
-    "client_port":   {"type": "integer", "default": 2379, "description": "Client port on each member's node address"},
-    "peer_port":     {"type": "integer", "default": 2380, "description": "Peer port on each member's node address"},
-    "start_timeout": {"type": "integer", "default": 60, "description": "Seconds to wait for every member to report healthy"}
-  },
   "provides": ["discovery"],
   "placement": {"roles": ["infra"], "mode": "all"}
 })json";
 
 constexpr const char* kWorkload = "etcd";
+
+/// The addon's options; the defaults here are the manifest's.
+struct Options {
+  int members = 1;
+  int client_port = 2379;
+  int peer_port = 2380;
+  int start_timeout = 60;
+};
+
+const flotilla::support::ConfigMap<Options>& options_map() {
+  static const auto map =
+      flotilla::support::ConfigMap<Options>()
+          .integer("members", &Options::members, "Cluster size: the first N nodes of the placement become members")
+          .one_of({1, 3, 5})
+          .integer("client_port", &Options::client_port, "Client port on each member's node address")
+          .range(1, 65535)
+          .integer("peer_port", &Options::peer_port, "Peer port on each member's node address")
+          .range(1, 65535)
+          .integer("start_timeout", &Options::start_timeout, "Seconds to wait for every member to report healthy")
+          .range(1, 3600);
+  return map;
+}
+
+/// The options of a request; throws Invalid naming every bad option.
+Options options_of(const json& req) {
+  try {
+    return options_map().load(req["addon"].value("config", json::object()));
+  } catch (const flotilla::support::ConfigError& e) {
+    throw sdk::Invalid(std::string("etcd: ") + e.what());
+  }
+}
 
 json member_json(const d::EtcdMember& m) {
   return {{"node", m.node}, {"address", m.address}, {"client_port", m.client_port}, {"peer_port", m.peer_port}, {"data_dir", m.data_dir}};
@@ -83,30 +108,34 @@ void wait_healthy(Context& ctx, const d::EtcdMember& m, std::chrono::seconds tim
 }
 }  // namespace
 
-const char* manifest() { return kManifest; }
+const char* manifest() {
+  static const std::string text = options_map().manifest(kManifest);
+  return text.c_str();
+}
 
 json Etcd::validate(Context&, const json& req) {
   json errors = json::array();
-  const json cfg = req["addon"].value("config", json::object());
+  // Types, the member counts and the port ranges come from the map; what it cannot express
+  // (the count against the placement, two ports that must differ) is checked here.
+  const auto filled = options_map().fill(req["addon"].value("config", json::object()));
+  for (const auto& e : filled.errors) errors.push_back({{"key", e.key}, {"message", "etcd " + e.message}});
+  const Options& cfg = filled.config;
   const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
-  if (auto why = d::check_member_count(cfg.value("members", 1), placed); !why.empty()) {
+  if (auto why = d::check_member_count(cfg.members, placed); !why.empty()) {
     errors.push_back({{"key", "members"}, {"message", why}});
   }
-  for (const char* key : {"client_port", "peer_port"}) {
-    const int p = cfg.value(key, 0);
-    if (p < 1 || p > 65535) errors.push_back({{"key", key}, {"message", std::string(key) + " must be between 1 and 65535"}});
-  }
-  if (cfg.value("client_port", 2379) == cfg.value("peer_port", 2380)) {
-    errors.push_back({{"key", "peer_port"}, {"message", "client_port and peer_port must differ"}});
+  if (cfg.client_port == cfg.peer_port) {
+    errors.push_back({{"key", "peer_port"}, {"message", "etcd options client_port and peer_port are both " +
+                                                            std::to_string(cfg.peer_port) + "; give them different ports"}});
   }
   return {{"errors", errors}};
 }
 json Etcd::apply(Context& ctx, const json& req) {
-  const json cfg = req["addon"].value("config", json::object());
+  const Options cfg = options_of(req);
   const std::string cluster = req["cluster"].value("name", "");
   std::vector<d::EtcdMember> members;
   try {
-    members = d::select_members(req, cfg.value("members", 1), cfg.value("client_port", 2379), cfg.value("peer_port", 2380));
+    members = d::select_members(req, cfg.members, cfg.client_port, cfg.peer_port);
   } catch (const std::invalid_argument& e) {
     throw sdk::Invalid(std::string("etcd: ") + e.what());
   }
@@ -149,7 +178,7 @@ json Etcd::apply(Context& ctx, const json& req) {
     (void)ctx.runtime({{"op", "start"}, {"node", m.node}, {"workload", workload}});
   }
   // Members only report healthy once a quorum has formed, so wait after starting them all.
-  const auto timeout = std::chrono::seconds(cfg.value("start_timeout", 60));
+  const auto timeout = std::chrono::seconds(cfg.start_timeout);
   for (const auto& m : members) wait_healthy(ctx, m, timeout);
 
   json targets = json::array();
@@ -167,9 +196,9 @@ json Etcd::apply(Context& ctx, const json& req) {
 json Etcd::destroy(Context& ctx, const json& req) {
   auto members = members_from(ctx.state());
   if (members.empty()) {
-    const json cfg = req["addon"].value("config", json::object());
     try {
-      members = d::select_members(req, cfg.value("members", 1), cfg.value("client_port", 2379), cfg.value("peer_port", 2380));
+      const Options cfg = options_of(req);
+      members = d::select_members(req, cfg.members, cfg.client_port, cfg.peer_port);
     } catch (const std::exception&) {
       // Nothing was recorded and nothing can be computed: nothing of ours runs.
     }
