@@ -3,7 +3,10 @@
 #include "runtime_process/process_group.hpp"
 #include "runtime_process/spawn.hpp"
 #include "runtime_process/workload_files.hpp"
+#include "flotilla/support/files.hpp"
+#include "flotilla/support/process.hpp"
 #include "flotilla/support/request.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <sys/stat.h>
 
@@ -12,7 +15,6 @@
 #include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -69,8 +71,8 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
 
   const std::string hash = spec_hash(workload, node);
   if (const auto old = read_pid_file(dir)) {
-    if (is_running(*old)) {
-      const auto spec = read_file(dir / "spec.json");
+    if (still_runs(*old)) {
+      const auto spec = support::read_file_if_exists(dir / "spec.json");
       const json old_spec = spec ? json::parse(*spec, nullptr, false) : json();
       if (old_spec.is_object() && old_spec.value("spec_hash", "") == hash)
         return json{{"record", make_record(name, dir, *old, hash)}, {"changed", false}};
@@ -102,23 +104,21 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
   spec.env["FLOTILLA_NODE_ADDRESS"] = node.address;
   spec.env["FLOTILLA_WORKLOAD"] = name;
 
-  write_file_atomic(dir / "spec.json", json{{"workload", workload}, {"spec_hash", hash}}.dump(2) + "\n", 0644);
+  support::write_file_atomic(dir / "spec.json", json{{"workload", workload}, {"spec_hash", hash}}.dump(2) + "\n", 0644);
   const std::uintmax_t stderr_from = fs::exists(spec.stderr_path, ec) ? fs::file_size(spec.stderr_path, ec) : 0;
 
   ctx.progress("starting " + name);
   Target t;
   try {
-    t = spawn(spec, [&](const Target& child) {
-      write_file_atomic(dir / "pid", std::to_string(child.pid) + " " + std::to_string(child.start_time) + "\n", 0644);
-    });
+    t = spawn(spec, [&](const Target& child) { support::write_pid_file(dir / "pid", child); });
   } catch (...) {
     fs::remove(dir / "pid", ec);  // nothing runs under that pid
     throw;
   }
 
-  const auto deadline = std::chrono::steady_clock::now() + kStartupGrace;
-  while (std::chrono::steady_clock::now() < deadline && is_running(t)) std::this_thread::sleep_for(kPollInterval);
-  if (!is_running(t)) {
+  // Watch it for the startup grace: one that exits by then failed to start.
+  (void)support::wait_until(kStartupGrace, kPollInterval, [&] { return !still_runs(t); });
+  if (!still_runs(t)) {
     terminate_groups({t}, 0);  // children it may have left
     fs::remove(dir / "pid", ec);
     std::string tail = tail_lines(spec.stderr_path, stderr_from, kStderrTailLines);
@@ -141,7 +141,7 @@ json ProcessRuntime::inspect(Context&, const json& req) {
     if (auto p = read_pid_file(dir)) targets.push_back(*p);
   }
   for (const Target& t : targets)
-    if (is_running(t)) return json{{"state", "running"}, {"pid", t.pid}, {"start_time", t.start_time}};
+    if (still_runs(t)) return json{{"state", "running"}, {"pid", t.pid}, {"start_time", t.start_time}};
   std::error_code ec;
   const bool known = !dir.empty() && (fs::exists(dir / "pid", ec) || fs::exists(dir / "spec.json", ec));
   return json{{"state", known ? "exited" : "missing"}};
@@ -188,7 +188,7 @@ json ProcessRuntime::signal(Context& ctx, const json& req) {
     if (auto p = read_pid_file(dir)) targets.push_back(*p);
   }
   for (const Target& t : targets) {
-    if (!is_running(t)) continue;
+    if (!still_runs(t)) continue;
     signal_group(t, sig);
     ctx.debug("sent signal " + std::to_string(sig) + " to " + name + " (pid " + std::to_string(t.pid) + ")");
     return json::object();
@@ -233,13 +233,13 @@ json ProcessRuntime::put_file(Context&, const json& req) {
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) throw Invalid("put_file path `" + rel + "` on node " + node.name + " is a directory");
-    if (read_file(target) == content) {
+    if (support::read_file_if_exists(target) == content) {
       if ((st.st_mode & 07777) == mode) return json{{"path", target.string()}, {"changed", false}};
       if (::chmod(target.c_str(), mode) != 0) throw Error(FLT_ERROR, "cannot chmod " + target.string() + ": " + errno_text(errno));
       return json{{"path", target.string()}, {"changed", true}};
     }
   }
-  write_file_atomic(target, content, mode);
+  support::write_file_atomic(target, content, mode);
   return json{{"path", target.string()}, {"changed", true}};
 }
 

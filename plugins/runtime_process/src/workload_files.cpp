@@ -1,83 +1,38 @@
 #include "runtime_process/workload_files.hpp"
 
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/files.hpp"
 #include "flotilla/support/request.hpp"
 
 #include <flotilla/plugin.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <system_error>
-#include <thread>
-
-extern char** environ;
 
 namespace flotilla::process_runtime {
 
 namespace fs = std::filesystem;
-using flotilla::sdk::Error;
 using flotilla::sdk::Invalid;
-using flotilla::sdk::Retryable;
-using flotilla::support::errno_text;
-using flotilla::support::pidfd_open;
 using flotilla::support::str_or;
 
-void write_file_atomic(const fs::path& path, std::string_view content, mode_t mode) {
-  std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
-  Fd fd(::mkstemp(tmpl.data()));
-  if (fd.get() < 0) throw Error(FLT_ERROR, "cannot create a temporary file next to " + path.string() + ": " + errno_text(errno));
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    ::unlink(tmpl.c_str());
-    throw Error(FLT_ERROR, std::string("cannot ") + what + " " + path.string() + ": " + errno_text(err));
-  };
-  if (::fchmod(fd.get(), mode) != 0) fail("set the mode of");
-  for (std::size_t done = 0; done < content.size();) {
-    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) fail("sync");
-  fd.reset();
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) fail("rename into place");
-  Fd dir(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0) ::fsync(dir.get());
-}
-
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 std::string tail_lines(const fs::path& path, std::uintmax_t from, int lines) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::uintmax_t>(in.tellg());
   constexpr std::uintmax_t kMaxBytes = 64 * 1024;
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) return {};
   const std::uintmax_t start = std::max(from, size > kMaxBytes ? size - kMaxBytes : 0);
   if (start >= size) return {};
-  in.seekg(static_cast<std::streamoff>(start));
-  std::string text(size - start, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::string text;
+  try {
+    text = support::read_from(path, start, static_cast<std::size_t>(size - start)).data;
+  } catch (const std::system_error&) {
+    return {};
+  }
   while (!text.empty() && text.back() == '\n') text.pop_back();
   std::size_t pos = text.size();
   for (int n = 0; n < lines && pos != std::string::npos && pos > 0; ++n) pos = text.rfind('\n', pos - 1);
@@ -122,24 +77,16 @@ std::optional<Target> target_of_record(const json& record) {
 }
 
 std::optional<Target> read_pid_file(const fs::path& dir) {
-  const auto text = read_file(dir / "pid");
-  if (!text) return std::nullopt;
-  std::istringstream in(*text);
-  long long pid = 0;
-  std::uint64_t start = 0;
-  if (!(in >> pid >> start) || pid <= 0) return std::nullopt;
-  return Target{static_cast<pid_t>(pid), start};
+  // The runtime always writes the start time; a pid alone could name a stranger.
+  auto t = support::read_pid_file(dir / "pid");
+  if (!t || t->start_time == 0) return std::nullopt;
+  return t;
 }
 
 std::string spec_hash(const json& workload, const NodeInfo& node) {
   // The node's name and address reach the process through its environment, so they are part
-  // of what it runs with. FNV-1a: this detects change, it does not defend against anyone.
-  const std::string text = json{{"workload", workload}, {"node", node.name}, {"address", node.address}}.dump();
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
+  // of what it runs with.
+  return support::stable_hash(json{{"workload", workload}, {"node", node.name}, {"address", node.address}}.dump());
 }
 
 std::mutex& workload_mutex(const fs::path& dir) {

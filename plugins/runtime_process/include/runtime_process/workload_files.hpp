@@ -6,28 +6,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/stat.h>
-
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
-#include <sys/types.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace flotilla::process_runtime {
 
 using json = nlohmann::json;
-
-/// Writes `content` to `path` so readers see the old or the new file, never a torn one.
-void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode);
-
-std::optional<std::string> read_file(const std::filesystem::path& path);
 
 /// The last `lines` lines of `path`, starting no earlier than byte `from`.
 std::string tail_lines(const std::filesystem::path& path, std::uintmax_t from, int lines);
@@ -50,7 +38,7 @@ std::uint64_t to_u64(const json& v);
 /// The process a record names, if it names one completely.
 std::optional<Target> target_of_record(const json& record);
 
-/// The pid file holds "PID START_TIME".
+/// The pid file holds "PID START_TIME"; nullopt when it is missing, malformed or has no start time.
 std::optional<Target> read_pid_file(const std::filesystem::path& dir);
 
 std::string spec_hash(const json& workload, const NodeInfo& node);
