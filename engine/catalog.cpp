@@ -2,62 +2,34 @@
 
 #include "util.hpp"
 
-#include <cstring>
-#include <sstream>
+#include "flotilla/support/etcd_client.hpp"
+
+#include <stdexcept>
 
 namespace flotilla {
 namespace {
 
-constexpr const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::vector<std::string> split(const std::string& list, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  std::string part;
-  while (std::getline(ss, part, sep))
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
-// The end of etcd's key range for every key starting with `prefix`.
-std::string prefix_end(std::string prefix) {
-  while (!prefix.empty()) {
-    auto& c = prefix.back();
-    if (static_cast<unsigned char>(c) < 0xff) {
-      ++c;
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\0');
-}
-
 Result<std::vector<json>> query_etcd(const json& query, const std::string& name, std::chrono::milliseconds timeout) {
   const std::string key = substitute(query.value("key", ""), {{"name", name}});
-  std::vector<std::string> endpoints;
+  std::vector<std::string> endpoints;  // URLs, or comma-separated lists of them
   if (auto e = query.find("endpoints"); e != query.end()) {
-    if (e->is_string()) endpoints = split(e->get<std::string>(), ',');
+    if (e->is_string()) endpoints.push_back(e->get<std::string>());
     else if (e->is_array())
       for (const auto& x : *e) endpoints.push_back(x.get<std::string>());
   }
-  const std::string body = json{{"key", base64_encode(key)}, {"range_end", base64_encode(prefix_end(key))}}.dump();
-  std::string last_error = "no etcd endpoint in the catalog query";
-  for (const auto& ep : endpoints) {
-    std::string reply;
-    const int code = http_post(ep + "/v3/kv/range", body, timeout, &reply);
-    if (code != 200) {
-      last_error = ep + " answered " + (code == 0 ? std::string("nothing") : "HTTP " + std::to_string(code));
-      continue;
-    }
-    const json doc = json::parse(reply, nullptr, false);
+  try {
+    const support::EtcdClient etcd(endpoints, {timeout, timeout});
     std::vector<json> out;
-    for (const auto& kv : doc.value("kvs", json::array())) {
-      json entry = json::parse(base64_decode(kv.value("value", "")), nullptr, false);
+    for (const auto& kv : etcd.range_prefix(key)) {
+      json entry = json::parse(kv.value, nullptr, false);
       if (entry.is_object() && entry.contains("address")) out.push_back(std::move(entry));
     }
     return out;
+  } catch (const std::invalid_argument&) {
+    return fail("the etcd catalog did not answer: no etcd endpoint in the catalog query");
+  } catch (const support::HttpError& e) {
+    return fail(std::string("the etcd catalog did not answer: ") + e.what());
   }
-  return fail("the etcd catalog did not answer: " + last_error);
 }
 
 Result<std::vector<json>> query_consul(const json& query, const std::string& name, std::chrono::milliseconds timeout) {
@@ -83,40 +55,6 @@ Result<std::vector<json>> query_catalog(const json& query, const std::string& na
   if (type == "etcd") return query_etcd(query, name, timeout);
   if (type == "consul") return query_consul(query, name, timeout);
   return fail("unknown catalog type \"" + type + "\"");
-}
-
-std::string base64_encode(const std::string& data) {
-  std::string out;
-  unsigned int val = 0;
-  int bits = -6;
-  for (unsigned char c : data) {
-    val = (val << 8) + c;
-    bits += 8;
-    while (bits >= 0) {
-      out.push_back(kAlphabet[(val >> bits) & 0x3f]);
-      bits -= 6;
-    }
-  }
-  if (bits > -6) out.push_back(kAlphabet[((val << 8) >> (bits + 8)) & 0x3f]);
-  while (out.size() % 4) out.push_back('=');
-  return out;
-}
-
-std::string base64_decode(const std::string& text) {
-  std::string out;
-  unsigned int val = 0;
-  int bits = -8;
-  for (unsigned char c : text) {
-    const char* p = std::strchr(kAlphabet, c);
-    if (c == '\0' || p == nullptr) continue;
-    val = (val << 6) + static_cast<unsigned int>(p - kAlphabet);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xff));
-      bits -= 8;
-    }
-  }
-  return out;
 }
 
 }  // namespace flotilla

@@ -19,9 +19,4 @@ using json = nlohmann::json;
 /// "address" and "port". Fails when no catalog endpoint answers.
 [[nodiscard]] Result<std::vector<json>> query_catalog(const json& query, const std::string& name, std::chrono::milliseconds timeout);
 
-/// Standard base64 (with padding), as etcd's JSON gateway uses for keys and values.
-[[nodiscard]] std::string base64_encode(const std::string& data);
-/// Decodes standard base64; characters outside the alphabet are skipped.
-[[nodiscard]] std::string base64_decode(const std::string& text);
-
 }  // namespace flotilla

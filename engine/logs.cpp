@@ -2,9 +2,10 @@
 // log addon answers. The store and its format are the addon's (plugins/addon_syslog).
 #include "logs.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <cctype>
 #include <cstdint>
-#include <optional>
 
 namespace flotilla {
 
@@ -12,53 +13,11 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-bool valid_utf8_at(std::string_view s, std::size_t i, std::size_t& len, std::uint32_t& cp) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
-  else return false;
-  if (i + len > s.size()) return false;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return false;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return !((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-           (cp >= 0xD800 && cp <= 0xDFFF));
-}
-
 void append_hex(std::string& out, unsigned char b) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += "\\x";
   out += kHex[b >> 4];
   out += kHex[b & 15];
-}
-
-std::optional<std::string> decode_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
 }
 
 std::string str(const ojson& j, const char* key) {
@@ -69,7 +28,7 @@ std::string str(const ojson& j, const char* key) {
 /// The exact bytes of a line: `msg_b64` when its text was not valid UTF-8, else `msg`.
 std::string line_text(const ojson& record) {
   if (const std::string b64 = str(record, "msg_b64"); !b64.empty())
-    if (auto raw = decode_base64(b64)) return std::move(*raw);
+    if (auto raw = support::base64_decode(b64)) return std::move(*raw);
   return str(record, "msg");
 }
 
@@ -123,9 +82,9 @@ std::string escape_log_text(std::string_view text) {
       out += static_cast<char>(c);
       ++i;
     } else {
-      std::size_t len = 0;
       std::uint32_t cp = 0;
-      const bool valid = valid_utf8_at(text, i, len, cp);
+      const std::size_t len = support::utf8_sequence(text, i, cp);
+      const bool valid = len != 0;
       if (valid && !(cp >= 0x80 && cp <= 0x9F)) {
         out.append(text.substr(i, len));
         i += len;
