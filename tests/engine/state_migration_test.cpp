@@ -5,6 +5,8 @@
 #include "state_store.hpp"
 #include "util.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
@@ -109,4 +111,14 @@ TEST_CASE("migration: the next save writes the current format line", "[state][mi
   CHECK((*again)["format_version"] == kStateFormatVersion);
   std::error_code ec;
   fs::remove_all(dir, ec);
+}
+
+TEST_CASE("the engine hashes with the support library's FNV-1a and recognises format 1's hashes", "[state][migration]") {
+  // New hashes are flotilla_support's (published offset basis); format 1 used a wrong basis,
+  // which the migration must still recognise to re-hash without restarting anything.
+  CHECK(stable_hash("a") == "af63dc4c8601ec8c");
+  CHECK(stable_hash("\"127.79.9.0/24\"") == flotilla::support::stable_hash("\"127.79.9.0/24\""));
+  CHECK(legacy_stable_hash("a") == "44bd8ad473cd9906");
+  CHECK(legacy_stable_hash("") == "14650fb0739d0383");
+  CHECK(legacy_stable_hash("a") != stable_hash("a"));
 }
