@@ -45,7 +45,8 @@ json addon_request(const Topology& topo, const std::filesystem::path& state_dir,
   json components = json::array();
   for (const auto& [name, rec] : records_of<AddonRecord>(state, "addons")) {
     if (name != addon.name)
-      addons[name] = {{"plugin", rec.plugin}, {"provides", rec.provides}, {"endpoints", rec.endpoints}, {"outputs", rec.outputs}};
+      addons[name] = {{"plugin", rec.plugin}, {"provides", rec.provides}, {"endpoints", rec.endpoints}, {"outputs", rec.outputs},
+                      {"workload_prefix", addon_workload_prefix(name)}};
     for (const auto& [key, c] : rec.components) {
       const json status = c.status;
       components.push_back({{"addon", name}, {"node", c.node}, {"name", c.name}, {"state", status.is_string() ? status : json("")},
@@ -54,7 +55,7 @@ json addon_request(const Topology& topo, const std::filesystem::path& state_dir,
   }
   return {{"addon",
            {{"name", addon.name}, {"plugin", addon.plugin}, {"config", config}, {"nodes", addon.nodes},
-            {"dir", (state_dir / "addons" / addon.name).string()}}},
+            {"dir", (state_dir / "addons" / addon.name).string()}, {"workload_prefix", addon_workload_prefix(addon.name)}}},
           {"cluster", cluster_view(topo, state_dir)},
           {"nodes", running_nodes(topo, state_dir, state)},
           {"services", services_view(topo, state, plan)},

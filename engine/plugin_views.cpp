@@ -35,4 +35,6 @@ std::string safe_name(std::string s) {
   return s;
 }
 
+std::string addon_workload_prefix(const std::string& addon) { return "addon-" + safe_name(addon) + "-"; }
+
 }  // namespace flotilla

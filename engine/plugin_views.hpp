@@ -24,4 +24,9 @@ using json = nlohmann::json;
 /// letters, digits, '-', '_' and '.' becomes '-'.
 [[nodiscard]] std::string safe_name(std::string s);
 
+/// How the workloads of addon `addon` are named on a node: this prefix, then the component's
+/// safe name ("addon-syslog-" + "collector"). Addons get it in their requests
+/// (`workload_prefix`) and never derive it themselves.
+[[nodiscard]] std::string addon_workload_prefix(const std::string& addon);
+
 }  // namespace flotilla

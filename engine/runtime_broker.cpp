@@ -69,7 +69,7 @@ flt_status RuntimeBroker::put_file(Call& c, bool remove) {
 
 flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::string& key) {
   json workload = c.req.value("workload", json::object());
-  workload["name"] = "addon-" + safe_name(c.addon) + "-" + safe_name(name);
+  workload["name"] = addon_workload_prefix(c.addon) + safe_name(name);
   workload["owner"] = "addon:" + c.addon;
   if (workload.contains("command") && workload["command"].is_array() && !workload["command"].empty()) {
     auto resolved = resolve_command0(workload["command"][0]);

@@ -96,11 +96,20 @@ bool tcp_reachable(const std::string& address, int port, int timeout_ms) {
   return ok;
 }
 
-/// An addon name as the engine puts it into workload names (addon-<name>-<component>).
-std::string workload_safe(std::string s) {
-  for (char& c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '-';
-  return s;
+/// The prefix the engine gives an addon's workloads on a node (`workload_prefix` in requests).
+std::string workload_prefix(const json& addon, const std::string& name) {
+  const std::string prefix = str_or(addon, "workload_prefix");
+  if (prefix.empty()) throw Invalid("addon " + name + " was given no `workload_prefix` by the engine; upgrade Flotilla");
+  return prefix;
+}
+
+/// An addon as its workloads name it: the engine's prefix without "addon-" and the final '-'.
+std::string addon_in_workload_names(const json& addon, const std::string& name) {
+  const std::string prefix = workload_prefix(addon, name);
+  constexpr std::string_view kHead = "addon-";
+  if (prefix.size() <= kHead.size() + 1 || prefix.compare(0, kHead.size(), kHead) != 0 || prefix.back() != '-')
+    throw Invalid("addon " + name + " was given an unusable `workload_prefix` `" + prefix + "` by the engine");
+  return prefix.substr(kHead.size(), prefix.size() - kHead.size() - 1);
 }
 
 bool have_relp_modules() {
@@ -179,12 +188,13 @@ std::vector<ExtraFile> extra_files(const json& req, const std::string& node, con
   return out;
 }
 
-/// Names of the addons, sorted, so addon-<addon>-<component> workload names split right.
+/// The addons as workload names hold them, sorted, so addon-<addon>-<component> names split right.
 std::vector<std::string> addon_names(const json& req, const std::string& self) {
-  std::vector<std::string> names{self};
+  std::vector<std::string> names{addon_in_workload_names(req.value("addon", json::object()), self)};
   const json others = req.value("addons", json::object());
-  for (const auto& [other, _] : others.items())
-    if (std::find(names.begin(), names.end(), other) == names.end()) names.push_back(other);
+  for (const auto& [other, entry] : others.items())
+    if (const std::string n = addon_in_workload_names(entry, other); std::find(names.begin(), names.end(), n) == names.end())
+      names.push_back(n);
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -271,7 +281,7 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
     sc.work_dir = swork;
     sc.collector_address = p.address;
     sc.collector_port = o.port;
-    sc.exclude_prefix = "addon-" + workload_safe(name) + "-";  // its own rsyslogs: shipping them could loop
+    sc.exclude_prefix = workload_prefix(req.value("addon", json::object()), name);  // its own rsyslogs: shipping them could loop
     sc.queue_max_disk_space = o.queue_max_disk_space;
     sc.extra_files = extra_files(req, node, workdir);
     const std::string stext = render_shipper(sc);

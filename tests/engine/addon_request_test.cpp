@@ -1,0 +1,38 @@
+// The request every addon operation receives, built without a running cluster.
+#include "addon_request.hpp"
+#include "plugin_views.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace flotilla;
+
+namespace {
+
+const char* kTopology = R"(
+[cluster]
+name = "t"
+driver = "local"
+
+[[nodes]]
+name = "infra"
+roles = ["infra"]
+)";
+
+}  // namespace
+
+TEST_CASE("addon requests name every addon's workload prefix, so addons need not derive it", "[addon_request]") {
+  auto topo = parse_topology(kTopology, "t.toml");
+  REQUIRE(topo);
+  AddonPlan self;
+  self.name = "syslog";
+  self.plugin = "syslog";
+  self.nodes = {"infra"};
+  // A recorded addon whose name is not a safe file name: its prefix is the runtime's name for it.
+  const json state = {{"addons", {{"my etcd", {{"plugin", "etcd"}, {"status", "ready"}}}, {"syslog", {{"plugin", "syslog"}, {"status", "ready"}}}}}};
+  const json req = addon_request(*topo, "/state", self, json::object(), state, Plan{});
+  CHECK(req["addon"]["workload_prefix"] == "addon-syslog-");
+  REQUIRE(req["addons"].contains("my etcd"));
+  CHECK(req["addons"]["my etcd"]["workload_prefix"] == "addon-my-etcd-");
+  CHECK_FALSE(req["addons"].contains("syslog"));  // itself is in `addon`, not among the others
+  CHECK(addon_workload_prefix("my etcd") + safe_name("etcd") == "addon-my-etcd-etcd");
+}
