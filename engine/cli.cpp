@@ -1,8 +1,10 @@
 #include "cli.hpp"
 
 #include "catalog.hpp"
+#include "cli_docs.hpp"
 #include "engine.hpp"
 #include "logs.hpp"
+#include "topology_schema.hpp"
 #include "util.hpp"
 
 #include <boost/program_options.hpp>
@@ -647,6 +649,67 @@ int cmd_logs(Context& c) {
   return run_logs_command(o, ask, c.out, c.err) == kLogsOk ? kExitOk : kExitFailed;
 }
 
+// ---------------------------------------------------------------------------------------
+// Editor and shell support: the topology schema, completion scripts and man pages.
+
+int cmd_schema(Context& c) {
+  auto host = PluginHost::discover(PluginHost::search_path(c.vm["plugin-path"].as<std::string>()));
+  std::vector<PluginOptions> plugins;
+  for (const auto& p : host.plugins()) plugins.push_back({p.kind, p.name, p.manifest.value("schema", json::object())});
+  for (const auto& e : host.problems()) c.err << "warning: " << e.message << "\n";
+  c.out << topology_json_schema(plugins, FLOTILLA_VERSION).dump(2) << "\n";
+  return kExitOk;
+}
+
+std::vector<CommandDoc> command_docs();
+std::vector<OptionDoc> common_option_docs();
+extern const char* kExitCodes;
+
+int cmd_completion(Context& c) {
+  const auto& shell = c.args[0];
+  if (shell == "bash") c.out << bash_completion(command_docs(), common_option_docs());
+  else if (shell == "zsh") c.out << zsh_completion(command_docs(), common_option_docs());
+  else {
+    c.err << "error: no completion for shell \"" << shell << "\"; choose bash or zsh\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+int cmd_manpages(Context& c) {
+  const std::filesystem::path dir = c.args[0];
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return report_error(c, Error{"cannot create " + dir.string() + ": " + ec.message()}, kExitFailed);
+  const auto docs = command_docs();
+  const auto common = common_option_docs();
+  auto write = [&](const std::string& name, const std::string& text) {
+    auto ok = write_file_atomic(dir / (name + ".1"), text);
+    if (!ok) c.err << "error: " << ok.error().message << "\n";
+    return static_cast<bool>(ok);
+  };
+  bool ok = write("flotilla", man_page_main(docs, common, FLOTILLA_VERSION, kExitCodes));
+  for (const auto& d : docs) ok = write("flotilla-" + d.name, man_page_command(d, common, FLOTILLA_VERSION, kExitCodes)) && ok;
+  if (!ok) return kExitFailed;
+  if (!c.vm["quiet"].as<bool>()) c.err << "Wrote " << docs.size() + 1 << " manual pages to " << dir.string() << "\n";
+  return kExitOk;
+}
+
+/// `flotilla __names FILE KIND...`: the node and service names of a topology, one per line,
+/// for completion scripts. Reads the file only (no plugins), and prints nothing on errors.
+int print_names(const std::vector<std::string>& args) {
+  if (args.size() < 2) return kExitUsage;
+  auto topology = load_topology(args[1]);
+  if (!topology) return kExitInvalid;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    if (args[i] == "nodes")
+      for (const auto& n : topology->nodes) std::cout << n.name << "\n";
+    if (args[i] == "services")
+      for (const auto& s : topology->services) std::cout << s.name << "\n";
+  }
+  return kExitOk;
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"validate", "Check a topology file and its plugins' options without touching anything", "FILE",
@@ -692,8 +755,45 @@ const std::vector<Command>& commands() {
        1, 2, cmd_logs},
       {"unlock", "Clear the lock left by a run that died", "FILE [--force]", "flotilla unlock configs/local.toml",
        [](po::options_description& d) { d.add_options()("force", po::bool_switch(), "clear even if the holder seems alive"); }, 1, 1, cmd_unlock},
+      {"schema", "Print a JSON Schema of topology files with every installed plugin's options, for editors", "",
+       "flotilla schema > flotilla.schema.json", nullptr, 0, 0, cmd_schema},
+      {"completion", "Print a shell completion script for bash or zsh", "SHELL", "source <(flotilla completion bash)", nullptr, 1, 1,
+       cmd_completion},
+      {"manpages", "Write the manual pages flotilla(1) and flotilla-COMMAND(1) into a directory", "DIR", "flotilla manpages /tmp/man",
+       nullptr, 1, 1, cmd_manpages},
   };
   return table;
+}
+
+/// The options of a description, as the man pages and completion scripts need them.
+std::vector<OptionDoc> option_docs(const po::options_description& desc) {
+  std::vector<OptionDoc> out;
+  for (const auto& o : desc.options()) {
+    OptionDoc d;
+    d.long_name = o->long_name();
+    const std::string shown = o->format_name();  // "-o [ --output ]" or "--output"
+    if (shown.size() > 1 && shown[0] == '-' && shown[1] != '-') d.short_name = shown[1];
+    d.takes_value = o->semantic()->max_tokens() > 0;
+    d.description = o->description();
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<OptionDoc> common_option_docs() {
+  po::options_description d;
+  add_common(d);
+  return option_docs(d);
+}
+
+std::vector<CommandDoc> command_docs() {
+  std::vector<CommandDoc> out;
+  for (const auto& c : commands()) {
+    po::options_description d;
+    if (c.options) c.options(d);
+    out.push_back({c.name, c.summary, c.usage, c.example, option_docs(d)});
+  }
+  return out;
 }
 
 const char* kExitCodes =
@@ -735,6 +835,7 @@ int run_cli(const std::vector<std::string>& args) {
     print_main_help(std::cout);
     return kExitOk;
   }
+  if (args[0] == "__names") return print_names(args);
   if (args[0] == "--version" || args[0] == "version") {
     std::cout << "flotilla " << FLOTILLA_VERSION << " (plugin ABI " << FLT_ABI_VERSION << ")\n";
     return kExitOk;
