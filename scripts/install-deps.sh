@@ -14,6 +14,8 @@ packages=(
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base
   curl dnsutils wrk iproute2 procps
+  # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
+  dpkg-dev python3-jsonschema zsh man-db
 )
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${packages[@]}"
