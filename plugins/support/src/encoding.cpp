@@ -92,14 +92,22 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-std::uint64_t fnv1a64(std::string_view data) {
-  std::uint64_t h = 14695981039346656037ULL;
+namespace {
+
+std::uint64_t fnv1a64_from(std::uint64_t basis, std::string_view data) {
+  std::uint64_t h = basis;
   for (unsigned char c : data) {
     h ^= c;
     h *= 1099511628211ULL;
   }
   return h;
 }
+
+}  // namespace
+
+std::uint64_t fnv1a64(std::string_view data) { return fnv1a64_from(14695981039346656037ULL, data); }
+
+std::string legacy_stable_hash(std::string_view data) { return hex64(fnv1a64_from(1469598103934665603ULL, data)); }
 
 std::string hex64(std::uint64_t value) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -59,6 +59,14 @@ TEST_CASE("stable_hash is 64-bit FNV-1a with the published offset basis", "[supp
   CHECK(s::hex64(0x1f) == "000000000000001f");
 }
 
+TEST_CASE("legacy_stable_hash gives the values earlier releases stored, which stable_hash does not", "[support][encoding]") {
+  // Earlier releases used 1469598103934665603 as the offset basis (a digit short).
+  CHECK(s::legacy_stable_hash("") == "14650fb0739d0383");
+  CHECK(s::legacy_stable_hash("a") == "44bd8ad473cd9906");
+  CHECK(s::legacy_stable_hash("foobar") == "88fad7c0a8ff07f2");
+  CHECK(s::legacy_stable_hash("foobar") != s::stable_hash("foobar"));
+}
+
 TEST_CASE("sha256_hex matches the FIPS 180-2 examples", "[support][encoding]") {
   CHECK(s::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(s::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -32,6 +32,11 @@ namespace flotilla::support {
 /// fnv1a64(data) as 16 lower-case hex digits: the hash stored wherever content is compared.
 [[nodiscard]] std::string stable_hash(std::string_view data);
 
+/// The hash earlier releases stored: FNV-1a 64 with a mistaken offset basis
+/// (1469598103934665603), as 16 hex digits. Only for recognising values in state written by
+/// them, so that moving to stable_hash restarts or reloads nothing; never for new values.
+[[nodiscard]] std::string legacy_stable_hash(std::string_view data);
+
 /// `value` as 16 lower-case hex digits, zero-padded.
 [[nodiscard]] std::string hex64(std::uint64_t value);
 
