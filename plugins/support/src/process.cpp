@@ -30,14 +30,16 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
   std::string text;
   if (!in || !std::getline(in, text)) return std::nullopt;
   // The command name is in parentheses and may itself contain ") ": parse after the last one.
+  const auto open = text.find('(');
   const auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
   std::istringstream fields(text.substr(close + 1));
   ProcStat st;
+  st.comm = text.substr(open + 1, close - open - 1);
   long long ppid = 0, pgid = 0, sid = 0;
   std::string skip;
-  fields >> st.state >> ppid >> pgid >> sid;
-  for (int i = 0; i < 15 && fields; ++i) fields >> skip;  // tty_nr .. itrealvalue
+  fields >> st.state >> ppid >> pgid >> sid >> st.tty_nr;
+  for (int i = 0; i < 14 && fields; ++i) fields >> skip;  // tpgid .. itrealvalue
   fields >> st.start_time;
   if (!fields) return std::nullopt;
   st.ppid = static_cast<pid_t>(ppid);

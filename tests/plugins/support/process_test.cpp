@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,8 +48,59 @@ TEST_CASE("read_proc_stat and process_id describe this process", "[support][proc
   CHECK(id->start_time == st->start_time);
   CHECK(s::is_running(*id));
   CHECK_FALSE(s::is_running({::getpid(), st->start_time + 1}));  // same pid, another process
+  CHECK(st->comm == fs::path(fs::read_symlink("/proc/self/exe")).filename().string().substr(0, 15));
   CHECK_FALSE(s::read_proc_stat(0));
   CHECK_FALSE(s::read_proc_stat(-5));
+}
+
+TEST_CASE("read_proc_stat reports the controlling terminal in tty_nr, and 0 without one", "[support][process]") {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  REQUIRE(master >= 0);
+  REQUIRE(::grantpt(master) == 0);
+  REQUIRE(::unlockpt(master) == 0);
+  const std::string slave = ::ptsname(master);
+  struct stat sb {};
+  REQUIRE(::stat(slave.c_str(), &sb) == 0);
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // A new session leader that opens a terminal without O_NOCTTY gets it as its controlling one.
+    ::setsid();
+    const int fd = ::open(slave.c_str(), O_RDWR);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(fd >= 0 ? 0 : 1);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  CHECK(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
+  const auto with_tty = s::read_proc_stat(child);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(master);
+  REQUIRE(with_tty);
+  CHECK(with_tty->sid == child);
+  CHECK(with_tty->tty_nr == static_cast<int>(sb.st_rdev));
+
+  const pid_t plain = ::fork();
+  REQUIRE(plain >= 0);
+  if (plain == 0) {
+    ::setsid();
+    ::pause();
+    ::_exit(0);
+  }
+  REQUIRE(s::wait_until(5s, 10ms, [&] {
+    const auto st = s::read_proc_stat(plain);
+    return st && st->sid == plain;
+  }));
+  const auto without = s::read_proc_stat(plain);
+  ::kill(plain, SIGKILL);
+  ::waitpid(plain, nullptr, 0);
+  REQUIRE(without);
+  CHECK(without->tty_nr == 0);
 }
 
 TEST_CASE("pid files round-trip and accept a daemon's bare pid", "[support][process]") {

@@ -26,10 +26,12 @@ struct ProcessId {
 
 /// The fields of /proc/PID/stat that identify and place a process.
 struct ProcStat {
+  std::string comm;  ///< the command name (without the parentheses)
   char state = '?';  ///< R, S, D, Z, T, ...
   pid_t ppid = 0;
   pid_t pgid = 0;
   pid_t sid = 0;
+  int tty_nr = 0;  ///< the controlling terminal's device number; 0 = none
   std::uint64_t start_time = 0;  ///< clock ticks since boot
 };
 
