@@ -1,16 +1,15 @@
 #include "driver_local/node_processes.hpp"
 
+#include "flotilla/support/process.hpp"
 #include "flotilla/support/request.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <system_error>
-#include <thread>
 
 namespace flotilla::local {
 namespace {
@@ -18,36 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct Stat {
-  char state = '?';
-  pid_t sid = 0;
-  int tty = 0;
-  std::uint64_t start_time = 0;
-  std::string name;
-};
-
-// /proc/PID/stat: "pid (comm) state ppid pgrp session tty_nr tpgid flags ... starttime(22)".
-std::optional<Stat> read_stat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!in || !std::getline(in, text)) return std::nullopt;
-  const auto open = text.find('(');
-  const auto close = text.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
-  Stat s;
-  s.name = text.substr(open + 1, close - open - 1);
-  std::istringstream fields(text.substr(close + 1));
-  pid_t ppid = 0, pgrp = 0;
-  fields >> s.state >> ppid >> pgrp >> s.sid >> s.tty;
-  std::string skip;
-  for (int i = 0; i < 14 && fields; ++i) fields >> skip;  // tpgid .. nice, itrealvalue
-  if (!(fields >> s.start_time)) return std::nullopt;
-  return s;
-}
-
 bool alive(const NodeProcess& p) {
-  const auto s = read_stat(p.pid);
-  return s && s->start_time == p.start_time && s->state != 'Z' && s->state != 'X' && s->state != 'x';
+  return flotilla::support::is_running({p.pid, p.start_time});
 }
 
 bool inside(const fs::path& dir, const fs::path& root) {
@@ -69,12 +40,7 @@ void signal_group(const NodeProcess& p, int sig) {
 }
 
 bool wait_gone(const std::vector<NodeProcess>& found, std::chrono::milliseconds limit, const std::function<bool()>& cancelled) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    if (std::none_of(found.begin(), found.end(), alive)) return true;
-    if (std::chrono::steady_clock::now() >= deadline || (cancelled && cancelled())) return false;
-    std::this_thread::sleep_for(20ms);
-  }
+  return flotilla::support::wait_until(limit, 20ms, [&] { return std::none_of(found.begin(), found.end(), alive); }, cancelled);
 }
 
 }  // namespace
@@ -90,12 +56,12 @@ std::vector<NodeProcess> node_processes(const fs::path& workdir) {
     if (file.empty() || !std::all_of(file.begin(), file.end(), ::isdigit)) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(file));
     if (pid == self) continue;
-    const auto stat = read_stat(pid);
-    if (!stat || stat->sid != pid || stat->tty != 0 || stat->state == 'Z') continue;
+    const auto stat = flotilla::support::read_proc_stat(pid);
+    if (!stat || stat->sid != pid || stat->tty_nr != 0 || stat->state == 'Z') continue;
     std::error_code cwd_ec;
     const fs::path cwd = fs::read_symlink(entry.path() / "cwd", cwd_ec);  // fails for others' processes: not ours to end
     if (cwd_ec || !inside(cwd, root)) continue;
-    out.push_back({pid, stat->start_time, stat->name});
+    out.push_back({pid, stat->start_time, stat->comm});
   }
   return out;
 }
