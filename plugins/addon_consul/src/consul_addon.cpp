@@ -3,6 +3,8 @@
 #include "addon_consul/consul_agent.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/consul_client.hpp"
+#include "flotilla/support/process.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace flotilla::consul_addon {
@@ -94,7 +95,7 @@ bool any_process_node(const json& req) {
 
 std::string consul_binary(const Options& cfg) {
   if (!cfg.binary.empty()) return cfg.binary;
-  const auto found = d::find_on_path("consul");
+  const auto found = support::find_executable("consul", {.sbin = false});
   return found ? found->string() : std::string();
 }
 
@@ -164,19 +165,18 @@ json Consul::apply(Context& ctx, const json& req) {
     if (a.server) servers.push_back(a.node);
     const support::ConsulClient client(url, {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
     ctx.progress("waiting for consul on " + a.node + " to see a leader");
-    while (true) {
-      ctx.check_cancelled();
+    const bool led = support::wait_until(deadline, std::chrono::milliseconds(250), [&] {
       try {
-        if (!client.leader().empty()) break;
+        return !client.leader().empty();
       } catch (const std::exception&) {
-        // not listening yet
+        return false;  // not listening yet
       }
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw sdk::Retryable("consul on node " + a.node + " (" + url + ") has no leader after " +
-                                       std::to_string(cfg.start_timeout) +
-                                       " s; check its log (flotilla ps) and that the servers can reach each other");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }, [&ctx] { return ctx.cancelled(); });
+    if (!led) {
+      ctx.check_cancelled();
+      throw sdk::Retryable("consul on node " + a.node + " (" + url + ") has no leader after " +
+                           std::to_string(cfg.start_timeout) +
+                           " s; check its log (flotilla ps) and that the servers can reach each other");
     }
   }
   ctx.set_state({{"agents", agent_urls}});

@@ -1,24 +1,8 @@
 #include "addon_consul/consul_agent.hpp"
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <sstream>
 
 namespace flotilla::discovery {
-
-std::optional<std::filesystem::path> find_on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return std::nullopt;
-  std::istringstream in(path);
-  std::string dir;
-  while (std::getline(in, dir, ':')) {
-    if (dir.empty()) continue;
-    const auto candidate = std::filesystem::path(dir) / name;
-    if (::access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate)) return candidate;
-  }
-  return std::nullopt;
-}
 
 std::vector<ConsulAgent> plan_agents(const json& req, int servers) {
   const auto placed = req["addon"].value("nodes", std::vector<std::string>{});

@@ -3,11 +3,11 @@
 #include "addon_etcd/etcd_member.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace flotilla::etcd_addon {
@@ -87,24 +87,21 @@ void stop_member(Context& ctx, const d::EtcdMember& m) {
 }
 void wait_healthy(Context& ctx, const d::EtcdMember& m, std::chrono::seconds timeout) {
   const support::EtcdClient client(m.client_url(), {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   ctx.progress("waiting for etcd on " + m.node + " (" + m.client_url() + "/health)");
-  while (!client.healthy()) {
-    ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() > deadline) {
-      std::string log;
-      try {
-        const json st = ctx.runtime({{"op", "inspect"}, {"node", m.node}, {"name", kWorkload}});
-        log = st.value("state", "");
-      } catch (const std::exception&) {
-      }
-      throw sdk::Retryable("etcd member on node " + m.node + " is not healthy at " + m.client_url() + "/health after " +
-                                     std::to_string(timeout.count()) + " s" + (log.empty() ? "" : " (workload " + log + ")") +
-                                     "; see its stderr log under the node's directory (flotilla ps) and check that ports " +
-                                     std::to_string(m.client_port) + "/" + std::to_string(m.peer_port) + " are free");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  if (support::wait_until(timeout, std::chrono::milliseconds(200), [&] { return client.healthy(); },
+                          [&ctx] { return ctx.cancelled(); }))
+    return;
+  ctx.check_cancelled();
+  std::string log;
+  try {
+    const json st = ctx.runtime({{"op", "inspect"}, {"node", m.node}, {"name", kWorkload}});
+    log = st.value("state", "");
+  } catch (const std::exception&) {
   }
+  throw sdk::Retryable("etcd member on node " + m.node + " is not healthy at " + m.client_url() + "/health after " +
+                       std::to_string(timeout.count()) + " s" + (log.empty() ? "" : " (workload " + log + ")") +
+                       "; see its stderr log under the node's directory (flotilla ps) and check that ports " +
+                       std::to_string(m.client_port) + "/" + std::to_string(m.peer_port) + " are free");
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 // Consul when a `consul` binary is on PATH.
 #include "addon_consul/consul_agent.hpp"
 #include "flotilla/support/consul_client.hpp"
+#include "flotilla/support/process.hpp"
 #include "addon_registrator/catalog.hpp"
 #include "support/consul_replay.hpp"
 #include "support/discovery_servers.hpp"
@@ -94,7 +95,7 @@ TEST_CASE("consul agents: a server on infra, clients elsewhere, every agent retr
 }
 
 TEST_CASE("real Consul agent (runs only where a consul binary is on PATH)", "[discovery][consul]") {
-  const auto consul_bin = d::find_on_path("consul");
+  const auto consul_bin = support::find_executable("consul", {.sbin = false});
   if (!consul_bin) {
     std::fprintf(stderr, "WARN: real Consul test skipped: no `consul` on PATH\n");
     WARN("SKIPPED: no `consul` on PATH (Consul is not packaged in Debian); the recorded Consul tests cover the client");

@@ -5,6 +5,7 @@
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/process.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>
@@ -286,7 +287,7 @@ TEST_CASE("the ingress is resolvable as rest.service.consul and serves the servi
 }
 
 TEST_CASE("the consul addon without a consul binary is refused at validate with what to do", "[integration][discovery]") {
-  if (flotilla::discovery::find_on_path("consul")) {
+  if (flotilla::support::find_executable("consul", {.sbin = false})) {
     std::fprintf(stderr, "WARN: consul-missing validate test skipped: a consul binary is on PATH\n");
     WARN("SKIPPED: a consul binary is on PATH, so the addon validates");
     SUCCEED("skipped");

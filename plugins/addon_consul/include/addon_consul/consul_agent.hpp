@@ -32,9 +32,6 @@ struct ConsulSettings {
   std::string data_root;  // addon dir: data in <data_root>/<node> (process runtime)
 };
 
-/// The `consul` executable on PATH, if any.
-[[nodiscard]] std::optional<std::filesystem::path> find_on_path(const std::string& name);
-
 /// The message for a process-runtime cluster without a consul binary.
 inline constexpr const char* kConsulMissing =
     "consul not found on PATH: Consul is not packaged in Debian; install it from HashiCorp or use the etcd addon "
