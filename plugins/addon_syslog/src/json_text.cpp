@@ -1,5 +1,7 @@
 #include "addon_syslog/json_text.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -140,36 +142,6 @@ std::optional<std::map<std::string, std::string>> parse_flat_object(std::string_
   return fields;
 }
 
-/// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07;
-    else return false;
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
 /// Appends `text` as the inside of a JSON string. Bytes that are not valid UTF-8 become
 /// U+FFFD (and `invalid` is set); control characters are escaped.
 void append_json_string(std::string& out, std::string_view text, bool& invalid) {
@@ -208,8 +180,8 @@ void append_json_string(std::string& out, std::string_view text, bool& invalid) 
       continue;
     }
     // c >= 0x80: copy a well-formed sequence, replace anything else byte by byte.
-    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len != 0 && valid_utf8(text.substr(i, std::min(len, n - i))) && i + len <= n) {
+    std::uint32_t code_point = 0;
+    if (const std::size_t len = support::utf8_sequence(text, i, code_point); len != 0) {
       out.append(text.substr(i, len));
       i += len;
     } else {
@@ -218,31 +190,6 @@ void append_json_string(std::string& out, std::string_view text, bool& invalid) 
       ++i;
     }
   }
-}
-
-/// Standard base64 with padding.
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                            static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    std::uint32_t v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 }  // namespace flotilla::syslog_addon

@@ -1,6 +1,7 @@
 #include "addon_syslog/log_reader.hpp"
 
 #include "addon_syslog/store_files.hpp"
+#include "flotilla/support/encoding.hpp"
 
 #include <sys/stat.h>
 
@@ -43,37 +44,10 @@ std::vector<std::string> service_dir_candidates(const std::string& service) {
   return out;
 }
 
-// TODO(support): use the support library's base64 decoder once it has one.
-std::optional<std::string> decode_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
 /// The exact bytes of a stored line: `msg_b64` when the text was not valid UTF-8, else `msg`.
 std::string line_text(const ojson& j) {
   if (auto b = j.find("msg_b64"); b != j.end() && b->is_string())
-    if (auto raw = decode_base64(b->get<std::string>())) return std::move(*raw);
+    if (auto raw = support::base64_decode(b->get<std::string>())) return std::move(*raw);
   auto m = j.find("msg");
   return m != j.end() && m->is_string() ? m->get<std::string>() : std::string();
 }

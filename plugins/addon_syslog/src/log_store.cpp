@@ -1,5 +1,7 @@
 #include "addon_syslog/log_store.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -45,7 +47,7 @@ LogStore::Outcome LogStore::ingest(std::string_view wire) {
     const std::string ts = now_ts();
     j["ts"] = ts;
     j["msg"] = std::string(wire);
-    if (!valid_utf8(wire)) j["msg_b64"] = base64(wire);
+    if (!support::valid_utf8(wire)) j["msg_b64"] = support::base64_encode(wire);
     writer_.append("_unparsed", ts.substr(0, 10), j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     return Outcome::unparsed;
   }

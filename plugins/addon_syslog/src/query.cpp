@@ -2,9 +2,9 @@
 
 #include "addon_syslog/log_reader.hpp"
 #include "addon_syslog/syslog_addon.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <filesystem>
-#include <thread>
 
 namespace flotilla::syslog_addon {
 namespace {
@@ -58,10 +58,7 @@ json answer_logs(const sdk::Context& ctx, const json& request) {
          (known.empty() ? std::string(" (nothing stored yet)") : " (services with logs: " + known + ")"));
     return json::object();
   }
-  while (follow && !ctx.cancelled()) {
-    std::this_thread::sleep_for(kFollowPoll);
-    emit_lines(ctx, reader.poll(warn, missing));
-  }
+  while (follow && support::sleep_for(kFollowPoll, [&ctx] { return ctx.cancelled(); })) emit_lines(ctx, reader.poll(warn, missing));
   return json::object();
 }
 

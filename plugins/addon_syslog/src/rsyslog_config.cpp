@@ -37,14 +37,6 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
   return value << shift;
 }
 
-std::string fnv1a_hex(const std::string& text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
-
 std::string wire_template(const std::string& node) {
   std::string t;
   t += "template(name=\"flotilla_wire\" type=\"list\") {\n";

@@ -1,6 +1,7 @@
 #include "addon_syslog/stored_line.hpp"
 
 #include "addon_syslog/json_text.hpp"
+#include "flotilla/support/encoding.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,18 +12,6 @@
 #include <string>
 
 namespace flotilla::syslog_addon {
-
-std::uint64_t line_hash(std::string_view s) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-std::string hash_hex(std::uint64_t h) {
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
 
 std::string safe_dir_name(std::string_view name) {
   std::string out;
@@ -138,7 +127,7 @@ std::string render_stored(const StoredLine& l) {
     out += '"';
   };
   str("{\"key\":", l.key, ignored);
-  out += ",\"hash\":\"" + hash_hex(l.hash) + "\"";
+  out += ",\"hash\":\"" + support::hex64(l.hash) + "\"";
   out += ",\"len\":" + std::to_string(l.msg.size());
   out += ",\"gen\":" + std::to_string(l.gen);
   str(",\"ts\":", l.ts, ignored);
@@ -151,7 +140,7 @@ std::string render_stored(const StoredLine& l) {
   str(",\"msg\":", l.msg, invalid);  // invalid UTF-8 shows as U+FFFD here ...
   if (invalid) {
     out += ",\"msg_b64\":\"";  // ... and the exact bytes stay here
-    out += base64(l.msg);
+    out += support::base64_encode(l.msg);
     out += '"';
   }
   out += '}';
@@ -191,7 +180,7 @@ std::optional<StoredLine> parse_wire(std::string_view line, const std::vector<st
   if (!instance.empty()) l.origin.instance = std::move(instance);
   if (!stream.empty()) l.origin.stream = std::move(stream);
   l.key = l.node + ":" + l.file + ":" + std::to_string(l.offset);
-  l.hash = line_hash(l.msg);
+  l.hash = support::fnv1a64(l.msg);  // with the offset, tells a resend from a new line at a reused offset
   return l;
 }
 

@@ -2,13 +2,12 @@
 
 #include "addon_syslog/rsyslog_config.hpp"
 #include "addon_syslog/syslog_options.hpp"
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/net.hpp"
 #include "flotilla/support/request.hpp"
+#include "flotilla/support/wait.hpp"
 
-#include <arpa/inet.h>
 #include <glob.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +17,6 @@
 #include <filesystem>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -71,29 +69,6 @@ std::vector<const json*> shipper_nodes(const json& req, const Options& o) {
       }
   }
   return out;
-}
-
-/// True if something accepts TCP connections on address:port within `timeout_ms`.
-bool tcp_reachable(const std::string& address, int port, int timeout_ms) {
-  sockaddr_in sa_in{};
-  sa_in.sin_family = AF_INET;
-  sa_in.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::inet_pton(AF_INET, address.c_str(), &sa_in.sin_addr) != 1) return false;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa_in), sizeof sa_in) == 0) {
-    ok = true;
-  } else if (errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, timeout_ms) == 1) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      ok = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-    }
-  }
-  ::close(fd);
-  return ok;
 }
 
 /// The prefix the engine gives an addon's workloads on a node (`workload_prefix` in requests).
@@ -156,13 +131,14 @@ bool is_running(Context& ctx, const std::string& node, const std::string& name) 
 /// collector and a broken one is reported here rather than as silently missing logs.
 void wait_for_collector(Context& ctx, const std::string& addon, const std::string& node, const std::string& address, int port,
                         const json& started) {
-  const auto deadline = std::chrono::steady_clock::now() + kCollectorReadyTimeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    ctx.check_cancelled();
-    if (tcp_reachable(address, port, 500)) return;
-    if (!is_running(ctx, node, kCollector)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  bool died = false;
+  const bool accepting = support::wait_until(kCollectorReadyTimeout, std::chrono::milliseconds(100), [&] {
+    if (support::tcp_port_open(address, static_cast<std::uint16_t>(port), std::chrono::milliseconds(500))) return true;
+    died = !is_running(ctx, node, kCollector);
+    return died;
+  }, [&ctx] { return ctx.cancelled(); });
+  if (accepting && !died) return;
+  ctx.check_cancelled();
   const std::string log = str_or(started.value("record", json::object()), "stderr");
   throw Retryable("addon " + addon + ": the collector rsyslog on node " + node + " does not accept RELP on " + address + ":" +
                   std::to_string(port) + (log.empty() ? std::string() : "; see " + log) +
@@ -249,12 +225,12 @@ void start_collector(Context& ctx, const json& req, const std::string& name, con
   const std::string ctext = render_collector(cc);
   const fs::path cconf = put(ctx, p.node, "collector.conf", ctext);
 
-  if (!is_running(ctx, p.node, kCollector) && tcp_reachable(p.address, o.port, 300))
+  if (!is_running(ctx, p.node, kCollector) && support::tcp_port_open(p.address, static_cast<std::uint16_t>(o.port), std::chrono::milliseconds(300)))
     throw Invalid("addon " + name + ": port " + std::to_string(o.port) + " on " + p.address + " (node " + p.node +
                   ") is taken by another program; set the addon option `port` to a free one");
   json cworkload{{"name", kCollector},
                  {"command", rsyslogd_command(cconf, cconf.parent_path() / "collector.pid")},
-                 {"env", {{"FLOTILLA_SYSLOG_CONFIG", fnv1a_hex(ctext)}}},
+                 {"env", {{"FLOTILLA_SYSLOG_CONFIG", support::stable_hash(ctext)}}},
                  {"ports", json::array({o.port})}};
   const json started = ctx.runtime(json{{"op", "start"}, {"node", p.node}, {"workload", cworkload}});
   wait_for_collector(ctx, name, p.node, p.address, o.port, started);
@@ -288,7 +264,7 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
     const fs::path sconf = put(ctx, node, "shipper.conf", stext);
     json sworkload{{"name", kShipper},
                    {"command", shipper_command(swork, sconf, sconf.parent_path() / "shipper.pid")},
-                   {"env", {{"FLOTILLA_SYSLOG_CONFIG", fnv1a_hex(stext)}}},
+                   {"env", {{"FLOTILLA_SYSLOG_CONFIG", support::stable_hash(stext)}}},
                    {"ports", json::array()}};
     (void)ctx.runtime(json{{"op", "start"}, {"node", node}, {"workload", sworkload}});
     shipped.push_back(node);

@@ -1,6 +1,7 @@
 // The collector's store: wire parsing, origin of a line, dedupe, rotation, retention, and the
 // flotilla-logstore program speaking rsyslog's omprog protocol.
 #include "addon_syslog/log_store.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "rsyslog_lab.hpp"
 
 #include <catch2/catch.hpp>
@@ -170,7 +171,7 @@ TEST_CASE("stored lines keep the exact bytes of invalid UTF-8 next to a readable
   const auto lines = stored_lines(dir / "a" / "2026-03-04.jsonl");
   REQUIRE(lines.size() == 1);
   CHECK(lines[0]["msg"] == "ok \xef\xbf\xbd end");
-  CHECK(lines[0]["msg_b64"] == sa::base64("ok \xff end"));
+  CHECK(lines[0]["msg_b64"] == flotilla::support::base64_encode("ok \xff end"));
   CHECK(lines[0]["node"] == "n1");
   CHECK(lines[0]["instance"] == "1");
   CHECK(lines[0]["offset"] == 0);

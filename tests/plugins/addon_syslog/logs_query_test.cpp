@@ -2,6 +2,7 @@
 // read by the real syslog plugin answering the `logs` question (flotilla.query/1), printed by
 // the engine's side of the command.
 #include "addon_syslog/log_store.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "rsyslog_lab.hpp"
 #include "syslog_query.hpp"
 
@@ -32,7 +33,7 @@ sa::StoredLine line(const std::string& node, const std::string& service, const s
   l.key = node + ":" + l.file + ":" + std::to_string(offset);
   l.ts = ts;
   l.msg = msg;
-  l.hash = sa::line_hash(msg);
+  l.hash = flotilla::support::fnv1a64(msg);
   return l;
 }
 
@@ -132,7 +133,7 @@ TEST_CASE("logs --output json prints one stable object per line with the exact b
   CHECK(j["offset"] == 7);
   CHECK(j["key"] == "n1:/n/n1/workloads/service-svc-4/stderr.log:7");
   CHECK(j["msg"] == "bad \xef\xbf\xbd and \x01");
-  CHECK(j["msg_b64"] == sa::base64("bad \xff and \x01"));
+  CHECK(j["msg_b64"] == flotilla::support::base64_encode("bad \xff and \x01"));
   CHECK_FALSE(j.contains("hash"));
   o.json = false;
   CHECK(run(o, dir.path()).out == "2026-05-01T10:00:00.000Z n1 svc#4 stderr | bad \\xff and \\x01\n");

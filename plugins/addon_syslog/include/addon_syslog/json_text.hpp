@@ -27,15 +27,9 @@ bool visit_flat_object(std::string_view s, const FieldVisitor& field);
 /// A flat JSON object as a map of raw values; nullopt when the text is not such an object.
 std::optional<std::map<std::string, std::string>> parse_flat_object(std::string_view s);
 
-/// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
-bool valid_utf8(std::string_view s);
-
 /// Appends `text` as the inside of a JSON string. Bytes that are not valid UTF-8 become
 /// U+FFFD (and `invalid` is set); control characters are escaped.
 void append_json_string(std::string& out, std::string_view text, bool& invalid);
-
-/// Standard base64 with padding.
-std::string base64(std::string_view in);
 
 /// The value of one hexadecimal digit, or -1.
 int hex_value(char c);

@@ -58,9 +58,6 @@ std::string rs_quote(const std::string& s);
 /// Parses a size such as "100M", "64k", "1g" or "4096" (bytes; K/M/G are powers of 1024).
 std::optional<std::uint64_t> parse_size(const std::string& text);
 
-/// FNV-1a of a text as 16 hex digits: detects change, nothing more.
-std::string fnv1a_hex(const std::string& text);
-
 /// The wire template, shared by the shipper's inputs: one JSON object per line. The collector
 /// stores it unparsed (its `rawmsg`), so rsyslog's syslog parsers never touch the payload.
 std::string wire_template(const std::string& node);

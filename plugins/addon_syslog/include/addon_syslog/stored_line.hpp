@@ -13,13 +13,6 @@
 
 namespace flotilla::syslog_addon {
 
-/// The hash of a line's text stored with it (FNV-1a 64): part of telling a resend from a new
-/// line at a reused offset, in memory and, after a restart, from the store.
-std::uint64_t line_hash(std::string_view s);
-
-/// A hash as the 16 lower-case hex digits it is stored as.
-std::string hash_hex(std::uint64_t h);
-
 /// Where a line came from, as stored.
 struct Origin {
   std::string service;
