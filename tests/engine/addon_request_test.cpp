@@ -1,35 +1,21 @@
 // The request every addon operation receives, built without a running cluster.
 #include "addon_request.hpp"
 #include "plugin_views.hpp"
+#include "support/topology_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace flotilla;
 
-namespace {
-
-const char* kTopology = R"(
-[cluster]
-name = "t"
-driver = "local"
-
-[[nodes]]
-name = "infra"
-roles = ["infra"]
-)";
-
-}  // namespace
-
 TEST_CASE("addon requests name every addon's workload prefix, so addons need not derive it", "[addon_request]") {
-  auto topo = parse_topology(kTopology, "t.toml");
-  REQUIRE(topo);
+  const Topology topo = test::topo();
   AddonPlan self;
   self.name = "syslog";
   self.plugin = "syslog";
   self.nodes = {"infra"};
   // A recorded addon whose name is not a safe file name: its prefix is the runtime's name for it.
   const json state = {{"addons", {{"my etcd", {{"plugin", "etcd"}, {"status", "ready"}}}, {"syslog", {{"plugin", "syslog"}, {"status", "ready"}}}}}};
-  const json req = addon_request(*topo, "/state", self, json::object(), state, Plan{});
+  const json req = addon_request(topo, "/state", self, json::object(), state, Plan{});
   CHECK(req["addon"]["workload_prefix"] == "addon-syslog-");
   REQUIRE(req["addons"].contains("my etcd"));
   CHECK(req["addons"]["my etcd"]["workload_prefix"] == "addon-my-etcd-");

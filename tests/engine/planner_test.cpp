@@ -1,6 +1,7 @@
 #include "executor.hpp"
 #include "planner.hpp"
 #include "support/fake_runner.hpp"
+#include "support/topology_fixture.hpp"
 
 #include "util.hpp"
 
@@ -9,36 +10,9 @@
 #include <algorithm>
 
 using namespace flotilla;
+using flotilla::test::topo;
 
 namespace {
-
-const char* kTopology = R"(
-[cluster]
-name = "t"
-driver = "local"
-
-[[nodes]]
-name = "infra"
-roles = ["infra"]
-
-[[nodes]]
-name = "swarm"
-count = 3
-roles = ["swarm"]
-
-[[services]]
-name = "hello/v1"
-command = ["flotilla-hello", "--listen", "{address}:{port}"]
-replicas = 5
-port = 8000
-roles = ["swarm"]
-)";
-
-Topology topo(const std::string& text = kTopology) {
-  auto t = parse_topology(text, "t.toml");
-  if (!t) FAIL(t.error().message);
-  return *t;
-}
 
 AddonPlan addon(std::string name, std::vector<std::string> provides, std::vector<std::string> requires_, std::vector<std::string> nodes) {
   AddonPlan a;
