@@ -1,6 +1,5 @@
 #include "cli.hpp"
 
-#include "catalog.hpp"
 #include "cli_docs.hpp"
 #include "engine.hpp"
 #include "logs.hpp"
@@ -533,26 +532,24 @@ int cmd_ip(Context& c) {
     return kExitOk;
   }
   std::vector<std::string> lines;
-  // The live catalog first, as discovery answers it; the recorded state when there is none.
+  // The live catalog first, as the addon keeping it answers; the recorded state when there is none.
   const json addons_view = cl->state.value("addons", json::object());
   std::string label = name;
   for (const auto& s : cl->engine->topology().services)
     if (s.name == name) label = service_dns_label(s.name);
   bool answered = false;
-  for (const auto& [addon, rec] : addons_view.items()) {
-    const json query = rec.value("outputs", json::object()).value("catalog_query", json());
-    if (!query.is_object()) continue;
-    auto entries = query_catalog(query, label, std::chrono::seconds(3));
-    if (!entries) {
-      c.err << "warning: " << entries.error().message << "; answering from the recorded state\n";
-      continue;
+  // Only an addon that has applied keeps a catalog (its outputs are recorded then).
+  if (const AddonPlan* a = cl->engine->answerer("ip");
+      a != nullptr && !addons_view.value(a->name, json::object()).value("outputs", json::object()).empty()) {
+    auto r = cl->engine->ask("ip", {{"name", label}}, [] { return false; }, [](std::string_view) {});
+    if (!r) c.err << "warning: " << r.error().message << "; answering from the recorded state\n";
+    else if (r->status == FLT_OK) {
+      answered = true;
+      for (const auto& address : r->result.value("addresses", json::array()))
+        if (address.is_string()) lines.push_back(address.get<std::string>());
+    } else if (r->status != FLT_NOT_FOUND) {  // not found: no catalog yet, nothing to warn about
+      c.err << "warning: " << r->error << "; answering from the recorded state\n";
     }
-    answered = true;
-    std::vector<std::string> found;
-    for (const auto& e : *entries) found.push_back(e.value("address", ""));
-    std::sort(found.begin(), found.end());
-    lines.insert(lines.end(), found.begin(), found.end());
-    break;
   }
   if (!answered) {
     for (const json instances_view = cl->state.value("instances", json::object()); const auto& [id, rec] : instances_view.items())

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -180,6 +181,12 @@ TEST_CASE("up, status, no-op up, scale, repair and down through the CLI", "[inte
   CHECK_THAT(ps.out, Catch::Contains("hello/v1#4"));
   Run ip = c.run({"ip", "swarm-2"});
   CHECK(ip.out == c.prefix() + ".3\n");
+  // Without an addon keeping a catalog, a service's addresses come from the recorded instances.
+  Run service_ip = c.run({"ip", "hello/v1"});
+  CHECK(service_ip.code == 0);
+  CHECK(service_ip.err.empty());
+  CHECK(std::count(service_ip.out.begin(), service_ip.out.end(), '\n') == 4);
+  CHECK_THAT(service_ip.out, Catch::StartsWith(c.prefix() + "."));
 
   // down leaves no process, no listening port, no lock and no state behind.
   const json before = c.status();

@@ -3,6 +3,7 @@
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/consul_client.hpp"
 #include "flotilla/support/etcd_client.hpp"
 
 #include <unistd.h>
@@ -34,7 +35,8 @@ constexpr const char* kManifest = R"json({
   "reconcile": true,
   "requires": ["services", "discovery"],
   "optional": ["ingress", "metrics", "logs"],
-  "placement": {"roles": ["infra"], "mode": "first"}
+  "placement": {"roles": ["infra"], "mode": "first"},
+  "answers": ["ip"]
 })json";
 
 /// The addon's options; the defaults here are the manifest's.
@@ -162,6 +164,29 @@ std::map<std::string, std::string> consul_agents(const Backend& b) {
 json catalog_json(const std::vector<d::Registration>& regs) {
   json out = json::array();
   for (const auto& r : regs) out.push_back(r.to_json());
+  return out;
+}
+
+/// The addresses of `name`'s entries in the live catalog, sorted (the `ip` question).
+std::vector<std::string> catalog_addresses(const json& req, const Options& cfg, const Backend& backend, const std::string& name) {
+  std::vector<std::string> out;
+  if (backend.kind == "etcd") {
+    const support::EtcdClient etcd(etcd_endpoints(backend), short_timeouts());
+    const std::string cluster = req["cluster"].value("name", "");
+    for (const auto& kv : etcd.range_prefix(d::services_prefix(cfg.prefix, cluster) + name + "/")) {
+      const json entry = json::parse(kv.value, nullptr, false);
+      if (entry.is_object() && entry.contains("address")) out.push_back(entry.value("address", ""));
+    }
+  } else {
+    const support::ConsulClient consul(backend.view.value("endpoints", json::object()).value("consul", ""), short_timeouts());
+    for (const auto& e : consul.health_service(name, true).body) {
+      if (!e.is_object()) continue;
+      std::string address = e.value("Service", json::object()).value("Address", "");
+      if (address.empty()) address = e.value("Node", json::object()).value("Address", "");
+      out.push_back(address);
+    }
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -424,6 +449,23 @@ json Registrator::destroy(Context& ctx, const json& req) {
   stop_etcd_helpers(ctx, state);
   ctx.set_state(json::object());
   return json::object();
+}
+
+json Registrator::answer(Context&, const json& req) {
+  const std::string question = req.value("question", "");
+  if (question != "ip") throw sdk::NotSupported("addon registrator answers `ip`, not `" + question + "`");
+  const std::string name = req.value("args", json::object()).value("name", "");
+  if (name.empty()) throw sdk::Invalid("registrator: the `ip` question needs args.name, a service's DNS name");
+  return translate_errors([&] {
+    const Options cfg = options_of(req);
+    Backend backend;
+    try {
+      backend = find_backend(req, cfg.backend);
+    } catch (const sdk::Invalid& e) {
+      throw sdk::NotFound(e.what());  // no catalog: the engine answers from its records
+    }
+    return json{{"addresses", catalog_addresses(req, cfg, backend, name)}};
+  });
 }
 
 }  // namespace flotilla::registrator_addon

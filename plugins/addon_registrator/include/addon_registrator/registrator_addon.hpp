@@ -17,11 +17,14 @@ namespace flotilla::registrator_addon {
 const char* manifest();
 
 /// The addon's operations, as the plugin entry exports them.
-class Registrator final : public flotilla::sdk::Addon {
+class Registrator final : public flotilla::sdk::Addon, public flotilla::sdk::Answers {
  public:
   sdk::json validate(sdk::Context& ctx, const sdk::json& req) override;
   sdk::json apply(sdk::Context& ctx, const sdk::json& req) override;
   sdk::json destroy(sdk::Context& ctx, const sdk::json& req) override;
+  /// `flotilla ip` asks here (question `ip`, args {"name": DNS name}): {"addresses": [...]},
+  /// sorted, from the live catalog. NotFound while no discovery backend has been applied.
+  sdk::json answer(sdk::Context& ctx, const sdk::json& req) override;
 };
 
 }  // namespace flotilla::registrator_addon
