@@ -4,23 +4,13 @@
 #include "flotilla/support/http.hpp"
 #include "flotilla/support/process.hpp"
 
-#include <cstdint>
 #include <ctime>
 
 namespace flotilla {
 
 std::string stable_hash(std::string_view data) { return support::stable_hash(data); }
 
-std::string legacy_stable_hash(std::string_view data) {
-  // FNV-1a's loop with the offset basis state format 1 used by mistake; kept only to recognise
-  // those hashes (state_migration.cpp), never to make new ones.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return support::hex64(h);
-}
+std::string legacy_stable_hash(std::string_view data) { return support::legacy_stable_hash(data); }
 
 std::string substitute(std::string text, const std::map<std::string, std::string>& vars) {
   std::string out;
