@@ -6,6 +6,7 @@
 #include "addon_haproxy/request.hpp"
 #include "addon_haproxy/runtime_api.hpp"
 #include "addon_haproxy/server_sync.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"
 
@@ -113,6 +114,22 @@ TEST_CASE("haproxy config: without servers it changes only when routes or listen
   hap::ConfigView health_changed = a;
   health_changed.routes[0].health = "/ready";
   CHECK(hap::render_config(a, false) != hap::render_config(health_changed, false));
+}
+
+TEST_CASE("haproxy config: a skeleton hash stored by an earlier release still matches, so the upgrade reloads nothing", "[haproxy]") {
+  const hap::ConfigView a = sample_view();
+  const std::string skeleton = hap::render_config(a, false);
+  CHECK(hap::skeleton_hash(a) == flotilla::support::stable_hash(skeleton));
+  CHECK(hap::same_skeleton(hap::skeleton_hash(a), a));
+  // What earlier releases stored (FNV-1a with the wrong offset basis) counts as the same.
+  CHECK(hap::same_skeleton(flotilla::support::legacy_stable_hash(skeleton), a));
+  CHECK(flotilla::support::legacy_stable_hash(skeleton) != hap::skeleton_hash(a));
+  // A real change of routes still needs a reload, whichever hash was stored.
+  hap::ConfigView route_added = a;
+  route_added.routes.push_back({"other", "other", "/other", "/health", {}});
+  CHECK_FALSE(hap::same_skeleton(hap::skeleton_hash(a), route_added));
+  CHECK_FALSE(hap::same_skeleton(flotilla::support::legacy_stable_hash(skeleton), route_added));
+  CHECK_FALSE(hap::same_skeleton("", a));
 }
 
 TEST_CASE("haproxy config: what the renderer writes passes haproxy -c", "[haproxy]") {

@@ -10,7 +10,9 @@
 #include "addon_haproxy/runtime_api.hpp"
 #include "addon_haproxy/server_sync.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/files.hpp"
 #include "flotilla/support/request.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -135,18 +137,6 @@ std::string join(const std::vector<Problem>& problems) {
   return out;
 }
 
-/// FNV-1a: a hash that stays the same across builds, for the state file.
-std::string stable_hash(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (const unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 /// The last lines of a log file, for error messages.
 std::string tail(const fs::path& path, int lines = 10) {
   const std::string text = read_text(path);
@@ -159,16 +149,6 @@ std::string tail(const fs::path& path, int lines = 10) {
     }
   }
   return text.substr(pos == 0 ? 0 : pos + 1);
-}
-
-void write_local(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw Error(FLT_ERROR, "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
 }
 
 /// Stops the node's HAProxy and removes its files.
@@ -209,17 +189,12 @@ json server_names(const hap::RuntimeApi& admin) {
 
 /// Waits until HAProxy answers on its admin socket (at once when it was already running).
 void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, const json& record) {
-  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-  while (!admin.ready()) {
-    ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::string why;
-      if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
-      throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
-                                 std::to_string(kStartTimeout.count()) + " s" + why);
-    }
-    std::this_thread::sleep_for(50ms);
-  }
+  if (support::wait_until(kStartTimeout, 50ms, [&] { return admin.ready(); }, [&ctx] { return ctx.cancelled(); })) return;
+  ctx.check_cancelled();
+  std::string why;
+  if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
+  throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
+                             std::to_string(kStartTimeout.count()) + " s" + why);
 }
 
 /// Reloads through the master CLI and waits for a new worker to answer. If the master reports
@@ -229,15 +204,16 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
   const hap::RuntimeApi master(node.master_socket());
   const auto deadline = std::chrono::steady_clock::now() + kReloadTimeout;
   std::optional<hap::ProcTable> before;
-  while (!before) {
+  std::string refused;
+  const auto answered = [&] {
     try {
       before = master.show_proc();
-    } catch (const hap::RuntimeApiError&) {
-      // The master CLI can refuse a connection for a moment (seen right after start).
-      if (std::chrono::steady_clock::now() >= deadline) throw;
-      std::this_thread::sleep_for(25ms);
+    } catch (const hap::RuntimeApiError& e) {
+      refused = e.what();  // the master CLI can refuse a connection for a moment (seen right after start)
     }
-  }
+    return before.has_value();
+  };
+  if (!support::wait_until(deadline, 25ms, answered)) throw hap::RuntimeApiError(refused);
   (void)master.send("reload");
   int worker = 0;
   while (worker == 0) {
@@ -254,7 +230,7 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
         if (!previous.empty()) {
           (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
                              {"content", previous}, {"mode", 0644}});
-          write_local(node.dir / "applied.cfg", previous);
+          support::write_file_atomic(node.dir / "applied.cfg", previous);
         }
         throw Error(FLT_ERROR, "haproxy on " + node.name + " refused the new config on reload; the previous one still runs");
       }
@@ -269,13 +245,10 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
       return false;
     }
   };
-  while (!answered_by_new_worker()) {
+  if (!support::wait_until(deadline, 25ms, answered_by_new_worker, [&ctx] { return ctx.cancelled(); })) {
     ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
-                      std::to_string(kReloadTimeout.count()) + " s");
-    }
-    std::this_thread::sleep_for(25ms);
+    throw Retryable("haproxy on " + node.name + ": the new worker " + std::to_string(worker) + " did not answer within " +
+                    std::to_string(kReloadTimeout.count()) + " s");
   }
   ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
 }
@@ -293,11 +266,11 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   view.strip_prefix = o.strip_prefix;
   view.routes = routes;
   const std::string text = hap::render_config(view);
-  const std::string skeleton = stable_hash(hap::render_config(view, false));
+  const std::string skeleton = hap::skeleton_hash(view);
 
   // A config HAProxy refuses never replaces the one that runs.
   const fs::path candidate = node.dir / "candidate.cfg";
-  write_local(candidate, text);
+  support::write_file_atomic(candidate, text);
   const hap::ConfigCheck check = hap::check_config(binary, candidate);
   if (!check.valid) {
     throw Error(FLT_ERROR, "haproxy on " + node.name + ": the generated config " + candidate.string() +
@@ -311,7 +284,7 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   const json put = ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
                                 {"content", text}, {"mode", 0644}});
   const std::string config_path = str(put, "path");
-  write_local(applied, text);
+  support::write_file_atomic(applied, text);
   rec["dir"] = node.dir.string();
   rec["runtime"] = node.runtime;
   rec["config"] = config_path;
@@ -342,14 +315,15 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   // The running process is the truth: a backend missing or left over means it does not run
   // the routes we want, whatever the state file says.
   const bool drifted = hap::live_backends(admin) != want_backends;
-  const bool reloading = drifted || (!fresh && rec.value("skeleton", "") != skeleton);
+  const bool same_skeleton = rec.contains("skeleton") && hap::same_skeleton(str(rec, "skeleton"), view);
+  const bool reloading = drifted || (!fresh && !same_skeleton);
   if (!fresh && !reloading && rec.contains("servers") && server_names(admin) != rec["servers"]) {
     ctx.warn("haproxy on " + node.name + ": its servers differ from what the last apply left (changed by hand?); " +
              "bringing them back to the serving instances");
   }
   if (reloading) {
     ctx.progress("haproxy on " + node.name + ": reloading for changed routes");
-    if (drifted && rec.value("skeleton", "") == skeleton) {
+    if (drifted && same_skeleton) {
       ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
     }
     reload(ctx, node, admin, config_file, previous);

@@ -1,5 +1,7 @@
 #include "addon_haproxy/config.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 namespace flotilla::haproxy {
 namespace detail {
 
@@ -157,4 +159,11 @@ std::string render_config(const ConfigView& view, bool with_servers) {
   }
   return out;
 }
+std::string skeleton_hash(const ConfigView& view) { return support::stable_hash(render_config(view, false)); }
+
+bool same_skeleton(const std::string& recorded, const ConfigView& view) {
+  const std::string text = render_config(view, false);
+  return recorded == support::stable_hash(text) || recorded == support::legacy_stable_hash(text);
+}
+
 }  // namespace flotilla::haproxy

@@ -1,86 +1,58 @@
 #include "addon_haproxy/haproxy_binary.hpp"
 
+#include "flotilla/support/files.hpp"
+#include "flotilla/support/process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <system_error>
+
 namespace flotilla::haproxy {
 
+namespace {
+constexpr std::size_t kMaxOutput = 65536;
+}  // namespace
+
 std::optional<std::filesystem::path> find_haproxy() {
-  std::vector<std::string> dirs;
-  if (const char* path = std::getenv("PATH")) {
-    std::string all(path);
-    std::size_t start = 0;
-    for (;;) {
-      const auto end = all.find(':', start);
-      dirs.push_back(all.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-  }
-  for (const char* d : {"/usr/sbin", "/usr/local/sbin", "/sbin"}) dirs.emplace_back(d);
-  for (const auto& d : dirs) {
-    if (d.empty()) continue;
-    const std::filesystem::path candidate = std::filesystem::path(d) / "haproxy";
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
+  if (auto found = support::find_executable("haproxy", {.first = {}, .path = std::nullopt, .sbin = false}))
+    return found;
+  return support::find_executable("haproxy", {.first = {}, .path = "/usr/sbin:/usr/local/sbin:/sbin", .sbin = false});
 }
 
 ConfigCheck check_config(const std::filesystem::path& binary, const std::filesystem::path& file,
-                                std::chrono::milliseconds timeout) {
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("cannot create a pipe to run haproxy -c");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
-  const std::string bin = binary.string(), cfg = file.string();
-  std::vector<char*> argv{const_cast<char*>(bin.c_str()), const_cast<char*>("-c"), const_cast<char*>("-f"), const_cast<char*>(cfg.c_str()), nullptr};
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipefd[1]);
-  if (rc != 0) {
-    ::close(pipefd[0]);
-    throw std::runtime_error("cannot run " + bin + ": " + std::to_string(rc));
+                         std::chrono::milliseconds timeout) {
+  // HAProxy's messages go to a file beside the config (stdout and stderr both appended to it).
+  const std::filesystem::path log = file.string() + ".check";
+  std::error_code ec;
+  std::filesystem::remove(log, ec);
+  support::SpawnOptions run;
+  run.argv = {binary.string(), "-c", "-f", file.string()};
+  run.stdout_path = log;
+  run.stderr_path = log;
+  const support::ProcessId child = support::spawn(run);
+  std::optional<int> status = support::reap_child(child.pid, timeout);
+  const bool timed_out = !status;
+  if (timed_out) {
+    support::signal_process(child, SIGKILL);
+    status = support::reap_child(child.pid, std::chrono::seconds(5));
   }
-
   ConfigCheck result;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{pipefd[0], POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    const ssize_t got = ::read(pipefd[0], buf, sizeof(buf));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    if (result.output.size() < 65536) result.output.append(buf, static_cast<std::size_t>(got));
-  }
-  ::close(pipefd[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.valid = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  result.valid = !timed_out && status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+  std::string output = support::read_file_if_exists(log).value_or("");
+  std::filesystem::remove(log, ec);
+  if (output.size() > kMaxOutput) output.resize(kMaxOutput);
   // `-q` would hide the alerts too; drop only the version notices instead.
-  std::string kept;
   std::size_t start = 0;
-  while (start < result.output.size()) {
-    auto end = result.output.find('\n', start);
-    if (end == std::string::npos) end = result.output.size();
-    const std::string_view line(result.output.data() + start, end - start);
-    if (line.find("[NOTICE]") == std::string_view::npos && !line.empty()) kept.append(line).append("\n");
+  while (start < output.size()) {
+    auto end = output.find('\n', start);
+    if (end == std::string::npos) end = output.size();
+    const std::string_view line(output.data() + start, end - start);
+    if (line.find("[NOTICE]") == std::string_view::npos && !line.empty()) result.output.append(line).append("\n");
     start = end + 1;
   }
-  result.output = std::move(kept);
   if (timed_out) result.output += "\nhaproxy -c did not finish within " + std::to_string(timeout.count()) + " ms";
   return result;
 }
+
 }  // namespace flotilla::haproxy

@@ -93,4 +93,13 @@ std::string server_name(std::int64_t instance, std::string_view address, int por
 /// with routes and listeners, and tells a reload (needed) from a runtime update (enough).
 std::string render_config(const ConfigView& view, bool with_servers = true);
 
+/// The hash of the config without its servers (support::stable_hash), kept in the state so an
+/// apply knows whether routes or listeners changed and a reload is needed.
+std::string skeleton_hash(const ConfigView& view);
+
+/// True when `recorded` (a node's `skeleton` in the state) is the skeleton hash of `view`, as
+/// this release computes it or as earlier ones stored it (support::legacy_stable_hash): state
+/// written before the hash was corrected reloads nothing; the next save stores the new value.
+bool same_skeleton(const std::string& recorded, const ConfigView& view);
+
 }  // namespace flotilla::haproxy

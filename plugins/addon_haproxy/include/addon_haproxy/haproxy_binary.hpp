@@ -1,22 +1,12 @@
 // Finding the haproxy binary and asking it whether a config file is valid (`haproxy -c`).
 #pragma once
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-extern char** environ;
 
 namespace flotilla::haproxy {
 
@@ -31,7 +21,7 @@ struct ConfigCheck {
 };
 
 /// Runs `haproxy -c -f FILE` and waits for it, at most `timeout` (then kills it and reports
-/// the file invalid). Never throws for a bad config; throws std::runtime_error if the binary
+/// the file invalid). Never throws for a bad config; throws support::SpawnError if the binary
 /// cannot be started.
 ConfigCheck check_config(const std::filesystem::path& binary, const std::filesystem::path& file,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
