@@ -8,15 +8,15 @@
 #include "addon_prometheus_cadvisor/addon.hpp"
 
 #include "addon_prometheus_cadvisor/monitoring_model.hpp"
-
-#include <curl/curl.h>
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/http.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,44 +29,16 @@ using flotilla::sdk::Error;
 using flotilla::sdk::json;
 using flotilla::support::str_or;
 
-/// An HTTP answer; status 0 means no answer at all (see `error`).
-struct HttpAnswer {
-  long status = 0;
-  std::string body;
-  std::string error;
-};
+namespace support = flotilla::support;
+using namespace std::chrono_literals;
 
-size_t append_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
-/// One HTTP request over libcurl, with no proxy (every target is a cluster address).
-HttpAnswer http_request(const std::string& method, const std::string& url, long timeout_ms) {
-  HttpAnswer answer;
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) {
-    answer.error = "could not initialise libcurl";
-    return answer;
+/// The body of GET `url`, or "" when nothing answers (a missing sample then reads as -1).
+std::string get_or_empty(support::HttpClient& http, const std::string& url) {
+  try {
+    return http.send({.url = url}).body;
+  } catch (const support::Unreachable&) {
+    return {};
   }
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 2000L));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  if (method == "POST") curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-  const CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  } else {
-    answer.error = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
-  }
-  curl_easy_cleanup(curl);
-  return answer;
 }
 
 /// The value of an unlabelled sample in Prometheus' text exposition, or -1 when absent.
@@ -115,25 +87,31 @@ void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::stri
 
 /// Polls /-/ready until Prometheus answers 200; a dead process or a timeout is retryable.
 void wait_ready(Context& ctx, const std::string& base_url, const std::string& node, int timeout_s, const json& started) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  HttpAnswer last;
+  support::HttpClient http({.timeouts = {2000ms, 2000ms}});
+  std::string seen = "no answer";
+  bool stopped = false;
   int polls = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    ctx.check_cancelled();
-    last = http_request("GET", base_url + "/-/ready", 2000);
-    if (last.status == 200) return;
+  const auto ready = [&] {
+    try {
+      const support::HttpResponse r = http.send({.url = base_url + "/-/ready"});
+      if (r.status == 200) return true;
+      seen = "HTTP " + std::to_string(r.status);
+    } catch (const support::Unreachable& e) {
+      seen = e.what();
+    }
     // Every 10 polls, ask the runtime whether the process is still there at all.
     if (++polls % 10 == 0) {
       const json st = ctx.runtime(json{{"op", "inspect"}, {"node", node}, {"name", prom::kPrometheusWorkload}});
-      if (str_or(st, "state", "running") != "running") break;
+      stopped = str_or(st, "state", "running") != "running";
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+    return stopped;
+  };
+  if (support::wait_until(std::chrono::seconds(timeout_s), 200ms, ready, [&ctx] { return ctx.cancelled(); }) && !stopped) return;
+  ctx.check_cancelled();
   std::string where;
   if (started.contains("record") && started["record"].is_object()) {
     if (const auto err = str_or(started["record"], "stderr"); !err.empty()) where = "; its log is " + err;
   }
-  const std::string seen = last.status != 0 ? "HTTP " + std::to_string(last.status) : last.error;
   throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not become ready at " + base_url + "/-/ready within " +
                                  std::to_string(timeout_s) + " s (last answer: " + seen + ")" + where);
 }
@@ -142,29 +120,35 @@ void wait_ready(Context& ctx, const std::string& base_url, const std::string& no
 /// /-/reload, or SIGHUP through the runtime when the lifecycle API is not enabled.
 void reload(Context& ctx, const std::string& base_url, const std::string& node) {
   ctx.progress("reloading Prometheus on " + node);
-  const HttpAnswer answer = http_request("POST", base_url + "/-/reload", 30000);
-  if (answer.status == 200) {
-    ctx.info("Prometheus on " + node + " reloaded its configuration");
-    return;
+  support::HttpClient http;
+  std::string seen;
+  try {
+    const support::HttpResponse answer =
+        http.send({.method = "POST", .url = base_url + "/-/reload", .timeouts = support::HttpTimeouts{2000ms, 30000ms}});
+    if (answer.status == 200) {
+      ctx.info("Prometheus on " + node + " reloaded its configuration");
+      return;
+    }
+    if (answer.status != 403) seen = "HTTP " + std::to_string(answer.status) + ": " + answer.body;
+  } catch (const support::Unreachable& e) {
+    seen = e.what();
   }
-  if (answer.status != 403) {
-    const std::string seen = answer.status != 0 ? "HTTP " + std::to_string(answer.status) + ": " + answer.body : answer.error;
+  if (!seen.empty()) {
     throw Error(FLT_ERROR, "Prometheus on node " + node + " did not take the new configuration (" + seen +
                                "); it keeps the previous one. Check the options of addon prometheus-cadvisor, then run `flotilla up` again");
   }
   // 403: the lifecycle API is off in the running process; SIGHUP does the same reload.
-  const double before = sample_value(http_request("GET", base_url + "/metrics", 5000).body,
-                                     "prometheus_config_last_reload_success_timestamp_seconds");
+  const std::string metrics_url = base_url + "/metrics";
+  const double before = sample_value(get_or_empty(http, metrics_url), "prometheus_config_last_reload_success_timestamp_seconds");
   (void)ctx.runtime(json{{"op", "signal"}, {"node", node}, {"name", prom::kPrometheusWorkload}, {"signal", "HUP"}});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::string metrics = http_request("GET", base_url + "/metrics", 5000).body;
-    if (sample_value(metrics, "prometheus_config_last_reload_success_timestamp_seconds") > before) return;
+  const bool reloaded = support::wait_until(15s, 200ms, [&] {
+    const std::string metrics = get_or_empty(http, metrics_url);
+    if (sample_value(metrics, "prometheus_config_last_reload_success_timestamp_seconds") > before) return true;
     if (sample_value(metrics, "prometheus_config_last_reload_successful") == 0)
       throw Error(FLT_ERROR, "Prometheus on node " + node + " rejected the new configuration after SIGHUP; see its log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
+    return false;
+  });
+  if (!reloaded) throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
 }
 
 }  // namespace
@@ -234,8 +218,8 @@ json PrometheusCadvisor::apply(Context& ctx, const json& request) {
 
   // A process that was already running loaded whatever config it had then; the state says
   // which one, so a config written by a run that died before reloading is still reloaded.
-  const std::string hash = prom::content_hash(config);
-  if (!fresh_start && str_or(state, "loaded_config") != hash) reload(ctx, base_url, prom_name);
+  if (!fresh_start && !prom::is_loaded_config(str_or(state, "loaded_config"), config)) reload(ctx, base_url, prom_name);
+  const std::string hash = flotilla::support::stable_hash(config);
 
   json job_names = json::array();
   for (const auto& job : jobs) job_names.push_back(job.name);

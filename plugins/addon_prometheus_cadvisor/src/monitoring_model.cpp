@@ -1,5 +1,7 @@
 #include "addon_prometheus_cadvisor/monitoring_model.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <algorithm>
 #include <regex>
 #include <set>
@@ -309,16 +311,8 @@ std::string render_config(const std::vector<Job>& jobs, const std::map<std::stri
   return y;
 }
 
-std::string content_hash(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 0xF];
-  return out;
+bool is_loaded_config(const std::string& recorded, const std::string& config) {
+  return recorded == support::stable_hash(config) || recorded == support::legacy_stable_hash(config);
 }
 
 std::vector<OptionError> validate_request(const json& request) {

@@ -1,6 +1,7 @@
 // Rendering and validation of the prometheus-cadvisor addon: scrape jobs, file_sd documents,
 // prometheus.yml (checked by Debian's promtool), workload specs and option errors.
 #include "addon_prometheus_cadvisor/monitoring_model.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "support/prometheus_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -285,4 +286,17 @@ TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabili
   for (const auto& [k, v] : m["schema"].items()) defaults[k] = v["default"];
   (void)pm::parse_options(defaults, errors);
   CHECK(errors.empty());
+}
+
+TEST_CASE("prometheus-cadvisor: a loaded_config hash stored by an earlier release still counts, so the upgrade reloads nothing",
+          "[prometheus-cadvisor]") {
+  const std::string config = "global:\n  scrape_interval: \"15s\"\n";
+  CHECK(pm::is_loaded_config(flotilla::support::stable_hash(config), config));
+  // Earlier releases stored FNV-1a with the wrong offset basis; that value is accepted too.
+  CHECK(pm::is_loaded_config(flotilla::support::legacy_stable_hash(config), config));
+  // Any other configuration is not the loaded one, whichever hash recorded it.
+  const std::string changed = config + "rule_files: []\n";
+  CHECK_FALSE(pm::is_loaded_config(flotilla::support::stable_hash(config), changed));
+  CHECK_FALSE(pm::is_loaded_config(flotilla::support::legacy_stable_hash(config), changed));
+  CHECK_FALSE(pm::is_loaded_config("", config));
 }

@@ -119,8 +119,10 @@ inline std::string yaml_quote(const std::string& s) { return json(s).dump(); }
 std::string render_config(const std::vector<Job>& jobs, const std::map<std::string, std::string>& sd_paths, const Options& o,
                                  const std::string& cluster);
 
-/// FNV-1a of a text, as 16 hex digits: identifies a configuration in the addon's state.
-std::string content_hash(const std::string& text);
+/// True when `recorded` (the state's `loaded_config`) identifies `config`: its
+/// support::stable_hash, or the hash earlier releases stored (support::legacy_stable_hash), so
+/// state written before the hash was corrected causes no reload; the next save stores the new one.
+bool is_loaded_config(const std::string& recorded, const std::string& config);
 
 /// Problems with a request as the validate operation reports them: options, placement, and
 /// node runtimes this addon cannot serve.
