@@ -1,5 +1,7 @@
 #include "addon_registrator/dns.hpp"
 
+#include "flotilla/support/encoding.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -129,6 +131,13 @@ int dns_probe(const std::string& address, int port, const std::string& name,
   }
   ::close(fd);
   return rcode;
+}
+
+std::string srv_digest(const json& state, const std::string& srv_conf) {
+  const std::string current = support::stable_hash(srv_conf);
+  if (state.contains("srv_hash")) return state.value("srv_hash", "") == current ? state.value("srv_digest", current) : current;
+  if (state.contains("dns_node")) return support::legacy_stable_hash(srv_conf);  // dnsmasq started by an earlier release
+  return current;
 }
 
 }  // namespace flotilla::discovery

@@ -4,7 +4,9 @@
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/consul_client.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <unistd.h>
 
@@ -73,17 +75,6 @@ Options options_of(const json& req) {
   } catch (const flotilla::support::ConfigError& e) {
     throw sdk::Invalid(std::string("registrator: ") + e.what());
   }
-}
-
-std::string fnv1a_hex(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 /// The discovery addon the registrator writes to.
@@ -293,25 +284,26 @@ void run_dnsmasq(Context& ctx, const json& req, const DnsPlace& where, const std
   }
   command.push_back("--");
   for (auto& arg : d::dnsmasq_command(o)) command.push_back(arg);
+  const std::string digest = d::srv_digest(state, srv);
   json workload = {{"name", kDns},
                    {"command", command},
-                   {"env", {{"FLOTILLA_SRV_DIGEST", fnv1a_hex(srv)}}},
+                   {"env", {{"FLOTILLA_SRV_DIGEST", digest}}},
                    {"ports", {where.port}}};
   const json started = ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
   state["dns_node"] = node;
+  state["srv_hash"] = support::stable_hash(srv);
+  state["srv_digest"] = digest;
   ctx.set_state(state);
   const std::string probe = (desired.empty() ? std::string("probe") : desired.front().name) + ".service." + where.domain;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (d::dns_probe(where.address, where.port, probe, std::chrono::milliseconds(200)) < 0) {
-    ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() > deadline) {
-      const std::string log = started.value("record", json::object()).value("stderr", "");
-      throw sdk::Retryable("registrator: dnsmasq on node " + node + " does not answer on " + where.address + ":" +
-                           std::to_string(where.port) + " after 10 s" + (log.empty() ? "" : "; see " + log) +
-                           " (is the port taken? set dns_port in the registrator's options)");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool answers = support::wait_until(std::chrono::seconds(10), std::chrono::milliseconds(100), [&] {
+    return d::dns_probe(where.address, where.port, probe, std::chrono::milliseconds(200)) >= 0;
+  }, [&ctx] { return ctx.cancelled(); });
+  if (answers) return;
+  ctx.check_cancelled();
+  const std::string log = started.value("record", json::object()).value("stderr", "");
+  throw sdk::Retryable("registrator: dnsmasq on node " + node + " does not answer on " + where.address + ":" +
+                       std::to_string(where.port) + " after 10 s" + (log.empty() ? "" : "; see " + log) +
+                       " (is the port taken? set dns_port in the registrator's options)");
 }
 
 json apply_etcd(Context& ctx, const json& req, const Options& cfg, const Backend& backend, const std::string& home,

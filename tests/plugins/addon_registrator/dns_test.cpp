@@ -1,6 +1,7 @@
 // DNS names for the etcd backend: the hosts file and srv-host lines the registrator renders,
 // served by a real dnsmasq with the registrator's command line and queried with dig.
 #include "addon_registrator/dns.hpp"
+#include "flotilla/support/encoding.hpp"
 #include "support/discovery_servers.hpp"
 
 #include <catch2/catch.hpp>
@@ -142,4 +143,27 @@ TEST_CASE("the dnsmasq command keeps root only when its files are closed to othe
   o.stay_root = true;
   cmd = d::dnsmasq_command(o);
   CHECK(std::find(cmd.begin(), cmd.end(), "--user=root") != cmd.end());
+}
+
+TEST_CASE("srv digest: the corrected hash restarts a running dnsmasq only when its srv-host lines change", "[discovery][dns]") {
+  namespace s = flotilla::support;
+  const std::string srv = "srv-host=_rest._tcp.service.consul,rest.service.consul,8080\n";
+  const std::string changed = srv + "srv-host=_web._tcp.service.consul,web.service.consul,80\n";
+  // A new cluster gets the corrected hash.
+  CHECK(d::srv_digest(json::object(), srv) == s::stable_hash(srv));
+  // State from an earlier release (dnsmasq running, no srv_hash): the digest that release gave
+  // the same lines, so the workload's spec is unchanged and dnsmasq is not restarted.
+  const json old_state = {{"backend", "etcd"}, {"dns_node", "infra"}};
+  const std::string kept = d::srv_digest(old_state, srv);
+  CHECK(kept == s::legacy_stable_hash(srv));
+  // After that apply the state records the lines' hash and the digest given; unchanged lines keep it.
+  json state = old_state;
+  state["srv_hash"] = s::stable_hash(srv);
+  state["srv_digest"] = kept;
+  CHECK(d::srv_digest(state, srv) == kept);
+  // Changed lines need a restart anyway: that one restart brings the corrected hash.
+  CHECK(d::srv_digest(state, changed) == s::stable_hash(changed));
+  state["srv_hash"] = s::stable_hash(changed);
+  state["srv_digest"] = s::stable_hash(changed);
+  CHECK(d::srv_digest(state, changed) == s::stable_hash(changed));
 }

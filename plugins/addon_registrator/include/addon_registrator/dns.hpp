@@ -32,6 +32,15 @@ namespace flotilla::discovery {
 /// port have no SRV record).
 [[nodiscard]] std::string render_srv_conf(const std::vector<Registration>& regs, const std::string& domain);
 
+/// The FLOTILLA_SRV_DIGEST for dnsmasq's workload, from the srv-host lines `srv_conf` and the
+/// registrator's state. dnsmasq reads those lines only at start, so the digest is part of the
+/// workload's spec and a changed digest restarts it. The digest is support::stable_hash, except
+/// that while the lines are the ones of the last apply the digest it gave then is kept (the
+/// state's `srv_hash` and `srv_digest`), and state from a release that recorded neither gets
+/// the hash that release used (support::legacy_stable_hash): the corrected hash never restarts
+/// a running dnsmasq; it comes in with the next change of the lines, which restarts it anyway.
+[[nodiscard]] std::string srv_digest(const json& state, const std::string& srv_conf);
+
 /// How to run dnsmasq for the cluster's names.
 struct DnsmasqOptions {
   std::string binary = "/usr/sbin/dnsmasq";
