@@ -7,4 +7,15 @@ build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-ctest --output-on-failure -j2 --timeout 300 "$@"
+status=0
+ctest --output-on-failure -j2 --timeout 300 "$@" || status=$?
+# Tests that could not run here are counted as skipped by ctest; say which and why.
+skipped=$(awk '/^[0-9]+\/[0-9]+ Test: / { sub(/^[0-9]+\/[0-9]+ Test: /, ""); name = $0 }
+               /FLOTILLA-TEST-SKIPPED: / { sub(/.*FLOTILLA-TEST-SKIPPED: /, ""); print "  - " name ": " $0 }' \
+          Testing/Temporary/LastTest.log 2>/dev/null || true)
+if [ -n "$skipped" ]; then
+  echo
+  echo "Skipped, because they cannot run on this machine:"
+  echo "$skipped"
+fi
+exit $status

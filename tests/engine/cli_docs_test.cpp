@@ -2,6 +2,7 @@
 // man pages against `--help`, and the topology schema checked by a real JSON Schema validator
 // (Debian's python3-jsonschema) against every file in configs/.
 #include "cli_docs.hpp"
+#include "support/skip.hpp"
 #include "support/process_util.hpp"
 #include "topology_schema.hpp"
 
@@ -112,8 +113,7 @@ TEST_CASE("bash completion offers commands, options, files and the topology's na
 
 TEST_CASE("the zsh completion script is valid zsh", "[cli][integration]") {
   if (!have("zsh")) {
-    WARN("SKIPPED: zsh is not installed (scripts/install-deps.sh installs it)");
-    return;
+    FLOTILLA_SKIP("zsh is not installed (scripts/install-deps.sh installs it)");
   }
   ScratchDir dir("flotilla-completion");
   const auto r = run_shell(dir, "\"" + kFlotilla + "\" completion zsh > " + (dir.path() / "_flotilla").string() + " && zsh -n " +

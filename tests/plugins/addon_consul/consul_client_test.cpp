@@ -2,6 +2,7 @@
 // exchanges replayed by a local server (Consul is not packaged in Debian), and against a real
 // Consul when a `consul` binary is on PATH.
 #include "addon_consul/consul_agent.hpp"
+#include "support/skip.hpp"
 #include "flotilla/support/consul_client.hpp"
 #include "flotilla/support/process.hpp"
 #include "addon_registrator/catalog.hpp"
@@ -97,10 +98,7 @@ TEST_CASE("consul agents: a server on infra, clients elsewhere, every agent retr
 TEST_CASE("real Consul agent (runs only where a consul binary is on PATH)", "[discovery][consul]") {
   const auto consul_bin = support::find_executable("consul", {.sbin = false});
   if (!consul_bin) {
-    std::fprintf(stderr, "WARN: real Consul test skipped: no `consul` on PATH\n");
-    WARN("SKIPPED: no `consul` on PATH (Consul is not packaged in Debian); the recorded Consul tests cover the client");
-    SUCCEED("skipped: consul not installed");
-    return;
+    FLOTILLA_SKIP("no `consul` on PATH (Consul is not packaged in Debian); the recorded Consul tests cover the client");
   }
   using namespace flotilla::test::discovery;
   TempDir dir("flotilla-consul");

@@ -2,6 +2,7 @@
 // topology (its own 127.79.x.0/24 range and state directory, always brought down by a guard),
 // with real etcd, etcdctl keepalives, dnsmasq and flotilla-hello instances.
 #include "addon_consul/consul_agent.hpp"
+#include "support/skip.hpp"
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
@@ -288,10 +289,7 @@ TEST_CASE("the ingress is resolvable as rest.service.consul and serves the servi
 
 TEST_CASE("the consul addon without a consul binary is refused at validate with what to do", "[integration][discovery]") {
   if (flotilla::support::find_executable("consul", {.sbin = false})) {
-    std::fprintf(stderr, "WARN: consul-missing validate test skipped: a consul binary is on PATH\n");
-    WARN("SKIPPED: a consul binary is on PATH, so the addon validates");
-    SUCCEED("skipped");
-    return;
+    FLOTILLA_SKIP("a consul binary is on PATH, so the addon validates");
   }
   CliCluster cluster(topology("disc-it-e", 35, 1, 1, "[[addons]]\nplugin = \"consul\"\n\n[[addons]]\nplugin = \"registrator\"\n"));
   const auto r = cluster.run({"validate"});
