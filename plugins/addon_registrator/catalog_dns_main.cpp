@@ -14,6 +14,7 @@
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/process.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -96,17 +97,10 @@ class DnsmasqChild {
   void stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 150; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!support::reap_child(pid_, std::chrono::seconds(3))) {
+      ::kill(pid_, SIGKILL);
+      (void)support::reap_child(pid_, std::chrono::seconds(10));
     }
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
     pid_ = -1;
   }
 
