@@ -15,6 +15,7 @@
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
 #include "flotilla/support/process.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -188,7 +189,7 @@ int main(int argc, char** argv) {
     }
     // A dnsmasq that dies is restarted, at most every 2 s so a bad flag cannot spin.
     if (child.exited() && std::chrono::steady_clock::now() - child.started() > std::chrono::seconds(2)) child.start();
-    for (int waited = 0; waited < interval_ms && !g_stop; waited += 50) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (void)support::sleep_for(std::chrono::milliseconds(interval_ms), [] { return g_stop.load(); });
   }
   child.stop();
   return 0;
