@@ -147,6 +147,7 @@ void HttpTestServer::handle(int fd) {
     }
     const ServedResponse res = handler_(req);
     std::this_thread::sleep_for(res.delay);
+    if (res.drop) return;
     std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason(res.status) + "\r\n";
     for (const auto& [k, v] : res.headers) out += k + ": " + v + "\r\n";
     if (res.chunks.empty()) {

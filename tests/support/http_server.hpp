@@ -31,6 +31,8 @@ struct ServedResponse {
   std::chrono::milliseconds pause{0};
   /// Wait this long before answering at all.
   std::chrono::milliseconds delay{0};
+  /// Close the connection instead of answering (a server that drops it mid-request).
+  bool drop = false;
 };
 
 /// Serves until destroyed; the destructor stops the thread and closes every connection.

@@ -1,0 +1,29 @@
+// Tar archives built in memory (POSIX ustar), for placing files into containers through the
+// Engine API's archive upload without running `tar`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace flotilla::support {
+
+/// One member of an archive: a regular file, a directory when `directory` is set, or a
+/// symbolic link to `link_target` when that is not empty.
+struct TarEntry {
+  std::string path;     ///< relative, '/'-separated, e.g. "etc/haproxy/haproxy.cfg"
+  std::string content;  ///< a file's bytes (ignored for a directory)
+  mode_t mode = 0644;
+  unsigned uid = 0;
+  unsigned gid = 0;
+  bool directory = false;
+  std::string link_target;  ///< at most 100 bytes
+};
+
+/// The archive holding `entries` in order, ending with the two zero blocks. Throws
+/// std::invalid_argument naming the path when one is empty, absolute, contains "..", or is
+/// too long for ustar (a name of at most 100 bytes after a prefix of at most 155).
+[[nodiscard]] std::string make_tar(const std::vector<TarEntry>& entries);
+
+}  // namespace flotilla::support
