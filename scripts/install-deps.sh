@@ -16,6 +16,9 @@ packages=(
   curl dnsutils wrk iproute2 procps
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
   dpkg-dev python3-jsonschema zsh man-db
+  # Docker nodes (the netns driver and the docker runtime): dockerd per namespace, the lab's
+  # registry, and busybox-static for the tests' tiny image
+  docker.io docker-registry busybox-static util-linux
 )
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${packages[@]}"

@@ -1,0 +1,193 @@
+#include "driver_netns/host.hpp"
+
+#include <flotilla/support/command.hpp>
+#include <flotilla/support/docker_client.hpp>
+#include <flotilla/support/files.hpp>
+#include <flotilla/support/wait.hpp>
+
+#include <signal.h>
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace flotilla::netns {
+namespace fs = std::filesystem;
+using support::run_checked;
+
+namespace {
+
+/// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo).
+std::vector<std::string> mounts_below(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  const std::string prefix = dir.string();
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    if (point == prefix || point.starts_with(prefix + "/")) out.push_back(point);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return out;
+}
+
+std::string log_tail(const fs::path& log) {
+  if (!fs::exists(log)) return "(no log)";
+  std::string out;
+  for (const auto& line : support::tail_lines(log, 8)) out += "\n  " + line;
+  return out;
+}
+
+}  // namespace
+
+bool link_exists(const std::string& name) { return fs::exists(fs::path("/sys/class/net") / name); }
+
+fs::path netns_path(const std::string& name) { return fs::path("/var/run/netns") / name; }
+
+bool netns_exists(const std::string& name) { return fs::exists(netns_path(name)); }
+
+void ensure_bridge(const std::string& name, const std::string& gateway, int prefix) {
+  if (!link_exists(name)) {
+    run_checked({"ip", "link", "add", name, "type", "bridge"});
+    run_checked({"ip", "addr", "add", gateway + "/" + std::to_string(prefix), "dev", name});
+  }
+  run_checked({"ip", "link", "set", name, "up"});
+}
+
+void remove_bridge(const std::string& name) {
+  if (link_exists(name)) run_checked({"ip", "link", "del", name});
+}
+
+void ensure_namespace(const NamespaceSpec& s) {
+  if (!netns_exists(s.netns)) run_checked({"ip", "netns", "add", s.netns});
+  if (!link_exists(s.host_veth)) run_checked({"ip", "link", "add", s.host_veth, "type", "veth", "peer", "name", "eth0", "netns", s.netns});
+  run_checked({"ip", "link", "set", s.host_veth, "master", s.bridge, "up"});
+  const std::string cidr = s.address + "/" + std::to_string(s.prefix);
+  const auto shown = run_checked({"ip", "-n", s.netns, "-4", "-o", "addr", "show", "dev", "eth0"});
+  if (shown.out.find(" " + cidr + " ") == std::string::npos) run_checked({"ip", "-n", s.netns, "addr", "add", cidr, "dev", "eth0"});
+  run_checked({"ip", "-n", s.netns, "link", "set", "eth0", "up"});
+  run_checked({"ip", "-n", s.netns, "link", "set", "lo", "up"});
+  run_checked({"ip", "-n", s.netns, "route", "replace", "default", "via", s.gateway});
+}
+
+void remove_namespace(const NamespaceSpec& s) {
+  if (link_exists(s.host_veth)) run_checked({"ip", "link", "del", s.host_veth});
+  if (netns_exists(s.netns)) run_checked({"ip", "netns", "del", s.netns});
+}
+
+namespace {
+
+/// Signs `csr` with the CA into `out`, with the given X.509v3 extensions.
+void sign(const ClientTls& ca, const fs::path& csr, const fs::path& out, const std::string& extensions) {
+  const fs::path ext = out.string() + ".ext";
+  support::write_file_atomic(ext, extensions + "\n");
+  run_checked({"openssl", "x509", "-req", "-in", csr.string(), "-CA", ca.ca().string(), "-CAkey", (ca.dir / "ca-key.pem").string(),
+               "-set_serial", std::to_string(std::chrono::system_clock::now().time_since_epoch().count()), "-days", "3650",
+               "-extfile", ext.string(), "-out", out.string()});
+  fs::remove(ext);
+  fs::remove(csr);
+}
+
+/// A P-256 key and a signing request for `subject`.
+void key_and_csr(const fs::path& key, const fs::path& csr, const std::string& subject) {
+  run_checked({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key.string(),
+               "-out", csr.string(), "-subj", subject});
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+}  // namespace
+
+ClientTls ensure_client_tls(const fs::path& dir, const std::string& cluster) {
+  ClientTls tls{dir};
+  fs::create_directories(dir);
+  if (!fs::exists(tls.ca())) {
+    const fs::path ca_key = dir / "ca-key.pem";
+    run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                 ca_key.string(), "-out", tls.ca().string(), "-days", "3650", "-subj", "/CN=Flotilla netns CA " + cluster});
+    fs::permissions(ca_key, fs::perms::owner_read | fs::perms::owner_write);
+    fs::remove(tls.cert());
+  }
+  if (!fs::exists(tls.cert())) {
+    key_and_csr(tls.key(), dir / "client.csr", "/CN=flotilla client " + cluster);
+    sign(tls, dir / "client.csr", tls.cert(), "extendedKeyUsage = clientAuth");
+  }
+  return tls;
+}
+
+DockerdTls ensure_server_tls(const ClientTls& ca, const fs::path& dir, const std::string& node, const std::string& address) {
+  DockerdTls tls{ca.ca(), dir / "server.pem", dir / "server-key.pem"};
+  fs::create_directories(dir);
+  if (!fs::exists(tls.cert)) {
+    key_and_csr(tls.key, dir / "server.csr", "/CN=" + node);
+    sign(ca, dir / "server.csr", tls.cert, "subjectAltName = IP:" + address + ", IP:127.0.0.1\nextendedKeyUsage = serverAuth");
+  }
+  return tls;
+}
+
+std::vector<std::string> dockerd_argv(const DockerdSpec& s) {
+  std::vector<std::string> argv = {"nsenter", "--net=" + netns_path(s.netns).string(), "dockerd",
+                                   "--config-file=" + (s.root / "daemon.json").string(),
+                                   "--data-root=" + (s.root / "data").string(),
+                                   "--exec-root=" + (s.root / "exec").string(),
+                                   "--pidfile=" + s.pid_file().string(),
+                                   "--host=" + s.unix_host(),
+                                   "--storage-driver=" + s.storage_driver,
+                                   "--iptables=false",
+                                   "--ip-masq=false"};
+  if (s.bridge_none) argv.push_back("--bridge=none");
+  if (!s.tcp_address.empty()) {
+    argv.push_back("--host=tcp://" + s.tcp_address);
+    if (s.tls) {
+      argv.insert(argv.end(), {"--tlsverify", "--tlscacert=" + s.tls->ca.string(), "--tlscert=" + s.tls->cert.string(),
+                               "--tlskey=" + s.tls->key.string()});
+    }
+  }
+  return argv;
+}
+
+support::ProcessId start_dockerd(const DockerdSpec& s) {
+  if (const auto id = support::read_pid_file(s.identity_file()); id && support::is_running(*id)) return *id;
+  fs::create_directories(s.root);
+  // Its own (empty) config file, so the machine's /etc/docker/daemon.json cannot change it.
+  support::write_file_atomic(s.root / "daemon.json", "{}\n", 0600);
+  support::SpawnOptions options{.argv = dockerd_argv(s), .stdout_path = s.log_file(), .stderr_path = s.log_file(), .detach = true};
+  options.before_exec = [&](const support::ProcessId& id) { support::write_pid_file(s.identity_file(), id); };
+  const support::ProcessId id = support::spawn(options);
+  support::DockerClient client({.node = s.netns, .host = s.unix_host(), .timeouts = {std::chrono::milliseconds(500), std::chrono::seconds(2)}});
+  bool exited = false;
+  const bool up = support::wait_until(s.start_timeout, std::chrono::milliseconds(50), [&] {
+    if (!support::is_running(id)) return exited = true;
+    if (!fs::exists(s.socket())) return false;
+    try {
+      return client.call("GET", "/_ping").status == 200;
+    } catch (const support::DockerError&) {
+      return false;
+    }
+  });
+  if (up && !exited) return id;
+  if (!exited) support::signal_process(id, SIGKILL);
+  throw std::runtime_error("dockerd in namespace " + s.netns + (exited ? " exited at start" : " did not answer on " + s.socket().string() + " in time") +
+                           "; its log " + s.log_file().string() + " ends with:" + log_tail(s.log_file()));
+}
+
+bool stop_dockerd(const DockerdSpec& s, std::chrono::milliseconds grace) {
+  const auto id = support::read_pid_file(s.identity_file());
+  if (!id || !support::is_running(*id)) return false;
+  support::signal_process(*id, SIGTERM);
+  if (!support::wait_until(grace, std::chrono::milliseconds(50), [&] { return !support::is_running(*id); })) {
+    support::signal_process(*id, SIGKILL);
+    (void)support::wait_until(std::chrono::seconds(5), std::chrono::milliseconds(50), [&] { return !support::is_running(*id); });
+  }
+  return true;
+}
+
+void remove_tree(const fs::path& dir) {
+  if (!fs::exists(dir)) return;
+  for (const auto& point : mounts_below(dir)) ::umount2(point.c_str(), MNT_DETACH);
+  fs::remove_all(dir);
+}
+
+}  // namespace flotilla::netns

@@ -1,0 +1,65 @@
+// A real multi-host Docker lab for [docker] tests: a bridge, N network namespaces with veths on
+// a private /24 (10.213.K.0/24, K claimed under /tmp/flotilla-docker-lab so concurrent test
+// processes never share one) and one dockerd per namespace (own data root, exec root, pid
+// file and socket; vfs; --iptables=false), each holding a tiny busybox image. One lab serves
+// every test of a process; it is torn down at exit, failed tests included, and a lab left by a
+// killed process is torn down by the next one that claims its K. It ends only the dockerd
+// processes it started and removes only the objects named after its K.
+//
+//   auto* lab = flotilla::test::DockerLab::get();
+//   if (!lab) { WARN(flotilla::test::DockerLab::unavailable_reason()); return; }
+#pragma once
+
+#include "driver_netns/host.hpp"
+
+#include <string>
+#include <vector>
+
+namespace flotilla::test {
+
+struct LabNode {
+  std::string name;     ///< "node-1"
+  std::string address;  ///< its address on the bridge
+  std::string host;     ///< "unix:///.../docker.sock", for DockerEndpoint::host
+  netns::NamespaceSpec net;
+  netns::DockerdSpec dockerd;
+};
+
+class DockerLab {
+ public:
+  /// The image every node holds: busybox-static as /bin/busybox with links for its applets.
+  static constexpr const char* kImage = "flotilla-busybox:lab";
+  static constexpr int kNodes = 3;
+
+  /// The process's lab, started on first use; nullptr when it cannot run here (see
+  /// unavailable_reason). Throws when it should run but fails to start (after cleaning up).
+  static DockerLab* get();
+  /// Why get() returned nullptr: not root, or dockerd, ip, nsenter or busybox missing.
+  static std::string unavailable_reason();
+
+  [[nodiscard]] const std::vector<LabNode>& nodes() const { return nodes_; }
+  [[nodiscard]] const std::string& bridge() const { return bridge_; }
+  [[nodiscard]] const std::string& gateway() const { return gateway_; }
+  /// Seconds it took to start.
+  [[nodiscard]] double startup_seconds() const { return startup_seconds_; }
+
+  ~DockerLab();
+  DockerLab(const DockerLab&) = delete;
+  DockerLab& operator=(const DockerLab&) = delete;
+
+ private:
+  DockerLab() = default;
+  void start();
+  void teardown() noexcept;
+
+  int slot_ = -1;
+  std::string bridge_;
+  std::string gateway_;
+  std::vector<LabNode> nodes_;
+  double startup_seconds_ = 0;
+};
+
+/// The lab's names and paths for slot `k` (used also to clean up a dead process's lab).
+[[nodiscard]] std::vector<LabNode> lab_layout(int k);
+
+}  // namespace flotilla::test
