@@ -1,0 +1,6 @@
+// The loadable docker runtime: its entry symbol over the runtime_docker_lib library.
+#include "runtime_docker/runtime.hpp"
+
+FLOTILLA_PLUGIN(flotilla::docker_runtime::DockerRuntime, "docker", "0.1.0",
+                "Runs workloads as containers through the Docker Engine API of each node (unix socket, TCP or TCP+TLS)",
+                R"json({"schema": {}})json")

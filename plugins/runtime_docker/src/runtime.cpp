@@ -1,0 +1,291 @@
+#include "runtime_docker/runtime.hpp"
+
+#include <flotilla/support/encoding.hpp>
+#include <flotilla/support/request.hpp>
+#include <flotilla/support/wait.hpp>
+
+#include <regex>
+
+namespace flotilla::docker_runtime {
+namespace {
+
+using flotilla::sdk::Context;
+using flotilla::sdk::Error;
+using flotilla::sdk::Invalid;
+using flotilla::sdk::json;
+using flotilla::sdk::NotSupported;
+using flotilla::sdk::Retryable;
+using flotilla::support::DockerClient;
+using flotilla::support::DockerError;
+using flotilla::support::str_or;
+using namespace std::chrono_literals;
+
+/// How long a fresh container must stay up to count as started.
+constexpr auto kStartupGrace = 300ms;
+
+std::string cluster_of(const json& req) {
+  std::string c = str_or(req.value("cluster", json::object()), "name");
+  if (c.empty()) c = str_or(req.value("node", json::object()).value("runtime_config", json::object()), "cluster");
+  return c;
+}
+
+/// The workload's name from the record, else from the workload.
+std::string name_of(const json& req) {
+  std::string name = str_or(req.value("record", json::object()), "name");
+  if (name.empty()) name = str_or(req.value("workload", json::object()), "name");
+  return name;
+}
+
+/// A DockerError as the engine should see it: retryable when the daemon was not reached.
+[[noreturn]] void rethrow(const DockerError& e, const std::string& workload) {
+  const std::string message = e.what() + (workload.empty() ? std::string() : " (workload " + workload + ")");
+  if (e.unreachable()) throw Retryable(message);
+  throw Error(FLT_ERROR, message);
+}
+
+/// "Exited (3) 2 seconds ago" -> 3.
+std::optional<int> exit_code_of(const std::string& status) {
+  static const std::regex re(R"(^Exited \((-?\d+)\))");
+  std::smatch m;
+  if (std::regex_search(status, m, re)) return std::stoi(m[1]);
+  return std::nullopt;
+}
+
+void add_resources(json& host, const json& resources, const std::string& name) {
+  if (!resources.is_object()) return;
+  if (const auto m = resources.find("memory_mb"); m != resources.end()) {
+    if (!m->is_number_integer() || m->get<std::int64_t>() <= 0) throw Invalid("workload " + name + ": resources.memory_mb must be a positive integer");
+    host["Memory"] = m->get<std::int64_t>() * 1024 * 1024;
+  }
+  if (const auto c = resources.find("cpus"); c != resources.end()) {
+    if (!c->is_number() || c->get<double>() <= 0) throw Invalid("workload " + name + ": resources.cpus must be a positive number");
+    host["NanoCpus"] = static_cast<std::int64_t>(c->get<double>() * 1e9);
+  }
+}
+
+json mounts_of(const json& mounts, const std::string& name) {
+  json out = json::array();
+  if (!mounts.is_array()) return out;
+  for (const json& m : mounts) {
+    const std::string source = str_or(m, "source"), target = str_or(m, "target");
+    if (target.empty() || target.front() != '/') throw Invalid("workload " + name + ": every mount needs an absolute `target`");
+    const std::string type = str_or(m, "type", source.starts_with("/") ? "bind" : "volume");
+    out.push_back({{"Type", type}, {"Source", source}, {"Target", target}, {"ReadOnly", m.value("read_only", false)}});
+  }
+  return out;
+}
+
+/// The labels of an inspected container ({} when it has none).
+json labels_of(const json& container) {
+  const json config = container.value("Config", json::object());
+  const json labels = config.is_object() ? config.value("Labels", json::object()) : json::object();
+  return labels.is_object() ? labels : json::object();
+}
+
+/// True when Flotilla made the container.
+bool managed(const json& container) { return labels_of(container).value(kManagedLabel, "") == "true"; }
+
+json with_id(json record, const json& id) {
+  record["id"] = id;
+  return record;
+}
+
+}  // namespace
+
+support::DockerEndpoint endpoint_of(const json& node) {
+  const json rc = node.value("runtime_config", json::object());
+  support::DockerEndpoint e;
+  e.node = str_or(node, "name", "?");
+  e.host = str_or(rc, "host");
+  if (e.host.empty())
+    throw Invalid("node " + e.node + " has no Docker endpoint (runtime_config.host); its driver must report one, e.g. unix:///var/run/docker.sock");
+  if (const json tls = rc.value("tls", json::object()); tls.is_object() && !tls.empty()) {
+    e.use_tls = true;
+    e.tls.ca_file = str_or(tls, "ca");
+    e.tls.cert_file = str_or(tls, "cert");
+    e.tls.key_file = str_or(tls, "key");
+  }
+  return e;
+}
+
+std::vector<std::string> workload_errors(const json& w) {
+  std::vector<std::string> errors;
+  const std::string name = str_or(w, "name");
+  static const std::regex valid_name("[A-Za-z0-9][A-Za-z0-9_.-]*");
+  if (!std::regex_match(name, valid_name)) errors.push_back("workload name `" + name + "` is not a valid container name ([A-Za-z0-9][A-Za-z0-9_.-]*)");
+  if (str_or(w, "image").empty())
+    errors.push_back("workload " + name + " has no image: the docker runtime runs images; add `image` or use a driver with the process runtime");
+  if (w.contains("cmd") && !(w["cmd"].is_array() && std::all_of(w["cmd"].begin(), w["cmd"].end(), [](const json& a) { return a.is_string(); })))
+    errors.push_back("workload " + name + ": `cmd` must be an array of strings");
+  if (w.contains("ports") && !(w["ports"].is_array() && std::all_of(w["ports"].begin(), w["ports"].end(), [](const json& p) {
+        return p.is_number_integer() && p.get<int>() > 0 && p.get<int>() < 65536;
+      })))
+    errors.push_back("workload " + name + ": `ports` must be an array of port numbers");
+  return errors;
+}
+
+json container_config(const json& node, const json& w, const std::string& cluster) {
+  const std::string name = str_or(w, "name");
+  const std::string address = str_or(node, "address");
+  json env = json::array();
+  if (const json e = w.value("env", json::object()); e.is_object())
+    for (const auto& [k, v] : e.items()) env.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  env.push_back("FLOTILLA_NODE=" + str_or(node, "name"));
+  env.push_back("FLOTILLA_NODE_ADDRESS=" + address);
+  env.push_back("FLOTILLA_WORKLOAD=" + name);
+  json exposed = json::object(), bindings = json::object();
+  for (const json& p : w.value("ports", json::array())) {
+    const std::string key = std::to_string(p.get<int>()) + "/tcp";
+    exposed[key] = json::object();
+    bindings[key] = json::array({{{"HostIp", address}, {"HostPort", std::to_string(p.get<int>())}}});
+  }
+  json host = {{"PortBindings", bindings},
+               {"RestartPolicy", {{"Name", str_or(w, "restart", "unless-stopped")}}},
+               {"Mounts", mounts_of(w.value("mounts", json::array()), name)}};
+  add_resources(host, w.value("resources", json::object()), name);
+  json config = {{"Image", str_or(w, "image")},
+                 {"Env", env},
+                 {"ExposedPorts", exposed},
+                 {"HostConfig", host},
+                 {"Labels",
+                  {{kManagedLabel, "true"},
+                   {kClusterLabel, cluster},
+                   {kNodeLabel, str_or(node, "name")},
+                   {kWorkloadLabel, name},
+                   {kComponentLabel, str_or(w, "owner", name)}}}};
+  if (w.contains("cmd")) config["Cmd"] = w["cmd"];
+  return config;
+}
+
+std::string config_hash(const json& config) { return support::stable_hash(config.dump()); }
+
+std::vector<support::ContainerSummary> NodeListings::get(const support::DockerEndpoint& endpoint) {
+  {
+    std::lock_guard lock(mu_);
+    const auto it = entries_.find(endpoint.host);
+    if (it != entries_.end() && std::chrono::steady_clock::now() - it->second.at < ttl_) return it->second.containers;
+  }
+  DockerClient docker(endpoint);
+  auto containers = docker.list_containers({std::string(kManagedLabel) + "=true"});
+  std::lock_guard lock(mu_);
+  ++calls_;
+  entries_[endpoint.host] = {std::chrono::steady_clock::now(), containers};
+  return containers;
+}
+
+void NodeListings::forget(const std::string& host) {
+  std::lock_guard lock(mu_);
+  entries_.erase(host);
+}
+
+int NodeListings::list_calls() const {
+  std::lock_guard lock(mu_);
+  return calls_;
+}
+
+json DockerRuntime::validate(Context&, const json& req) {
+  json errors = json::array();
+  for (const auto& m : workload_errors(req.value("workload", json::object()))) errors.push_back({{"message", m}, {"key", "image"}});
+  return json{{"errors", errors}};
+}
+
+json DockerRuntime::start(Context& ctx, const json& req) {
+  const json node = req.value("node", json::object());
+  const json w = req.value("workload", json::object());
+  const std::string name = str_or(w, "name");
+  if (const auto errors = workload_errors(w); !errors.empty()) {
+    if (str_or(w, "image").empty()) throw NotSupported(errors.front());
+    throw Invalid(errors.front());
+  }
+  const auto endpoint = endpoint_of(node);
+  json config = container_config(node, w, cluster_of(req));
+  const std::string hash = config_hash(config);
+  config["Labels"][kSpecHashLabel] = hash;
+  const json record = {{"name", name}, {"spec_hash", hash}, {"image", str_or(w, "image")}};
+  try {
+    DockerClient docker(endpoint);
+    if (const auto old = docker.inspect_container(name)) {
+      const json labels = labels_of(*old);
+      if (!managed(*old))
+        throw Error(FLT_ERROR, "node " + endpoint.node + " has a container named " + name +
+                                   " that Flotilla did not make; remove or rename it (docker rm " + name + ")");
+      if (labels.value(kSpecHashLabel, "") == hash && (*old)["State"].value("Running", false))
+        return json{{"record", with_id(record, (*old)["Id"])}, {"changed", false}};
+      ctx.info("replacing container " + name + " on node " + endpoint.node + (labels.value(kSpecHashLabel, "") == hash ? " (not running)" : " (its spec changed)"));
+      docker.remove_container(name);
+    }
+    listings_.forget(endpoint.host);
+    ctx.progress("starting " + name);
+    docker.ensure_image(str_or(w, "image"));
+    const std::string id = docker.create_container(name, config);
+    docker.start_container(id);
+    support::sleep_for(kStartupGrace, [&ctx] { return ctx.cancelled(); });
+    const auto now = docker.inspect_container(id);
+    if (!now || !(*now)["State"].value("Running", false)) {
+      const auto logs = docker.logs(id, 10);
+      throw Error(FLT_ERROR, "workload " + name + " on node " + endpoint.node + " exited right after it started (image " + str_or(w, "image") +
+                                 ", exit code " + (now ? (*now)["State"].value("ExitCode", json(-1)).dump() : "?") + "); its last output:\n" +
+                                 logs.out + logs.err);
+    }
+    ctx.info("started " + name + " on node " + endpoint.node + " (container " + id.substr(0, 12) + ")");
+    return json{{"record", with_id(record, id)}, {"changed", true}};
+  } catch (const DockerError& e) {
+    rethrow(e, name);
+  }
+}
+
+json DockerRuntime::inspect(Context&, const json& req) {
+  const auto endpoint = endpoint_of(req.value("node", json::object()));
+  const std::string name = name_of(req);
+  try {
+    for (const auto& c : listings_.get(endpoint)) {
+      if (c.name != name) continue;
+      if (c.state == "running") return json{{"state", "running"}, {"id", c.id}, {"spec_hash", c.labels.count(kSpecHashLabel) ? c.labels.at(kSpecHashLabel) : ""}};
+      json out = {{"state", "exited"}, {"id", c.id}};
+      if (const auto code = exit_code_of(c.status)) out["exit_code"] = *code;
+      return out;
+    }
+    return json{{"state", "missing"}};
+  } catch (const DockerError& e) {
+    rethrow(e, name);
+  }
+}
+
+json DockerRuntime::stop(Context& ctx, const json& req) {
+  const auto endpoint = endpoint_of(req.value("node", json::object()));
+  const std::string name = name_of(req);
+  const auto grace = std::chrono::seconds(static_cast<long>(req.value("timeout_s", 10.0)));
+  try {
+    DockerClient docker(endpoint);
+    const auto c = docker.inspect_container(name);
+    if (!c) return json::object();
+    if (!managed(*c))
+      throw Error(FLT_ERROR, "container " + name + " on node " + endpoint.node + " was not made by Flotilla; leaving it alone");
+    listings_.forget(endpoint.host);
+    ctx.progress("stopping " + name);
+    docker.stop_container(name, grace);
+    // Without purge the stopped container stays, with its logs, until the workload goes for good.
+    if (req.value("purge", false)) docker.remove_container(name);
+    return json::object();
+  } catch (const DockerError& e) {
+    rethrow(e, name);
+  }
+}
+
+json DockerRuntime::signal(Context&, const json& req) {
+  const auto endpoint = endpoint_of(req.value("node", json::object()));
+  const std::string name = name_of(req);
+  const std::string sig = str_or(req, "signal");
+  if (sig.empty()) throw Invalid("signal to " + name + " on node " + endpoint.node + " names no signal; use e.g. HUP");
+  try {
+    DockerClient docker(endpoint);
+    docker.kill_container(name, sig);
+    return json::object();
+  } catch (const DockerError& e) {
+    if (e.status() == 404 || e.status() == 409)
+      throw sdk::NotFound("cannot signal " + name + " on node " + endpoint.node + ": " + e.daemon_message() + "; start it first (flotilla up)");
+    rethrow(e, name);
+  }
+}
+
+}  // namespace flotilla::docker_runtime
