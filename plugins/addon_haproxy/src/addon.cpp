@@ -216,16 +216,11 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
   if (!support::wait_until(deadline, 25ms, answered)) throw hap::RuntimeApiError(refused);
   (void)master.send("reload");
   int worker = 0;
-  while (worker == 0) {
+  const auto new_worker = [&] {
     ctx.check_cancelled();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw Retryable("haproxy on " + node.name + ": no new worker within " + std::to_string(kReloadTimeout.count()) +
-                      " s of a reload");
-    }
-    std::this_thread::sleep_for(25ms);
     try {
       const hap::ProcTable now = master.show_proc();  // refused while the master re-executes
-      if (now.reloads <= before->reloads) continue;
+      if (now.reloads <= before->reloads) return false;
       if (now.failed_reloads > before->failed_reloads) {
         if (!previous.empty()) {
           (void)ctx.runtime({{"op", "put_file"}, {"node", node.name}, {"path", config_file},
@@ -237,7 +232,11 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
       worker = now.current_worker();
     } catch (const hap::RuntimeApiError&) {
     }
-  }
+    return worker != 0;
+  };
+  if (!support::wait_until(deadline, 25ms, new_worker))
+    throw Retryable("haproxy on " + node.name + ": no new worker within " + std::to_string(kReloadTimeout.count()) +
+                    " s of a reload");
   auto answered_by_new_worker = [&] {
     try {
       return admin.worker_pid() == worker;

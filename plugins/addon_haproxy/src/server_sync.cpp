@@ -1,4 +1,5 @@
 #include "addon_haproxy/server_sync.hpp"
+#include "flotilla/support/wait.hpp"
 
 namespace flotilla::haproxy {
 namespace detail {
@@ -25,7 +26,7 @@ std::map<std::string, StatRow> stat_by_server(const RuntimeApi& api) {
 
 void pause(const SyncOptions& o) {
   if (o.check_cancelled) o.check_cancelled();
-  std::this_thread::sleep_for(o.poll);
+  (void)support::sleep_for(o.poll);
 }
 
 void say(const SyncOptions& o, const std::string& text) {
