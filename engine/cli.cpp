@@ -570,6 +570,35 @@ int cmd_ip(Context& c) {
   return kExitOk;
 }
 
+/// A value as a POSIX shell reads it back unchanged inside double quotes.
+std::string shell_quoted(const std::string& value) {
+  std::string out = "\"";
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\' || ch == '$' || ch == '`') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+/// The variables a Docker client needs to reach a node, from what its driver recorded:
+/// runtime_config.env (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else the runtime's
+/// own endpoint (runtime_config.host) when the node runs the docker runtime. Empty: none.
+std::vector<std::pair<std::string, std::string>> docker_env_of(const NodeRecord& node) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const json& rc = node.runtime_config;
+  if (!rc.is_object()) return out;
+  if (const auto env = rc.find("env"); env != rc.end() && env->is_object() && env->contains("DOCKER_HOST")) {
+    // docker-machine's order: how to connect first, then where.
+    for (const char* key : {"DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH"})
+      if (const auto v = env->find(key); v != env->end() && v->is_string()) out.emplace_back(key, v->get<std::string>());
+    for (const auto& [k, v] : env->items())
+      if (v.is_string() && std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.first == k; })) out.emplace_back(k, v.get<std::string>());
+  } else if (node.runtime == "docker" && rc.contains("host") && rc["host"].is_string() && !rc.contains("tls")) {
+    out.emplace_back("DOCKER_HOST", rc["host"].get<std::string>());
+  }
+  return out;
+}
+
 int cmd_env(Context& c) {
   int code = kExitOk;
   auto cl = open_cluster(c, code);
@@ -580,14 +609,19 @@ int cmd_env(Context& c) {
     return report_error(c, Error{cl->engine->topology().find_node(name) ? "node \"" + name + "\" is not up; run `flotilla up " + c.args[0] + "`"
                                                                          : "there is no node named \"" + name + "\" in " + c.args[0] + "; see `flotilla status " + c.args[0] + "`"},
                         kExitFailed);
-  const json& rc = nodes.at(name).runtime_config;
-  const std::string host = rc.is_object() ? rc.value("docker_host", "") : "";
-  if (host.empty())
-    return report_error(c, Error{"node \"" + name + "\" runs the " + (nodes.at(name).runtime.empty() ? "?" : nodes.at(name).runtime) +
+  const NodeRecord& node = nodes.at(name);
+  const auto env = docker_env_of(node);
+  if (env.empty())
+    return report_error(c, Error{"node \"" + name + "\" runs the " + (node.runtime.empty() ? "?" : node.runtime) +
                                  " runtime, which has no Docker engine to point a client at; `flotilla env` works for nodes whose driver runs Docker on them"},
                         kExitFailed);
-  c.out << "export DOCKER_HOST=" << host << "\n";
-  if (rc.contains("docker_cert_path")) c.out << "export DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH=" << rc["docker_cert_path"].get<std::string>() << "\n";
+  if (json_output(c)) {
+    json vars = json::object();
+    for (const auto& [k, v] : env) vars[k] = v;
+    c.out << json{{"node", name}, {"env", vars}}.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& [k, v] : env) c.out << "export " << k << "=" << shell_quoted(v) << "\n";
   c.out << "# Run this command to configure your shell:\n# eval \"$(flotilla env " << c.args[0] << " " << name << ")\"\n";
   return kExitOk;
 }
@@ -738,8 +772,8 @@ const std::vector<Command>& commands() {
        "flotilla ps configs/local.toml hello", add_output, 1, 2, cmd_ps},
       {"ip", "Print the address of a node, or of each instance of a service", "FILE NAME", "flotilla ip configs/local.toml hello/v1",
        nullptr, 2, 2, cmd_ip},
-      {"env", "Print shell exports that point a Docker client at a node", "FILE NODE", "eval \"$(flotilla env configs/netns.toml swarm-1)\"",
-       nullptr, 2, 2, cmd_env},
+      {"env", "Print shell exports that point a Docker client at a node", "FILE NODE [--output json]", "eval \"$(flotilla env configs/netns.toml swarm-1)\"",
+       add_output, 2, 2, cmd_env},
       {"logs", "Show the collected output of services, merged by time", "FILE [SERVICE] [--node N] [--since 10m] [--grep TEXT] [--follow] [--output json]",
        "flotilla logs configs/local.toml hello/v1 --since 10m --grep error",
        [](po::options_description& d) {

@@ -79,8 +79,9 @@ int claim_slot() {
   throw std::runtime_error("docker lab: all " + std::to_string(kSlots) + " slots under " + kLabDir.string() + " are in use");
 }
 
-/// busybox-static as an image root: /bin/busybox and a link per applet the tests use.
-std::string busybox_tar() {
+}  // namespace
+
+std::string lab_image_tar() {
   const auto busybox = s::find_executable("busybox");
   if (!busybox) throw std::runtime_error("docker lab: busybox not found");
   std::vector<s::TarEntry> entries = {{.path = "bin", .mode = 0755, .directory = true},
@@ -91,8 +92,6 @@ std::string busybox_tar() {
     entries.push_back({.path = std::string("bin/") + applet, .link_target = "busybox"});
   return s::make_tar(entries);
 }
-
-}  // namespace
 
 std::vector<LabNode> lab_layout(int k) {
   std::vector<LabNode> out;
@@ -143,7 +142,7 @@ void DockerLab::start() {
   netns::ensure_bridge(bridge_, gateway_, 24);
   for (const auto& n : nodes_) netns::ensure_namespace(n.net);
   // The daemons start in parallel: each takes about two seconds on its own.
-  const std::string image = busybox_tar();
+  const std::string image = lab_image_tar();
   std::vector<std::future<void>> started;
   for (const auto& n : nodes_) {
     started.push_back(std::async(std::launch::async, [&n, &image] {

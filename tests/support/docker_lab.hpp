@@ -59,6 +59,10 @@ class DockerLab {
   double startup_seconds_ = 0;
 };
 
+/// The root filesystem of DockerLab::kImage as a tar archive: busybox-static as /bin/busybox
+/// and a link per applet the tests use. Throws when busybox is not installed.
+[[nodiscard]] std::string lab_image_tar();
+
 /// The lab's names and paths for slot `k` (used also to clean up a dead process's lab).
 [[nodiscard]] std::vector<LabNode> lab_layout(int k);
 
