@@ -2,6 +2,7 @@
 // shared Docker lab) containers started, kept, replaced, inspected, signalled and stopped
 // through its C ABI, with everything not labelled as Flotilla's left alone.
 #include "runtime_docker/runtime.hpp"
+#include "runtime_docker/files.hpp"
 
 #include "flotilla/support/docker_client.hpp"
 #include "flotilla/support/http.hpp"
@@ -150,4 +151,88 @@ TEST_CASE("docker runtime: inspects of many workloads on a node share one list c
   listings.forget(lab->nodes()[0].host);
   (void)listings.get({.node = lab->nodes()[0].name, .host = lab->nodes()[0].host});
   CHECK(listings.list_calls() == DockerLab::kNodes + 1);
+}
+
+TEST_CASE("docker runtime on real dockerd: put_file fills the owner's volume that its containers mount, through the Engine API only",
+          "[plugins][docker-runtime][docker][integration]") {
+  auto* lab = DockerLab::get();
+  if (!lab) {
+    WARN(DockerLab::unavailable_reason());
+    return;
+  }
+  PluginHarness plugin("runtime_docker");
+  const auto& n = lab->nodes()[1];
+  json node = lab_node(n);
+  node["runtime_config"]["files_image"] = DockerLab::kImage;
+  s::DockerClient docker({.node = n.name, .host = n.host});
+  const std::string volume = rt::files_volume("rt-test", "rtfiles");
+  const auto cleanup = [&] {
+    docker.remove_container("rt-files-web");
+    docker.remove_container(volume);
+    (void)docker.call("DELETE", "/volumes/" + volume);
+  };
+  cleanup();
+  const auto put = [&](const std::string& path, const std::string& content, const json& mode = 0644) {
+    return plugin.call("put_file", {{"node", node}, {"path", path}, {"content", content}, {"mode", mode}});
+  };
+
+  auto placed = put("rtfiles/index.html", "first\n");
+  INFO(placed.describe());
+  REQUIRE(placed.ok());
+  CHECK(placed.result["path"] == "/flotilla/files/rtfiles/index.html");
+  CHECK(placed.result["changed"] == true);
+  CHECK(put("rtfiles/index.html", "first\n").result["changed"] == false);
+  CHECK(put("rtfiles/index.html", "first\n", "0600").result["changed"] == true);
+  CHECK(put("rtfiles/index.html", "first\n", 0644).result["changed"] == true);
+  REQUIRE(put("rtfiles/deep/er/page.txt", "deep\n").ok());
+
+  // A workload of that addon finds the files at the returned path, read-only, in a volume (no host directory).
+  json web = web_workload("rt-files-web", 18092, "");
+  web["owner"] = "addon:rtfiles";
+  web["cmd"] = {"httpd", "-f", "-p", "18092", "-h", "/flotilla/files/rtfiles"};
+  const auto started = plugin.call("start", {{"node", node}, {"workload", web}});
+  INFO(started.describe());
+  REQUIRE(started.ok());
+  const auto inspected = docker.inspect_container("rt-files-web");
+  REQUIRE(inspected);
+  const json mounts = (*inspected)["Mounts"];
+  REQUIRE(mounts.size() == 1);
+  CHECK(mounts[0]["Type"] == "volume");
+  CHECK(mounts[0]["Name"] == volume);
+  CHECK(mounts[0]["RW"] == false);
+  s::HttpClient http;
+  const auto get = [&](const std::string& path) {
+    s::HttpResponse r;
+    (void)s::wait_until(5s, 50ms, [&] {
+      try {
+        r = http.send({.url = "http://" + n.address + ":18092/" + path});
+        return true;
+      } catch (const s::HttpError&) {
+        return false;
+      }
+    });
+    return r;
+  };
+  CHECK(get("index.html").body == "first\n");
+  CHECK(get("deep/er/page.txt").body == "deep\n");
+  // A new content reaches the running container without a restart.
+  REQUIRE(put("rtfiles/index.html", "second\n").result["changed"] == true);
+  CHECK(get("index.html").body == "second\n");
+
+  const auto removed = plugin.call("put_file", {{"node", node}, {"path", "rtfiles/index.html"}, {"remove", true}});
+  INFO(removed.describe());
+  REQUIRE(removed.ok());
+  CHECK(removed.result["changed"] == true);
+  CHECK(get("index.html").status == 404);
+  CHECK(plugin.call("put_file", {{"node", node}, {"path", "rtfiles/index.html"}, {"remove", true}}).result["changed"] == false);
+  // Only the carrier is left of the helpers: the removal's container went.
+  CHECK(docker.list_containers({std::string(rt::kFilesLabel) + "=rtfiles"}).size() == 1);
+
+  for (const char* bad : {"index.html", "../rtfiles/x", "/etc/passwd", "rt files/x"}) {
+    const auto refused = put(bad, "x");
+    CHECK(refused.status == FLT_INVALID);
+    CHECK_THAT(refused.error, Catch::Contains("node " + n.name));
+  }
+  CHECK(put("rtfiles/x", "x", "999").status == FLT_INVALID);
+  cleanup();
 }

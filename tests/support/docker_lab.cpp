@@ -88,7 +88,7 @@ std::string lab_image_tar() {
                                       {.path = "bin/busybox", .content = s::read_file(*busybox), .mode = 0755},
                                       {.path = "tmp", .mode = 01777, .directory = true},
                                       {.path = "www", .mode = 0755, .directory = true}};
-  for (const char* applet : {"sh", "httpd", "sleep", "cat", "echo", "ls", "wget", "nc", "mkdir"})
+  for (const char* applet : {"sh", "httpd", "sleep", "cat", "echo", "ls", "wget", "nc", "mkdir", "rm"})
     entries.push_back({.path = std::string("bin/") + applet, .link_target = "busybox"});
   return s::make_tar(entries);
 }

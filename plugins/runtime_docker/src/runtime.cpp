@@ -1,5 +1,7 @@
 #include "runtime_docker/runtime.hpp"
 
+#include "runtime_docker/files.hpp"
+
 #include <flotilla/support/encoding.hpp>
 #include <flotilla/support/request.hpp>
 #include <flotilla/support/wait.hpp>
@@ -75,15 +77,8 @@ json mounts_of(const json& mounts, const std::string& name) {
   return out;
 }
 
-/// The labels of an inspected container ({} when it has none).
-json labels_of(const json& container) {
-  const json config = container.value("Config", json::object());
-  const json labels = config.is_object() ? config.value("Labels", json::object()) : json::object();
-  return labels.is_object() ? labels : json::object();
-}
-
 /// True when Flotilla made the container.
-bool managed(const json& container) { return labels_of(container).value(kManagedLabel, "") == "true"; }
+bool managed(const json& container) { return container_labels(container).value(kManagedLabel, "") == "true"; }
 
 json with_id(json record, const json& id) {
   record["id"] = id;
@@ -91,6 +86,12 @@ json with_id(json record, const json& id) {
 }
 
 }  // namespace
+
+json container_labels(const json& container) {
+  const json config = container.value("Config", json::object());
+  const json labels = config.is_object() ? config.value("Labels", json::object()) : json::object();
+  return labels.is_object() ? labels : json::object();
+}
 
 support::DockerEndpoint endpoint_of(const json& node) {
   const json rc = node.value("runtime_config", json::object());
@@ -121,6 +122,8 @@ std::vector<std::string> workload_errors(const json& w) {
         return p.is_number_integer() && p.get<int>() > 0 && p.get<int>() < 65536;
       })))
     errors.push_back("workload " + name + ": `ports` must be an array of port numbers");
+  if (const std::string net = str_or(w, "network"); !net.empty() && net != "host" && net != "bridge")
+    errors.push_back("workload " + name + ": `network` must be \"host\" or \"bridge\" (the default), not \"" + net + "\"");
   return errors;
 }
 
@@ -139,9 +142,18 @@ json container_config(const json& node, const json& w, const std::string& cluste
     exposed[key] = json::object();
     bindings[key] = json::array({{{"HostIp", address}, {"HostPort", std::to_string(p.get<int>())}}});
   }
+  json mounts = mounts_of(w.value("mounts", json::array()), name);
+  if (json files = owner_files_mount(cluster, str_or(w, "owner")); !files.is_null()) mounts.push_back(std::move(files));
   json host = {{"PortBindings", bindings},
                {"RestartPolicy", {{"Name", str_or(w, "restart", "unless-stopped")}}},
-               {"Mounts", mounts_of(w.value("mounts", json::array()), name)}};
+               {"Mounts", mounts}};
+  // `network: "host"`: the container shares the node's network (its address, its routes to
+  // other nodes); ports are then bound by the program itself, not published.
+  if (str_or(w, "network") == "host") {
+    host["NetworkMode"] = "host";
+    host.erase("PortBindings");
+    exposed = json::object();
+  }
   add_resources(host, w.value("resources", json::object()), name);
   json config = {{"Image", str_or(w, "image")},
                  {"Env", env},
@@ -205,7 +217,7 @@ json DockerRuntime::start(Context& ctx, const json& req) {
   try {
     DockerClient docker(endpoint);
     if (const auto old = docker.inspect_container(name)) {
-      const json labels = labels_of(*old);
+      const json labels = container_labels(*old);
       if (!managed(*old))
         throw Error(FLT_ERROR, "node " + endpoint.node + " has a container named " + name +
                                    " that Flotilla did not make; remove or rename it (docker rm " + name + ")");
@@ -271,6 +283,8 @@ json DockerRuntime::stop(Context& ctx, const json& req) {
     rethrow(e, name);
   }
 }
+
+json DockerRuntime::put_file(Context& ctx, const json& req) { return place_file(ctx, req, cluster_of(req)); }
 
 json DockerRuntime::signal(Context&, const json& req) {
   const auto endpoint = endpoint_of(req.value("node", json::object()));

@@ -201,3 +201,34 @@ TEST_CASE("make_tar builds ustar members that tar reads back, and refuses unsafe
   CHECK_THROWS_WITH(s::make_tar({{.path = "/etc/x"}}), Catch::Contains("relative"));
   CHECK_THROWS_WITH(s::make_tar({{.path = std::string(300, 'a')}}), Catch::Contains("too long"));
 }
+
+TEST_CASE("read_tar reads back make_tar's members and GNU tar's long names, and refuses a damaged header", "[support][docker]") {
+  const std::string deep = std::string(120, 'd') + "/" + std::string(90, 'f');
+  const auto back = s::read_tar(s::make_tar({{.path = "etc", .mode = 0755, .directory = true},
+                                             {.path = "etc/app.conf", .content = "a = 1\n", .mode = 0600},
+                                             {.path = "etc/link", .link_target = "app.conf"},
+                                             {.path = deep, .content = std::string(513, 'z')}}));
+  REQUIRE(back.size() == 4);
+  CHECK((back[0].directory && back[0].path == "etc" && back[0].mode == 0755));
+  CHECK((back[1].path == "etc/app.conf" && back[1].content == "a = 1\n" && back[1].mode == 0600));
+  CHECK(back[2].link_target == "app.conf");
+  CHECK((back[3].path == deep && back[3].content == std::string(513, 'z')));
+
+  // GNU tar writes a name longer than ustar allows as a PAX record.
+  char dir[] = "/tmp/flotilla-tar-XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  const std::filesystem::path root(dir);
+  const std::string long_name = std::string(180, 'n') + ".txt";
+  { std::ofstream(root / long_name, std::ios::binary) << "long\n"; }
+  const std::string cmd = "tar --format=pax -cf " + (root / "a.tar").string() + " -C " + root.string() + " " + long_name;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const auto pax = s::read_tar(s::read_text(root / "a.tar"));
+  std::filesystem::remove_all(root);
+  REQUIRE(pax.size() == 1);
+  CHECK(pax[0].path == long_name);
+  CHECK(pax[0].content == "long\n");
+
+  std::string broken = s::make_tar({{.path = "x", .content = "1"}});
+  broken[0] = 'y';
+  CHECK_THROWS_WITH(s::read_tar(broken), Catch::Contains("checksum"));
+}

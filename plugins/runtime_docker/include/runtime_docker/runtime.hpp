@@ -33,6 +33,9 @@ inline constexpr const char* kSpecHashLabel = "io.flotilla.spec-hash";
 /// (without the spec hash). Throws sdk::Invalid naming the workload for a bad field.
 [[nodiscard]] sdk::json container_config(const sdk::json& node, const sdk::json& workload, const std::string& cluster);
 
+/// The labels of an inspected container ({} when it has none).
+[[nodiscard]] sdk::json container_labels(const sdk::json& container);
+
 /// The hash of a container config: the spec-hash label's value.
 [[nodiscard]] std::string config_hash(const sdk::json& config);
 
@@ -68,6 +71,8 @@ class DockerRuntime final : public flotilla::sdk::Runtime {
   sdk::json inspect(sdk::Context& ctx, const sdk::json& request) override;
   sdk::json stop(sdk::Context& ctx, const sdk::json& request) override;
   sdk::json signal(sdk::Context& ctx, const sdk::json& request) override;
+  /// Places or removes a file in the node's files volume of its owner directory (files.hpp).
+  sdk::json put_file(sdk::Context& ctx, const sdk::json& request) override;
 
   [[nodiscard]] NodeListings& listings() { return listings_; }
 

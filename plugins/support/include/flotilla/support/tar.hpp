@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flotilla::support {
@@ -25,5 +26,11 @@ struct TarEntry {
 /// std::invalid_argument naming the path when one is empty, absolute, contains "..", or is
 /// too long for ustar (a name of at most 100 bytes after a prefix of at most 155).
 [[nodiscard]] std::string make_tar(const std::vector<TarEntry>& entries);
+
+/// The regular files, directories and symbolic links of a ustar or GNU/PAX archive (as the
+/// Engine API's GET /containers/{id}/archive answers), in order; a PAX `path` or a GNU long
+/// name replaces the next member's name, other extended records are skipped. Throws
+/// std::invalid_argument when a header's checksum is wrong or a member runs past the end.
+[[nodiscard]] std::vector<TarEntry> read_tar(std::string_view archive);
 
 }  // namespace flotilla::support
