@@ -2,6 +2,7 @@
 
 #include "addon_consul/consul_agent.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/consul_client.hpp"
 #include "flotilla/support/process.hpp"
 #include "flotilla/support/wait.hpp"
@@ -60,13 +61,7 @@ const flotilla::support::ConfigMap<Options>& options_map() {
 }
 
 /// The options of a request; throws Invalid naming every bad option.
-Options options_of(const json& req) {
-  try {
-    return options_map().load(req["addon"].value("config", json::object()));
-  } catch (const flotilla::support::ConfigError& e) {
-    throw sdk::Invalid(std::string("consul: ") + e.what());
-  }
-}
+Options options_of(const json& req) { return flotilla::support::addon_options(options_map(), req, "consul"); }
 
 d::ConsulSettings settings_of(const json& req, const Options& o) {
   d::ConsulSettings s;

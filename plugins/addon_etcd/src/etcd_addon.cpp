@@ -2,6 +2,7 @@
 
 #include "addon_etcd/etcd_member.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/etcd_client.hpp"
 #include "flotilla/support/wait.hpp"
 
@@ -48,13 +49,7 @@ const flotilla::support::ConfigMap<Options>& options_map() {
 }
 
 /// The options of a request; throws Invalid naming every bad option.
-Options options_of(const json& req) {
-  try {
-    return options_map().load(req["addon"].value("config", json::object()));
-  } catch (const flotilla::support::ConfigError& e) {
-    throw sdk::Invalid(std::string("etcd: ") + e.what());
-  }
-}
+Options options_of(const json& req) { return flotilla::support::addon_options(options_map(), req, "etcd"); }
 
 json member_json(const d::EtcdMember& m) {
   return {{"node", m.node}, {"address", m.address}, {"client_port", m.client_port}, {"peer_port", m.peer_port}, {"data_dir", m.data_dir}};

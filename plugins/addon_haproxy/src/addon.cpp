@@ -10,6 +10,7 @@
 #include "addon_haproxy/runtime_api.hpp"
 #include "addon_haproxy/server_sync.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/files.hpp"
 #include "flotilla/support/request.hpp"
 #include "flotilla/support/wait.hpp"
@@ -351,7 +352,7 @@ json HaproxyAddon::validate(Context&, const json& request) {
     problems.push_back({"plugin", "haproxy not found on PATH or in /usr/sbin; apt-get install haproxy"});
   }
   Options o;
-  for (auto& p : option_problems(request.at("addon").value("config", json::object()), o)) problems.push_back(std::move(p));
+  for (auto& p : option_problems(flotilla::support::addon_config(request), o)) problems.push_back(std::move(p));
   for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
   for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
   json errors = json::array();
@@ -362,7 +363,7 @@ json HaproxyAddon::validate(Context&, const json& request) {
 json HaproxyAddon::apply(Context& ctx, const json& request) {
   const json& addon = request.at("addon");
   Options o;
-  std::vector<Problem> problems = option_problems(addon.value("config", json::object()), o);
+  std::vector<Problem> problems = option_problems(flotilla::support::addon_config(request), o);
   for (auto& p : placement_problems(request)) problems.push_back(std::move(p));
   for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
   if (!problems.empty()) throw Invalid("haproxy: " + join(problems));

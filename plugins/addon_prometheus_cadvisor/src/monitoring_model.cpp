@@ -1,6 +1,7 @@
 #include "addon_prometheus_cadvisor/monitoring_model.hpp"
 
 #include "flotilla/support/encoding.hpp"
+#include "flotilla/support/plugin_options.hpp"
 
 #include <algorithm>
 #include <regex>
@@ -317,7 +318,7 @@ bool is_loaded_config(const std::string& recorded, const std::string& config) {
 
 std::vector<OptionError> validate_request(const json& request) {
   std::vector<OptionError> errors;
-  const json config = request.contains("addon") && request["addon"].contains("config") ? request["addon"]["config"] : json::object();
+  const json config = support::addon_config(request);
   const Options o = parse_options(config, errors);
   try {
     const json& prom = prometheus_node(request);

@@ -3,6 +3,7 @@
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/consul_client.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "flotilla/support/etcd_client.hpp"
@@ -69,13 +70,7 @@ const flotilla::support::ConfigMap<Options>& options_map() {
 
 /// The options of a request the engine has checked against the schema; throws Invalid naming
 /// every bad option when called with one it has not.
-Options options_of(const json& req) {
-  try {
-    return options_map().load(req["addon"].value("config", json::object()));
-  } catch (const flotilla::support::ConfigError& e) {
-    throw sdk::Invalid(std::string("registrator: ") + e.what());
-  }
-}
+Options options_of(const json& req) { return flotilla::support::addon_options(options_map(), req, "registrator"); }
 
 /// The discovery addon the registrator writes to.
 struct Backend {
@@ -388,7 +383,7 @@ json Registrator::validate(Context&, const json& req) {
   json errors = json::array();
   // Types, the backend's choices, the prefix's form and the ranges come from the map; the
   // domain's form is the one check it cannot express.
-  const auto filled = options_map().fill(req["addon"].value("config", json::object()));
+  const auto filled = options_map().fill(support::addon_config(req));
   for (const auto& e : filled.errors) errors.push_back({{"key", e.key}, {"message", "registrator " + e.message}});
   const std::string& domain = filled.config.domain;
   if (!d::is_dns_domain(domain)) {

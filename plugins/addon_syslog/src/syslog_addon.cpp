@@ -4,6 +4,7 @@
 #include "addon_syslog/syslog_options.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "flotilla/support/net.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/request.hpp"
 #include "flotilla/support/wait.hpp"
 
@@ -291,7 +292,7 @@ const char* manifest() { return options_manifest(kManifest); }
 
 json SyslogAddon::validate(Context&, const json& req) {
   const json addon = req.value("addon", json::object());
-  Options o = Options::from(addon.value("config", json::object()));
+  Options o = Options::from(support::addon_config(req));
   json errors = o.errors;
   const json placed = addon.value("nodes", json::array());
   if (!placed.is_array() || placed.empty())
@@ -321,7 +322,7 @@ json SyslogAddon::validate(Context&, const json& req) {
 json SyslogAddon::apply(Context& ctx, const json& req) {
   const json addon = req.value("addon", json::object());
   const std::string name = str_or(addon, "name", "syslog");
-  Options o = Options::from(addon.value("config", json::object()));
+  Options o = Options::from(support::addon_config(req));
   if (!o.errors.empty()) throw Invalid(o.errors[0]["message"].get<std::string>());
   const CollectorPlace p = place_collector(req, name);
   start_collector(ctx, req, name, o, p);

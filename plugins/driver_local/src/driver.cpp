@@ -3,6 +3,7 @@
 #include "driver_local/cidr.hpp"
 #include "driver_local/node_processes.hpp"
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/request.hpp"
 
 #include <arpa/inet.h>
@@ -42,7 +43,7 @@ const flotilla::support::ConfigMap<Options>& options_map() {
   return map;
 }
 
-Options options_of(const json& req) { return options_map().load(req.value("config", json::object())); }
+Options options_of(const json& req) { return flotilla::support::plugin_options(options_map(), req, "driver local"); }
 
 Cidr cidr_or_throw(const Options& o) {
   std::string error;

@@ -4,6 +4,7 @@
 #include <flotilla/support/config_map.hpp>
 #include <flotilla/support/encoding.hpp>
 #include <flotilla/support/files.hpp>
+#include <flotilla/support/plugin_options.hpp>
 #include <flotilla/support/process.hpp>
 #include <flotilla/support/request.hpp>
 
@@ -44,13 +45,7 @@ const support::ConfigMap<Options>& options_map() {
   return map;
 }
 
-Options options_of(const json& req) {
-  try {
-    return options_map().load(req.value("config", json::object()));
-  } catch (const support::ConfigError& e) {
-    throw Invalid(std::string("driver netns: ") + e.what());
-  }
-}
+Options options_of(const json& req) { return support::plugin_options(options_map(), req, "driver netns"); }
 
 /// 8 hex digits naming the cluster: its name and state directory, so two clusters never share objects.
 std::string cluster_tag(const json& cluster) {

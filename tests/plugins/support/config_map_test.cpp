@@ -1,4 +1,5 @@
 #include "flotilla/support/config_map.hpp"
+#include "flotilla/support/plugin_options.hpp"
 
 #include "schema.hpp"
 
@@ -156,4 +157,22 @@ TEST_CASE("config map: declaring an option twice or a modifier first is a plugin
   };
   CHECK_THROWS_AS(ConfigMap<One>().integer("a", &One::a, "").integer("a", &One::a, ""), std::logic_error);
   CHECK_THROWS_AS(ConfigMap<One>().min(1), std::logic_error);
+}
+
+TEST_CASE("plugin options: a request's config is filled, and a bad option is sdk::Invalid naming the plugin", "[support][config]") {
+  const json addon_request = {{"addon", {{"name", "web"}, {"config", {{"port", 9090}, {"token", "t"}}}}}};
+  CHECK(flotilla::support::addon_options(options(), addon_request, "demo").port == 9090);
+  CHECK(flotilla::support::addon_config(json{{"addon", {{"name", "web"}}}}) == json::object());
+  const json driver_request = {{"config", {{"workers", 7}, {"token", "t"}}}};
+  CHECK(flotilla::support::plugin_options(options(), driver_request, "driver demo").workers == 7);
+  CHECK(flotilla::support::plugin_config(json::object()) == json::object());
+
+  const json bad = {{"addon", {{"config", {{"port", 0}, {"bogus", true}}}}}};
+  try {
+    (void)flotilla::support::addon_options(options(), bad, "demo");
+    FAIL("a port of 0 and an unknown key were accepted");
+  } catch (const flotilla::sdk::Invalid& e) {
+    CHECK(e.status() == FLT_INVALID);
+    CHECK_THAT(e.what(), Contains("demo: ") && Contains("port") && Contains("bogus"));
+  }
 }
