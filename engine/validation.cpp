@@ -160,8 +160,13 @@ std::vector<std::string> Engine::validate_with_plugins() {
   CallHooks hooks;
   hooks.instance = "validate";
   json nodes = json::array();
-  for (const auto& n : topo_.nodes)
+  // The runtime the nodes will have (the topology's override, else the one the driver declares),
+  // so addons can refuse one they cannot run on before anything is made.
+  const std::string runtime = !topo_.runtime.empty() ? topo_.runtime : driver_->manifest.value("runtime", std::string());
+  for (const auto& n : topo_.nodes) {
     nodes.push_back({{"name", n.name}, {"group", n.group}, {"index", n.index}, {"roles", n.roles}, {"labels", n.labels}});
+    if (!runtime.empty()) nodes.back()["runtime"] = runtime;
+  }
   if (driver_->driver->validate) {
     auto r = call_plugin(*driver_, driver_->driver->validate, "validate",
                          {{"cluster", cluster_view()}, {"config", driver_config_}, {"nodes", nodes}}, hooks);

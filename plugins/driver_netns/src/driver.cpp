@@ -202,7 +202,8 @@ const char* manifest() {
   static const std::string text = options_map().manifest(R"json({
   "provides": [],
   "requires": [],
-  "mutable_options": []
+  "mutable_options": [],
+  "runtime": "docker"
 })json");
   return text.c_str();
 }
