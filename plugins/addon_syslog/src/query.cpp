@@ -5,6 +5,9 @@
 #include "flotilla/support/wait.hpp"
 
 #include <filesystem>
+#include <functional>
+#include <iterator>
+#include <vector>
 
 namespace flotilla::syslog_addon {
 namespace {
@@ -15,6 +18,7 @@ using ojson = nlohmann::ordered_json;
 
 constexpr auto kFollowPoll = std::chrono::milliseconds(250);
 constexpr std::size_t kLinesPerPart = 1000;
+constexpr int kPullEvery = 4;  // follow polls per read of the Docker nodes' logs (one a second)
 
 void emit_lines(const sdk::Context& ctx, const std::vector<ReadLine>& lines) {
   for (std::size_t at = 0; at < lines.size(); at += kLinesPerPart) {
@@ -33,32 +37,74 @@ ReadFilter filter_of(const json& args) {
   return f;
 }
 
+/// Reads the collector's store and the Docker nodes' store together, merged by time.
+class StoresReader {
+ public:
+  StoresReader(const std::vector<fs::path>& stores, const ReadFilter& filter) {
+    for (const auto& s : stores) readers_.emplace_back(s, filter);
+  }
+  std::vector<ReadLine> poll(const std::function<void(const std::string&)>& warn, bool& missing) {
+    std::vector<ReadLine> lines;
+    missing = true;
+    for (auto& r : readers_) {
+      bool m = false;
+      auto got = r.poll(warn, m);
+      missing = missing && m;
+      lines.insert(lines.end(), std::make_move_iterator(got.begin()), std::make_move_iterator(got.end()));
+    }
+    return readers_.size() > 1 ? merge_by_time(std::move(lines)) : lines;
+  }
+
+ private:
+  std::vector<StoreReader> readers_;
+};
+
+/// Pulls the Docker nodes' new container logs first, so the answer includes them; a node that
+/// cannot be read is a warning in the answer.
+void pull(const sdk::Context& ctx, const json& request) {
+  const Options o = Options::from(request.value("addon", json::object()).value("config", json::object()));
+  if (!o.errors.empty()) return;
+  try {
+    for (const auto& problem : pull_docker_nodes(request, o).problems) ctx.emit({{"warning", "container logs not read: " + problem}});
+  } catch (const std::exception& e) {
+    ctx.emit({{"warning", std::string("container logs not read: ") + e.what()}});
+  }
+}
+
 }  // namespace
 
 json answer_logs(const sdk::Context& ctx, const json& request) {
   const json addon = request.value("addon", json::object());
   const json args = request.value("args", json::object());
   const std::string dir = sdk::option<std::string>(addon, "dir", "");
-  const fs::path store = fs::path(dir) / "store";
+  pull(ctx, request);
+  std::vector<fs::path> stores;
   std::error_code ec;
-  if (dir.empty() || !fs::is_directory(store, ec))
+  for (const fs::path& s : {fs::path(dir) / "store", fs::path(dir) / "docker" / "store"})
+    if (!dir.empty() && fs::is_directory(s, ec)) stores.push_back(s);
+  const fs::path store = fs::path(dir) / "store";
+  if (stores.empty())
     throw sdk::NotFound("no log store at " + (dir.empty() ? std::string("(none)") : store.string()) +
                         "; add the syslog addon to the topology and run `flotilla up FILE`, then try again");
   const ReadFilter filter = filter_of(args);
   const bool follow = sdk::option<bool>(args, "follow", false);
-  StoreReader reader(store, filter);
+  StoresReader reader(stores, filter);
   const auto warn = [&](const std::string& text) { ctx.emit({{"warning", text}}); };
   bool missing = false;
   emit_lines(ctx, reader.poll(warn, missing));
   if (missing && !follow) {
     std::string known;
     bool unused = false;
-    for (const auto& d : StoreReader(store, {}).service_dirs(unused)) known += (known.empty() ? "" : ", ") + d.filename().string();
+    for (const auto& s : stores)
+      for (const auto& d : StoreReader(s, {}).service_dirs(unused)) known += (known.empty() ? "" : ", ") + d.filename().string();
     warn("no logs stored for service `" + filter.service + "` in " + store.string() +
          (known.empty() ? std::string(" (nothing stored yet)") : " (services with logs: " + known + ")"));
     return json::object();
   }
-  while (follow && support::sleep_for(kFollowPoll, [&ctx] { return ctx.cancelled(); })) emit_lines(ctx, reader.poll(warn, missing));
+  for (int polls = 1; follow && support::sleep_for(kFollowPoll, [&ctx] { return ctx.cancelled(); }); ++polls) {
+    if (polls % kPullEvery == 0) pull(ctx, request);
+    emit_lines(ctx, reader.poll(warn, missing));
+  }
   return json::object();
 }
 

@@ -1,5 +1,6 @@
 #include "addon_syslog/syslog_addon.hpp"
 
+#include "addon_syslog/docker_logs.hpp"
 #include "addon_syslog/rsyslog_config.hpp"
 #include "addon_syslog/syslog_options.hpp"
 #include "flotilla/support/encoding.hpp"
@@ -242,6 +243,7 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
                                         const CollectorPlace& p) {
   std::vector<std::string> shipped;
   for (const json* n : shipper_nodes(req, o)) {
+    if (str_or(*n, "runtime", "process") != "process") continue;  // Docker nodes: pulled, see docker_logs.hpp
     const std::string node = str_or(*n, "name");
     const std::string workdir = str_or(*n, "workdir");
     if (workdir.empty()) {
@@ -286,7 +288,29 @@ void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::stri
   }
 }
 
+bool on_process(const json& node) { return str_or(node, "runtime", "process") == "process"; }
+
+/// True when some node that gets a shipper runs on the process runtime: they need the collector.
+bool any_process_shipper(const json& req, const Options& o) {
+  const auto nodes = shipper_nodes(req, o);
+  return std::any_of(nodes.begin(), nodes.end(), [](const json* n) { return on_process(*n); });
+}
+
 }  // namespace
+
+DockerPullReport pull_docker_nodes(const json& req, const Options& o) {
+  const json addon = req.value("addon", json::object());
+  const std::string name = str_or(addon, "name", "syslog");
+  json docker_nodes = json::array();
+  for (const json* n : shipper_nodes(req, o))
+    if (str_or(*n, "runtime") == "docker") docker_nodes.push_back(*n);
+  if (docker_nodes.empty()) return {};
+  return pull_docker_logs(docker_nodes, {.dir = fs::path(str_or(addon, "dir")) / "docker",
+                                         .cluster = str_or(req.value("cluster", json::object()), "name"),
+                                         .max_file_size = o.max_file_size,
+                                         .retention_days = o.retention_days,
+                                         .addons = addon_names(req, name)});
+}
 
 const char* manifest() { return options_manifest(kManifest); }
 
@@ -299,17 +323,21 @@ json SyslogAddon::validate(Context&, const json& req) {
     errors.push_back({{"message", "addon " + str_or(addon, "name", "syslog") +
                                       " has no node for its collector: give a node group roles = [\"infra\"] or set the addon's placement"},
                       {"key", "placement"}});
-  auto check_runtime = [&](const json& n) {
-    const std::string rt = str_or(n, "runtime");
-    if (!rt.empty() && rt != "process")
-      errors.push_back({{"message", "addon syslog cannot run on node " + str_or(n, "name") + " (runtime `" + rt +
-                                        "`): it tails the process runtime's log files; use the `elk` addon on Docker nodes or set the addon's `roles`"},
+  // The runtime is known once the driver has made the node. Process nodes ship to the rsyslog
+  // collector, which runs on the process runtime; Docker nodes' container logs are read
+  // through the Engine API and need no collector.
+  for (const json* n : shipper_nodes(req, o))
+    if (const std::string rt = str_or(*n, "runtime"); !rt.empty() && rt != "process" && rt != "docker")
+      errors.push_back({{"message", "addon syslog cannot ship the logs of node " + str_or(*n, "name") + " (runtime `" + rt +
+                                        "`): it reads process-runtime log files and Docker containers' logs; set the addon's `roles` to leave it out"},
                         {"key", "roles"}});
-  };
-  for (const auto& name : placed)
-    if (name.is_string())
-      if (const json* n = find_node(req, name.get<std::string>())) check_runtime(*n);
-  for (const json* n : shipper_nodes(req, o)) check_runtime(*n);
+  if (placed.is_array() && !placed.empty() && placed[0].is_string())
+    if (const json* c = find_node(req, placed[0].get<std::string>()); c != nullptr && !str_or(*c, "runtime").empty() && !on_process(*c) &&
+                                                                       any_process_shipper(req, o))
+      errors.push_back({{"message", "addon syslog's collector would run on node " + str_or(*c, "name") + " (runtime `" + str_or(*c, "runtime") +
+                                        "`), but it is an rsyslog process that the process-runtime nodes ship to; place the addon on a "
+                                        "process node (nodes = [...] in [[addons]])"},
+                        {"key", "placement"}});
   if (!fs::exists(kRsyslogd))
     errors.push_back({{"message", std::string("addon syslog needs ") + kRsyslogd + ", which is missing; install it: apt-get install rsyslog rsyslog-relp"},
                       {"key", "plugin"}});
@@ -325,21 +353,33 @@ json SyslogAddon::apply(Context& ctx, const json& req) {
   Options o = Options::from(support::addon_config(req));
   if (!o.errors.empty()) throw Invalid(o.errors[0]["message"].get<std::string>());
   const CollectorPlace p = place_collector(req, name);
-  start_collector(ctx, req, name, o, p);
-  const std::vector<std::string> shipped = start_shippers(ctx, req, name, o, p);
+  // A collector only when process nodes ship to it (on an all-Docker cluster nothing runs).
+  const bool collector = any_process_shipper(req, o);
+  if (collector && !on_process(*find_node(req, p.node)))
+    throw Invalid("addon " + name + ": the collector cannot run on node " + p.node + " (runtime `" + str_or(*find_node(req, p.node), "runtime") +
+                  "`); place the addon on a process node");
+  if (collector) start_collector(ctx, req, name, o, p);
+  const std::vector<std::string> shipped = collector ? start_shippers(ctx, req, name, o, p) : std::vector<std::string>{};
 
-  std::set<std::pair<std::string, std::string>> wanted{{p.node, kCollector}};
+  std::set<std::pair<std::string, std::string>> wanted;
+  if (collector) wanted.insert({p.node, kCollector});
   for (const auto& node : shipped) wanted.insert({node, kShipper});
   stop_unwanted(ctx, wanted);
+  ctx.progress("reading the logs of Docker nodes' containers");
+  const DockerPullReport pulled = pull_docker_nodes(req, o);
+  for (const auto& problem : pulled.problems) ctx.warn("container logs not read: " + problem + "; the next `flotilla up` or `flotilla logs` reads them");
 
   const std::string endpoint = "relp://" + p.address + ":" + std::to_string(o.port);
-  ctx.set_state(json{{"collector", {{"node", p.node}, {"address", p.address}, {"port", o.port}}},
-                     {"shippers", shipped},
-                     {"store", p.store.string()}});
-  return json{{"endpoints", {{"logs", endpoint}}},
-              {"outputs", {{"log_store", p.store.string()}}},
-              {"messages", json::array({"logs of every workload are collected in " + p.store.string() +
-                                        "; read them with `flotilla logs TOPOLOGY [SERVICE]`"})}};
+  const fs::path docker_store = fs::path(str_or(addon, "dir")) / "docker" / "store";
+  json state = {{"shippers", shipped}, {"store", p.store.string()}, {"docker_store", docker_store.string()}};
+  if (collector) state["collector"] = {{"node", p.node}, {"address", p.address}, {"port", o.port}};
+  ctx.set_state(state);
+  json result = {{"outputs", {{"log_store", p.store.string()}, {"docker_log_store", docker_store.string()}}},
+                 {"messages", json::array({"logs of every workload are collected in " + p.store.string() +
+                                           (collector ? "" : " (containers' logs in " + docker_store.string() + ")") +
+                                           "; read them with `flotilla logs TOPOLOGY [SERVICE]`"})}};
+  result["endpoints"] = collector ? json{{"logs", endpoint}} : json::object();
+  return result;
 }
 
 json SyslogAddon::destroy(Context& ctx, const json&) {

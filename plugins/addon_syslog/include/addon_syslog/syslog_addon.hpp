@@ -5,8 +5,13 @@
 // tails the workloads' stdout.log/stderr.log with imfile wildcards (new workloads need no
 // restart) and forwards over RELP through a disk-assisted queue, so lines written while the
 // collector is down arrive when it is back. RELP may deliver a line twice; the store drops
-// resends by the line's key (node, file, offset). See docs/addons/syslog.md.
+// resends by the line's key (node, file, offset). Docker-runtime nodes run nothing: their
+// containers' logs are read through the Engine API into a store beside it (docker_logs.hpp).
+// See docs/addons/syslog.md.
 #pragma once
+
+#include "addon_syslog/docker_logs.hpp"
+#include "addon_syslog/syslog_options.hpp"
 
 #include <flotilla/plugin.hpp>
 
@@ -14,6 +19,10 @@ namespace flotilla::syslog_addon {
 
 /// The addon's manifest: option schema, capabilities and placement.
 const char* manifest();
+
+/// Reads the new container logs of the Docker nodes that get a shipper (an addon request's
+/// nodes, with the `roles` option) into <addon dir>/docker/store.
+DockerPullReport pull_docker_nodes(const sdk::json& req, const Options& o);
 
 /// The addon's operations, as the plugin entry exports them.
 class SyslogAddon : public flotilla::sdk::Addon, public flotilla::sdk::Answers {

@@ -1,0 +1,225 @@
+// A fake engine host for addon tests on Docker nodes: loads an addon plugin through the C ABI
+// and serves its runtime operations as the engine's runtime broker does (workload names
+// prefixed with "addon-<addon>-", components recorded per node), by calling the real `docker`
+// runtime plugin against the nodes of the Docker lab. Nodes given without a runtime_config run
+// on the process runtime plugin, so a test can mix both. Every component it started is
+// stopped and removed when it is destroyed.
+#pragma once
+
+#include "support/docker_lab.hpp"
+#include "support/plugin_harness.hpp"
+
+#include <flotilla/plugin.h>
+#include <flotilla/support/command.hpp>
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flotilla::test {
+
+/// Builds images of scripts/build-images.sh (tag `flotilla`) into the dockerd of each lab
+/// node, once per process; returns "" or why it could not (the script's output).
+inline std::string build_lab_images(const DockerLab& lab, const std::vector<std::string>& names, size_t nodes = DockerLab::kNodes) {
+  static std::mutex mu;
+  static std::set<std::pair<std::string, std::string>> built;
+  std::lock_guard lock(mu);
+  for (size_t i = 0; i < nodes && i < lab.nodes().size(); ++i) {
+    std::vector<std::string> argv = {"bash", std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh", "--host", lab.nodes()[i].host};
+    const size_t fixed = argv.size();
+    for (const auto& n : names)
+      if (!built.contains({lab.nodes()[i].host, n})) argv.push_back(n);
+    if (argv.size() == fixed) continue;
+    const auto r = flotilla::support::run_command(argv, std::chrono::seconds(300));
+    if (!r.ok()) return "scripts/build-images.sh failed on " + lab.nodes()[i].name + ":\n" + r.out + r.err;
+    for (size_t k = fixed; k < argv.size(); ++k) built.insert({lab.nodes()[i].host, argv[k]});
+  }
+  return {};
+}
+
+class DockerAddonHost {
+ public:
+  /// `nodes`: the node views the addon sees (name, address, roles, runtime, runtime_config).
+  DockerAddonHost(const std::string& addon_stem, std::string addon_name, nlohmann::json nodes)
+      : addon_name_(std::move(addon_name)), nodes_(std::move(nodes)), docker_("runtime_docker"), process_("runtime_process") {
+    const std::string path = std::string(FLOTILLA_PLUGIN_DIR) + "/" + addon_stem + ".so";
+    lib_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib_ == nullptr) throw std::runtime_error("cannot load " + path + ": " + dlerror());
+    auto entry = reinterpret_cast<flt_entry_fn>(dlsym(lib_, FLT_ENTRY_SYMBOL));
+    if (entry == nullptr) throw std::runtime_error(path + " exports no " FLT_ENTRY_SYMBOL);
+    addon_ = static_cast<const flt_addon_v1*>(entry()->get_interface(FLT_INTERFACE_ADDON));
+    if (addon_ == nullptr) throw std::runtime_error(path + " is not an addon");
+    api_ = flt_host_api{FLT_ABI_VERSION, sizeof(flt_host_api), &log_cb, &progress_cb, &cancelled_cb, &set_result_cb,
+                        &set_error_cb,   &runtime_cb,          &state_get_cb, &state_set_cb};
+  }
+  ~DockerAddonHost() {
+    for (const auto& [key, record] : components_) {
+      try {
+        (void)runtime_of(key.first).call("stop", {{"node", node(key.first)}, {"record", record}, {"timeout_s", 2}, {"purge", true}});
+      } catch (...) {
+      }
+    }
+  }
+  DockerAddonHost(const DockerAddonHost&) = delete;
+  DockerAddonHost& operator=(const DockerAddonHost&) = delete;
+
+  /// The lab's nodes as Docker-runtime node views with the given roles (one per node, in order).
+  static nlohmann::json lab_nodes(const DockerLab& lab, const std::vector<std::string>& roles, const std::string& cluster) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < roles.size() && i < lab.nodes().size(); ++i) {
+      const LabNode& n = lab.nodes()[i];
+      out.push_back({{"name", roles[i] == "infra" ? "infra" : "swarm-" + std::to_string(i)},
+                     {"address", n.address},
+                     {"roles", {roles[i]}},
+                     {"runtime", "docker"},
+                     {"runtime_config", {{"host", n.host}, {"cluster", cluster}}},
+                     {"state", "running"}});
+    }
+    return out;
+  }
+
+  /// An addon request over this host's nodes with `config`, placed on `placed`.
+  nlohmann::json request(const nlohmann::json& config, const std::vector<std::string>& placed, const std::string& dir) const {
+    return {{"addon", {{"name", addon_name_}, {"plugin", addon_name_}, {"config", config}, {"nodes", placed}, {"dir", dir},
+                       {"workload_prefix", prefix()}}},
+            {"cluster", {{"name", "lab"}, {"state_dir", dir}}},
+            {"nodes", nodes_},
+            {"services", nlohmann::json::array()},
+            {"addons", nlohmann::json::object()},
+            {"components", nlohmann::json::array()}};
+  }
+
+  /// Calls an addon operation ("validate", "apply", "destroy"); returns (status, result or error).
+  std::pair<flt_status, std::string> call(const std::string& op, const nlohmann::json& request) {
+    Call c{{&api_}, this, {}, {}};
+    const std::string text = request.dump();
+    const flt_operation fn = op == "apply" ? addon_->apply : op == "destroy" ? addon_->destroy : addon_->validate;
+    const flt_status st = fn(&c.base, text.data(), text.size());
+    return {st, st == FLT_OK ? c.result : c.error};
+  }
+
+  /// The container name of component `name` (as the broker names it).
+  [[nodiscard]] std::string workload_name(const std::string& name) const { return prefix() + name; }
+  [[nodiscard]] std::string prefix() const { return "addon-" + addon_name_ + "-"; }
+  [[nodiscard]] const std::vector<std::string>& logs() const { return logs_; }
+  [[nodiscard]] nlohmann::json& state() { return state_; }
+  [[nodiscard]] const nlohmann::json& nodes() const { return nodes_; }
+
+ private:
+  struct Call {
+    flt_call base;
+    DockerAddonHost* host;
+    std::string result;
+    std::string error;
+  };
+
+  static Call& self(flt_call* c) { return *reinterpret_cast<Call*>(c); }
+  static void log_cb(flt_call* c, flt_log_level, const char* msg, size_t len) {
+    std::lock_guard lock(self(c).host->mu_);
+    self(c).host->logs_.emplace_back(msg, len);
+  }
+  static void progress_cb(flt_call*, const char*, size_t) {}
+  static int cancelled_cb(flt_call*) { return 0; }
+  static void set_result_cb(flt_call* c, const char* j, size_t len) { self(c).result.assign(j, len); }
+  static void set_error_cb(flt_call* c, const char* m, size_t len) { self(c).error.assign(m, len); }
+  static void state_get_cb(flt_call* c, flt_json_sink sink, void* user) {
+    const std::string s = self(c).host->state_.dump();
+    sink(user, s.data(), s.size());
+  }
+  static flt_status state_set_cb(flt_call* c, const char* j, size_t len) {
+    self(c).host->state_ = nlohmann::json::parse(std::string(j, len));
+    return FLT_OK;
+  }
+  static flt_status runtime_cb(flt_call* c, const char* req, size_t len, flt_json_sink sink, void* user) {
+    nlohmann::json out;
+    flt_status st = FLT_OK;
+    try {
+      st = self(c).host->runtime(nlohmann::json::parse(std::string(req, len)), out);
+    } catch (const std::exception& e) {
+      st = FLT_ERROR;
+      out = {{"error", e.what()}};
+    }
+    const std::string s = out.dump();
+    sink(user, s.data(), s.size());
+    return st;
+  }
+
+  [[nodiscard]] nlohmann::json node(const std::string& name) const {
+    for (const auto& n : nodes_)
+      if (n.value("name", "") == name) return n;
+    throw std::runtime_error("no node " + name);
+  }
+  [[nodiscard]] const PluginHarness& runtime_of(const std::string& node_name) const {
+    return node(node_name).value("runtime", "process") == "docker" ? docker_ : process_;
+  }
+
+  flt_status forward(const std::string& node_name, const std::string& op, nlohmann::json req, nlohmann::json& out) {
+    req["node"] = node(node_name);
+    const PluginCallOutcome r = runtime_of(node_name).call(op, req);
+    out = r.ok() ? r.result : nlohmann::json{{"error", r.error}};
+    if (out.is_null()) out = nlohmann::json::object();
+    return r.status;
+  }
+
+  flt_status runtime(const nlohmann::json& r, nlohmann::json& out) {
+    const std::string op = r.value("op", "");
+    const std::string node_name = r.value("node", "");
+    if (op == "list") {
+      out = {{"components", nlohmann::json::array()}};
+      for (const auto& [key, record] : components_)
+        out["components"].push_back({{"node", key.first}, {"name", key.second}, {"record", record}});
+      return FLT_OK;
+    }
+    if (op == "put_file" || op == "remove_file") {
+      nlohmann::json req = {{"path", addon_name_ + "/" + r.value("path", "")}};
+      if (op == "remove_file") req["remove"] = true;
+      else req.update({{"content", r.value("content", "")}, {"mode", r.value("mode", 0644)}});
+      return forward(node_name, "put_file", req, out);
+    }
+    const std::string name = r.contains("workload") ? r["workload"].value("name", "") : r.value("name", "");
+    const std::pair<std::string, std::string> key{node_name, name};
+    if (op == "start") {
+      nlohmann::json w = r["workload"];
+      w["name"] = workload_name(name);
+      w["owner"] = "addon:" + addon_name_;
+      const flt_status st = forward(node_name, "start", {{"workload", w}}, out);
+      if (st == FLT_OK) components_[key] = out.value("record", out);
+      return st;
+    }
+    const auto found = components_.find(key);
+    if (found == components_.end()) {
+      out = op == "inspect" ? nlohmann::json{{"state", "missing"}} : nlohmann::json::object();
+      return op == "signal" ? FLT_NOT_FOUND : FLT_OK;
+    }
+    nlohmann::json req = {{"record", found->second}};
+    if (op == "stop") {
+      req.update({{"timeout_s", 5}, {"purge", true}});
+      const flt_status st = forward(node_name, "stop", req, out);
+      if (st == FLT_OK) components_.erase(found);
+      return st;
+    }
+    if (op == "signal") req["signal"] = r.value("signal", "HUP");
+    return forward(node_name, op, req, out);
+  }
+
+  std::string addon_name_;
+  nlohmann::json nodes_;
+  PluginHarness docker_;
+  PluginHarness process_;
+  void* lib_ = nullptr;
+  const flt_addon_v1* addon_ = nullptr;
+  flt_host_api api_{};
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, nlohmann::json> components_;
+  std::vector<std::string> logs_;
+  nlohmann::json state_ = nlohmann::json::object();
+};
+
+}  // namespace flotilla::test
