@@ -32,6 +32,7 @@ struct Options {
   int client_port = 2379;
   int peer_port = 2380;
   int start_timeout = 60;
+  std::string image = "quay.io/coreos/etcd:v3.5.9";
 };
 
 const flotilla::support::ConfigMap<Options>& options_map() {
@@ -44,7 +45,8 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .integer("peer_port", &Options::peer_port, "Peer port on each member's node address")
           .range(1, 65535)
           .integer("start_timeout", &Options::start_timeout, "Seconds to wait for every member to report healthy")
-          .range(1, 3600);
+          .range(1, 3600)
+          .string("image", &Options::image, "Image of the members on Docker-runtime nodes (its PATH must hold `etcd`)");
   return map;
 }
 
@@ -52,7 +54,7 @@ const flotilla::support::ConfigMap<Options>& options_map() {
 Options options_of(const json& req) { return flotilla::support::addon_options(options_map(), req, "etcd"); }
 
 json member_json(const d::EtcdMember& m) {
-  return {{"node", m.node}, {"address", m.address}, {"client_port", m.client_port}, {"peer_port", m.peer_port}, {"data_dir", m.data_dir}};
+  return {{"node", m.node}, {"address", m.address}, {"client_port", m.client_port}, {"peer_port", m.peer_port}, {"data_dir", m.data_dir}, {"container", m.container}};
 }
 
 d::EtcdMember member_from(const json& j) {
@@ -62,6 +64,7 @@ d::EtcdMember member_from(const json& j) {
   m.client_port = j.value("client_port", 2379);
   m.peer_port = j.value("peer_port", 2380);
   m.data_dir = j.value("data_dir", "");
+  m.container = j.value("container", false);
   return m;
 }
 
@@ -71,6 +74,35 @@ std::vector<d::EtcdMember> members_from(const json& state) {
   return out;
 }
 
+/// The runtime of node `name` in the request ("process" when it says none).
+std::string runtime_of(const json& req, const std::string& name) {
+  for (const auto& n : req.value("nodes", json::array()))
+    if (n.value("name", "") == name) return n.value("runtime", "process").empty() ? "process" : n.value("runtime", "process");
+  return "process";
+}
+
+/// Why the member on `node` cannot run on its runtime, or "" when it can.
+std::string unsupported(const std::string& node, const std::string& runtime) {
+  if (runtime == "process" || runtime == "docker") return {};
+  return "etcd member on node " + node + ": the etcd addon runs on the process and docker runtimes, not on `" + runtime +
+         "`; place it on other nodes or use the consul addon";
+}
+
+/// The workload of member `m`: Debian's etcd on the process runtime, the `image` on Docker.
+json member_workload(const d::EtcdMember& m, const std::vector<d::EtcdMember>& members, const std::string& token, const Options& cfg) {
+  json workload = {{"name", kWorkload}, {"env", json::object()}, {"ports", {m.client_port, m.peer_port}}};
+  if (m.container) {
+    // The node's network, so the member binds the node's address and reaches the other
+    // members' addresses as a process would (a bridged container has no route to them).
+    workload["image"] = cfg.image;
+    workload["network"] = "host";
+    workload["cmd"] = d::etcd_command(m, members, token, "etcd");
+  } else {
+    workload["command"] = d::etcd_command(m, members, token);
+  }
+  return workload;
+}
+
 void stop_member(Context& ctx, const d::EtcdMember& m) {
   try {
     (void)ctx.runtime({{"op", "stop"}, {"node", m.node}, {"name", kWorkload}});
@@ -78,7 +110,8 @@ void stop_member(Context& ctx, const d::EtcdMember& m) {
     ctx.warn("etcd member on " + m.node + " could not be stopped: " + e.what());
   }
   std::error_code ec;
-  if (!m.data_dir.empty()) std::filesystem::remove_all(m.data_dir, ec);
+  // A container's data went with the container.
+  if (!m.data_dir.empty() && !m.container) std::filesystem::remove_all(m.data_dir, ec);
 }
 void wait_healthy(Context& ctx, const d::EtcdMember& m, std::chrono::seconds timeout) {
   const support::EtcdClient client(m.client_url(), {std::chrono::milliseconds(500), std::chrono::milliseconds(1000)});
@@ -95,7 +128,9 @@ void wait_healthy(Context& ctx, const d::EtcdMember& m, std::chrono::seconds tim
   }
   throw sdk::Retryable("etcd member on node " + m.node + " is not healthy at " + m.client_url() + "/health after " +
                        std::to_string(timeout.count()) + " s" + (log.empty() ? "" : " (workload " + log + ")") +
-                       "; see its stderr log under the node's directory (flotilla ps) and check that ports " +
+                       (m.container ? "; see its container's log (docker logs addon-etcd-etcd on that node)"
+                                    : "; see its stderr log under the node's directory (flotilla ps)") +
+                       " and check that ports " +
                        std::to_string(m.client_port) + "/" + std::to_string(m.peer_port) + " are free");
 }
 }  // namespace
@@ -116,6 +151,9 @@ json Etcd::validate(Context&, const json& req) {
   if (auto why = d::check_member_count(cfg.members, placed); !why.empty()) {
     errors.push_back({{"key", "members"}, {"message", why}});
   }
+  for (int i = 0; i < cfg.members && i < static_cast<int>(placed.size()); ++i)
+    if (auto why = unsupported(placed[static_cast<size_t>(i)], runtime_of(req, placed[static_cast<size_t>(i)])); !why.empty())
+      errors.push_back({{"key", "members"}, {"message", why}});
   if (cfg.client_port == cfg.peer_port) {
     errors.push_back({{"key", "peer_port"}, {"message", "etcd options client_port and peer_port are both " +
                                                             std::to_string(cfg.peer_port) + "; give them different ports"}});
@@ -131,13 +169,12 @@ json Etcd::apply(Context& ctx, const json& req) {
   } catch (const std::invalid_argument& e) {
     throw sdk::Invalid(std::string("etcd: ") + e.what());
   }
-  for (const auto& m : members) {
-    for (const auto& n : req.value("nodes", json::array())) {
-      if (n.value("name", "") == m.node && n.value("runtime", "process") != "process") {
-        throw sdk::NotSupported("etcd: node " + m.node + " uses the " + n.value("runtime", "") +
-                                          " runtime; the etcd addon runs Debian's /usr/bin/etcd on the process runtime only. "
-                                          "Place it on process nodes or use the consul addon");
-      }
+  for (auto& m : members) {
+    const std::string runtime = runtime_of(req, m.node);
+    if (auto why = unsupported(m.node, runtime); !why.empty()) throw sdk::NotSupported(why);
+    if (runtime == "docker") {
+      m.container = true;
+      m.data_dir = "/var/lib/etcd/" + m.node;
     }
   }
 
@@ -162,12 +199,8 @@ json Etcd::apply(Context& ctx, const json& req) {
 
   for (const auto& m : members) {
     ctx.progress("starting etcd member " + m.node);
-    std::filesystem::create_directories(std::filesystem::path(m.data_dir).parent_path());
-    json workload = {{"name", kWorkload},
-                     {"command", d::etcd_command(m, members, token)},
-                     {"env", json::object()},
-                     {"ports", {m.client_port, m.peer_port}}};
-    (void)ctx.runtime({{"op", "start"}, {"node", m.node}, {"workload", workload}});
+    if (!m.container) std::filesystem::create_directories(std::filesystem::path(m.data_dir).parent_path());
+    (void)ctx.runtime({{"op", "start"}, {"node", m.node}, {"workload", member_workload(m, members, token, cfg)}});
   }
   // Members only report healthy once a quorum has formed, so wait after starting them all.
   const auto timeout = std::chrono::seconds(cfg.start_timeout);

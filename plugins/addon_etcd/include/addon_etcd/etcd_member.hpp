@@ -20,6 +20,9 @@ struct EtcdMember {
   int client_port = 2379;
   int peer_port = 2380;
   std::string data_dir;
+  /// A container on a Docker-runtime node (sharing the node's network); data_dir is then a
+  /// path inside the container.
+  bool container = false;
 
   [[nodiscard]] std::string client_url() const { return "http://" + address + ":" + std::to_string(client_port); }
   [[nodiscard]] std::string peer_url() const { return "http://" + address + ":" + std::to_string(peer_port); }
