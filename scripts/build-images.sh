@@ -61,17 +61,20 @@ base() {
   echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 }
 
-# image NAME CMD_JSON: imports ROOT=$work/NAME as NAME:TAG unless that content is there already.
+# image NAME CMD_JSON [ENTRYPOINT_JSON]: imports ROOT=$work/NAME as NAME:TAG unless that content
+# is there already. An entrypoint makes the image take its flags as the upstream image does.
 image() {
-  local name="$1" cmd="$2" root="$work/$1"
+  local name="$1" cmd="$2" entrypoint="${3:-}" root="$work/$1"
   local sum
-  sum="$( (cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -printf '%m %p -> %l\n' | sort; echo "$cmd") | sha256sum | cut -c1-16)"
+  sum="$( (cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -printf '%m %p -> %l\n' | sort; echo "$cmd${entrypoint:+ $entrypoint}") | sha256sum | cut -c1-16)"
   local ref="$name:$tag"
   [ -n "$registry" ] && ref="$registry/$name:$tag"
   if [ "$(docker image inspect -f '{{index .Config.Labels "io.flotilla.content"}}' "$ref" 2>/dev/null || true)" = "$sum" ]; then
     echo "$ref: up to date"
   else
-    tar -C "$root" -c . | docker import --change "CMD $cmd" --change "LABEL io.flotilla.content=$sum" - "$ref" >/dev/null
+    local changes=(--change "CMD $cmd" --change "LABEL io.flotilla.content=$sum")
+    [ -z "$entrypoint" ] || changes+=(--change "ENTRYPOINT $entrypoint")
+    tar -C "$root" -c . | docker import "${changes[@]}" - "$ref" >/dev/null
     echo "$ref: built"
   fi
   if [ -n "$registry" ]; then docker push "$ref" >/dev/null && echo "$ref: pushed"; fi
@@ -85,9 +88,9 @@ for name in "${names[@]}"; do
     haproxy) need haproxy; add_binary "$root" /usr/sbin/haproxy; mkdir -p "$root/etc/haproxy" "$root/run/haproxy"
       image haproxy '["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]' ;;
     prometheus) need prometheus; add_binary "$root" /usr/bin/prometheus; mkdir -p "$root/etc/prometheus" "$root/prometheus"
-      image prometheus '["/usr/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' ;;
+      image prometheus '["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' '["/usr/bin/prometheus"]' ;;
     node-exporter) need prometheus-node-exporter; add_binary "$root" /usr/bin/prometheus-node-exporter
-      image node-exporter '["/usr/bin/prometheus-node-exporter"]' ;;
+      image node-exporter '[]' '["/usr/bin/prometheus-node-exporter"]' ;;
     etcd) need etcd; add_binary "$root" /usr/bin/etcd; add_binary "$root" /usr/bin/etcdctl; mkdir -p "$root/var/lib/etcd"
       image etcd '["/usr/bin/etcd"]' ;;
     rsyslog) need rsyslogd; add_binary "$root" /usr/sbin/rsyslogd

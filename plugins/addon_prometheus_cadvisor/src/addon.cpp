@@ -1,5 +1,5 @@
 // Addon prometheus-cadvisor: Prometheus on one node, an exporter on every chosen node
-// (node_exporter on the process runtime, cAdvisor on Docker), and scrape targets that follow
+// (node_exporter, a process or a container of the node), and scrape targets that follow
 // the cluster through file_sd files, so nodes and instances come and go without a reload.
 //
 // Changes that need a new configuration (a job appears or goes, the scrape interval changes)

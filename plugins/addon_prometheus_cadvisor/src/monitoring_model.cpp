@@ -43,16 +43,15 @@ const flotilla::support::ConfigMap<Options>& options_map() {
                   "How often every target is scraped (global scrape_interval), e.g. 5s, 1m")
           .pattern(kDuration)
           .strings("exporter_roles", &Options::exporter_roles, "Node roles that get an exporter; empty means every node")
-          .integer("exporter_port", &Options::exporter_port, "Port of node_exporter on each process-runtime node")
+          .integer("exporter_port", &Options::exporter_port, "Port of node_exporter on each node's address")
           .range(1, 65535)
           .strings("exporter_disable_collectors", &Options::exporter_disable_collectors,
                    "node_exporter collectors to switch off (noisy or failing without systemd)")
           .pattern("[a-z0-9_]+")
-          .string("cadvisor_image", &Options::cadvisor_image, "cAdvisor image for Docker-runtime nodes")
-          .integer("cadvisor_port", &Options::cadvisor_port,
-                   "Port of cAdvisor on each Docker-runtime node (8080 is HAProxy's ingress)")
-          .range(1, 65535)
-          .string("prometheus_image", &Options::prometheus_image, "Prometheus image when the Prometheus node runs Docker")
+          .string("node_exporter_image", &Options::node_exporter_image,
+                  "node_exporter image for Docker-runtime nodes (its entrypoint is node_exporter, as in prom/node-exporter)")
+          .string("prometheus_image", &Options::prometheus_image,
+                  "Prometheus image when the Prometheus node runs Docker (its entrypoint is prometheus, as in prom/prometheus)")
           .boolean("scrape_services", &Options::scrape_services, "Scrape every service instance (one job per service)")
           .string("services_metrics_path", &Options::services_metrics_path, "Path of the services' metrics")
           .pattern("/.*")
@@ -100,30 +99,18 @@ bool exports_on(const json& node, const Options& o) {
 json exporter_workload(const json& node, const Options& o) {
   const std::string runtime = str_or(node, "runtime", "process");
   const std::string address = str_or(node, "address");
+  json args = json::array({"--web.listen-address=" + address + ":" + std::to_string(o.exporter_port)});
+  for (const auto& c : o.exporter_disable_collectors) args.push_back("--no-collector." + c);
   if (runtime == "process") {
-    json command = json::array({o.node_exporter_bin, "--web.listen-address=" + address + ":" + std::to_string(o.exporter_port)});
-    for (const auto& c : o.exporter_disable_collectors) command.push_back("--no-collector." + c);
+    json command = json::array({o.node_exporter_bin});
+    for (auto& a : args) command.push_back(a);
     return json{{"name", kNodeExporterWorkload}, {"command", command}, {"env", json::object()}, {"ports", json::array({o.exporter_port})}};
   }
   if (runtime == "docker") {
-    // cAdvisor reads the host's cgroups, the Docker state and /dev/kmsg; these mounts are the ones
-    // its documentation gives for running it as a container.
-    return json{
-        {"name", kCadvisorWorkload},
-        {"image", o.cadvisor_image},
-        {"args", json::array({"--port=" + std::to_string(o.cadvisor_port), "--docker_only=true", "--housekeeping_interval=10s"})},
-        {"env", json::object()},
-        {"ports", json::array({o.cadvisor_port})},
-        {"privileged", true},
-        {"devices", json::array({"/dev/kmsg"})},
-        {"volumes", json::array({
-                        json{{"source", "/"}, {"target", "/rootfs"}, {"read_only", true}},
-                        json{{"source", "/var/run"}, {"target", "/var/run"}, {"read_only", true}},
-                        json{{"source", "/sys"}, {"target", "/sys"}, {"read_only", true}},
-                        json{{"source", "/var/lib/docker"}, {"target", "/var/lib/docker"}, {"read_only", true}},
-                        json{{"source", "/dev/disk"}, {"target", "/dev/disk"}, {"read_only", true}},
-                    })},
-    };
+    // The node's network: the exporter binds the node's address as the process would, and the
+    // image's entrypoint (node_exporter) takes the flags.
+    return json{{"name", kNodeExporterWorkload}, {"image", o.node_exporter_image}, {"network", "host"}, {"cmd", args},
+                {"env", json::object()}, {"ports", json::array({o.exporter_port})}};
   }
   throw std::invalid_argument("node " + str_or(node, "name") + " uses runtime \"" + runtime +
                               "\"; prometheus-cadvisor runs exporters only on the process and docker runtimes");
@@ -143,12 +130,15 @@ json prometheus_workload(const json& node, const Options& o, const std::string& 
     return json{{"name", kPrometheusWorkload}, {"command", command}, {"env", json::object()}, {"ports", json::array({o.port})}};
   }
   if (runtime == "docker") {
+    // In the node's network, so it reaches every exporter's node address; its data stays in
+    // the container (/prometheus) and goes with it. The config comes from the runtime's files
+    // volume, which config_path names.
     return json{{"name", kPrometheusWorkload},
                 {"image", o.prometheus_image},
-                {"args", args("0.0.0.0:" + port, "/prometheus")},
+                {"network", "host"},
+                {"cmd", args(address + ":" + port, "/prometheus")},
                 {"env", json::object()},
-                {"ports", json::array({o.port})},
-                {"volumes", json::array({json{{"source", data_dir}, {"target", "/prometheus"}, {"read_only", false}}})}};
+                {"ports", json::array({o.port})}};
   }
   throw std::invalid_argument("node " + str_or(node, "name") + " uses runtime \"" + runtime +
                               "\"; prometheus-cadvisor runs Prometheus only on the process and docker runtimes");
@@ -204,20 +194,15 @@ std::vector<Job> desired_jobs(const json& request, const Options& o) {
   add(std::move(self));
 
   Job node_job{.name = "node"};
-  Job cadvisor_job{.name = "cadvisor"};
   for (const json* n : exporter_nodes(request, o)) {
-    const std::string runtime = str_or(*n, "runtime", "process");
+    if (!runtime_supported(str_or(*n, "runtime", "process"))) continue;
     std::map<std::string, std::string> labels{{"node", str_or(*n, "name")}};
     if (const auto group = str_or(*n, "group"); !group.empty()) labels["group"] = group;
-    if (runtime == "docker")
-      cadvisor_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.cadvisor_port), labels});
-    else if (runtime == "process")
-      node_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), labels});
+    node_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), labels});
   }
   // The node job stays even when empty, so the configuration does not change as the first
-  // exporter node joins; cAdvisor appears only once a Docker node exists.
+  // exporter node joins.
   add(std::move(node_job));
-  if (!cadvisor_job.targets.empty()) add(std::move(cadvisor_job));
 
   if (request.contains("addons") && request["addons"].is_object()) {
     // std::map iteration gives the addons sorted by name, so the order is stable across runs.
@@ -337,13 +322,12 @@ std::vector<OptionError> validate_request(const json& request) {
   } catch (const std::exception&) {
   }
   for (const json* n : exporter_nodes(request, o)) {
-    const bool docker = str_or(*n, "runtime", "process") == "docker";
-    const int port = docker ? o.cadvisor_port : o.exporter_port;
-    const std::string what = docker ? "cAdvisor (option cadvisor_port)" : "node_exporter (option exporter_port)";
+    const int port = o.exporter_port;
+    const std::string what = "node_exporter (option exporter_port)";
     auto& ports = used[str_or(*n, "name")];
     if (auto it = ports.find(port); it != ports.end())
-      errors.push_back({docker ? "cadvisor_port" : "exporter_port", what + " and " + it->second + " both use port " + std::to_string(port) +
-                                                                      " on node " + str_or(*n, "name") + "; give them different ports"});
+      errors.push_back({"exporter_port", what + " and " + it->second + " both use port " + std::to_string(port) + " on node " +
+                                             str_or(*n, "name") + "; give them different ports"});
     else
       ports[port] = what;
   }
@@ -356,9 +340,7 @@ std::vector<OptionError> validate_request(const json& request) {
         if (node_it == used.end()) continue;
         const auto it = node_it->second.find(inst["port"].get<int>());
         if (it == node_it->second.end()) continue;
-        const std::string key = it->second.find("option port)") != std::string::npos ? "port"
-                                : it->second.find("cadvisor_port") != std::string::npos ? "cadvisor_port"
-                                                                                          : "exporter_port";
+        const std::string key = it->second.find("option port)") != std::string::npos ? "port" : "exporter_port";
         errors.push_back({key, it->second + " uses port " + std::to_string(it->first) + " on node " + node_it->first + ", where " +
                                    str_or(inst, "id", str_or(svc, "name")) + " already listens; choose another " + key});
       }

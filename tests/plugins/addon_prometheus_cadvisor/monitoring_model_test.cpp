@@ -86,7 +86,7 @@ TEST_CASE("prometheus-cadvisor options take their defaults and reject bad values
   CHECK(o.retention == "15d");
   CHECK(o.scrape_interval == "5s");
   CHECK(o.exporter_port == 9100);
-  CHECK(o.cadvisor_image == "gcr.io/cadvisor/cadvisor:v0.47.2");
+  CHECK(o.node_exporter_image == "prom/node-exporter:v1.5.0");
   CHECK(o.scrape_services);
 
   errors.clear();
@@ -121,7 +121,6 @@ TEST_CASE("prometheus-cadvisor jobs cover prometheus, every node, addon targets 
   CHECK(addresses(*svc) == std::vector<std::string>{"127.77.0.2:8000", "127.77.0.3:8000"});
   CHECK(svc->file == "service_hello_v1");
   CHECK(svc->targets[1].labels.at("service_instance") == "hello/v1#2");
-  CHECK(find_job(jobs, "cadvisor") == nullptr);
 }
 
 TEST_CASE("prometheus-cadvisor exporter_roles and scrape_services narrow the targets", "[prometheus-cadvisor]") {
@@ -204,35 +203,29 @@ TEST_CASE("prometheus-cadvisor process workloads bind the node address", "[prome
   CHECK_FALSE(e.contains("image"));
 }
 
-TEST_CASE("prometheus-cadvisor cAdvisor workload spec shape for Docker runtime nodes", "[prometheus-cadvisor]") {
+TEST_CASE("prometheus-cadvisor on Docker runtime nodes: node_exporter and Prometheus containers in the node's network", "[prometheus-cadvisor]") {
   json req = sample_request(1);
-  CHECK(pm::parse_options(json::object()).cadvisor_port == 8088);
-  req["addon"]["config"]["cadvisor_port"] = 8081;
+  req["addon"]["config"]["node_exporter_image"] = "node-exporter:flotilla";
   req["nodes"][1]["runtime"] = "docker";
   const pm::Options o = pm::parse_options(req["addon"]["config"]);
   const json w = pm::exporter_workload(req["nodes"][1], o);
-  CHECK(w["name"] == "cadvisor");
-  CHECK(w["image"] == "gcr.io/cadvisor/cadvisor:v0.47.2");
+  CHECK(w["name"] == "node-exporter");
+  CHECK(w["image"] == "node-exporter:flotilla");
+  CHECK(w["network"] == "host");
   CHECK_FALSE(w.contains("command"));
-  CHECK(w["ports"] == json::array({8081}));
-  CHECK(w["args"][0] == "--port=8081");
-  CHECK(w["privileged"] == true);
-  std::set<std::string> targets;
-  for (const auto& v : w["volumes"]) targets.insert(v["target"].get<std::string>());
-  CHECK(targets.contains("/rootfs"));
-  CHECK(targets.contains("/var/lib/docker"));
-  CHECK(targets.contains("/sys"));
+  CHECK(w["cmd"] == json::array({"--web.listen-address=127.77.0.2:9100", "--no-collector.systemd"}));
 
-  // The Docker node is scraped as cAdvisor, not as a node exporter.
+  // The Docker node is scraped in the node job, like a process node.
   const auto jobs = pm::desired_jobs(req, o);
-  REQUIRE(find_job(jobs, "cadvisor") != nullptr);
-  CHECK(addresses(*find_job(jobs, "cadvisor")) == std::vector<std::string>{"127.77.0.2:8081"});
-  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100"});
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100", "127.77.0.2:9100"});
 
-  // Prometheus itself on a Docker node: the image, listening inside the container.
-  const json p = pm::prometheus_workload(req["nodes"][1], o, "/files/prometheus.yml", "/d/data");
+  // Prometheus itself on a Docker node: the image's entrypoint takes the flags, on the node's address.
+  const json p = pm::prometheus_workload(req["nodes"][1], o, "/flotilla/files/prometheus-cadvisor/prometheus.yml", "/d/data");
   CHECK(p["image"] == "prom/prometheus:v2.42.0");
-  CHECK(p["args"][1] == "--web.listen-address=0.0.0.0:9090");
+  CHECK(p["network"] == "host");
+  CHECK(p["cmd"][0] == "--config.file=/flotilla/files/prometheus-cadvisor/prometheus.yml");
+  CHECK(p["cmd"][1] == "--web.listen-address=127.77.0.2:9090");
+  CHECK(p["cmd"][2] == "--storage.tsdb.path=/prometheus");
 }
 
 TEST_CASE("prometheus-cadvisor validation names the placement and unsupported runtimes", "[prometheus-cadvisor]") {
@@ -279,7 +272,7 @@ TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabili
   CHECK(m["optional"] == json::array({"ingress", "discovery"}));
   CHECK(m["placement"] == json{{"roles", {"infra"}}, {"mode", "first"}});
   // Every option the parser reads is declared, with a default of the declared type.
-  for (const char* key : {"port", "retention", "scrape_interval", "exporter_roles", "exporter_port", "cadvisor_image", "scrape_services"})
+  for (const char* key : {"port", "retention", "scrape_interval", "exporter_roles", "exporter_port", "node_exporter_image", "prometheus_image", "scrape_services"})
     CHECK(m["schema"].contains(key));
   std::vector<pm::OptionError> errors;
   json defaults = json::object();

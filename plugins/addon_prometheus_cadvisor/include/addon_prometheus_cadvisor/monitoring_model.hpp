@@ -25,7 +25,6 @@ using json = nlohmann::json;
 /// Workload names on the nodes (the engine keeps them apart from other addons' names).
 inline constexpr const char* kPrometheusWorkload = "prometheus";
 inline constexpr const char* kNodeExporterWorkload = "node-exporter";
-inline constexpr const char* kCadvisorWorkload = "cadvisor";
 
 /// The manifest: option schema, capabilities and default placement (JSON text; lives as
 /// long as the process).
@@ -39,8 +38,7 @@ struct Options {
   std::vector<std::string> exporter_roles;
   int exporter_port = 9100;
   std::vector<std::string> exporter_disable_collectors{"systemd"};
-  std::string cadvisor_image = "gcr.io/cadvisor/cadvisor:v0.47.2";
-  int cadvisor_port = 8088;  // not cAdvisor's own 8080: that is the ingress port on swarm nodes
+  std::string node_exporter_image = "prom/node-exporter:v1.5.0";
   std::string prometheus_image = "prom/prometheus:v2.42.0";
   bool scrape_services = true;
   std::string services_metrics_path = "/metrics";
@@ -70,8 +68,9 @@ bool exports_on(const json& node, const Options& o);
 /// "process" or "docker" runtimes are served; anything else is named in the error.
 inline bool runtime_supported(const std::string& runtime) { return runtime == "process" || runtime == "docker"; }
 
-/// The exporter workload for a node: node_exporter on the process runtime, cAdvisor on Docker.
-/// Throws std::invalid_argument for any other runtime.
+/// The exporter workload for a node: node_exporter, Debian's binary on the process runtime and
+/// the `node_exporter_image` container in the node's network on Docker. Throws
+/// std::invalid_argument for any other runtime.
 json exporter_workload(const json& node, const Options& o);
 
 /// The Prometheus workload on `node`: the Debian binary on the process runtime, the image on Docker.
@@ -104,7 +103,7 @@ const json& prometheus_node(const json& request);
 /// Nodes that should run an exporter (placed by role, with a known address), in request order.
 std::vector<const json*> exporter_nodes(const json& request, const Options& o);
 
-/// Every scrape job the addon wants, in a stable order: prometheus, node, cadvisor, the jobs
+/// Every scrape job the addon wants, in a stable order: prometheus, node, the jobs
 /// published by other addons (sorted by addon), then one job per service.
 std::vector<Job> desired_jobs(const json& request, const Options& o);
 

@@ -1,0 +1,77 @@
+// The prometheus-cadvisor addon on Docker nodes of the lab: a node_exporter container on each
+// of three nodes and a Prometheus container on infra, whose configuration and file_sd files
+// come through the docker runtime's put_file. Prometheus, asked from the host over the bridge,
+// reports every exporter up; a second apply changes no container; destroy removes them all.
+#include "flotilla/support/docker_client.hpp"
+#include "support/docker_addon_host.hpp"
+#include "support/prometheus_fixture.hpp"
+#include "support/skip.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+namespace s = flotilla::support;
+namespace fx = flotilla::test::prom;
+using flotilla::test::DockerAddonHost;
+using flotilla::test::DockerLab;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+TEST_CASE("prometheus-cadvisor on Docker nodes: exporter containers on every node, Prometheus in a container sees them all up",
+          "[prometheus-cadvisor][docker][integration]") {
+  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  auto* lab = DockerLab::get();
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  if (!s::find_executable("prometheus") || !s::find_executable("prometheus-node-exporter"))
+    FLOTILLA_SKIP("prometheus or prometheus-node-exporter is not installed; scripts/install-deps.sh installs them");
+  REQUIRE(flotilla::test::build_lab_images(*lab, {"node-exporter"}).empty());
+  REQUIRE(flotilla::test::build_lab_images(*lab, {"prometheus"}, 1).empty());
+
+  json nodes = DockerAddonHost::lab_nodes(*lab, {"infra", "swarm", "swarm"}, "lab");
+  for (auto& n : nodes) n["runtime_config"]["files_image"] = DockerLab::kImage;
+  DockerAddonHost host("addon_prometheus_cadvisor", "prometheus-cadvisor", nodes);
+  const json config = {{"prometheus_image", "prometheus:flotilla"},
+                       {"node_exporter_image", "node-exporter:flotilla"},
+                       {"scrape_interval", "2s"},
+                       {"scrape_services", false}};
+  const json req = host.request(config, {"infra"}, "/tmp/flotilla-prom-docker-test");
+
+  auto [vst, vout] = host.call("validate", req);
+  REQUIRE(vst == FLT_OK);
+  CHECK(json::parse(vout)["errors"].empty());
+
+  auto [st, out] = host.call("apply", req);
+  INFO(out);
+  REQUIRE(st == FLT_OK);
+  const std::string base_url = "http://" + lab->nodes()[0].address + ":9090";
+  CHECK(json::parse(out)["endpoints"]["prometheus"] == base_url);
+
+  std::vector<std::string> exporters;
+  for (const auto& n : lab->nodes()) exporters.push_back(n.address + ":9100");
+  const std::map<std::string, std::vector<std::string>> expected = {{"node", exporters}, {"prometheus", {lab->nodes()[0].address + ":9090"}}};
+  const bool all_up = fx::wait_until([&] { return fx::all_healthy(base_url, expected); }, 60s).count() >= 0;
+  INFO(fx::http(base_url + "/api/v1/targets").body);
+  CHECK(all_up);
+
+  s::DockerClient infra({.node = lab->nodes()[0].name, .host = lab->nodes()[0].host});
+  const auto prometheus = infra.inspect_container(host.workload_name("prometheus"));
+  REQUIRE(prometheus.has_value());
+  CHECK((*prometheus)["Config"]["Image"] == "prometheus:flotilla");
+  CHECK((*prometheus)["HostConfig"]["NetworkMode"] == "host");
+  const std::string id = (*prometheus)["Id"];
+
+  auto [st2, out2] = host.call("apply", req);
+  INFO(out2);
+  REQUIRE(st2 == FLT_OK);
+  CHECK((*infra.inspect_container(host.workload_name("prometheus")))["Id"] == id);
+
+  auto [st3, out3] = host.call("destroy", req);
+  INFO(out3);
+  REQUIRE(st3 == FLT_OK);
+  for (const auto& n : lab->nodes()) {
+    s::DockerClient d({.node = n.name, .host = n.host});
+    CHECK_FALSE(d.inspect_container(host.workload_name("node-exporter")).has_value());
+  }
+  CHECK_FALSE(infra.inspect_container(host.workload_name("prometheus")).has_value());
+}
