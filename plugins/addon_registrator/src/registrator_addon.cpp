@@ -50,6 +50,8 @@ struct Options {
   std::string domain = "consul";
   bool dns = true;
   std::int64_t dns_port = 8600;
+  std::string etcdctl_image = "quay.io/coreos/etcd:v3.5.9";
+  std::string dns_image = "dnsmasq:flotilla";
 };
 
 const flotilla::support::ConfigMap<Options>& options_map() {
@@ -64,7 +66,9 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .string("domain", &Options::domain, "DNS domain: services resolve as <name>.service.<domain>")
           .boolean("dns", &Options::dns, "With etcd, serve DNS names from a dnsmasq on the registrator's node")
           .integer("dns_port", &Options::dns_port, "Port of that dnsmasq")
-          .range(1, 65535);
+          .range(1, 65535)
+          .string("etcdctl_image", &Options::etcdctl_image, "Image with etcdctl on its PATH for the keepalives on Docker-runtime nodes")
+          .string("dns_image", &Options::dns_image, "Image with dnsmasq on its PATH when the registrator's node runs Docker");
   return map;
 }
 
@@ -198,8 +202,21 @@ void stop_etcd_helpers(Context& ctx, const json& state) {
 /// Gives every node that holds entries one lease, renewed by a keepalive on that node, and
 /// revokes the leases of nodes that hold none any more. Returns node -> lease ID; `state`
 /// records the leases (saved at once, so a failure later still lets destroy revoke them).
-std::map<std::string, std::int64_t> renew_leases(Context& ctx, const support::EtcdClient& etcd, const std::string& endpoints, int ttl,
-                                                 const std::vector<d::Registration>& desired, json& state) {
+bool on_docker(const json& req, const std::string& node) { return node_by_name(req, node).value("runtime", "process") == "docker"; }
+
+/// The keepalive of `node`'s lease: etcdctl as a process, or in a container of `image` in
+/// the node's network (so it reaches the members' addresses as a process would).
+json keepalive_workload(bool docker, const std::string& image, const std::string& endpoints, std::int64_t id) {
+  const json argv = {"etcdctl", "--endpoints=" + endpoints, "--dial-timeout=2s", "lease", "keep-alive", support::lease_hex(id)};
+  json workload = {{"name", kKeepalive}, {"env", {{"ETCDCTL_API", "3"}}}, {"ports", json::array()}};
+  if (docker) workload.update({{"image", image}, {"cmd", argv}, {"network", "host"}});
+  else workload.update({{"command", argv}, {"image", "gcr.io/etcd-development/etcd:v3.4.23"}});
+  return workload;
+}
+
+std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, const Options& cfg, const support::EtcdClient& etcd,
+                                                 const std::string& endpoints, const std::vector<d::Registration>& desired, json& state) {
+  const int ttl = static_cast<int>(cfg.ttl);
   json leases = state.value("leases", json::object());
   std::set<std::string> nodes;
   for (const auto& r : desired) nodes.insert(r.node);
@@ -218,11 +235,7 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const support::Et
       ctx.set_state(state);
       ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
     }
-    json workload = {{"name", kKeepalive},
-                     {"command", {"etcdctl", "--endpoints=" + endpoints, "--dial-timeout=2s", "lease", "keep-alive", support::lease_hex(id)}},
-                     {"image", "gcr.io/etcd-development/etcd:v3.4.23"},
-                     {"env", {{"ETCDCTL_API", "3"}}},
-                     {"ports", json::array()}};
+    const json workload = keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id);
     (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
     lease_of[node] = id;
   }
@@ -250,8 +263,27 @@ struct DnsPlace {
   std::string domain;
 };
 
+/// flotilla-catalog-dns runs dnsmasq and keeps its files equal to the etcd catalog between
+/// applies (entries of a dead node expire with its lease). srv-host lines are read only at
+/// start: the digest in the environment changes the workload's spec when they change at an
+/// apply, and the runtime then restarts it at once.
+std::vector<std::string> catalog_dns_command(const json& req, const d::DnsmasqOptions& o, const std::string& endpoints,
+                                             const std::string& prefix, const std::string& hosts_file) {
+  std::vector<std::string> command = {"flotilla-catalog-dns", "--etcd",   endpoints,  "--prefix",   prefix,
+                                      "--domain",             o.domain,   "--hosts-file", hosts_file, "--srv-file", o.srv_file};
+  for (const auto& n : req.value("nodes", json::array())) {
+    if (!n.value("address", "").empty()) {
+      command.push_back("--node");
+      command.push_back(n.value("name", "") + "=" + n.value("address", ""));
+    }
+  }
+  command.push_back("--");
+  for (auto& arg : d::dnsmasq_command(o)) command.push_back(arg);
+  return command;
+}
+
 void run_dnsmasq(Context& ctx, const json& req, const DnsPlace& where, const std::vector<d::Registration>& desired, json& state,
-                 const std::string& endpoints, const std::string& prefix) {
+                 const std::string& endpoints, const std::string& prefix, const std::string& image) {
   const std::string& node = where.node;
   const std::string hosts = d::render_hosts(desired, where.domain, req.value("nodes", json::array()));
   const std::string srv = d::render_srv_conf(desired, where.domain);
@@ -264,26 +296,18 @@ void run_dnsmasq(Context& ctx, const json& req, const DnsPlace& where, const std
   o.hosts_dir = std::filesystem::path(hosts_put.value("path", "")).parent_path().string();
   o.srv_file = srv_put.value("path", "");
   o.stay_root = ::geteuid() == 0 && !d::readable_by_others(o.hosts_dir);
-  // flotilla-catalog-dns runs dnsmasq and keeps its files equal to the etcd catalog between
-  // applies (entries of a dead node expire with its lease). srv-host lines are read only at
-  // start: the digest in the environment changes the workload's spec when they change at an
-  // apply, and the runtime then restarts it at once.
-  std::vector<std::string> command = {"flotilla-catalog-dns", "--etcd",       endpoints,   "--prefix",
-                                      prefix,                 "--domain",     where.domain, "--hosts-file",
-                                      hosts_put.value("path", ""), "--srv-file", o.srv_file};
-  for (const auto& n : req.value("nodes", json::array())) {
-    if (!n.value("address", "").empty()) {
-      command.push_back("--node");
-      command.push_back(n.value("name", "") + "=" + n.value("address", ""));
-    }
-  }
-  command.push_back("--");
-  for (auto& arg : d::dnsmasq_command(o)) command.push_back(arg);
   const std::string digest = d::srv_digest(state, srv);
-  json workload = {{"name", kDns},
-                   {"command", command},
-                   {"env", {{"FLOTILLA_SRV_DIGEST", digest}}},
-                   {"ports", {where.port}}};
+  json workload = {{"name", kDns}, {"env", {{"FLOTILLA_SRV_DIGEST", digest}}}, {"ports", {where.port}}};
+  if (on_docker(req, node)) {
+    // On a Docker node dnsmasq runs alone in a container of the node's network, reading the
+    // files of the runtime's files volume: the hosts file follows the catalog at every apply
+    // (dnsmasq re-reads its --hostsdir by itself), not between applies.
+    o.binary = "dnsmasq";
+    o.stay_root = true;  // the container's root, so the volume's files are readable
+    workload.update({{"image", image}, {"network", "host"}, {"cmd", d::dnsmasq_command(o)}});
+  } else {
+    workload["command"] = catalog_dns_command(req, o, endpoints, prefix, hosts_put.value("path", ""));
+  }
   const json started = ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
   state["dns_node"] = node;
   state["srv_hash"] = support::stable_hash(srv);
@@ -310,7 +334,7 @@ json apply_etcd(Context& ctx, const json& req, const Options& cfg, const Backend
   support::EtcdClient etcd(endpoints);
   json state = ctx.state();
   state["backend"] = "etcd";
-  const auto lease_of = renew_leases(ctx, etcd, endpoints, ttl, desired, state);
+  const auto lease_of = renew_leases(ctx, req, cfg, etcd, endpoints, desired, state);
 
   const d::SyncReport report = d::sync_etcd(etcd, prefix, desired, [&](const std::string& node) { return lease_of.at(node); });
   json messages = json::array({"catalog (etcd " + prefix + "): " + report.summary()});
@@ -334,11 +358,11 @@ json apply_etcd(Context& ctx, const json& req, const Options& cfg, const Backend
   if (cfg.dns && !home.empty()) {
     const json node = node_by_name(req, home);
     const DnsPlace where{home, node.value("address", ""), static_cast<int>(cfg.dns_port), cfg.domain};
-    if (node.value("runtime", "process") != "process") {
-      messages.push_back("DNS: node " + home + " uses the " + node.value("runtime", "") +
-                         " runtime; dnsmasq runs only on the process runtime, so no DNS names are served");
+    if (const std::string runtime = node.value("runtime", "process"); runtime != "process" && runtime != "docker") {
+      messages.push_back("DNS: node " + home + " uses the " + runtime +
+                         " runtime; dnsmasq runs only on the process and docker runtimes, so no DNS names are served");
     } else {
-      run_dnsmasq(ctx, req, where, desired, state, endpoints, prefix);
+      run_dnsmasq(ctx, req, where, desired, state, endpoints, prefix, cfg.dns_image);
       const std::string server = where.address + ":" + std::to_string(where.port);
       endpoints_out["dns"] = "dns://" + server;
       outputs["dns"] = {{"server", server}, {"domain", where.domain}, {"node", home}};
@@ -390,6 +414,13 @@ json Registrator::validate(Context&, const json& req) {
     errors.push_back({{"key", "domain"},
                       {"message", "domain \"" + domain + "\" is not a DNS domain (dot-separated labels of a-z, 0-9 and '-'); use e.g. \"consul\""}});
   }
+  // Keepalives run on every node that holds entries, dnsmasq on the registrator's node; the
+  // runtime is known once the driver has made the node.
+  for (const auto& n : req.value("nodes", json::array()))
+    if (const std::string rt = n.value("runtime", ""); !rt.empty() && rt != "process" && rt != "docker")
+      errors.push_back({{"key", "placement"},
+                        {"message", "registrator cannot run its keepalive and dnsmasq on node " + n.value("name", "") + " (runtime `" + rt +
+                                        "`): it runs on the process and docker runtimes; keep services and the registrator off that node"}});
   for (const auto& svc : req.value("services", json::array())) {
     const std::string name = svc.value("name", "");
     const std::string label = svc.contains("dns") && svc["dns"].is_string() ? svc["dns"].get<std::string>() : d::dns_name(name);
