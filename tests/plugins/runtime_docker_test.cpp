@@ -7,8 +7,11 @@
 #include "flotilla/support/docker_client.hpp"
 #include "flotilla/support/http.hpp"
 #include "flotilla/support/wait.hpp"
+#include "driver_netns/host.hpp"
 #include "support/docker_lab.hpp"
 #include "support/plugin_harness.hpp"
+#include "support/process_util.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -64,10 +67,7 @@ TEST_CASE("docker runtime: a workload becomes a container config with ports on t
 TEST_CASE("docker runtime on real dockerd: start, no-op restart, replace on change, recreate after removal, signal, stop",
           "[plugins][docker-runtime][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
   PluginHarness plugin("runtime_docker");
   const auto& n = lab->nodes()[2];
   const json node = lab_node(n);
@@ -140,10 +140,7 @@ TEST_CASE("docker runtime on real dockerd: start, no-op restart, replace on chan
 
 TEST_CASE("docker runtime: inspects of many workloads on a node share one list call", "[plugins][docker-runtime][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
   rt::NodeListings listings(5s);
   for (int round = 0; round < 10; ++round)
     for (const auto& n : lab->nodes()) (void)listings.get({.node = n.name, .host = n.host});
@@ -235,4 +232,109 @@ TEST_CASE("docker runtime on real dockerd: put_file fills the owner's volume tha
   }
   CHECK(put("rtfiles/x", "x", "999").status == FLT_INVALID);
   cleanup();
+}
+
+TEST_CASE("docker runtime over TLS: start, inspect and stop through a netns node's TLS endpoint, and a wrong client certificate names the node",
+          "[plugins][docker-runtime][docker][integration]") {
+  if (const std::string why = DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
+  PluginHarness driver("driver_netns");
+  PluginHarness plugin("runtime_docker");
+  flotilla::test::proc::ScratchDir scratch("flt-rt-tls");
+  const json cluster = {{"name", "rt-tls"}, {"state_dir", scratch.path().string()}};
+  const json config = {{"subnet", "10.214.202.0/24"}};
+  const json node_in = {{"name", "tls-1"}, {"slot", 0}};
+  const auto made = driver.call("create", {{"cluster", cluster}, {"config", config}, {"node", node_in}});
+  struct Destroy {
+    const PluginHarness& driver;
+    json request;
+    ~Destroy() { (void)driver.call("destroy", request); }
+  } destroy{driver, {{"cluster", cluster}, {"config", config}, {"node", node_in}, {"record", made.result}}};
+  INFO(made.describe());
+  REQUIRE(made.ok());
+  // The image comes over the node's unix socket; everything after over TLS only.
+  s::DockerClient local({.node = "tls-1", .host = made.result["runtime_config"]["host"]});
+  (void)local.import_image(flotilla::test::lab_image_tar(), DockerLab::kImage);
+
+  const json env = made.result["runtime_config"]["env"];
+  const std::string certs = env["DOCKER_CERT_PATH"];
+  const json node = {{"name", "tls-1"},
+                     {"address", made.result["address"]},
+                     {"runtime", "docker"},
+                     {"runtime_config",
+                      {{"host", env["DOCKER_HOST"]},
+                       {"cluster", "rt-tls"},
+                       {"tls", {{"ca", certs + "/ca.pem"}, {"cert", certs + "/cert.pem"}, {"key", certs + "/key.pem"}}}}}};
+  const auto started = plugin.call("start", {{"node", node}, {"workload", web_workload("rt-tls-web", 18095, "tls")}});
+  INFO(started.describe());
+  REQUIRE(started.ok());
+  CHECK(started.result["changed"] == true);
+  const json record = started.result["record"];
+  const auto inspected = plugin.call("inspect", {{"node", node}, {"record", record}});
+  REQUIRE(inspected.ok());
+  CHECK(inspected.result["state"] == "running");
+  CHECK(inspected.result["id"] == record["id"]);
+  CHECK(s::HttpClient().get("http://" + made.result["address"].get<std::string>() + ":18095/index.html").body == "tls\n");
+
+  // A client certificate from a CA the daemon does not trust: refused, and the error says where and why.
+  const auto other = flotilla::netns::ensure_client_tls(scratch.path() / "other-ca", "intruder");
+  json wrong = node;
+  wrong["runtime_config"]["tls"] = {{"ca", certs + "/ca.pem"}, {"cert", other.cert().string()}, {"key", other.key().string()}};
+  const auto refused = plugin.call("inspect", {{"node", wrong}, {"record", record}});
+  INFO(refused.describe());
+  CHECK_FALSE(refused.ok());
+  CHECK(refused.status != FLT_RETRYABLE);
+  CHECK_THAT(refused.error, Catch::Contains("node tls-1") && Catch::Contains(env["DOCKER_HOST"].get<std::string>()) &&
+                                Catch::Contains("certificate"));
+
+  const auto stopped = plugin.call("stop", {{"node", node}, {"record", record}, {"timeout_s", 1}, {"purge", true}});
+  REQUIRE(stopped.ok());
+  CHECK_FALSE(local.inspect_container("rt-tls-web"));
+}
+
+TEST_CASE("docker runtime: an unreachable daemon, a missing image and a taken port each name node, workload and component, and leave no container",
+          "[plugins][docker-runtime][docker][integration]") {
+  auto* lab = DockerLab::get();
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  PluginHarness plugin("runtime_docker");
+  const auto& n = lab->nodes()[1];
+  const json node = lab_node(n);
+  s::DockerClient docker({.node = n.name, .host = n.host});
+  for (const char* c : {"rt-bad-image", "rt-port-a", "rt-port-b"}) docker.remove_container(c);
+
+  // No daemon: retryable, and says where it looked.
+  json gone = node;
+  gone["runtime_config"]["host"] = "unix:///nonexistent/flotilla/docker.sock";
+  const auto unreachable = plugin.call("start", {{"node", gone}, {"workload", web_workload("rt-nowhere", 18093, "x")}});
+  CHECK(unreachable.status == FLT_RETRYABLE);
+  CHECK_THAT(unreachable.error, Catch::Contains("node " + n.name) && Catch::Contains("/nonexistent/flotilla/docker.sock") &&
+                                    Catch::Contains("workload rt-nowhere of service:hello/v1"));
+
+  // An image no registry serves: nothing is created.
+  json missing = web_workload("rt-bad-image", 18093, "x");
+  missing["image"] = "127.0.0.1:9/flotilla/no-such-image:1";
+  const auto pulled = plugin.call("start", {{"node", node}, {"workload", missing}});
+  CHECK(pulled.status == FLT_ERROR);
+  CHECK_THAT(pulled.error, Catch::Contains("node " + n.name) && Catch::Contains("pull image 127.0.0.1:9/flotilla/no-such-image:1") &&
+                               Catch::Contains("workload rt-bad-image of service:hello/v1") && Catch::Contains("registry"));
+  CHECK_FALSE(docker.inspect_container("rt-bad-image"));
+
+  // Two workloads on one port of one node: the second fails, is removed, and the first keeps serving.
+  const auto first = plugin.call("start", {{"node", node}, {"workload", web_workload("rt-port-a", 18094, "a")}});
+  INFO(first.describe());
+  REQUIRE(first.ok());
+  json second_workload = web_workload("rt-port-b", 18094, "b");
+  second_workload["owner"] = "haproxy";
+  const auto second = plugin.call("start", {{"node", node}, {"workload", second_workload}});
+  CHECK(second.status == FLT_ERROR);
+  CHECK_THAT(second.error, Catch::Contains("node " + n.name) && Catch::Contains("18094") && Catch::Contains("already taken") &&
+                               Catch::Contains("workload rt-port-b of haproxy"));
+  CHECK_FALSE(docker.inspect_container("rt-port-b"));
+  const auto a = plugin.call("inspect", {{"node", node}, {"record", first.result["record"]}});
+  CHECK(a.result["state"] == "running");
+  // Once the port is free, the same start succeeds.
+  REQUIRE(plugin.call("stop", {{"node", node}, {"record", first.result["record"]}, {"timeout_s", 1}, {"purge", true}}).ok());
+  const auto retried = plugin.call("start", {{"node", node}, {"workload", second_workload}});
+  INFO(retried.describe());
+  CHECK(retried.ok());
+  docker.remove_container("rt-port-b");
 }

@@ -38,11 +38,32 @@ std::string name_of(const json& req) {
   return name;
 }
 
+/// The component a workload belongs to (its owner: "service:hello/v1", an addon), from the
+/// workload or the record start returned; "" when neither says.
+std::string component_of(const json& req) {
+  std::string owner = str_or(req.value("workload", json::object()), "owner");
+  if (owner.empty()) owner = str_or(req.value("record", json::object()), "component");
+  return owner;
+}
+
 /// A DockerError as the engine should see it: retryable when the daemon was not reached.
-[[noreturn]] void rethrow(const DockerError& e, const std::string& workload) {
-  const std::string message = e.what() + (workload.empty() ? std::string() : " (workload " + workload + ")");
+[[noreturn]] void rethrow(const DockerError& e, const std::string& workload, const std::string& component) {
+  std::string message = e.what();
+  if (!workload.empty()) message += " (workload " + workload + (component.empty() ? "" : " of " + component) + ")";
   if (e.unreachable()) throw Retryable(message);
   throw Error(FLT_ERROR, message);
+}
+
+/// Why a start failed, in the user's terms where the daemon's words are obscure.
+std::string start_hint(const DockerError& e, const json& w, const std::string& node) {
+  const std::string& said = e.daemon_message();
+  if (said.find("address already in use") != std::string::npos || said.find("port is already allocated") != std::string::npos) {
+    std::string ports;
+    for (const json& p : w.value("ports", json::array())) ports += (ports.empty() ? "" : ", ") + p.dump();
+    return "; a port of it (" + ports + ") is already taken on node " + node +
+           "'s address by another program or container: free it, or give the workload another port";
+  }
+  return {};
 }
 
 /// "Exited (3) 2 seconds ago" -> 3.
@@ -172,22 +193,24 @@ json container_config(const json& node, const json& w, const std::string& cluste
 std::string config_hash(const json& config) { return support::stable_hash(config.dump()); }
 
 std::vector<support::ContainerSummary> NodeListings::get(const support::DockerEndpoint& endpoint) {
+  // Keyed by the client identity too: a listing made with one certificate answers no other.
+  const std::string key = endpoint.host + "\n" + endpoint.tls.cert_file.string();
   {
     std::lock_guard lock(mu_);
-    const auto it = entries_.find(endpoint.host);
+    const auto it = entries_.find(key);
     if (it != entries_.end() && std::chrono::steady_clock::now() - it->second.at < ttl_) return it->second.containers;
   }
   DockerClient docker(endpoint);
   auto containers = docker.list_containers({std::string(kManagedLabel) + "=true"});
   std::lock_guard lock(mu_);
   ++calls_;
-  entries_[endpoint.host] = {std::chrono::steady_clock::now(), containers};
+  entries_[key] = {std::chrono::steady_clock::now(), containers};
   return containers;
 }
 
 void NodeListings::forget(const std::string& host) {
   std::lock_guard lock(mu_);
-  entries_.erase(host);
+  std::erase_if(entries_, [&](const auto& entry) { return entry.first.starts_with(host + "\n"); });
 }
 
 int NodeListings::list_calls() const {
@@ -213,7 +236,7 @@ json DockerRuntime::start(Context& ctx, const json& req) {
   json config = container_config(node, w, cluster_of(req));
   const std::string hash = config_hash(config);
   config["Labels"][kSpecHashLabel] = hash;
-  const json record = {{"name", name}, {"spec_hash", hash}, {"image", str_or(w, "image")}};
+  const json record = {{"name", name}, {"spec_hash", hash}, {"image", str_or(w, "image")}, {"component", str_or(w, "owner", name)}};
   try {
     DockerClient docker(endpoint);
     if (const auto old = docker.inspect_container(name)) {
@@ -228,21 +251,35 @@ json DockerRuntime::start(Context& ctx, const json& req) {
     }
     listings_.forget(endpoint.host);
     ctx.progress("starting " + name);
-    docker.ensure_image(str_or(w, "image"));
+    try {
+      docker.ensure_image(str_or(w, "image"));
+    } catch (const DockerError& e) {
+      if (e.unreachable()) throw;
+      throw Error(FLT_ERROR, std::string(e.what()) + " (workload " + name + " of " + str_or(w, "owner", name) +
+                                 "); check the image's name and tag, that node " + endpoint.node +
+                                 " reaches its registry, and the registry's credentials");
+    }
     const std::string id = docker.create_container(name, config);
-    docker.start_container(id);
+    try {
+      docker.start_container(id);
+    } catch (const DockerError& e) {
+      // Nothing half-made stays behind: the next start begins from a clean slate.
+      docker.remove_container(id);
+      throw Error(FLT_ERROR, std::string(e.what()) + start_hint(e, w, endpoint.node) + " (workload " + name + " of " +
+                                 str_or(w, "owner", name) + ")");
+    }
     support::sleep_for(kStartupGrace, [&ctx] { return ctx.cancelled(); });
     const auto now = docker.inspect_container(id);
     if (!now || !(*now)["State"].value("Running", false)) {
       const auto logs = docker.logs(id, 10);
-      throw Error(FLT_ERROR, "workload " + name + " on node " + endpoint.node + " exited right after it started (image " + str_or(w, "image") +
+      throw Error(FLT_ERROR, "workload " + name + " of " + str_or(w, "owner", name) + " on node " + endpoint.node + " exited right after it started (image " + str_or(w, "image") +
                                  ", exit code " + (now ? (*now)["State"].value("ExitCode", json(-1)).dump() : "?") + "); its last output:\n" +
                                  logs.out + logs.err);
     }
     ctx.info("started " + name + " on node " + endpoint.node + " (container " + id.substr(0, 12) + ")");
     return json{{"record", with_id(record, id)}, {"changed", true}};
   } catch (const DockerError& e) {
-    rethrow(e, name);
+    rethrow(e, name, component_of(req));
   }
 }
 
@@ -259,7 +296,7 @@ json DockerRuntime::inspect(Context&, const json& req) {
     }
     return json{{"state", "missing"}};
   } catch (const DockerError& e) {
-    rethrow(e, name);
+    rethrow(e, name, component_of(req));
   }
 }
 
@@ -280,7 +317,7 @@ json DockerRuntime::stop(Context& ctx, const json& req) {
     if (req.value("purge", false)) docker.remove_container(name);
     return json::object();
   } catch (const DockerError& e) {
-    rethrow(e, name);
+    rethrow(e, name, component_of(req));
   }
 }
 
@@ -298,7 +335,7 @@ json DockerRuntime::signal(Context&, const json& req) {
   } catch (const DockerError& e) {
     if (e.status() == 404 || e.status() == 409)
       throw sdk::NotFound("cannot signal " + name + " on node " + endpoint.node + ": " + e.daemon_message() + "; start it first (flotilla up)");
-    rethrow(e, name);
+    rethrow(e, name, component_of(req));
   }
 }
 

@@ -1,6 +1,7 @@
 #include "flotilla/support/docker_client.hpp"
 
 #include "flotilla/support/encoding.hpp"
+#include "flotilla/support/net.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -118,10 +119,31 @@ DockerClient::DockerClient(DockerEndpoint endpoint) : endpoint_(std::move(endpoi
   http_ = HttpClient(std::move(options));
 }
 
+/// True when the daemon's TCP port accepts connections: a TLS call that failed there was refused
+/// by the handshake (a certificate the other side does not trust), not by a missing daemon.
+bool DockerClient::tls_refused() const {
+  if (base_url_.rfind("https://", 0) != 0) return false;
+  const std::string address = base_url_.substr(8);
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  int port = 0;
+  const auto [end, ec] = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
+  if (ec != std::errc() || port <= 0 || port > 65535) return false;
+  return tcp_port_open(address.substr(0, colon), static_cast<std::uint16_t>(port), std::chrono::milliseconds(500));
+}
+
 HttpResponse DockerClient::send(HttpRequest request, const std::string& what) {
   try {
     return http_.send(request);
   } catch (const Unreachable& e) {
+    if (e.cause() == Unreachable::Cause::transport && tls_refused())
+      throw DockerError("docker on node " + endpoint_.node + ": " + what + ": the TLS connection to the daemon at " + endpoint_.host +
+                            " failed (" + e.what() + ") although it listens there: the client certificate " +
+                            (endpoint_.tls.cert_file.empty() ? std::string("(none given)") : endpoint_.tls.cert_file.string()) +
+                            " is not signed by a CA the daemon trusts, or the CA " + endpoint_.tls.ca_file.string() +
+                            " did not sign the daemon's certificate; use the certificates the node's driver made "
+                            "(DOCKER_CERT_PATH in `flotilla env FILE " + endpoint_.node + "`)",
+                        endpoint_.node, 0, e.what(), false);
     throw DockerError("docker on node " + endpoint_.node + ": " + what + ": the daemon at " + endpoint_.host +
                           " did not answer (" + e.what() + "); check that dockerd runs on that node",
                       endpoint_.node, 0, e.what(), true);

@@ -137,6 +137,7 @@ class DockerClient {
 
  private:
   HttpResponse send(HttpRequest request, const std::string& what);
+  [[nodiscard]] bool tls_refused() const;
 
   DockerEndpoint endpoint_;
   std::string base_url_;
