@@ -9,6 +9,7 @@
 #include "support/docker_lab.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -89,12 +90,9 @@ TEST_CASE("netns driver: validate says root is needed when it is not root", "[pl
   CHECK_THAT(reason_as_nobody(), Catch::Contains("need root") && Catch::Contains("driver local"));
 }
 
-TEST_CASE("netns driver: nodes are namespaces with their own dockerd; destroy removes them and nothing else",
+TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destroy removes them and nothing else",
           "[plugins][netns][docker][integration]") {
-  if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) {
-    WARN(why);
-    return;
-  }
+  if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
   PluginHarness plugin("driver_netns");
   flotilla::test::proc::ScratchDir scratch("flt-netns");
   const json cluster = {{"name", "netns-test"}, {"state_dir", scratch.path().string()}};

@@ -4,6 +4,7 @@
 #include "flotilla/support/docker_client.hpp"
 
 #include "support/docker_lab.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,14 +15,8 @@ using namespace std::chrono_literals;
 TEST_CASE("build-images.sh makes a working HAProxy image from Debian's binary, and a second run rebuilds nothing",
           "[scripts][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
-  if (!s::find_executable("haproxy")) {
-    WARN("haproxy is not installed; scripts/install-deps.sh installs it");
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  if (!s::find_executable("haproxy")) FLOTILLA_SKIP("haproxy is not installed; scripts/install-deps.sh installs it");
   const auto& node = lab->nodes()[0];
   const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh";
   const auto first = s::run_command({"bash", script, "--host", node.host, "--tag", "lab-test", "haproxy"}, 120s);

@@ -7,7 +7,7 @@
 // processes it started and removes only the objects named after its K.
 //
 //   auto* lab = flotilla::test::DockerLab::get();
-//   if (!lab) { WARN(flotilla::test::DockerLab::unavailable_reason()); return; }
+//   if (!lab) FLOTILLA_SKIP(flotilla::test::DockerLab::unavailable_reason());
 #pragma once
 
 #include "driver_netns/host.hpp"

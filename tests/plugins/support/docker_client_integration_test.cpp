@@ -7,6 +7,7 @@
 #include "flotilla/support/wait.hpp"
 
 #include "support/docker_lab.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -31,10 +32,7 @@ json web_config(const std::string& address, int port, const std::string& run) {
 TEST_CASE("DockerClient runs a container on a real dockerd in a namespace: create, upload, serve, logs, signal, stop, remove",
           "[support][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
   const auto& node = lab->nodes()[0];
   s::DockerClient docker({.node = node.name, .host = node.host});
   CHECK(docker.api_version() == "1.41");
@@ -101,10 +99,7 @@ TEST_CASE("DockerClient runs a container on a real dockerd in a namespace: creat
 TEST_CASE("DockerClient against real dockerd: a missing image and a taken port fail with the daemon's message and the node",
           "[support][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
   const auto& node = lab->nodes()[1];
   s::DockerClient docker({.node = node.name, .host = node.host});
   try {

@@ -33,7 +33,7 @@ s::DockerClient client_for(const EngineReplay& replay, const std::string& node =
 
 }  // namespace
 
-TEST_CASE("DockerClient negotiates down to an older daemon's API and speaks it for every call", "[support][docker]") {
+TEST_CASE("DockerClient (recorded) negotiates down to an older daemon's API and speaks it for every call", "[support][docker][recorded]") {
   EngineReplay replay("old_daemon");
   auto docker = client_for(replay);
   CHECK(docker.api_version() == "1.39");
@@ -74,7 +74,7 @@ TEST_CASE("DockerClient negotiates down to an older daemon's API and speaks it f
     if (r.target != "/version") CHECK(r.target.starts_with("/v1.39/"));
 }
 
-TEST_CASE("DockerClient refuses a daemon older than the oldest API it speaks, naming node and version", "[support][docker]") {
+TEST_CASE("DockerClient (recorded) refuses a daemon older than the oldest API it speaks, naming node and version", "[support][docker][recorded]") {
   EngineReplay replay("too_old_daemon");
   auto docker = client_for(replay, "infra");
   try {
@@ -87,7 +87,7 @@ TEST_CASE("DockerClient refuses a daemon older than the oldest API it speaks, na
   check_replayed(replay);
 }
 
-TEST_CASE("DockerClient pulls with per-call registry credentials and reports the registry's refusal without them", "[support][docker]") {
+TEST_CASE("DockerClient (recorded) pulls with per-call registry credentials and reports the registry's refusal without them", "[support][docker][recorded]") {
   EngineReplay replay("registry_auth");
   auto docker = client_for(replay, "swarm-2");
   const s::RegistryAuth auth{.username = "deploy", .password = "s3cret-Pa55", .server_address = "127.88.0.1:5000"};
@@ -130,7 +130,7 @@ TEST_CASE("DockerClient pulls with per-call registry credentials and reports the
   CHECK(with_auth == 2);
 }
 
-TEST_CASE("DockerClient reports a dropped connection as the node being unreachable, and recovers on the next call", "[support][docker]") {
+TEST_CASE("DockerClient (recorded) reports a dropped connection as the node being unreachable, and recovers on the next call", "[support][docker][recorded]") {
   EngineReplay replay("dropped_connection");
   auto docker = client_for(replay, "swarm-3");
   try {
@@ -157,7 +157,7 @@ TEST_CASE("DockerClient reports a daemon that is not there with node and socket"
   CHECK_THROWS_AS(s::DockerClient({.node = "n", .host = "ssh://x"}), std::invalid_argument);
 }
 
-TEST_CASE("Docker log streams are split by their frame headers; a TTY stream is all stdout", "[support][docker]") {
+TEST_CASE("Docker log streams are split by their frame headers, and a TTY stream is all stdout", "[support][docker]") {
   std::string framed;
   const auto frame = [&](char stream, const std::string& text) {
     framed += std::string{stream, 0, 0, 0};
