@@ -153,10 +153,7 @@ TEST_CASE("docker runtime: inspects of many workloads on a node share one list c
 TEST_CASE("docker runtime on real dockerd: put_file fills the owner's volume that its containers mount, through the Engine API only",
           "[plugins][docker-runtime][docker][integration]") {
   auto* lab = DockerLab::get();
-  if (!lab) {
-    WARN(DockerLab::unavailable_reason());
-    return;
-  }
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
   PluginHarness plugin("runtime_docker");
   const auto& n = lab->nodes()[1];
   json node = lab_node(n);
