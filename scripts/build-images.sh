@@ -103,7 +103,8 @@ for name in "${names[@]}"; do
       if [ -z "$hello" ]; then echo "build-images: flotilla-hello needs --hello build/bin/flotilla-hello; skipped" >&2; continue; fi
       add_binary "$root" "$(readlink -f "$hello")"
       mkdir -p "$root/usr/local/bin"; cp "$root$(readlink -f "$hello")" "$root/usr/local/bin/flotilla-hello"
-      image flotilla-hello '["/usr/local/bin/flotilla-hello"]' ;;
+      # In a container it listens on all of its addresses, on the port the engine gives in $PORT.
+      image flotilla-hello '["/bin/sh", "-c", "exec /usr/local/bin/flotilla-hello --listen 0.0.0.0:${PORT:-8000}"]' ;;
     *) echo "build-images: unknown image $name" >&2; exit 2 ;;
   esac
 done

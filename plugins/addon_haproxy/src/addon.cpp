@@ -46,6 +46,8 @@ constexpr auto kStartTimeout = 10s;   // a fresh HAProxy answers on its admin so
 constexpr auto kReloadTimeout = 10s;  // a reload has a new worker answering by then
 constexpr const char* kWorkload = "haproxy";
 constexpr const char* kConfigFile = "haproxy.cfg";  // in the node's files directory, which the engine keeps per addon
+// Inside the container: the unix admin socket that hands listeners to a reloaded worker.
+constexpr const char* kContainerAdminSocket = "/tmp/flotilla-haproxy-admin.sock";
 
 /// The addon's options; the defaults here are the manifest's.
 struct Options {
@@ -54,6 +56,8 @@ struct Options {
   bool strip_prefix = true;
   std::int64_t drain_timeout_s = 10;
   std::int64_t up_timeout_s = 10;
+  std::int64_t admin_port = 9999;
+  std::string image = "haproxy:2.6";
 };
 
 const flotilla::support::ConfigMap<Options>& options_map() {
@@ -71,7 +75,12 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .range(0, 3600)
           .integer("up_timeout_s", &Options::up_timeout_s,
                    "Longest wait for HAProxy's own health check to pass on a new instance")
-          .range(1, 600);
+          .range(1, 600)
+          .integer("admin_port", &Options::admin_port,
+                   "On Docker nodes: TCP port of HAProxy's runtime API on the node's address (reachable from the "
+                   "host and the nodes' bridge), since the engine cannot reach a unix socket in a container")
+          .range(1, 65535)
+          .string("image", &Options::image, "On Docker nodes: the HAProxy image (2.x, master-worker capable)");
   return map;
 }
 
@@ -83,6 +92,12 @@ struct NodePlace {
   fs::path dir;  // <addon.dir>/<node>: sockets and the last applied config
   [[nodiscard]] std::string admin_socket() const { return (dir / "admin.sock").string(); }
   [[nodiscard]] std::string master_socket() const { return (dir / "master.sock").string(); }
+  /// HAProxy runs in a container: config in a volume, runtime API on TCP, reload by signal.
+  [[nodiscard]] bool in_container() const { return runtime == "docker"; }
+  /// Where the engine reaches the runtime API.
+  [[nodiscard]] std::string admin_target(const Options& o) const {
+    return in_container() ? address + ":" + std::to_string(o.admin_port) : admin_socket();
+  }
 };
 
 std::vector<NodePlace> placed_nodes(const json& request) {
@@ -109,12 +124,19 @@ std::vector<Problem> option_problems(const json& config, Options& o) {
   for (auto& e : filled.errors) out.push_back({e.key, std::move(e.message)});
   if (filled.ok() && o.port == o.stats_port)
     out.push_back({"stats_port", "stats_port equals port; give the statistics page its own port"});
+  if (filled.ok() && (o.admin_port == o.port || o.admin_port == o.stats_port))
+    out.push_back({"admin_port", "admin_port equals port or stats_port; give the runtime API its own port"});
   return out;
 }
 
 std::vector<Problem> placement_problems(const json& request) {
   std::vector<Problem> out;
   for (const NodePlace& n : placed_nodes(request)) {
+    if (n.in_container()) {
+      if (!n.address.empty())
+        if (auto p = hap::address_problem(n.address)) out.push_back({"placement", "node " + n.name + ": " + *p});
+      continue;
+    }
     if (auto p = hap::file_path_problem(n.master_socket())) out.push_back({"addon", "node " + n.name + ": " + *p});
     if (n.master_socket().size() > 107) {
       out.push_back({"addon", "node " + n.name + ": the socket path " + n.master_socket() +
@@ -122,8 +144,8 @@ std::vector<Problem> placement_problems(const json& request) {
     }
     if (!n.runtime.empty() && n.runtime != "process") {
       out.push_back({"placement", "node " + n.name + " uses the `" + n.runtime +
-                                      "` runtime; the haproxy addon needs the process runtime (it drives HAProxy "
-                                      "through a unix socket on this machine); place it on a process-runtime node"});
+                                      "` runtime; the haproxy addon runs on the process and docker runtimes; "
+                                      "place it on a node of one of those"});
     }
     if (!n.address.empty()) {
       if (auto p = hap::address_problem(n.address)) out.push_back({"placement", "node " + n.name + ": " + *p});
@@ -194,7 +216,8 @@ void wait_started(Context& ctx, const NodePlace& node, const hap::RuntimeApi& ad
   ctx.check_cancelled();
   std::string why;
   if (record.contains("stderr")) why = "; its last log lines:\n" + tail(str(record, "stderr"));
-  throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + node.admin_socket() + " within " +
+  if (node.in_container()) why = "; see its log on the node (docker logs " + str(record, "name") + ")";
+  throw Error(FLT_ERROR, "haproxy on " + node.name + " did not answer on " + admin.path() + " within " +
                              std::to_string(kStartTimeout.count()) + " s" + why);
 }
 
@@ -253,16 +276,57 @@ void reload(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin, c
   ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
 }
 
+/// Reloads an HAProxy in a container: SIGUSR2 to its master (the container's first process)
+/// through the runtime, then waits for a new worker to answer on the runtime API.
+void reload_by_signal(Context& ctx, const NodePlace& node, const hap::RuntimeApi& admin) {
+  int before = 0;
+  try {
+    before = admin.worker_pid();
+  } catch (const hap::RuntimeApiError&) {
+  }
+  ctx.signal(node.name, kWorkload, "USR2");
+  int worker = 0;
+  const auto new_worker = [&] {
+    try {
+      worker = admin.worker_pid();
+    } catch (const hap::RuntimeApiError&) {
+      worker = 0;
+    }
+    return worker != 0 && worker != before;
+  };
+  if (!support::wait_until(kReloadTimeout, 25ms, new_worker, [&ctx] { return ctx.cancelled(); })) {
+    ctx.check_cancelled();
+    throw Retryable("haproxy on " + node.name + ": no new worker answered on " + admin.path() + " within " +
+                    std::to_string(kReloadTimeout.count()) + " s of a reload (a refused config keeps the old worker); see docker logs addon-haproxy-" +
+                    kWorkload + " on the node");
+  }
+  ctx.info("haproxy on " + node.name + ": reloaded, worker " + std::to_string(worker));
+}
+
+/// The workload that runs HAProxy on `node` with the config at `config_path`.
+json haproxy_workload(const Options& o, const std::optional<fs::path>& binary, const NodePlace& node, const std::string& config_path) {
+  if (node.in_container())
+    return {{"name", kWorkload},
+            {"image", o.image},
+            {"cmd", {"haproxy", "-W", "-db", "-f", config_path}},
+            {"network", "host"},
+            {"ports", {o.port, o.stats_port, o.admin_port}}};
+  return {{"name", kWorkload},
+          {"command", {binary->string(), "-W", "-S", node.master_socket(), "-f", config_path}},
+          {"ports", {o.port, o.stats_port}}};
+}
+
 /// Brings one node's HAProxy to the routes: config checked and written, process running, then
 /// a reload only if the routes or listeners changed, otherwise runtime API updates.
-void apply_node(Context& ctx, const Options& o, const fs::path& binary,
+void apply_node(Context& ctx, const Options& o, const std::optional<fs::path>& binary,
                        const NodePlace& node, const std::vector<hap::Route>& routes, json& rec) {
   fs::create_directories(node.dir);
   hap::ConfigView view;
   view.bind_address = node.address;
   view.port = static_cast<int>(o.port);
   view.stats_port = static_cast<int>(o.stats_port);
-  view.admin_socket = node.admin_socket();
+  view.admin_socket = node.in_container() ? std::string(kContainerAdminSocket) : node.admin_socket();
+  if (node.in_container()) view.admin_tcp = node.admin_target(o);
   view.strip_prefix = o.strip_prefix;
   view.routes = routes;
   const std::string text = hap::render_config(view);
@@ -271,7 +335,8 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   // A config HAProxy refuses never replaces the one that runs.
   const fs::path candidate = node.dir / "candidate.cfg";
   support::write_file_atomic(candidate, text);
-  const hap::ConfigCheck check = hap::check_config(binary, candidate);
+  // In a container HAProxy may be missing here; the master then refuses a bad config on reload.
+  const hap::ConfigCheck check = binary ? hap::check_config(*binary, candidate) : hap::ConfigCheck{true, {}};
   if (!check.valid) {
     throw Error(FLT_ERROR, "haproxy on " + node.name + ": the generated config " + candidate.string() +
                                " was refused by `haproxy -c` (the running config is unchanged): " + check.output);
@@ -289,9 +354,7 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   rec["runtime"] = node.runtime;
   rec["config"] = config_path;
 
-  json workload = {{"name", kWorkload},
-                   {"command", {binary.string(), "-W", "-S", node.master_socket(), "-f", config_path}},
-                   {"ports", {o.port, o.stats_port}}};
+  const json workload = haproxy_workload(o, binary, node, config_path);
   const json started = ctx.runtime({{"op", "start"}, {"node", node.name}, {"workload", workload}});
   const json record = started.value("record", json::object());
   // `changed`: the runtime (re)started HAProxy, which then read the file just written. When a
@@ -299,7 +362,7 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   const bool fresh = started.value("changed", false);
   rec["record"] = record;
 
-  const hap::RuntimeApi admin(node.admin_socket());
+  const hap::RuntimeApi admin(node.admin_target(o));
   const hap::SyncOptions sopts = sync_options(ctx, o, node.name);
   hap::Membership desired;
   std::vector<std::string> all_servers;
@@ -326,7 +389,8 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
     if (drifted && same_skeleton) {
       ctx.warn("haproxy on " + node.name + ": its backends differ from the recorded config; reloading");
     }
-    reload(ctx, node, admin, config_file, previous);
+    if (node.in_container()) reload_by_signal(ctx, node, admin);
+    else reload(ctx, node, admin, config_file, previous);
   }
   rec["skeleton"] = skeleton;
 
@@ -344,11 +408,18 @@ void apply_node(Context& ctx, const Options& o, const fs::path& binary,
   rec["servers"] = server_names(admin);
 }
 
+/// True when some placed node runs HAProxy as a process here (or its runtime is not known yet).
+bool needs_local_binary(const json& request) {
+  for (const NodePlace& n : placed_nodes(request))
+    if (!n.in_container()) return true;
+  return false;
+}
+
 }  // namespace
 
 json HaproxyAddon::validate(Context&, const json& request) {
   std::vector<Problem> problems;
-  if (!hap::find_haproxy()) {
+  if (needs_local_binary(request) && !hap::find_haproxy()) {
     problems.push_back({"plugin", "haproxy not found on PATH or in /usr/sbin; apt-get install haproxy"});
   }
   Options o;
@@ -368,7 +439,7 @@ json HaproxyAddon::apply(Context& ctx, const json& request) {
   for (auto& p : hap::service_problems(request.value("services", json::array()))) problems.push_back(std::move(p));
   if (!problems.empty()) throw Invalid("haproxy: " + join(problems));
   const auto binary = hap::find_haproxy();
-  if (!binary) throw Invalid("haproxy not found on PATH or in /usr/sbin; apt-get install haproxy");
+  if (!binary && needs_local_binary(request)) throw Invalid("haproxy not found on PATH or in /usr/sbin; apt-get install haproxy");
 
   json state = ctx.state();
   if (!state.contains("nodes") || !state["nodes"].is_object()) state["nodes"] = json::object();

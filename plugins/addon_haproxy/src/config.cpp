@@ -88,6 +88,8 @@ std::string render_config(const ConfigView& view, bool with_servers) {
   line("# Written by Flotilla's haproxy addon. Edits are overwritten on the next apply.");
   line("global");
   line("    stats socket " + view.admin_socket + " mode 600 level admin expose-fd listeners");
+  // In a container the engine cannot reach a unix socket, so the runtime API also listens on TCP.
+  if (!view.admin_tcp.empty()) line("    stats socket ipv4@" + view.admin_tcp + " level admin");
   line("    stats timeout 30s");
   line("    log stderr format raw daemon notice");
   // Bounds how long an old worker keeps serving its connections after a reload.

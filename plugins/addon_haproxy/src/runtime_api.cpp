@@ -1,5 +1,7 @@
 #include "addon_haproxy/runtime_api.hpp"
 
+#include "flotilla/support/net.hpp"
+
 namespace flotilla::haproxy {
 
 std::string StatRow::get(std::string_view column) const {
@@ -18,41 +20,11 @@ std::string RuntimeApi::send(std::string_view command) const {
   if (command.find_first_of("\n\r;") != std::string_view::npos) {
     throw RuntimeApiError("refusing to send a runtime API command with a newline or ';'");
   }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof(addr.sun_path)) {
-    throw RuntimeApiError("socket path " + path_ + " is longer than " + std::to_string(sizeof(addr.sun_path) - 1) +
-                          " bytes; use a shorter state directory");
+  try {
+    return support::stream_exchange(path_, std::string(command) + "\n", timeout_);
+  } catch (const support::StreamError& e) {
+    throw RuntimeApiError("HAProxy at " + path_ + ", '" + std::string(command) + "': " + e.what());
   }
-  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-
-  Socket sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (sock.fd < 0) throw RuntimeApiError("cannot create a unix socket: " + errno_text());
-  if (::connect(sock.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    throw RuntimeApiError("cannot connect to HAProxy at " + path_ + ": " + errno_text());
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  const std::string line = std::string(command) + "\n";
-  std::size_t sent = 0;
-  while (sent < line.size()) {
-    wait_for(sock.fd, POLLOUT, deadline, command);
-    const ssize_t n = ::send(sock.fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw RuntimeApiError("cannot send '" + std::string(command) + "' to " + path_ + ": " + errno_text());
-    sent += static_cast<std::size_t>(n);
-  }
-  ::shutdown(sock.fd, SHUT_WR);
-  std::string answer;
-  char buf[16384];
-  for (;;) {
-    wait_for(sock.fd, POLLIN, deadline, command);
-    const ssize_t n = ::recv(sock.fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw RuntimeApiError("cannot read the answer to '" + std::string(command) + "': " + errno_text());
-    if (n == 0) break;
-    answer.append(buf, static_cast<std::size_t>(n));
-  }
-  return answer;
 }
 
 void RuntimeApi::run(std::string_view command, std::string_view success) const {
@@ -151,20 +123,6 @@ ProcTable RuntimeApi::parse_proc(std::string_view text) {
     table.processes.push_back(p);
   }
   return table;
-}
-
-void RuntimeApi::wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline, std::string_view command) const {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      throw RuntimeApiError("HAProxy at " + path_ + " did not answer '" + std::string(command) + "' within " +
-                            std::to_string(timeout_.count()) + " ms");
-    }
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n > 0) return;
-    if (n < 0 && errno != EINTR) throw RuntimeApiError("poll on " + path_ + " failed: " + errno_text());
-  }
 }
 
 std::string RuntimeApi::trim(std::string_view s) {

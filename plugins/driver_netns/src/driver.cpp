@@ -41,7 +41,9 @@ const support::ConfigMap<Options>& options_map() {
           .boolean("tls", &Options::tls,
                    "Each dockerd also listens on the node's address with TLS client certificates Flotilla makes (for flotilla env)")
           .integer("docker_port", &Options::docker_port, "TCP port of that TLS endpoint")
-          .range(1, 65535);
+          .range(1, 65535)
+          .string("files_image", &Options::files_image,
+                  "Image (with `rm`) of the containers through which the docker runtime places files in volumes on the nodes");
   return map;
 }
 
@@ -148,7 +150,7 @@ json NetnsDriver::create(Context& ctx, const json& req) {
   } catch (const std::exception& e) {
     throw Error(FLT_ERROR, "driver netns: cannot create node " + l.name + ": " + e.what());
   }
-  json runtime_config = {{"host", l.dockerd.unix_host()}, {"cluster", str_or(cluster, "name")}};
+  json runtime_config = {{"host", l.dockerd.unix_host()}, {"cluster", str_or(cluster, "name")}, {"files_image", o.files_image}};
   // What a docker client elsewhere on this machine needs (`flotilla env`).
   if (o.tls)
     runtime_config["env"] = {{"DOCKER_HOST", "tcp://" + l.dockerd.tcp_address}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", l.tls_dir.string()}};

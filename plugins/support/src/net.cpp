@@ -6,9 +6,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace flotilla::support {
@@ -60,7 +62,81 @@ std::uint16_t bound_port(int type, const std::string& address, std::uint16_t por
                                        : reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port);
 }
 
+std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
+
+/// Waits until `fd` is ready for `events`; throws StreamError once `deadline` passes.
+void wait_ready(int fd, short events, std::chrono::steady_clock::time_point deadline, const std::string& what) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw StreamError(what + ": no answer in time");
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n > 0) return;
+    if (n < 0 && errno != EINTR) throw StreamError(what + ": poll failed: " + errno_text());
+  }
+}
+
+/// A connected, non-blocking socket to `target` (see stream_exchange).
+UniqueFd connect_target(const std::string& target, std::chrono::steady_clock::time_point deadline) {
+  sockaddr_storage sa{};
+  socklen_t len = 0;
+  if (!target.empty() && target.front() == '/') {
+    auto* un = reinterpret_cast<sockaddr_un*>(&sa);
+    if (target.size() >= sizeof(un->sun_path))
+      throw StreamError("socket path " + target + " is longer than " + std::to_string(sizeof(un->sun_path) - 1) + " bytes; use a shorter directory");
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, target.c_str(), target.size() + 1);
+    len = sizeof(sockaddr_un);
+  } else {
+    const auto colon = target.rfind(':');
+    std::string host = colon == std::string::npos ? std::string() : target.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned long port = 0;
+    try {
+      port = colon == std::string::npos ? 0 : std::stoul(target.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if (port == 0 || port > 65535 || !make_address(host, static_cast<std::uint16_t>(port), sa, len))
+      throw StreamError("`" + target + "` is neither a socket path nor ADDRESS:PORT with a numeric address");
+  }
+  UniqueFd fd(::socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw StreamError("cannot create a socket for " + target + ": " + errno_text());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) == 0) return fd;
+  if (errno != EINPROGRESS && errno != EAGAIN) throw StreamError("cannot connect to " + target + ": " + errno_text());
+  wait_ready(fd.get(), POLLOUT, deadline, "connecting to " + target);
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &err_len) != 0 || err != 0)
+    throw StreamError("cannot connect to " + target + ": " + std::error_code(err, std::generic_category()).message());
+  return fd;
+}
+
 }  // namespace
+
+std::string stream_exchange(const std::string& target, std::string_view request, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const UniqueFd fd = connect_target(target, deadline);
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    wait_ready(fd.get(), POLLOUT, deadline, "sending to " + target);
+    const ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) throw StreamError("cannot send to " + target + ": " + errno_text());
+    sent += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd.get(), SHUT_WR);
+  std::string answer;
+  char buf[16384];
+  for (;;) {
+    wait_ready(fd.get(), POLLIN, deadline, "reading the answer of " + target);
+    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) throw StreamError("cannot read the answer of " + target + ": " + errno_text());
+    if (n == 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  return answer;
+}
 
 bool tcp_port_open(const std::string& address, std::uint16_t port, std::chrono::milliseconds timeout) {
   sockaddr_storage sa{};

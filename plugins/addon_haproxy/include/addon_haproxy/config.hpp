@@ -39,7 +39,8 @@ struct ConfigView {
   std::string bind_address;  // the node's address
   int port = 8080;           // the ingress
   int stats_port = 8404;     // /stats and /metrics
-  std::string admin_socket;  // unix socket of the runtime API (never TCP)
+  std::string admin_socket;  // unix socket of the runtime API (with expose-fd listeners, for hitless reloads)
+  std::string admin_tcp;     // "ADDRESS:PORT": the runtime API also on TCP (HAProxy in a container); "" = none
   bool strip_prefix = true;
   std::vector<Route> routes;
 };

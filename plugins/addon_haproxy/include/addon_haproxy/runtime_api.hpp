@@ -1,24 +1,16 @@
-// A client for HAProxy's runtime API (the admin `stats socket`) and master CLI (`-S`), both
-// unix sockets. One command per connection: write it, half-close, read to EOF. The half-close
-// matters on the master CLI, which otherwise keeps the connection open after answering.
+// A client for HAProxy's runtime API (the admin `stats socket`: a unix socket, or TCP
+// "ADDRESS:PORT" for an HAProxy in a container) and master CLI (`-S`). One command per
+// connection through support::stream_exchange: write it, half-close, read to EOF. The
+// half-close matters on the master CLI, which otherwise keeps the connection open after answering.
 #pragma once
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -65,7 +57,8 @@ struct ProcTable {
 /// Talks to one HAProxy unix socket. Cheap to copy; opens a connection per command.
 class RuntimeApi {
  public:
-  /// `socket_path` is the admin socket or the master socket; every wait is bounded by `timeout`.
+  /// `socket_path` is the admin socket or the master socket (a path, or "ADDRESS:PORT" for
+  /// TCP); every wait is bounded by `timeout`.
   explicit RuntimeApi(std::string socket_path, std::chrono::milliseconds timeout = std::chrono::seconds(5))
       : path_(std::move(socket_path)), timeout_(timeout) {}
 
@@ -108,20 +101,6 @@ class RuntimeApi {
   static ProcTable parse_proc(std::string_view text);
 
  private:
-  struct Socket {
-    int fd;
-    explicit Socket(int f) : fd(f) {}
-    Socket(const Socket&) = delete;
-    Socket& operator=(const Socket&) = delete;
-    ~Socket() {
-      if (fd >= 0) ::close(fd);
-    }
-  };
-
-  static std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
-
-  void wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline, std::string_view command) const;
-
   static std::string trim(std::string_view s);
 
   static std::vector<std::string> lines(std::string_view text);

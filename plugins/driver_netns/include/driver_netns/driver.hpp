@@ -20,6 +20,7 @@ struct Options {
   bool docker_bridge = true;  ///< false: dockerd runs with --bridge=none (containers use the node's network only)
   bool tls = true;            ///< each dockerd also listens on ADDRESS:docker_port with TLS client certificates
   std::int64_t docker_port = 2376;
+  std::string files_image = "busybox:latest";  ///< reported as runtime_config.files_image (docs/docker.md)
 };
 
 /// Where one node lives: derived from the cluster, the options and the node's slot alone, so

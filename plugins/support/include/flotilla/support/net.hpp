@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace flotilla::support {
@@ -26,5 +28,17 @@ enum class Transport { tcp, udp };
 /// A port that was free for both TCP and UDP on `address` a moment ago; throws
 /// std::runtime_error naming the address when none is found.
 [[nodiscard]] std::uint16_t free_port(const std::string& address = "127.0.0.1");
+
+/// A stream socket could not be reached, or did not answer in time.
+class StreamError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One request on a new stream connection: connects to `target` (a unix socket path starting
+/// with '/', or "ADDRESS:PORT" with an IPv4 literal, or "[IPv6]:PORT"), sends `request`,
+/// half-closes, and reads the answer to EOF (the style of HAProxy's runtime API). Every wait
+/// is bounded by `timeout`. Throws StreamError naming the target and the cause.
+[[nodiscard]] std::string stream_exchange(const std::string& target, std::string_view request, std::chrono::milliseconds timeout);
 
 }  // namespace flotilla::support
