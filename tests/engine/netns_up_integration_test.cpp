@@ -3,7 +3,7 @@
 // and a second `up` runs hello/v1 as containers behind HAProxy in a container. Requests through
 // HAProxy reach instances on several nodes; a second `up` changes nothing; a container removed
 // by hand comes back with the next `up`; scaling out and in under a bounded request loop fails
-// no request; `down` leaves no dockerd, namespace, bridge, veth or file.
+// no request; a route change reloads HAProxy; `down` leaves no dockerd, namespace, bridge, veth or file.
 //
 // The copy of configs/netns.toml keeps the service and the haproxy addon only (etcd,
 // registrator, prometheus-cadvisor and syslog on Docker nodes are tested with their addons).
@@ -194,6 +194,16 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   CHECK(ok > 0);
   CHECK(failed == 0);
   CHECK(swarm2.list_containers({"io.flotilla.component=service:hello/v1"}).size() <= 2);
+
+  // A route change reloads the HAProxy in its container (SIGUSR2 through the runtime), which keeps serving.
+  std::string text = topology(false);
+  text.replace(text.find("image = \"haproxy:flotilla\""), 0, "strip_prefix = false\n");
+  std::ofstream(dir.path() / "topology.toml") << text;
+  const Shell reload = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -v");
+  INFO(reload.out << reload.err);
+  REQUIRE(reload.code == 0);
+  CHECK_THAT(reload.out + reload.err, Catch::Contains("reloaded, worker"));
+  for (int i = 0; i < 10; ++i) CHECK(http.get(url).status == 200);
 
   const std::string state_dir = (dir.path() / ".flotilla" / "e2e").string();
   // One node at a time: nodes removed at once race on the bridge they share (the driver's to fix).
