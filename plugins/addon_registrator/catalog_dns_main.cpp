@@ -14,6 +14,7 @@
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/files.hpp"
 #include "flotilla/support/process.hpp"
 #include "flotilla/support/wait.hpp"
 
@@ -24,10 +25,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -48,19 +48,16 @@ void log_line(const std::string& text) {
 }
 
 /// Writes `text` to `path` atomically; the temporary lives in the parent of the watched
-/// directory so dnsmasq never sees it.
-bool write_atomic(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.parent_path().parent_path() / ("." + path.filename().string() + ".catalog-dns.tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return false;
+/// directory so dnsmasq never sees it. False (and a log line) when it cannot be written: the
+/// next poll tries again.
+bool write_records(const std::filesystem::path& path, const std::string& text) {
+  try {
+    support::write_file_atomic(path, text, 0644, path.parent_path().parent_path());
+    return true;
+  } catch (const std::system_error& e) {
+    log_line(std::string(e.what()) + " (trying again at the next poll)");
+    return false;
   }
-  std::filesystem::permissions(tmp, std::filesystem::perms(0644));
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
 }
 
 class DnsmasqChild {
@@ -68,18 +65,20 @@ class DnsmasqChild {
   explicit DnsmasqChild(std::vector<std::string> argv) : argv_(std::move(argv)) {}
   ~DnsmasqChild() { stop(); }
 
+  /// Starts dnsmasq in this process's group (so whoever stops this process stops it too),
+  /// logging where this process logs. A failed start is logged and retried by the caller.
   void start() {
-    std::vector<char*> args;
-    for (auto& a : argv_) args.push_back(a.data());
-    args.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execv(args[0], args.data());
-      std::fprintf(stderr, "flotilla-catalog-dns: cannot run %s: %s\n", args[0], std::strerror(errno));
-      ::_exit(127);
-    }
     started_ = std::chrono::steady_clock::now();
-    if (pid_ < 0) log_line(std::string("fork failed: ") + std::strerror(errno));
+    support::SpawnOptions o;
+    o.argv = argv_;
+    o.new_session = false;
+    o.inherit_stdio = true;
+    try {
+      pid_ = support::spawn(o).pid;
+    } catch (const support::SpawnError& e) {
+      pid_ = -1;
+      log_line(e.what());
+    }
   }
 
   /// True if the child has exited since the last call (it is then reaped).
@@ -173,11 +172,11 @@ int main(int argc, char** argv) {
       etcd_ok = true;
       const std::string new_hosts = d::render_hosts(regs, domain, nodes);
       const std::string new_srv = d::render_srv_conf(regs, domain);
-      if (new_hosts != hosts && write_atomic(hosts_file, new_hosts)) {
+      if (new_hosts != hosts && write_records(hosts_file, new_hosts)) {
         hosts = new_hosts;
         log_line("A records now: " + std::to_string(regs.size()) + " catalog entries");
       }
-      if (new_srv != srv && write_atomic(srv_file, new_srv)) {
+      if (new_srv != srv && write_records(srv_file, new_srv)) {
         srv = new_srv;
         log_line("SRV records changed; restarting dnsmasq");
         child.stop();

@@ -54,11 +54,19 @@ std::string read_at(int fd, std::uint64_t offset, std::size_t max, const fs::pat
   return out;
 }
 
+void sync_directory(const fs::path& dir, const fs::path& written) {
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir_fd.get() < 0) fail(errno, "cannot open directory " + dir.string() + " to fsync " + written.string());
+  // EINVAL: this filesystem cannot sync a directory; the rename is as durable as it gets there.
+  if (::fsync(dir_fd.get()) != 0 && errno != EINVAL)
+    fail(errno, "cannot fsync directory " + dir.string() + " after writing " + written.string());
+}
+
 }  // namespace
 
-void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode) {
+void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode, const fs::path& temp_dir) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path temp = dir / temp_name(path);
+  const fs::path temp = (temp_dir.empty() ? dir : temp_dir) / temp_name(path);
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) fail(errno, "cannot create " + temp.string() + " to replace " + path.string());
   try {
@@ -73,11 +81,7 @@ void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode)
     throw;
   }
   // The rename is durable only once the directory entry is on disk.
-  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0) fail(errno, "cannot open directory " + dir.string() + " to fsync " + path.string());
-  // EINVAL: this filesystem cannot sync a directory; the rename is as durable as it gets there.
-  if (::fsync(dir_fd.get()) != 0 && errno != EINVAL)
-    fail(errno, "cannot fsync directory " + dir.string() + " after writing " + path.string());
+  sync_directory(dir, path);
 }
 
 std::string read_file(const fs::path& path) {

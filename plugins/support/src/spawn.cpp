@@ -87,8 +87,10 @@ bool move_fd(int from, int to) {
   do n = ::read(plan.go_r, &byte, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(126);  // the caller gave up on this start
-  if ((!plan.cwd.empty() && ::chdir(plan.cwd.c_str()) != 0) || !move_fd(plan.in.get(), 0) || !move_fd(plan.out.get(), 1) ||
-      !move_fd(plan.err.get(), 2)) {
+  // Without descriptors of its own (inherit_stdio) the child keeps the caller's 0-2.
+  const bool redirect = plan.in.get() >= 0;
+  if ((!plan.cwd.empty() && ::chdir(plan.cwd.c_str()) != 0) ||
+      (redirect && (!move_fd(plan.in.get(), 0) || !move_fd(plan.out.get(), 1) || !move_fd(plan.err.get(), 2)))) {
     write_report(plan.report_w, kSetupFailed, errno);
     ::_exit(126);
   }
@@ -140,9 +142,15 @@ void prepare(ChildPlan& plan, const SpawnOptions& o) {
     throw SpawnError(SpawnError::Stage::not_found, ENOENT,
                      "cannot start `" + name + "`: not found on PATH or not executable; install it or give its full path");
   plan.program = program->string();
-  plan.in = open_or_throw("/dev/null", O_RDONLY, name);
-  plan.out = open_or_throw(o.stdout_path.empty() ? fs::path("/dev/null") : o.stdout_path, O_WRONLY | O_CREAT | O_APPEND, name);
-  plan.err = open_or_throw(o.stderr_path.empty() ? fs::path("/dev/null") : o.stderr_path, O_WRONLY | O_CREAT | O_APPEND, name);
+  if (o.inherit_stdio) {
+    if (!o.stdout_path.empty() || !o.stderr_path.empty())
+      throw SpawnError(SpawnError::Stage::setup, EINVAL,
+                       "cannot start " + name + ": it was asked to keep this process's output and to write to log files at once");
+  } else {
+    plan.in = open_or_throw("/dev/null", O_RDONLY, name);
+    plan.out = open_or_throw(o.stdout_path.empty() ? fs::path("/dev/null") : o.stdout_path, O_WRONLY | O_CREAT | O_APPEND, name);
+    plan.err = open_or_throw(o.stderr_path.empty() ? fs::path("/dev/null") : o.stderr_path, O_WRONLY | O_CREAT | O_APPEND, name);
+  }
   for (const auto& a : o.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
   if (o.env) {

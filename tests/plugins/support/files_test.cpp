@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 namespace s = flotilla::support;
 namespace fs = std::filesystem;
@@ -33,6 +34,32 @@ TEST_CASE("write_file_atomic replaces the file whole, with the mode asked for, a
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
   CHECK(entries == 1);
+}
+
+TEST_CASE("write_file_atomic can keep its temporary file out of the target's directory", "[support][files]") {
+  ScratchDir dir("flotilla-support-files");
+  const fs::path watched = dir.path() / "hosts.d";
+  fs::create_directory(watched);
+  const fs::path file = watched / "hosts";
+  // Something watching hosts.d sees only the finished file, whatever it lists in between.
+  s::write_file_atomic(file, "127.0.0.1 a\n", 0644, dir.path());
+  s::write_file_atomic(file, "127.0.0.1 b\n", 0640, dir.path());
+  CHECK(s::read_file(file) == "127.0.0.1 b\n");
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
+  CHECK(names == std::vector<std::string>{"hosts.d"});  // no temporary left beside it either
+  // A temp_dir that cannot take the temporary fails naming the target; the file stays as it was.
+  try {
+    s::write_file_atomic(file, "lost", 0644, dir.path() / "no-such-dir");
+    FAIL("wrote through a missing temp_dir");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == ENOENT);
+    CHECK(std::string(e.what()).find(file.string()) != std::string::npos);
+  }
+  CHECK(s::read_file(file) == "127.0.0.1 b\n");
 }
 
 TEST_CASE("write_file_atomic fails with the path in the message and keeps the old file", "[support][files]") {

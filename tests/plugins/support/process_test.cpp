@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
+#include <optional>
 
 namespace s = flotilla::support;
 namespace fs = std::filesystem;
@@ -155,6 +157,54 @@ TEST_CASE("spawn runs a helper with its environment, directory and log files", "
   CHECK(WEXITSTATUS(*status) == 3);
   CHECK(s::read_file(out) == "hello from " + fs::canonical(dir.path()).string() + "\n");
   CHECK(s::read_file(err) == "oops\n");
+}
+
+TEST_CASE("spawn can leave a helper this process's stdout and stderr, and its process group", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  const fs::path out = dir.path() / "ours-out.log";
+  const fs::path err = dir.path() / "ours-err.log";
+  // This process's descriptors 1 and 2 point at files for the test, and back afterwards.
+  struct Redirected {
+    int fd, saved;
+    Redirected(int which, const fs::path& file) : fd(which), saved(::dup(which)) {
+      std::fflush(nullptr);
+      const int f = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ::dup2(f, fd);
+      ::close(f);
+    }
+    ~Redirected() {
+      std::fflush(nullptr);
+      ::dup2(saved, fd);
+      ::close(saved);
+    }
+  };
+  s::SpawnOptions o;
+  o.argv = {"sh", "-c", "echo to-out; echo to-err >&2; read -r _ _ _ _ pgid _ < /proc/$$/stat; echo $pgid"};
+  o.inherit_stdio = true;
+  o.new_session = false;
+  std::optional<int> status;
+  {
+    Redirected keep_out(1, out), keep_err(2, err);
+    const auto id = s::spawn(o);
+    Started guard{id};
+    status = s::reap_child(id.pid, 10s);
+    if (status) guard.id = {};
+  }
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK(s::read_file(out) == "to-out\n" + std::to_string(::getpgrp()) + "\n");
+  CHECK(s::read_file(err) == "to-err\n");
+
+  // Keeping this process's output and naming log files contradict each other.
+  o.stdout_path = out;
+  try {
+    (void)s::spawn(o);
+    FAIL("spawn accepted inherit_stdio with a stdout_path");
+  } catch (const s::SpawnError& e) {
+    CHECK(e.stage() == s::SpawnError::Stage::setup);
+    CHECK(std::string(e.what()).find("sh") != std::string::npos);
+  }
 }
 
 TEST_CASE("spawn can detach a helper into its own session, and signal_process ends it", "[support][process]") {

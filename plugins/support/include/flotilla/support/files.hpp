@@ -16,10 +16,14 @@
 namespace flotilla::support {
 
 /// Replaces `path` with `data` so that a reader sees the old file or the new one, never a part:
-/// writes a temporary file in the same directory, fsyncs it, renames it over `path` and fsyncs
-/// the directory. The file gets `mode` (not reduced by the umask). Throws std::system_error
-/// whose message names the path and the step that failed; `path` is then unchanged.
-void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+/// writes a temporary file in `temp_dir` (empty: `path`'s directory), fsyncs it, renames it
+/// over `path` and fsyncs the directories. `temp_dir` must be on `path`'s filesystem; it keeps
+/// the temporary out of a directory something watches (dnsmasq's --hostsdir reads every file
+/// that appears there). The file gets `mode` (not reduced by the umask). Throws
+/// std::system_error whose message names the path and the step that failed; `path` is then
+/// unchanged.
+void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644,
+                       const std::filesystem::path& temp_dir = {});
 
 /// The whole file; throws std::system_error "cannot read PATH: <errno text>".
 [[nodiscard]] std::string read_file(const std::filesystem::path& path);

@@ -77,6 +77,9 @@ struct SpawnOptions {
   std::filesystem::path cwd;                               ///< empty = this process's directory
   std::filesystem::path stdout_path;                       ///< appended to (created 0644); empty = /dev/null
   std::filesystem::path stderr_path;                       ///< the same; empty = /dev/null
+  /// Keep this process's stdin, stdout and stderr instead (e.g. a supervisor whose child logs
+  /// where it logs); stdout_path and stderr_path must then be empty.
+  bool inherit_stdio = false;
   bool new_session = true;                                 ///< setsid(): its own session and process group
   bool detach = false;  ///< double fork: init adopts it, the caller never reaps it
   /// Runs in the caller once the child exists and before it execs (e.g. to write its pid file,
@@ -99,7 +102,8 @@ class SpawnError : public std::runtime_error {
 };
 
 /// Starts a helper and returns once it has exec'd. Signals are reset to their defaults and the
-/// signal mask cleared in the child; only descriptors 0-2 stay open; stdin is /dev/null. A
+/// signal mask cleared in the child; only descriptors 0-2 stay open; stdin is /dev/null unless
+/// inherit_stdio. A
 /// child that is not detached must be reaped by the caller (reap_child). Throws SpawnError
 /// whose message names the program and what failed (not found, fork, cwd/log files, exec).
 [[nodiscard]] ProcessId spawn(const SpawnOptions& options);
