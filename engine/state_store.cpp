@@ -1,5 +1,7 @@
 #include "state_store.hpp"
 
+#include "flotilla/support/files.hpp"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
@@ -253,50 +255,13 @@ void release_lock(const fs::path& path, int& fd) noexcept {
 // Atomic file replacement
 
 Result<void> write_file_atomic(const fs::path& path, const std::string& content, int mode) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  // Callers capture errno before anything else can change it.
-  const auto error = [&](const char* step, const fs::path& subject, int e) {
-    return fail("cannot write " + quoted(path) + ": " + step + " " + quoted(subject) + " failed: " + errno_text(e));
-  };
-
-  fs::path tmp;
-  int fd = -1;
-  for (int tries = 0; fd < 0; ++tries) {
-    std::string name = ".";  // appended, not "literal" + string: GCC 12 -O2 misreports -Wrestrict
-    name += path.filename().string();
-    name += ".tmp-";
-    name += unique_suffix();
-    tmp = dir / name;
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      const int e = errno;
-      if (e != EEXIST || tries >= 100) return error("creating temporary file", tmp, e);
-    }
+  try {
+    support::write_file_atomic(path, content, static_cast<mode_t>(mode));
+    return {};
+  } catch (const std::system_error& e) {
+    // support's message names the step and the file it failed on; say which file this was for.
+    return fail("cannot write " + quoted(path) + ": " + e.what() + "; check that its directory exists, is writable and has space");
   }
-
-  const auto abandon = [&](const char* step, int e) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    return error(step, tmp, e);
-  };
-  if (!write_all(fd, content)) return abandon("writing", errno);
-  if (::fsync(fd) != 0) return abandon("fsync of", errno);
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return abandon("chmod of", errno);
-  const int closed = ::close(fd);
-  const int close_errno = errno;
-  fd = -1;
-  if (closed != 0) return abandon("closing", close_errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return abandon("renaming", errno);
-
-  // The rename is durable only once the directory entry is on disk.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return error("opening directory", dir, errno);
-  const int synced = ::fsync(dir_fd);
-  const int sync_errno = errno;
-  ::close(dir_fd);
-  // Some file systems cannot sync a directory (EINVAL); the rename itself has happened.
-  if (synced != 0 && sync_errno != EINVAL) return error("fsync of directory", dir, sync_errno);
-  return {};
 }
 
 // ---------------------------------------------------------------------------------------------

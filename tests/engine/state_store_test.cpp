@@ -190,7 +190,7 @@ TEST_CASE("state: a failed atomic write names the path and removes its temp file
   spit(target / "keep", "x");
   auto written = write_file_atomic(target, "content");
   REQUIRE_FALSE(written);
-  CHECK_THAT(written.error().message, Catch::StartsWith("cannot write " + target.string() + ": renaming"));
+  CHECK_THAT(written.error().message, Catch::StartsWith("cannot write " + target.string() + ": cannot rename"));
   CHECK_THAT(written.error().message, Catch::Contains("Is a directory"));
   CHECK(names_in(tmp.path()) == std::set<std::string>{"occupied"});
 
