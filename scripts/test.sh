@@ -3,6 +3,8 @@
 # tests start real HAProxy, etcd, Prometheus, node_exporter, rsyslog and dnsmasq on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tree's own rules first (a text scan, seconds): no private copies of flotilla_support.
+scripts/check-tree.sh
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
