@@ -115,7 +115,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
 
   std::ofstream(dir.path() / "topology.toml") << topology(true);
   // One node at a time: four dockerd starting at once on a small machine can time out.
-  const Shell nodes = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q --parallelism 1");
+  const Shell nodes = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
   INFO(nodes.out << nodes.err);
   REQUIRE(nodes.code == 0);
   // What the driver made: the bridge, the veths and the namespaces.
@@ -207,7 +207,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
 
   const std::string state_dir = (dir.path() / ".flotilla" / "e2e").string();
   // One node at a time: nodes removed at once race on the bridge they share (the driver's to fix).
-  const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q --parallelism 1");
+  const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
   INFO(gone.out << gone.err);
   REQUIRE(gone.code == 0);
   for (const auto& name : objects()) CHECK_FALSE(made.contains(name));

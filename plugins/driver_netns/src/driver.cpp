@@ -8,9 +8,13 @@
 #include <flotilla/support/process.hpp>
 #include <flotilla/support/request.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
 
 namespace flotilla::netns {
 namespace {
@@ -53,6 +57,27 @@ Options options_of(const json& req) { return support::plugin_options(options_map
 std::string cluster_tag(const json& cluster) {
   return support::stable_hash(str_or(cluster, "name") + "\n" + str_or(cluster, "state_dir")).substr(0, 8);
 }
+
+/// Holds an exclusive lock on the bridge's lock file in the cluster's state directory while alive.
+/// Nodes are created and destroyed in parallel and all share the bridge: whether it exists, is
+/// empty, and who made it are decided under this lock, never by two nodes at once.
+class BridgeLock {
+ public:
+  explicit BridgeLock(const fs::path& file) {
+    fs::create_directories(file.parent_path());
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
+      if (fd_ >= 0) ::close(fd_);
+      throw std::runtime_error("cannot lock " + file.string());
+    }
+  }
+  ~BridgeLock() { ::close(fd_); }  // closing releases the lock
+  BridgeLock(const BridgeLock&) = delete;
+  BridgeLock& operator=(const BridgeLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 std::string ipv4(std::uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
@@ -129,22 +154,28 @@ json NetnsDriver::create(Context& ctx, const json& req) {
   const Options o = options_of(req);
   const json cluster = req.value("cluster", json::object());
   NodeLayout l = layout_of(cluster, o, req.value("node", json::object()));
-  if (l.dockerd.socket().string().size() > kMaxSocketPath)
-    throw Invalid("driver netns: node " + l.name + ": the dockerd socket path " + l.dockerd.socket().string() +
-                  " is longer than a unix socket path may be; use a shorter state directory");
+  // The longest socket under the node's directory is the one dockerd's containerd makes.
+  const fs::path longest = l.dockerd.root / "exec" / "containerd" / "containerd.sock.ttrpc";
+  if (longest.string().size() > kMaxSocketPath)
+    throw Invalid("driver netns: node " + l.name + ": the socket path " + longest.string() + " is " +
+                  std::to_string(longest.string().size()) + " bytes, longer than a unix socket path may be (" +
+                  std::to_string(kMaxSocketPath) + "); use a shorter state directory or cluster name");
   try {
     // Marks the bridge as this cluster's, so that destroy removes only a bridge it made.
     const fs::path mark = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().string())) / ("netns-bridge-" + l.bridge);
-    if (!link_exists(l.bridge)) {
-      fs::create_directories(mark.parent_path());
-      support::write_file_atomic(mark, l.gateway + "\n");
+    std::optional<ClientTls> client;
+    {
+      const BridgeLock lock(mark.string() + ".lock");
+      if (!link_exists(l.bridge)) {
+        fs::create_directories(mark.parent_path());
+        support::write_file_atomic(mark, l.gateway + "\n");
+      }
+      ensure_bridge(l.bridge, l.gateway, 24);
+      ensure_namespace(l.net);
+      // The cluster's CA is made once, by whichever node comes first.
+      if (o.tls) client = ensure_client_tls(l.tls_dir, str_or(cluster, "name"));
     }
-    ensure_bridge(l.bridge, l.gateway, 24);
-    ensure_namespace(l.net);
-    if (o.tls) {
-      const ClientTls client = ensure_client_tls(l.tls_dir, str_or(cluster, "name"));
-      l.dockerd.tls = ensure_server_tls(client, l.dockerd.root / "tls", l.name, l.net.address);
-    }
+    if (client) l.dockerd.tls = ensure_server_tls(*client, l.dockerd.root / "tls", l.name, l.net.address);
     const auto id = start_dockerd(l.dockerd);
     ctx.debug("node " + l.name + " is " + l.net.address + " in namespace " + l.net.netns + ", dockerd pid " + std::to_string(id.pid));
   } catch (const std::exception& e) {
@@ -183,16 +214,23 @@ json NetnsDriver::destroy(Context& ctx, const json& req) {
   const NodeLayout l = layout_of(cluster, o, node);
   try {
     if (stop_dockerd(l.dockerd)) ctx.debug("stopped dockerd of node " + l.name);
-    remove_namespace(l.net);
     remove_tree(l.dockerd.root);
     // The bridge goes with the last node on it, and only if this cluster made it.
     const fs::path mark = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().string())) / ("netns-bridge-" + l.bridge);
-    const fs::path ports = fs::path("/sys/class/net") / l.bridge / "brif";
-    if (fs::exists(mark) && link_exists(l.bridge) && fs::is_empty(ports)) {
-      remove_bridge(l.bridge);
-      fs::remove(mark);
-      fs::remove_all(l.tls_dir);  // the cluster's CA and client certificate go with its last node
+    bool last = false;
+    {
+      const BridgeLock lock(mark.string() + ".lock");
+      remove_namespace(l.net);
+      const fs::path ports = fs::path("/sys/class/net") / l.bridge / "brif";
+      std::error_code ec;
+      if (fs::exists(mark) && link_exists(l.bridge) && fs::is_empty(ports, ec) && !ec) {
+        remove_bridge(l.bridge);
+        fs::remove(mark);
+        fs::remove_all(l.tls_dir);  // the cluster's CA and client certificate go with its last node
+        last = true;
+      }
     }
+    if (last) fs::remove(mark.string() + ".lock");
   } catch (const std::exception& e) {
     throw Error(FLT_ERROR, "driver netns: cannot destroy node " + l.name + ": " + e.what());
   }
