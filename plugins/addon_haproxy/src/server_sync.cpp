@@ -67,14 +67,19 @@ std::vector<std::string> wait_checked(const RuntimeApi& api, const std::vector<s
   }
 }
 
-SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const SyncOptions& o) {
-  SyncReport report;
+namespace {
+
+struct Pending {
+  std::string backend, server;
+  [[nodiscard]] std::string id() const { return detail::full(backend, server); }
+};
+
+/// Adds the desired servers HAProxy lacks (in maintenance until their check passes), readies
+/// those left in maintenance, and returns which were added and which live ones must go.
+std::pair<std::vector<Pending>, std::vector<Pending>> add_missing(const RuntimeApi& api, const Membership& desired,
+                                                                  const SyncOptions& o, SyncReport& report) {
   std::map<std::string, ServerState> live;
   for (ServerState& s : api.show_servers_state()) live.emplace(detail::full(s.backend, s.name), std::move(s));
-
-  struct Pending {
-    std::string backend, server;
-  };
   std::vector<Pending> to_add, to_remove;
   std::set<std::string> wanted;
   for (const auto& [backend, servers] : desired) {
@@ -99,19 +104,22 @@ SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const 
   for (const auto& [id, s] : live) {
     if (desired.contains(s.backend) && !wanted.contains(id)) to_remove.push_back({s.backend, s.name});
   }
+  return {std::move(to_add), std::move(to_remove)};
+}
 
-  // Let each new server in as soon as its own check passes.
+/// Lets each new server in as soon as its own check passes; past the deadline, deletes the ones
+/// still failing and throws naming them.
+void enable_when_checked(const RuntimeApi& api, std::vector<Pending> to_add, const SyncOptions& o, SyncReport& report) {
   const auto up_deadline = std::chrono::steady_clock::now() + o.up_timeout;
   while (!to_add.empty()) {
     const auto stats = detail::stat_by_server(api);
     std::vector<Pending> still;
     for (const auto& p : to_add) {
-      const std::string id = detail::full(p.backend, p.server);
-      const auto it = stats.find(id);
+      const auto it = stats.find(p.id());
       if (it != stats.end() && detail::check_passed(it->second)) {
-        api.run("enable server " + id);
-        report.added.push_back(id);
-        detail::say(o, "enabled " + id + " (check " + detail::check_status(it->second) + ")");
+        api.run("enable server " + p.id());
+        report.added.push_back(p.id());
+        detail::say(o, "enabled " + p.id() + " (check " + detail::check_status(it->second) + ")");
       } else {
         still.push_back(p);
       }
@@ -121,11 +129,10 @@ SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const 
     if (std::chrono::steady_clock::now() >= up_deadline) {
       std::string names;
       for (const auto& p : to_add) {
-        const std::string id = detail::full(p.backend, p.server);
-        const auto it = stats.find(id);
-        names += (names.empty() ? "" : ", ") + id + " (" + (it == stats.end() ? "missing" : detail::check_status(it->second)) + ")";
+        const auto it = stats.find(p.id());
+        names += (names.empty() ? "" : ", ") + p.id() + " (" + (it == stats.end() ? "missing" : detail::check_status(it->second)) + ")";
         try {
-          api.run("del server " + id, "Server deleted.");
+          api.run("del server " + p.id(), "Server deleted.");
         } catch (const RuntimeApiError&) {
           // Still in maintenance, so it takes no traffic; the next sync deletes or enables it.
         }
@@ -135,15 +142,18 @@ SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const 
     }
     detail::pause(o);
   }
+}
 
-  if (to_remove.empty()) return report;
-  for (const auto& p : to_remove) api.run("set server " + detail::full(p.backend, p.server) + " state drain");
+/// Drains the servers that must go until their sessions end (or the drain timeout), then puts
+/// them in maintenance and deletes them; one that cannot be deleted yet is reported.
+void drain_and_delete(const RuntimeApi& api, const std::vector<Pending>& to_remove, const SyncOptions& o, SyncReport& report) {
+  for (const auto& p : to_remove) api.run("set server " + p.id() + " state drain");
   const auto drain_deadline = std::chrono::steady_clock::now() + o.drain_timeout;
   for (;;) {
     const auto stats = detail::stat_by_server(api);
     bool busy = false;
     for (const auto& p : to_remove) {
-      const auto it = stats.find(detail::full(p.backend, p.server));
+      const auto it = stats.find(p.id());
       if (it != stats.end() && std::atoi(it->second.get("scur").c_str()) > 0) busy = true;
     }
     if (!busy) break;
@@ -153,27 +163,35 @@ SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const 
     }
     detail::pause(o);
   }
-  for (const auto& p : to_remove) api.run("set server " + detail::full(p.backend, p.server) + " state maint");
+  for (const auto& p : to_remove) api.run("set server " + p.id() + " state maint");
   const auto delete_deadline = std::chrono::steady_clock::now() + o.delete_timeout;
   for (const auto& p : to_remove) {
-    const std::string id = detail::full(p.backend, p.server);
     for (;;) {
       try {
-        api.run("del server " + id, "Server deleted.");
-        report.removed.push_back(id);
-        detail::say(o, "removed " + id);
+        api.run("del server " + p.id(), "Server deleted.");
+        report.removed.push_back(p.id());
+        detail::say(o, "removed " + p.id());
         break;
       } catch (const RuntimeApiError& e) {
         // Usually connections still attached; in maintenance it takes no new traffic meanwhile.
         if (std::chrono::steady_clock::now() >= delete_deadline) {
-          report.not_deleted.push_back(id);
-          detail::say(o, std::string("could not delete ") + id + " yet (left in maintenance): " + e.what());
+          report.not_deleted.push_back(p.id());
+          detail::say(o, std::string("could not delete ") + p.id() + " yet (left in maintenance): " + e.what());
           break;
         }
         detail::pause(o);
       }
     }
   }
+}
+
+}  // namespace
+
+SyncReport sync_servers(const RuntimeApi& api, const Membership& desired, const SyncOptions& o) {
+  SyncReport report;
+  auto [to_add, to_remove] = add_missing(api, desired, o, report);
+  enable_when_checked(api, std::move(to_add), o, report);
+  if (!to_remove.empty()) drain_and_delete(api, to_remove, o, report);
   return report;
 }
 }  // namespace flotilla::haproxy
