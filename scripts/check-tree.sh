@@ -65,8 +65,16 @@ for root in ROOTS:
                     if regex.search(text) and (rel, what) not in ALLOWED:
                         problems.append(f"{where}: {what} outside plugins/support; {fix}")
 
+# ctest cuts a test's name at ';', so such a test matches no case and passes without running.
+for path in sorted(pathlib.Path("tests").rglob("*.cpp")):
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        m = re.search(r'\b(TEST_CASE|SCENARIO)\s*\(\s*"([^"]*)"', line)
+        if m and ";" in m.group(2):
+            problems.append(f"{path.as_posix()}:{number}: the test name has a ';', which ctest cuts there, "
+                            "so the test never runs; write ',' instead")
+
 if problems:
-    print("check-tree: the tree has private copies of what flotilla_support provides:", file=sys.stderr)
+    print("check-tree: the tree has private copies of what flotilla_support provides, or tests that cannot run:", file=sys.stderr)
     for p in problems:
         print("  " + p, file=sys.stderr)
     sys.exit(1)

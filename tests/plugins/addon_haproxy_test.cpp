@@ -207,7 +207,7 @@ TEST_CASE("haproxy request: hostile services are reported by name, one problem e
   for (const auto& p : problems) CHECK(p.message.find('\n') == std::string::npos);
 }
 
-TEST_CASE("haproxy request: serving instances become servers; services without a port get no route", "[haproxy]") {
+TEST_CASE("haproxy request: serving instances become servers, and services without a port get no route", "[haproxy]") {
   const json services = json::parse(R"([
     {"name": "hello/v1", "port": 8000, "health": "/health", "instances": [
       {"id": "hello/v1#1", "instance": 1, "address": "127.77.0.2", "port": 8000, "state": "running"},
@@ -486,7 +486,7 @@ TEST_CASE("haproxy master CLI: a reload starts a new worker on the rewritten con
   CHECK(lab.answered_by(4) == std::set<std::string>{"b3", "b4"});
 }
 
-TEST_CASE("haproxy stats port: statistics page and Prometheus exporter answer; unknown paths get 404", "[haproxy][real]") {
+TEST_CASE("haproxy stats port: statistics page and Prometheus exporter answer, and unknown paths get 404", "[haproxy][real]") {
   IngressLab lab(1);
   lab::HttpClient stats(lab.address, lab.view.stats_port);
   const auto metrics = stats.get("/metrics");
