@@ -187,7 +187,7 @@ std::string missing_ranges(const std::vector<nlohmann::json>& lines, const std::
 
 }  // namespace
 
-TEST_CASE("every line reaches the store with its node, instance and stream, in order per instance", "[syslog][rsyslog]") {
+TEST_CASE("every line reaches the store with its node, instance and stream, in order per instance", "[syslog][rsyslog][integration]") {
   PipelineLab lab;
   // Lines written before anything runs, as when the addon is added to a running cluster.
   write_numbered(lab.log("lab-1", "service-hello-v1-1", "stdout"), "h1-out-", 0, 100);
@@ -239,7 +239,7 @@ TEST_CASE("every line reaches the store with its node, instance and stream, in o
   CHECK(stored_keys(lab.store()).size() == expected);
 }
 
-TEST_CASE("no line is lost or doubled while the collector is down and a shipper restarts", "[syslog][rsyslog]") {
+TEST_CASE("no line is lost or doubled while the collector is down and a shipper restarts", "[syslog][rsyslog][integration]") {
   PipelineLab lab;
   const fs::path out = lab.log("lab-1", "service-load-1", "stdout");
   fs::create_directories(out.parent_path());
@@ -279,7 +279,7 @@ TEST_CASE("no line is lost or doubled while the collector is down and a shipper 
   CHECK(doubled == 0);
 }
 
-TEST_CASE("no line is lost or doubled when the collector restarts while lines flow", "[syslog][rsyslog]") {
+TEST_CASE("no line is lost or doubled when the collector restarts while lines flow", "[syslog][rsyslog][integration]") {
   PipelineLab lab;
   const fs::path out = lab.log("lab-1", "service-flow-1", "stdout");
   const fs::path err = lab.log("lab-1", "service-flow-2", "stderr");
@@ -319,7 +319,7 @@ TEST_CASE("no line is lost or doubled when the collector restarts while lines fl
   CHECK(std::count_if(keys.begin(), keys.end(), [](const auto& kv) { return kv.second > 1; }) == 0);
 }
 
-TEST_CASE("invalid UTF-8, control characters and a 1 MB line are stored exactly and shown escaped", "[syslog][rsyslog]") {
+TEST_CASE("invalid UTF-8, control characters and a 1 MB line are stored exactly and shown escaped", "[syslog][rsyslog][integration]") {
   PipelineLab lab;
   const std::vector<std::string> weird = {
       "bad utf8 \xff\xfe\xc3 end",

@@ -131,7 +131,8 @@ TEST_CASE("syslog validate: a collector on a Docker node cannot serve process no
 
   // Every node on Docker: nothing runs on the nodes, so no collector is needed anywhere.
   req["nodes"][1]["runtime"] = "docker";
-  for (const auto& e : plugin.call("validate", req).result["errors"]) CHECK(e["key"] == "plugin");
+  const auto all_docker = plugin.call("validate", req);  // a named result: the loop must not outlive it
+  for (const auto& e : all_docker.result["errors"]) CHECK(e["key"] == "plugin");
   req["nodes"][1]["runtime"] = "lxc";
   const auto bad = plugin.call("validate", req);
   bool lxc = false;
