@@ -37,4 +37,13 @@ std::string safe_name(std::string s) {
 
 std::string addon_workload_prefix(const std::string& addon) { return "addon-" + safe_name(addon) + "-"; }
 
+Result<std::string> program_for_runtime(const std::string& program, const std::string& runtime) {
+  if (!runtime.empty() && runtime != "process") return program;  // a node that names none runs processes
+  auto found = find_executable(program, {executable_dir()});
+  if (!found)
+    return fail("command `" + program + "` is not found in " + executable_dir().string() +
+                " or on PATH; install it or give its full path");
+  return found->string();
+}
+
 }  // namespace flotilla

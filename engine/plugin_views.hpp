@@ -1,6 +1,7 @@
 // The views of the cluster handed to plugins in their requests (see docs/sdk-reference.md).
 #pragma once
 
+#include "result.hpp"
 #include "topology.hpp"
 
 #include <nlohmann/json.hpp>
@@ -28,5 +29,11 @@ using json = nlohmann::json;
 /// safe name ("addon-syslog-" + "collector"). Addons get it in their requests
 /// (`workload_prefix`) and never derive it themselves.
 [[nodiscard]] std::string addon_workload_prefix(const std::string& addon);
+
+/// The program of a workload's command as the node's runtime will run it. The process runtime
+/// runs it on this machine, so it is looked up here (next to flotilla, then PATH) and made
+/// absolute (also when `runtime` is empty); any other runtime runs it inside an image or on
+/// another host, so it goes as written.
+[[nodiscard]] Result<std::string> program_for_runtime(const std::string& program, const std::string& runtime);
 
 }  // namespace flotilla

@@ -15,13 +15,6 @@ flt_status error_out(json& out, flt_status st, const std::string& message) {
 
 flt_status failed(json& out, const Error& e) { return error_out(out, e.retryable ? FLT_RETRYABLE : FLT_ERROR, e.message); }
 
-Result<std::string> resolve_command0(const std::string& cmd) {
-  auto found = find_executable(cmd, {executable_dir()});
-  if (!found)
-    return fail("command `" + cmd + "` is not found in " + executable_dir().string() + " or on PATH; install it or give its full path");
-  return found->string();
-}
-
 }  // namespace
 
 flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json& out) {
@@ -72,7 +65,7 @@ flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::str
   workload["name"] = addon_workload_prefix(c.addon) + safe_name(name);
   workload["owner"] = "addon:" + c.addon;
   if (workload.contains("command") && workload["command"].is_array() && !workload["command"].empty()) {
-    auto resolved = resolve_command0(workload["command"][0]);
+    auto resolved = program_for_runtime(workload["command"][0], e_.node_view(c.state, c.node).value("runtime", ""));
     if (!resolved) return error_out(c.out, FLT_INVALID, resolved.error().message);
     workload["command"][0] = *resolved;
   }

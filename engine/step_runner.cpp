@@ -2,6 +2,7 @@
 
 #include "engine.hpp"
 #include "json_access.hpp"
+#include "plugin_views.hpp"
 #include "state_records.hpp"
 #include "util.hpp"
 
@@ -11,13 +12,6 @@
 
 namespace flotilla {
 namespace {
-
-Result<std::string> resolve_command0(const std::string& cmd) {
-  auto found = find_executable(cmd, {executable_dir()});
-  if (!found)
-    return fail("command `" + cmd + "` is not found in " + executable_dir().string() + " or on PATH; install it or give its full path");
-  return found->string();
-}
 
 Error on_node(const std::string& node, Error e) {
   e.message = "node " + node + ": " + e.message;
@@ -159,7 +153,7 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   json command = json::array();
   for (const auto& arg : svc->command) command.push_back(substitute(arg, vars));
   if (!command.empty()) {
-    auto resolved = resolve_command0(command[0]);
+    auto resolved = program_for_runtime(command[0], e_.node_view(state, node).value("runtime", ""));
     if (!resolved) return fail("instance " + id + " (" + svc->pos.str() + "): " + resolved.error().message);
     command[0] = *resolved;
   }

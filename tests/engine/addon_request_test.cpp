@@ -22,3 +22,19 @@ TEST_CASE("addon requests name every addon's workload prefix, so addons need not
   CHECK_FALSE(req["addons"].contains("syslog"));  // itself is in `addon`, not among the others
   CHECK(addon_workload_prefix("my etcd") + safe_name("etcd") == "addon-my-etcd-etcd");
 }
+
+TEST_CASE("a workload's program is looked up on this machine only for the process runtime", "[engine]") {
+  // The process runtime runs it here: found on PATH and made absolute, or a clear error.
+  const auto sh = program_for_runtime("sh", "process");
+  REQUIRE(sh);
+  CHECK(std::filesystem::path(*sh).is_absolute());
+  const auto missing = program_for_runtime("flotilla-no-such-program", "process");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Catch::Contains("`flotilla-no-such-program` is not found") && Catch::Contains("PATH"));
+  // Any other runtime runs it in an image or on another host: it goes as written.
+  const auto in_image = program_for_runtime("flotilla-no-such-program", "docker");
+  REQUIRE(in_image);
+  CHECK(*in_image == "flotilla-no-such-program");
+  CHECK(*program_for_runtime("sh", "docker") == "sh");
+  CHECK(std::filesystem::path(*program_for_runtime("sh", "")).is_absolute());
+}
