@@ -6,8 +6,6 @@
 #include "flotilla/support/files.hpp"
 #include "flotilla/support/request.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -20,33 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using support::str_or;
-
-/// Holds an exclusive flock on a file while it lives: an `up` and a `flotilla logs` may pull at
-/// the same time, and the store has one writer at a time.
-class PullLock {
- public:
-  explicit PullLock(const fs::path& file) : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + file.string());
-  }
-  ~PullLock() { ::close(fd_); }
-  PullLock(const PullLock&) = delete;
-  PullLock& operator=(const PullLock&) = delete;
-
- private:
-  int fd_;
-};
-
-support::DockerEndpoint endpoint_of(const json& node) {
-  const json rc = node.value("runtime_config", json::object());
-  support::DockerEndpoint e{.node = str_or(node, "name"), .host = str_or(rc, "host")};
-  if (const json tls = rc.value("tls", json::object()); tls.is_object() && !tls.empty()) {
-    e.use_tls = true;
-    e.tls.ca_file = str_or(tls, "ca");
-    e.tls.cert_file = str_or(tls, "cert");
-    e.tls.key_file = str_or(tls, "key");
-  }
-  return e;
-}
 
 json load_cursors(const fs::path& file) {
   std::ifstream in(file);
@@ -110,7 +81,8 @@ std::string padded_docker_ts(std::string_view ts) {
 DockerPullReport pull_docker_logs(const json& nodes, const DockerPullOptions& o) {
   DockerPullReport report;
   fs::create_directories(o.dir);
-  PullLock lock(o.dir / ".lock");
+  // An `up` and a `flotilla logs` may pull at the same time; the store has one writer at a time.
+  const support::FileLock lock(o.dir / ".lock");
   LogStore store({.dir = o.dir / "store", .max_file_size = o.max_file_size, .retention_days = o.retention_days, .addons = o.addons});
   store.open();
   const fs::path cursor_file = o.dir / "cursors.json";
@@ -120,7 +92,7 @@ DockerPullReport pull_docker_logs(const json& nodes, const DockerPullOptions& o)
     if (str_or(node, "runtime") != "docker") continue;
     const std::string name = str_or(node, "name");
     try {
-      support::DockerClient docker(endpoint_of(node));
+      support::DockerClient docker(support::docker_endpoint_of(node));
       for (const auto& c : docker.list_containers({"io.flotilla.managed=true", "io.flotilla.cluster=" + o.cluster})) {
         json& cursor = cursors[c.id];
         cursor = previous.contains(c.id) && previous[c.id].is_object() ? previous[c.id] : json::object();

@@ -8,13 +8,10 @@
 #include <flotilla/support/process.hpp>
 #include <flotilla/support/request.hpp>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <optional>
-#include <stdexcept>
 
 namespace flotilla::netns {
 namespace {
@@ -57,27 +54,6 @@ Options options_of(const json& req) { return support::plugin_options(options_map
 std::string cluster_tag(const json& cluster) {
   return support::stable_hash(str_or(cluster, "name") + "\n" + str_or(cluster, "state_dir")).substr(0, 8);
 }
-
-/// Holds an exclusive lock on the bridge's lock file in the cluster's state directory while alive.
-/// Nodes are created and destroyed in parallel and all share the bridge: whether it exists, is
-/// empty, and who made it are decided under this lock, never by two nodes at once.
-class BridgeLock {
- public:
-  explicit BridgeLock(const fs::path& file) {
-    fs::create_directories(file.parent_path());
-    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
-      if (fd_ >= 0) ::close(fd_);
-      throw std::runtime_error("cannot lock " + file.string());
-    }
-  }
-  ~BridgeLock() { ::close(fd_); }  // closing releases the lock
-  BridgeLock(const BridgeLock&) = delete;
-  BridgeLock& operator=(const BridgeLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 std::string ipv4(std::uint32_t a) {
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
@@ -165,7 +141,7 @@ json NetnsDriver::create(Context& ctx, const json& req) {
     const fs::path mark = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().string())) / ("netns-bridge-" + l.bridge);
     std::optional<ClientTls> client;
     {
-      const BridgeLock lock(mark.string() + ".lock");
+      const support::FileLock lock(mark.string() + ".lock");  // nodes share the bridge and the CA
       if (!link_exists(l.bridge)) {
         fs::create_directories(mark.parent_path());
         support::write_file_atomic(mark, l.gateway + "\n");
@@ -219,7 +195,7 @@ json NetnsDriver::destroy(Context& ctx, const json& req) {
     const fs::path mark = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().string())) / ("netns-bridge-" + l.bridge);
     bool last = false;
     {
-      const BridgeLock lock(mark.string() + ".lock");
+      const support::FileLock lock(mark.string() + ".lock");  // nodes share the bridge and the CA
       remove_namespace(l.net);
       const fs::path ports = fs::path("/sys/class/net") / l.bridge / "brif";
       std::error_code ec;

@@ -115,18 +115,10 @@ json container_labels(const json& container) {
 }
 
 support::DockerEndpoint endpoint_of(const json& node) {
-  const json rc = node.value("runtime_config", json::object());
-  support::DockerEndpoint e;
-  e.node = str_or(node, "name", "?");
-  e.host = str_or(rc, "host");
+  support::DockerEndpoint e = support::docker_endpoint_of(node);
+  if (e.node.empty()) e.node = "?";
   if (e.host.empty())
     throw Invalid("node " + e.node + " has no Docker endpoint (runtime_config.host); its driver must report one, e.g. unix:///var/run/docker.sock");
-  if (const json tls = rc.value("tls", json::object()); tls.is_object() && !tls.empty()) {
-    e.use_tls = true;
-    e.tls.ca_file = str_or(tls, "ca");
-    e.tls.cert_file = str_or(tls, "cert");
-    e.tls.key_file = str_or(tls, "key");
-  }
   return e;
 }
 

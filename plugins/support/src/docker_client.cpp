@@ -308,4 +308,22 @@ ContainerLogs DockerClient::logs(const std::string& id, int tail) {
   return demux_log_stream(r.body);
 }
 
+DockerEndpoint docker_endpoint_of(const nlohmann::json& node) {
+  const auto text = [](const nlohmann::json& j, const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+  };
+  const nlohmann::json rc = node.is_object() ? node.value("runtime_config", nlohmann::json::object()) : nlohmann::json::object();
+  DockerEndpoint e;
+  e.node = text(node, "name");
+  e.host = text(rc, "host");
+  if (const nlohmann::json tls = rc.is_object() ? rc.value("tls", nlohmann::json::object()) : nlohmann::json::object();
+      tls.is_object() && !tls.empty()) {
+    e.use_tls = true;
+    e.tls.ca_file = text(tls, "ca");
+    e.tls.cert_file = text(tls, "cert");
+    e.tls.key_file = text(tls, "key");
+  }
+  return e;
+}
+
 }  // namespace flotilla::support

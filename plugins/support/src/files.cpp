@@ -3,6 +3,7 @@
 #include "flotilla/support/fd.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,5 +146,20 @@ std::vector<std::string> tail_lines(const fs::path& path, std::size_t count) {
   std::reverse(lines.begin(), lines.end());
   return lines;
 }
+
+FileLock::FileLock(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);  // a failure shows in open below
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open lock file " + path.string());
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const int e = errno;
+    ::close(fd_);
+    throw std::system_error(e, std::generic_category(), "cannot lock " + path.string());
+  }
+}
+
+FileLock::~FileLock() { ::close(fd_); }  // closing releases the lock
 
 }  // namespace flotilla::support

@@ -232,3 +232,22 @@ TEST_CASE("read_tar reads back make_tar's members and GNU tar's long names, and 
   broken[0] = 'y';
   CHECK_THROWS_WITH(s::read_tar(broken), Catch::Contains("checksum"));
 }
+
+TEST_CASE("docker_endpoint_of reads a node's endpoint as drivers record it", "[support][docker]") {
+  const auto tls = s::docker_endpoint_of(json{{"name", "swarm-1"},
+                                              {"runtime_config",
+                                               {{"host", "tcp://10.0.0.2:2376"},
+                                                {"tls", {{"ca", "/c/ca.pem"}, {"cert", "/c/cert.pem"}, {"key", "/c/key.pem"}}}}}});
+  CHECK(tls.node == "swarm-1");
+  CHECK(tls.host == "tcp://10.0.0.2:2376");
+  CHECK(tls.use_tls);
+  CHECK(tls.tls.ca_file == "/c/ca.pem");
+  CHECK(tls.tls.cert_file == "/c/cert.pem");
+  CHECK(tls.tls.key_file == "/c/key.pem");
+  const auto plain = s::docker_endpoint_of(json{{"name", "infra"}, {"runtime_config", {{"host", "unix:///run/d.sock"}}}});
+  CHECK(plain.host == "unix:///run/d.sock");
+  CHECK_FALSE(plain.use_tls);
+  const auto none = s::docker_endpoint_of(json{{"name", "n"}, {"runtime_config", 7}});
+  CHECK(none.host.empty());
+  CHECK(none.node == "n");
+}

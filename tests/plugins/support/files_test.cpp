@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <system_error>
 #include <vector>
 
@@ -133,4 +135,27 @@ TEST_CASE("tail_lines returns the last lines of small and large files", "[suppor
   CHECK(last == std::vector<std::string>{"line 19997", "line 19998", "line 19999"});
   CHECK(s::tail_lines(big, 20000).front() == "line 0");
   CHECK(s::tail_lines(big, 20000).size() == 20000);
+}
+
+TEST_CASE("FileLock: a second holder waits until the first lets go", "[support][files]") {
+  // flock(2) locks belong to open file descriptions, so a second FileLock in this process,
+  // on its own thread, contends exactly as another process would.
+  ScratchDir dir("flotilla-filelock");
+  const fs::path lock = dir.path() / "sub" / "x.lock";
+  const fs::path mark = dir.path() / "order";
+  std::optional<s::FileLock> held(std::in_place, lock);  // makes the directory and the file
+  REQUIRE(fs::exists(lock));
+  std::thread second([&] {
+    const s::FileLock again(lock);  // blocks until the first is released
+    append(mark, "second\n");
+  });
+  // The second cannot have written while the first is held; give it the chance to try.
+  for (int i = 0; i < 20 && !fs::exists(mark); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK_FALSE(fs::exists(mark));
+  append(mark, "first\n");
+  held.reset();
+  second.join();
+  CHECK(s::read_file(mark) == "first\nsecond\n");
+  CHECK(fs::exists(lock));  // left in place
+  CHECK_THROWS_WITH(s::FileLock("/proc/flotilla-no-such-dir/x.lock"), Catch::Contains("/proc/flotilla-no-such-dir/x.lock"));
 }

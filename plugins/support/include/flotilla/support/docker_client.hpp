@@ -36,6 +36,11 @@ struct DockerEndpoint {
   CancelledFn cancelled;
 };
 
+/// The endpoint of a node as drivers record it in the node's view: `name`, and in
+/// `runtime_config` the `host` and, for TLS client certificates, `tls` {ca, cert, key}. `host`
+/// is empty when the driver recorded none; the caller says what that means.
+[[nodiscard]] DockerEndpoint docker_endpoint_of(const nlohmann::json& node);
+
 /// Credentials for one pull, given by the caller for that call only: the client never keeps,
 /// logs or puts them in an error message.
 struct RegistryAuth {

@@ -48,4 +48,19 @@ struct FileChunk {
 /// '\n' counts). Reads backwards, so large files are cheap. Throws as read_file does.
 [[nodiscard]] std::vector<std::string> tail_lines(const std::filesystem::path& path, std::size_t count);
 
+/// An exclusive flock(2) on a lock file, held while the object lives: for work that processes
+/// (two flotilla commands, parallel steps) must not do at once. The file is created (0600, with
+/// its directory) when missing, and is left in place. Blocks until the lock is free; throws
+/// std::system_error naming the file when it cannot be opened or locked.
+class FileLock {
+ public:
+  explicit FileLock(const std::filesystem::path& path);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace flotilla::support
