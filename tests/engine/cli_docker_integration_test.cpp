@@ -44,6 +44,8 @@ driver = "netns"
 
 [driver.netns]
 subnet = "10.214.201.0/24"
+# The image comes in through `docker import` below, not from the lab's registry.
+registry = false
 
 [[nodes]]
 name = "swarm-1"

@@ -4,8 +4,11 @@
 #include "driver_netns/driver.hpp"
 #include "driver_netns/host.hpp"
 
+#include "flotilla/support/command.hpp"
 #include "flotilla/support/docker_client.hpp"
+#include "flotilla/support/http.hpp"
 #include "flotilla/support/process.hpp"
+#include "flotilla/support/wait.hpp"
 #include "support/docker_lab.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
@@ -13,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +29,7 @@ namespace fs = std::filesystem;
 namespace s = flotilla::support;
 using flotilla::test::PluginHarness;
 using nlohmann::json;
+using namespace std::chrono_literals;
 
 json node(const std::string& name, int slot) { return {{"name", name}, {"slot", slot}}; }
 
@@ -96,7 +101,7 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
   PluginHarness plugin("driver_netns");
   flotilla::test::proc::ScratchDir scratch("flt-netns");
   const json cluster = {{"name", "netns-test"}, {"state_dir", scratch.path().string()}};
-  const json config = {{"subnet", "10.214.250.0/24"}};
+  const json config = {{"subnet", "10.214.250.0/24"}, {"registry_cache", (scratch.path() / "cache").string()}};
   { std::ofstream(scratch.path() / "keep.txt") << "not the driver's\n"; }
 
   std::vector<json> records;
@@ -161,4 +166,91 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
   CHECK(fs::exists(scratch.path() / "keep.txt"));
   CHECK_FALSE(fs::exists(scratch.path() / ("netns-bridge-" + bridge)));
   CHECK_FALSE(fs::exists(scratch.path() / "netns-tls"));
+  CHECK_FALSE(fs::exists(scratch.path() / "netns-registry"));
+}
+
+TEST_CASE("netns driver: the lab's registry comes up with the nodes, serves pulls, heals on a rerun, and goes with the last node",
+          "[plugins][netns][docker][integration]") {
+  if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
+  if (!s::find_executable("docker-registry")) FLOTILLA_SKIP("docker-registry is not installed; scripts/install-deps.sh installs it");
+  if (!fs::exists("/usr/bin/docker") || !s::find_executable("curl")) FLOTILLA_SKIP("the docker CLI or curl is not installed");
+  PluginHarness plugin("driver_netns");
+  flotilla::test::proc::ScratchDir scratch("flt-reg");
+  const json cluster = {{"name", "netns-reg"}, {"state_dir", scratch.path().string()}};
+  const fs::path cache = scratch.path() / "cache";
+  const json config = {{"subnet", "10.214.251.0/24"}, {"registry_port", 5051}, {"registry_cache", cache.string()}};
+  const std::string registry = "10.214.251.1:5051";
+  std::vector<json> records(2);
+  struct Destroy {  // every node goes, even when a check below fails
+    PluginHarness& plugin;
+    const json& cluster;
+    const json& config;
+    std::vector<json>& records;
+    ~Destroy() {
+      for (int i = 0; i < 2; ++i)
+        (void)plugin.call("destroy", {{"cluster", cluster}, {"config", config}, {"node", node("swarm-" + std::to_string(i + 1), i)}, {"record", records[i]}});
+    }
+  } destroy{plugin, cluster, config, records};
+
+  for (int i = 0; i < 2; ++i) {
+    const auto made = plugin.call("create", {{"cluster", cluster}, {"config", config}, {"node", node("swarm-" + std::to_string(i + 1), i)}});
+    INFO(made.describe());
+    REQUIRE(made.ok());
+    CHECK(made.result["runtime_config"]["registry"] == registry);
+    records[i] = made.result;
+  }
+  s::HttpClient http;
+  CHECK(http.get("http://" + registry + "/v2/").status == 200);
+  const fs::path identity = scratch.path() / "netns-registry" / "registry.identity";
+  const auto first = s::read_pid_file(identity);
+  REQUIRE(first);
+  // The namespaces have no default route: the bridge's /24 is all they reach.
+  for (const auto& r : records) CHECK(s::run_checked({"ip", "-n", r["data"]["netns"], "-4", "route", "show", "default"}).out.empty());
+
+  // One push through swarm-1's dockerd; a second run finds the content in the registry.
+  const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh";
+  const std::string host1 = records[0]["runtime_config"]["host"];
+  const auto pushed = s::run_command({"bash", script, "--host", host1, "--registry", registry, "--tag", "regtest", "busybox"}, 120s);
+  INFO(pushed.out << pushed.err);
+  REQUIRE(pushed.ok());
+  CHECK_THAT(pushed.out, Catch::Contains(registry + "/busybox:regtest: pushed"));
+  const auto again = s::run_command({"bash", script, "--host", host1, "--registry", registry, "--tag", "regtest", "busybox"}, 120s);
+  INFO(again.out << again.err);
+  REQUIRE(again.ok());
+  CHECK_THAT(again.out, Catch::Contains("busybox:regtest: up to date in " + registry));
+
+  // swarm-2's dockerd pulls it from the registry; an image of no lab registry is out of reach.
+  s::DockerClient swarm2({.node = "swarm-2", .host = records[1]["runtime_config"]["host"]});
+  const std::string image = registry + "/busybox:regtest";
+  REQUIRE_FALSE(swarm2.image_present(image));
+  swarm2.ensure_image(image);
+  CHECK(swarm2.image_present(image));
+  CHECK_THROWS_AS(swarm2.ensure_image("busybox:latest", nullptr, 30s), s::DockerError);
+
+  // A killed registry makes the nodes "stopped"; creating again starts it anew, with its images.
+  REQUIRE(s::signal_process(*first, SIGKILL));
+  REQUIRE(s::wait_until(5s, 50ms, [&] { return !s::is_running(*first); }));
+  const auto seen = plugin.call("inspect", {{"cluster", cluster}, {"config", config}, {"node", node("swarm-2", 1)}, {"record", records[1]}});
+  CHECK(seen.result["state"] == "stopped");
+  const auto healed = plugin.call("create", {{"cluster", cluster}, {"config", config}, {"node", node("swarm-2", 1)}});
+  INFO(healed.describe());
+  REQUIRE(healed.ok());
+  const auto second = s::read_pid_file(identity);
+  REQUIRE(second);
+  CHECK(second->pid != first->pid);
+  CHECK(s::is_running(*second));
+  REQUIRE(swarm2.call("DELETE", "/images/" + image).status == 200);
+  swarm2.ensure_image(image);
+  CHECK(swarm2.image_present(image));
+
+  for (int i = 0; i < 2; ++i) {
+    const auto gone = plugin.call("destroy", {{"cluster", cluster}, {"config", config}, {"node", node("swarm-" + std::to_string(i + 1), i)}, {"record", records[i]}});
+    INFO(gone.describe());
+    REQUIRE(gone.ok());
+    CHECK(s::is_running(*second) == (i == 0));  // the registry goes with the last node
+  }
+  CHECK_FALSE(fs::exists(scratch.path() / "netns-registry"));
+  CHECK_THROWS_AS(http.get("http://" + registry + "/v2/"), s::HttpError);
+  // The images stay in the cache directory, as documented.
+  CHECK(fs::exists(cache / "docker" / "registry" / "v2" / "repositories" / "busybox"));
 }

@@ -44,7 +44,14 @@ const support::ConfigMap<Options>& options_map() {
           .integer("docker_port", &Options::docker_port, "TCP port of that TLS endpoint")
           .range(1, 65535)
           .string("files_image", &Options::files_image,
-                  "Image (with `rm`) of the containers through which the docker runtime places files in volumes on the nodes");
+                  "Image (with `rm`) of the containers through which the docker runtime places files in volumes on the nodes")
+          .boolean("registry", &Options::registry,
+                   "Run the lab's private registry (Debian's docker-registry) on the bridge's address; every dockerd pulls from it")
+          .integer("registry_port", &Options::registry_port, "Port of the lab's registry on the bridge's address")
+          .range(1, 65535)
+          .string("registry_cache", &Options::registry_cache,
+                  "Directory of the registry's images; kept by down as a cache (delete it by hand to drop the images)")
+          .pattern(R"(/.*)");
   return map;
 }
 
@@ -67,6 +74,14 @@ fs::path workdir_of(const json& cluster, const json& node, const json& record) {
   if (dir.empty() || !dir.is_absolute())
     throw Invalid("driver netns: node " + str_or(node, "name") + " has no absolute workdir and the cluster no state_dir");
   return dir.lexically_normal();
+}
+
+/// True when a namespace whose name starts with `prefix` exists (another node of the cluster).
+bool any_namespace_named(const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(netns_path(prefix).parent_path(), ec))
+    if (entry.path().filename().string().starts_with(prefix)) return true;
+  return false;
 }
 
 json errors_of(const std::vector<support::OptionError>& errors) {
@@ -111,6 +126,17 @@ NodeLayout layout_of(const json& cluster, const Options& o, const json& node) {
   l.dockerd.bridge_none = !o.docker_bridge;
   l.tls_dir = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().parent_path().string())) / "netns-tls";
   if (o.tls) l.dockerd.tcp_address = l.net.address + ":" + std::to_string(o.docker_port);
+  l.netns_prefix = "flt-" + tag + "-";
+  if (o.registry) {
+    // Plain HTTP, trusted by each dockerd with --insecure-registry, rather than TLS with the
+    // cluster's CA: dockerd reads a registry's CA only from /etc/docker/certs.d, a directory
+    // of the whole machine, and the driver writes nothing outside the cluster's state
+    // directory. The address is on the cluster's private bridge, reached from nowhere else.
+    l.registry = RegistrySpec{.address = l.gateway + ":" + std::to_string(o.registry_port),
+                              .root = l.tls_dir.parent_path() / "netns-registry",
+                              .storage = fs::path(o.registry_cache).lexically_normal()};
+    l.dockerd.insecure_registry = l.registry->address;
+  }
   return l;
 }
 
@@ -118,6 +144,10 @@ json NetnsDriver::validate(Context&, const json& req) {
   auto filled = options_map().fill(req.value("config", json::object()));
   json errors = errors_of(filled.errors);
   if (const std::string why = unavailable_reason(); !why.empty()) errors.push_back({{"message", why}, {"key", ""}});
+  if (filled.config.registry && !support::find_executable("docker-registry"))
+    errors.push_back({{"message", "driver netns: `docker-registry` is not installed; run scripts/install-deps.sh (package docker-registry), "
+                                  "or set [driver.netns] registry = false"},
+                      {"key", "registry"}});
   const json nodes = req.value("nodes", json::array());
   if (nodes.is_array() && nodes.size() > 252)
     errors.push_back({{"message", "driver netns: a /24 subnet holds 252 nodes; the topology has " + std::to_string(nodes.size())},
@@ -147,6 +177,8 @@ json NetnsDriver::create(Context& ctx, const json& req) {
         support::write_file_atomic(mark, l.gateway + "\n");
       }
       ensure_bridge(l.bridge, l.gateway, 24);
+      // The cluster's one registry, started by whichever node comes first (or again, when it died).
+      if (l.registry) (void)start_registry(*l.registry);
       ensure_namespace(l.net);
       // The cluster's CA is made once, by whichever node comes first.
       if (o.tls) client = ensure_client_tls(l.tls_dir, str_or(cluster, "name"));
@@ -158,6 +190,7 @@ json NetnsDriver::create(Context& ctx, const json& req) {
     throw Error(FLT_ERROR, "driver netns: cannot create node " + l.name + ": " + e.what());
   }
   json runtime_config = {{"host", l.dockerd.unix_host()}, {"cluster", str_or(cluster, "name")}, {"files_image", o.files_image}};
+  if (l.registry) runtime_config["registry"] = l.registry->address;
   // What a docker client elsewhere on this machine needs (`flotilla env`).
   if (o.tls)
     runtime_config["env"] = {{"DOCKER_HOST", "tcp://" + l.dockerd.tcp_address}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", l.tls_dir.string()}};
@@ -179,7 +212,10 @@ json NetnsDriver::inspect(Context&, const json& req) {
   const NodeLayout l = layout_of(req.value("cluster", json::object()), o, node);
   if (!netns_exists(l.net.netns)) return json{{"state", "missing"}};
   const auto id = support::read_pid_file(l.dockerd.identity_file());
-  return json{{"state", id && support::is_running(*id) ? "running" : "stopped"}};
+  // A node whose registry is gone cannot pull: "stopped" makes the next `up` create it again,
+  // which starts the registry anew.
+  const bool registry_up = !l.registry || registry_running(*l.registry);
+  return json{{"state", id && support::is_running(*id) && registry_up ? "running" : "stopped"}};
 }
 
 json NetnsDriver::destroy(Context& ctx, const json& req) {
@@ -197,12 +233,20 @@ json NetnsDriver::destroy(Context& ctx, const json& req) {
     {
       const support::FileLock lock(mark.string() + ".lock");  // nodes share the bridge and the CA
       remove_namespace(l.net);
+      if (!any_namespace_named(l.netns_prefix)) {
+        // The last node of the cluster takes the registry (its process, configuration and
+        // log; the images stay in registry_cache) and the cluster's certificates with it.
+        if (l.registry) {
+          if (stop_registry(*l.registry)) ctx.debug("stopped the registry on " + l.registry->address);
+          fs::remove_all(l.registry->root);
+        }
+        fs::remove_all(l.tls_dir);
+      }
       const fs::path ports = fs::path("/sys/class/net") / l.bridge / "brif";
       std::error_code ec;
       if (fs::exists(mark) && link_exists(l.bridge) && fs::is_empty(ports, ec) && !ec) {
         remove_bridge(l.bridge);
         fs::remove(mark);
-        fs::remove_all(l.tls_dir);  // the cluster's CA and client certificate go with its last node
         last = true;
       }
     }

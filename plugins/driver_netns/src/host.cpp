@@ -3,6 +3,7 @@
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
+#include <flotilla/support/http.hpp>
 #include <flotilla/support/wait.hpp>
 
 #include <signal.h>
@@ -70,7 +71,9 @@ void ensure_namespace(const NamespaceSpec& s) {
   if (shown.out.find(" " + cidr + " ") == std::string::npos) run_checked({"ip", "-n", s.netns, "addr", "add", cidr, "dev", "eth0"});
   run_checked({"ip", "-n", s.netns, "link", "set", "eth0", "up"});
   run_checked({"ip", "-n", s.netns, "link", "set", "lo", "up"});
-  run_checked({"ip", "-n", s.netns, "route", "replace", "default", "via", s.gateway});
+  // Traffic stays on the bridge: no default route (an older layout added one).
+  const auto routes = run_checked({"ip", "-n", s.netns, "-4", "route", "show", "default"});
+  if (!routes.out.empty()) run_checked({"ip", "-n", s.netns, "-4", "route", "flush", "exact", "0.0.0.0/0"});
 }
 
 void remove_namespace(const NamespaceSpec& s) {
@@ -138,6 +141,7 @@ std::vector<std::string> dockerd_argv(const DockerdSpec& s) {
                                    "--iptables=false",
                                    "--ip-masq=false"};
   if (s.bridge_none) argv.push_back("--bridge=none");
+  if (!s.insecure_registry.empty()) argv.push_back("--insecure-registry=" + s.insecure_registry);
   if (!s.tcp_address.empty()) {
     argv.push_back("--host=tcp://" + s.tcp_address);
     if (s.tls) {
@@ -173,8 +177,11 @@ support::ProcessId start_dockerd(const DockerdSpec& s) {
                            "; its log " + s.log_file().string() + " ends with:" + log_tail(s.log_file()));
 }
 
-bool stop_dockerd(const DockerdSpec& s, std::chrono::milliseconds grace) {
-  const auto id = support::read_pid_file(s.identity_file());
+namespace {
+
+/// Stops the process recorded in `identity` (SIGTERM, SIGKILL after `grace`); false when none runs.
+bool stop_recorded(const fs::path& identity, std::chrono::milliseconds grace) {
+  const auto id = support::read_pid_file(identity);
   if (!id || !support::is_running(*id)) return false;
   support::signal_process(*id, SIGTERM);
   if (!support::wait_until(grace, std::chrono::milliseconds(50), [&] { return !support::is_running(*id); })) {
@@ -183,6 +190,52 @@ bool stop_dockerd(const DockerdSpec& s, std::chrono::milliseconds grace) {
   }
   return true;
 }
+
+}  // namespace
+
+bool stop_dockerd(const DockerdSpec& s, std::chrono::milliseconds grace) { return stop_recorded(s.identity_file(), grace); }
+
+std::string registry_config(const RegistrySpec& s) {
+  // No auth: only the namespaces on the bridge and this machine reach the address.
+  return "version: 0.1\n"
+         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+         "storage:\n  filesystem:\n    rootdirectory: " + s.storage.string() + "\n  delete:\n    enabled: true\n"
+         "http:\n  addr: " + s.address + "\n";
+}
+
+bool registry_running(const RegistrySpec& s) {
+  const auto id = support::read_pid_file(s.identity_file());
+  return id && support::is_running(*id);
+}
+
+support::ProcessId start_registry(const RegistrySpec& s) {
+  if (const auto id = support::read_pid_file(s.identity_file()); id && support::is_running(*id)) return *id;
+  fs::create_directories(s.root);
+  fs::create_directories(s.storage);
+  support::write_file_atomic(s.config_file(), registry_config(s), 0600);
+  support::SpawnOptions options{.argv = {"docker-registry", "serve", s.config_file().string()},
+                                .stdout_path = s.log_file(), .stderr_path = s.log_file(), .detach = true};
+  options.before_exec = [&](const support::ProcessId& id) { support::write_pid_file(s.identity_file(), id); };
+  const support::ProcessId id = support::spawn(options);
+  support::HttpClient http({.timeouts = {std::chrono::milliseconds(500), std::chrono::seconds(2)}});
+  bool exited = false;
+  const bool up = support::wait_until(s.start_timeout, std::chrono::milliseconds(50), [&] {
+    if (!support::is_running(id)) return exited = true;
+    try {
+      return http.send({.url = "http://" + s.address + "/v2/"}).status == 200;
+    } catch (const support::HttpError&) {
+      return false;
+    }
+  });
+  if (up && !exited) return id;
+  if (!exited) support::signal_process(id, SIGKILL);
+  throw std::runtime_error("the lab's registry (docker-registry on " + s.address + ")" +
+                           (exited ? " exited at start" : " did not answer in time") + "; its log " + s.log_file().string() +
+                           " ends with:" + log_tail(s.log_file()) +
+                           "\n  (an address already in use: set another [driver.netns] registry_port)");
+}
+
+bool stop_registry(const RegistrySpec& s, std::chrono::milliseconds grace) { return stop_recorded(s.identity_file(), grace); }
 
 void remove_tree(const fs::path& dir) {
   if (!fs::exists(dir)) return;

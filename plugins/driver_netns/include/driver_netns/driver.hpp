@@ -8,6 +8,7 @@
 
 #include "driver_netns/host.hpp"
 
+#include <optional>
 #include <string>
 
 namespace flotilla::netns {
@@ -21,6 +22,9 @@ struct Options {
   bool tls = true;            ///< each dockerd also listens on ADDRESS:docker_port with TLS client certificates
   std::int64_t docker_port = 2376;
   std::string files_image = "busybox:latest";  ///< reported as runtime_config.files_image (docs/docker.md)
+  bool registry = true;                         ///< run the lab's registry on the bridge's address
+  std::int64_t registry_port = 5050;
+  std::string registry_cache = "/var/cache/flotilla/registry";  ///< the registry's images; kept by destroy
 };
 
 /// Where one node lives: derived from the cluster, the options and the node's slot alone, so
@@ -32,6 +36,8 @@ struct NodeLayout {
   NamespaceSpec net;
   DockerdSpec dockerd;
   std::filesystem::path tls_dir;  ///< the cluster's CA and client certificate (DOCKER_CERT_PATH)
+  std::string netns_prefix;       ///< every namespace of the cluster is named this and its slot
+  std::optional<RegistrySpec> registry;  ///< the cluster's registry, when the options ask for one
 };
 
 /// The layout of `node` (an engine node object with name, slot and workdir). Throws

@@ -34,11 +34,13 @@ struct NamespaceSpec {
   std::string bridge;
   std::string address;    ///< the node's address on the bridge
   int prefix = 24;
-  std::string gateway;    ///< the bridge's address, the namespace's default route
+  std::string gateway;    ///< the bridge's address (the host's side; reached on the link, not routed through)
 };
 
-/// Creates the namespace and its veth (both kept when they exist), addresses eth0, brings up
-/// eth0 and lo, and routes through the gateway. Throws support::CommandError.
+/// Creates the namespace and its veth (both kept when they exist), addresses eth0 and brings up
+/// eth0 and lo. The namespace has no default route (one found is deleted): it reaches the
+/// bridge's /24 and nothing else, so a pull of an image not in the lab's registry fails at
+/// once instead of going to the internet. Throws support::CommandError.
 void ensure_namespace(const NamespaceSpec& spec);
 /// Deletes the host veth (which deletes its peer) and the namespace, those that exist.
 void remove_namespace(const NamespaceSpec& spec);
@@ -74,6 +76,7 @@ struct DockerdSpec {
   std::string storage_driver = "vfs";
   bool bridge_none = false;           ///< --bridge=none: containers get no docker0 (no port bindings)
   std::string tcp_address;            ///< "ADDRESS:PORT" for a TCP endpoint; empty: unix socket only
+  std::string insecure_registry;      ///< "ADDRESS:PORT" of the lab's registry (plain HTTP); empty: none
   std::optional<DockerdTls> tls;      ///< with tcp_address: --tlsverify with these files
   std::chrono::milliseconds start_timeout{std::chrono::seconds(30)};
 
@@ -97,6 +100,36 @@ support::ProcessId start_dockerd(const DockerdSpec& spec);
 /// Stops the dockerd recorded under `spec.root` (SIGTERM, then SIGKILL after `grace`) if it
 /// still is the process that was started; false when none was running.
 bool stop_dockerd(const DockerdSpec& spec, std::chrono::milliseconds grace = std::chrono::seconds(15));
+
+/// The lab's private registry: Debian's `docker-registry` on the host, listening on an address
+/// of the bridge (`address`), so every namespace reaches it on the link. Its configuration,
+/// identity and log live under `root`; the images it holds under `storage`.
+struct RegistrySpec {
+  std::string address;  ///< "ADDRESS:PORT"
+  std::filesystem::path root;
+  std::filesystem::path storage;
+  std::chrono::milliseconds start_timeout{std::chrono::seconds(15)};
+
+  [[nodiscard]] std::filesystem::path config_file() const { return root / "config.yml"; }
+  /// "PID START_TIME" of the registry Flotilla started, written before it execs.
+  [[nodiscard]] std::filesystem::path identity_file() const { return root / "registry.identity"; }
+  [[nodiscard]] std::filesystem::path log_file() const { return root / "registry.log"; }
+};
+
+/// The registry's configuration file (YAML) for `spec`.
+[[nodiscard]] std::string registry_config(const RegistrySpec& spec);
+
+/// True when the registry recorded under `spec.root` runs (the process that was started).
+[[nodiscard]] bool registry_running(const RegistrySpec& spec);
+
+/// Starts the registry (detached) unless the one recorded runs, and waits until it answers
+/// GET /v2/. Returns its identity. Throws std::runtime_error with the tail of its log when it
+/// exits (an address already taken, say) or does not answer in time.
+support::ProcessId start_registry(const RegistrySpec& spec);
+
+/// Stops the registry recorded under `spec.root` if it still is the process that was started
+/// (SIGTERM, then SIGKILL after `grace`); false when none was running. Removes nothing.
+bool stop_registry(const RegistrySpec& spec, std::chrono::milliseconds grace = std::chrono::seconds(5));
 
 /// Removes `dir` and everything in it, first detaching any mount below it (dockerd leaves
 /// namespace bind mounts in its exec root). Missing is not an error.
