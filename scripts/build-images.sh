@@ -2,13 +2,18 @@
 # Builds the images Docker nodes run from this machine's Debian binaries, with `docker import`
 # (no base image, no network): each image is the program, the shared libraries `ldd` names,
 # the files it needs, and busybox-static as /bin/sh. Tags them REGISTRY/NAME:TAG and pushes
-# them when a registry is given. Idempotent: an image whose content hash is already in the
-# daemon (label io.flotilla.content) is not built again.
+# them when a registry is given. Idempotent: an image whose content hash (label
+# io.flotilla.content) is already in the registry is neither built nor pushed again, and one
+# already in the daemon is not built again.
 #
 #   scripts/build-images.sh [--host DOCKER_HOST] [--registry ADDRESS:PORT] [--hello PATH] [NAME...]
 #
 # NAME is one of: busybox haproxy prometheus node-exporter etcd rsyslog dnsmasq flotilla-hello
 # (all by default; flotilla-hello needs --hello, the built build/bin/flotilla-hello).
+# The daemon (DOCKER_HOST, or --host) builds and pushes: for the netns lab's registry, a node
+# of the cluster, whose dockerd trusts it:
+#   eval "$(flotilla env configs/netns.toml infra)"
+#   scripts/build-images.sh --registry 10.214.0.1:5050 --hello build/bin/flotilla-hello
 set -euo pipefail
 
 host="${DOCKER_HOST:-}"
@@ -22,7 +27,7 @@ while [ $# -gt 0 ]; do
     --registry) registry="$2"; shift 2 ;;
     --hello) hello="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "build-images: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
@@ -35,6 +40,7 @@ docker() { if [ -n "$host" ]; then "$docker_cli" -H "$host" "$@"; else "$docker_
 
 need() { command -v "$1" >/dev/null || { echo "build-images: $1 is not installed; run scripts/install-deps.sh" >&2; exit 1; }; }
 need busybox
+[ -z "$registry" ] || need curl
 
 work="$(mktemp -d /tmp/flotilla-images.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
@@ -61,6 +67,32 @@ base() {
   echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 }
 
+# registry_content NAME: the io.flotilla.content label of NAME:TAG in the registry, or "" when
+# the registry lacks it (plain HTTP first, as the lab's registry speaks, then HTTPS).
+registry_content() {
+  local name="$1" scheme manifest digest
+  for scheme in http https; do
+    manifest="$(curl -fsS --noproxy "*" --max-time 10 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "$scheme://$registry/v2/$name/manifests/$tag" 2>/dev/null)" || continue
+    digest="$(printf '%s' "$manifest" | tr -d ' \n' | grep -o '"config":{[^}]*}' | grep -o 'sha256:[0-9a-f]*' | head -n1)"
+    [ -n "$digest" ] || return 0
+    curl -fsS --noproxy "*" --max-time 10 "$scheme://$registry/v2/$name/blobs/$digest" 2>/dev/null |
+      grep -o '"io.flotilla.content":"[0-9a-f]*"' | head -n1 | cut -d'"' -f4
+    return 0
+  done
+}
+
+# push REF: pushes REF to the registry, saying what to do when the daemon cannot.
+push() {
+  local ref="$1" out
+  if ! out="$(docker push "$ref" 2>&1)"; then
+    echo "build-images: cannot push $ref: $out" >&2
+    echo "build-images: the daemon (${host:-the default DOCKER_HOST}) must reach $registry and trust it; for a netns cluster point it at a node: eval \"\$(flotilla env FILE infra)\"" >&2
+    exit 1
+  fi
+  echo "$ref: pushed"
+}
+
 # image NAME CMD_JSON [ENTRYPOINT_JSON]: imports ROOT=$work/NAME as NAME:TAG unless that content
 # is there already. An entrypoint makes the image take its flags as the upstream image does.
 image() {
@@ -69,6 +101,10 @@ image() {
   sum="$( (cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -printf '%m %p -> %l\n' | sort; echo "$cmd${entrypoint:+ $entrypoint}") | sha256sum | cut -c1-16)"
   local ref="$name:$tag"
   [ -n "$registry" ] && ref="$registry/$name:$tag"
+  if [ -n "$registry" ] && [ "$(registry_content "$name")" = "$sum" ]; then
+    echo "$ref: up to date in $registry"
+    return 0
+  fi
   if [ "$(docker image inspect -f '{{index .Config.Labels "io.flotilla.content"}}' "$ref" 2>/dev/null || true)" = "$sum" ]; then
     echo "$ref: up to date"
   else
@@ -77,7 +113,7 @@ image() {
     tar -C "$root" -c . | docker import "${changes[@]}" - "$ref" >/dev/null
     echo "$ref: built"
   fi
-  if [ -n "$registry" ]; then docker push "$ref" >/dev/null && echo "$ref: pushed"; fi
+  if [ -n "$registry" ]; then push "$ref"; fi
 }
 
 for name in "${names[@]}"; do

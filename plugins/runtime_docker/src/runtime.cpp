@@ -210,6 +210,21 @@ int NodeListings::list_calls() const {
   return calls_;
 }
 
+namespace {
+
+/// What to do when `image` cannot be pulled on `node_name`: push it when it names the lab's
+/// registry (runtime_config.registry, reported by the netns driver), else check name and access.
+std::string pull_hint(const std::string& image, const json& node, const std::string& node_name) {
+  const std::string registry = str_or(node.value("runtime_config", json::object()), "registry");
+  if (!registry.empty() && image.starts_with(registry + "/"))
+    return "; the lab's registry " + registry + " does not have it: push the images once with "
+           "`eval \"$(flotilla env FILE " + node_name + ")\"; scripts/build-images.sh --registry " + registry +
+           " --hello build/bin/flotilla-hello` (docs/docker.md), then run up again";
+  return "; check the image's name and tag, that node " + node_name + " reaches its registry, and the registry's credentials";
+}
+
+}  // namespace
+
 json DockerRuntime::validate(Context&, const json& req) {
   json errors = json::array();
   for (const auto& m : workload_errors(req.value("workload", json::object()))) errors.push_back({{"message", m}, {"key", "image"}});
@@ -247,9 +262,8 @@ json DockerRuntime::start(Context& ctx, const json& req) {
       docker.ensure_image(str_or(w, "image"));
     } catch (const DockerError& e) {
       if (e.unreachable()) throw;
-      throw Error(FLT_ERROR, std::string(e.what()) + " (workload " + name + " of " + str_or(w, "owner", name) +
-                                 "); check the image's name and tag, that node " + endpoint.node +
-                                 " reaches its registry, and the registry's credentials");
+      throw Error(FLT_ERROR, std::string(e.what()) + " (workload " + name + " of " + str_or(w, "owner", name) + ")" +
+                                 pull_hint(str_or(w, "image"), node, endpoint.node));
     }
     const std::string id = docker.create_container(name, config);
     try {
