@@ -70,10 +70,14 @@ std::string render_shipper(const ShipperConfig& c) {
   // Control characters stay as they are: the wire template escapes them as JSON.
   s += "global(workDirectory=" + rs_quote(c.work_dir.string()) + " maxMessageSize=\"" + kShipperMaxMessageSize +
        "\" parser.escapeControlCharactersOnReceive=\"off\")\n";
-  // One worker keeps each file's lines in order; the disk part keeps lines read but not yet
-  // forwarded across a restart (imfile's saved offset already counts them as read).
-  s += "main_queue(queue.type=\"LinkedList\" queue.filename=\"main\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\""
-       " queue.size=\"20000\" queue.maxDiskSpace=" + rs_quote(c.queue_max_disk_space) + ")\n";
+  // One worker keeps each file's lines in order. The queue lives in memory only: the workload's
+  // log files are the shipper's buffer. When the collector is unreachable the forward retries
+  // without end, the queue fills, and imfile (a delayable input) waits at the queue's full-delay
+  // mark instead of reading on, so nothing is dropped however long the outage. A shipper that
+  // stops drops its queue and reads its files again from the start (see shipper_command); the
+  // collector drops what it already has. No disk queue: rsyslog's disk-assisted queues lost
+  // lines when they spilled while the collector restarted under load.
+  s += "main_queue(queue.type=\"LinkedList\" queue.workerThreads=\"1\" queue.size=\"20000\")\n";
   s += "module(load=\"imfile\" mode=\"inotify\")\n";
   s += "module(load=\"omrelp\")\n";
   s += wire_template(c.node);
@@ -85,8 +89,6 @@ std::string render_shipper(const ShipperConfig& c) {
   // when a session breaks are sent again, and the collector drops them as resends.
   s += "  action(type=\"omrelp\" name=\"to_collector\" target=" + rs_quote(c.collector_address) + " port=\"" +
        std::to_string(c.collector_port) + "\" template=\"flotilla_wire\" windowSize=\"4096\"\n";
-  s += "         queue.type=\"LinkedList\" queue.filename=\"ship\" queue.saveOnShutdown=\"on\" queue.size=\"5000\"\n";
-  s += "         queue.maxDiskSpace=" + rs_quote(c.queue_max_disk_space) + "\n";
   s += "         action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\" action.resumeIntervalMax=\"5\")\n";
   s += "}\n";
   for (const char* stream : {"stdout", "stderr"}) {
@@ -139,9 +141,13 @@ std::string render_collector(const CollectorConfig& c) {
   s += "# " + c.store_dir.string() + "/<service>/<YYYY-MM-DD>.jsonl, drops duplicates and rotates.\n";
   s += "global(workDirectory=" + rs_quote(c.work_dir.string()) + " maxMessageSize=\"" + kCollectorMaxMessageSize +
        "\" parser.escapeControlCharactersOnReceive=\"off\")\n";
-  // imrelp acknowledges a line once it is in this queue, so the queue must outlive a restart.
-  s += "main_queue(queue.type=\"LinkedList\" queue.filename=\"main\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\""
-       " queue.size=\"20000\" queue.dequeueBatchSize=\"512\")\n";
+  // imrelp acknowledges a frame once it has been submitted. With a direct main queue, submitting
+  // runs the store action in imrelp's own thread, so a RELP acknowledgement means "flotilla-logstore
+  // has stored it": nothing acknowledged waits in a queue that a stop or a kill could lose
+  // (a queued collector lost a whole dequeued batch now and then when stopped mid-stream). A line
+  // stored but not yet acknowledged is sent again and dropped as a resend. While the store fails,
+  // imrelp stops acknowledging and the shippers' own queues hold the lines.
+  s += "main_queue(queue.type=\"Direct\")\n";
   s += "module(load=\"imrelp\")\n";
   s += "module(load=\"omprog\")\n";
   s += "template(name=\"flotilla_store\" type=\"string\" string=\"%rawmsg%\\n\")\n";

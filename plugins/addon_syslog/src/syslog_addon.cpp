@@ -261,7 +261,6 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
     sc.collector_address = p.address;
     sc.collector_port = o.port;
     sc.exclude_prefix = workload_prefix(req.value("addon", json::object()), name);  // its own rsyslogs: shipping them could loop
-    sc.queue_max_disk_space = o.queue_max_disk_space;
     sc.extra_files = extra_files(req, node, workdir);
     const std::string stext = render_shipper(sc);
     const fs::path sconf = put(ctx, node, "shipper.conf", stext);

@@ -23,8 +23,9 @@ const support::ConfigMap<RawOptions>& options_map() {
           .integer("retention_days", &RawOptions::retention_days, "Days of logs kept in the store (0 keeps everything)")
           .range(0, 36500)
           .strings("roles", &RawOptions::roles, "Roles of the nodes whose workloads are shipped (empty: every node)")
+          // Kept so that topologies written for earlier releases still validate.
           .string("queue_max_disk_space", &RawOptions::queue_max_disk_space,
-                  "Disk a shipper may fill while the collector is unreachable (bytes, or K/M/G; at least 1M)")
+                  "No longer used: a shipper keeps no disk queue, its workloads' log files are its buffer (bytes, or K/M/G; at least 1M)")
           .pattern(kSizePattern);
   return map;
 }
@@ -58,7 +59,6 @@ Options Options::from(const json& config) {
   if (queue_size && *queue_size < (1u << 20))
     problem("queue_max_disk_space", "syslog option `queue_max_disk_space` = `" + raw.queue_max_disk_space +
                                         "` is smaller than 1M; e.g. \"1G\" (disk a shipper may use while the collector is down)");
-  o.queue_max_disk_space = std::to_string(queue_size.value_or(0));
   return o;
 }
 

@@ -19,7 +19,6 @@ sa::ShipperConfig sample_shipper(const std::filesystem::path& root) {
   c.collector_address = "127.81.201.1";
   c.collector_port = 2599;
   c.exclude_prefix = "addon-syslog-";
-  c.queue_max_disk_space = "1073741824";
   return c;
 }
 
@@ -75,7 +74,10 @@ TEST_CASE("the shipper tails every workload's streams by wildcard and forwards o
   CHECK(contains(conf, "addMetadata=\"on\""));
   CHECK(contains(conf, "module(load=\"imfile\" mode=\"inotify\")"));
   CHECK(contains(conf, "target=\"127.81.201.1\" port=\"2599\""));
-  CHECK(contains(conf, "queue.type=\"LinkedList\" queue.filename=\"ship\" queue.saveOnShutdown=\"on\""));
+  // Memory only, no action queue of its own: the log files are the buffer.
+  CHECK(contains(conf, "main_queue(queue.type=\"LinkedList\" queue.workerThreads=\"1\" queue.size=\"20000\")"));
+  CHECK_FALSE(contains(conf, "queue.filename"));
+  CHECK_FALSE(contains(conf, "saveOnShutdown"));
   CHECK(contains(conf, "action.resumeRetryCount=\"-1\""));
   CHECK(contains(conf, "maxMessageSize=\"2m\""));
   CHECK(contains(conf, "workDirectory=\"" + c.work_dir.string() + "\""));
@@ -105,7 +107,9 @@ TEST_CASE("the collector receives RELP on its address and stores through flotill
   CHECK(contains(conf, "binary=\"/opt/flotilla/bin/flotilla-logstore --store " + (dir.path() / "store").string() +
                            " --max-file-size 1048576 --retention-days 3 --addons prometheus-cadvisor,syslog\""));
   CHECK(contains(conf, "confirmMessages=\"on\""));
-  CHECK(contains(conf, "main_queue(queue.type=\"LinkedList\" queue.filename=\"main\" queue.saveOnShutdown=\"on\""));
+  // Acknowledged means stored: no queue between imrelp and the store.
+  CHECK(contains(conf, "main_queue(queue.type=\"Direct\")"));
+  CHECK_FALSE(contains(conf, "LinkedList"));
   CHECK(contains(conf, "maxMessageSize=\"16m\""));
   CHECK(contains(conf, "template(name=\"flotilla_store\" type=\"string\" string=\"%rawmsg%\\n\")"));
 }

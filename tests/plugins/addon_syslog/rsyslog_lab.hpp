@@ -36,6 +36,8 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
+    // FLOTILLA_KEEP_TEST_DIRS=1 keeps it for a look after a failure (the path is in the logs).
+    if (std::getenv("FLOTILLA_KEEP_TEST_DIRS") != nullptr) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
@@ -110,6 +112,15 @@ class ChildProcess {
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
     return status;
+  }
+
+  /// Kills the whole group at once (SIGKILL), as a crash or the OOM killer would.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
   }
 
   [[nodiscard]] pid_t pid() const { return pid_; }

@@ -17,7 +17,7 @@ namespace flotilla::syslog_addon {
 /// its newline). A source remembers the byte ranges it has stored, merged as they meet, so a
 /// steady stream costs one range whatever its length. A line that starts inside a stored range
 /// is a resend: lines of one file never overlap. Ranges are exact, so lines may arrive in any
-/// order (rsyslog's disk-assisted queues deliver spooled lines after newer ones).
+/// order (a shipper that restarts reads its files again from the start).
 ///
 /// A file can be recreated at the same path (a workload removed with its logs and started
 /// again); its lines then start at offsets already stored. The source remembers the text

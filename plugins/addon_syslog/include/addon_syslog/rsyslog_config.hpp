@@ -32,11 +32,10 @@ struct ExtraFile {
 struct ShipperConfig {
   std::string node;                    // node name stamped on every line
   std::filesystem::path node_workdir;  // lines come from <workdir>/workloads/*/std{out,err}.log
-  std::filesystem::path work_dir;      // rsyslog workDirectory: imfile state and queue files
+  std::filesystem::path work_dir;      // rsyslog workDirectory: imfile state
   std::string collector_address;
   int collector_port = 2514;
   std::string exclude_prefix;          // workload directories starting with this are not shipped
-  std::string queue_max_disk_space = "1g";
   std::vector<ExtraFile> extra_files;
 };
 
@@ -63,7 +62,8 @@ std::optional<std::uint64_t> parse_size(const std::string& text);
 std::string wire_template(const std::string& node);
 
 /// The shipper's rsyslog.conf: imfile (inotify, wildcards, so new workloads need no restart)
-/// -> omrelp with a disk-assisted queue that survives a collector outage and a restart.
+/// -> omrelp through a memory queue; during a collector outage imfile stops reading, so the
+/// log files themselves hold the lines.
 std::string render_shipper(const ShipperConfig& c);
 
 /// The command line flotilla-logstore runs with. omprog splits it at spaces, so no part may

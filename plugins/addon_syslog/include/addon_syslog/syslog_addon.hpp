@@ -3,8 +3,8 @@
 // A collector rsyslog on the infra node receives RELP and hands every line to flotilla-logstore,
 // which keeps <addon.dir>/store/<service>/<YYYY-MM-DD>.jsonl. A shipper rsyslog on every node
 // tails the workloads' stdout.log/stderr.log with imfile wildcards (new workloads need no
-// restart) and forwards over RELP through a disk-assisted queue, so lines written while the
-// collector is down arrive when it is back. RELP may deliver a line twice; the store drops
+// restart) and forwards over RELP; while the collector is down it stops reading, so lines
+// written meanwhile wait in their files and arrive when it is back. RELP may deliver a line twice; the store drops
 // resends by the line's key (node, file, offset). Docker-runtime nodes run nothing: their
 // containers' logs are read through the Engine API into a store beside it (docker_logs.hpp).
 // See docs/addons/syslog.md.

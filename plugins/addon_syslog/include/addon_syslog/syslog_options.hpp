@@ -15,7 +15,7 @@ struct RawOptions {
   std::string max_file_size = "100M";
   std::int64_t retention_days = 7;
   std::vector<std::string> roles;
-  std::string queue_max_disk_space = "1G";
+  std::string queue_max_disk_space = "1G";  // no longer used; still accepted (see options_map)
 };
 
 /// The addon's options, checked. Problems are collected as {message, key} for validate.
@@ -24,7 +24,6 @@ struct Options {
   std::uint64_t max_file_size = 0;
   int retention_days = 0;
   std::vector<std::string> roles;
-  std::string queue_max_disk_space;  // bytes, as rsyslog's queue.maxDiskSpace takes them
   nlohmann::json errors = nlohmann::json::array();
 
   /// Reads the options from the addon's `config`; every problem lands in `errors`.
