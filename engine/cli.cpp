@@ -252,8 +252,12 @@ int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb, boo
   return kExitOk;
 }
 
-Result<StateLock> lock_cluster(Engine& engine, const std::string& command) {
-  return StateLock::acquire(engine.state_dir(), command, "flotilla unlock " + engine.topology().file.string());
+/// Takes the cluster's lock for `command`; says so in one line when it took over the lock of
+/// a run that died, which needs no step from the user.
+Result<StateLock> lock_cluster(Context& c, Engine& engine, const std::string& command) {
+  auto lock = StateLock::acquire(engine.state_dir(), command, "flotilla unlock " + engine.topology().file.string());
+  if (lock && !lock->took_over().empty()) c.err << "note: " << lock->took_over() << "\n";
+  return lock;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -288,9 +292,15 @@ int cmd_plan(Context& c) {
   return kExitOk;
 }
 
-int up_with(Context& c, Engine& engine, const char* verb) {
-  auto lock = lock_cluster(engine, "flotilla " + std::string(verb) + " " + c.args[0]);
+/// `before` runs under the same lock as the apply (scale records its override there), so no
+/// other run can slip in between.
+int up_with(Context& c, Engine& engine, const char* verb, const std::string& detail = {},
+            const std::function<Result<void>()>& before = {}) {
+  auto lock = lock_cluster(c, engine, "flotilla " + std::string(verb) + " " + c.args[0] + detail);
   if (!lock) return report_error(c, lock.error(), kExitLocked);
+  if (before) {
+    if (auto ok = before(); !ok) return report_error(c, ok.error(), kExitFailed);
+  }
   auto plan = engine.plan(false);
   if (!plan) return report_error(c, plan.error(), kExitFailed);
   if (c.vm.count("plan") && !c.vm["plan"].as<std::string>().empty()) {
@@ -348,12 +358,8 @@ int cmd_scale(Context& c) {
     return report_error(c, Error{"expected SERVICE=N with N from 0 to 1000, got \"" + spec + "\"; example: flotilla scale " + c.args[0] + " hello/v1=8"}, kExitUsage);
   auto engine = open_engine(c, c.args[0]);
   if (!engine) return report_error(c, engine.error(), kExitInvalid);
-  {
-    auto lock = lock_cluster(**engine, "flotilla scale " + c.args[0] + " " + spec);
-    if (!lock) return report_error(c, lock.error(), kExitLocked);
-    if (auto ok = (*engine)->set_replicas(spec.substr(0, eq), n); !ok) return report_error(c, ok.error(), kExitFailed);
-  }
-  return up_with(c, **engine, "scale");
+  Engine& e = **engine;
+  return up_with(c, e, "scale", " " + spec, [&] { return e.set_replicas(spec.substr(0, eq), n); });
 }
 
 int cmd_down(Context& c) {
@@ -361,7 +367,7 @@ int cmd_down(Context& c) {
   if (!engine) return report_error(c, engine.error(), kExitInvalid);
   int code = kExitOk;
   {
-    auto lock = lock_cluster(**engine, "flotilla down " + c.args[0]);
+    auto lock = lock_cluster(c, **engine, "flotilla down " + c.args[0]);
     if (!lock) return report_error(c, lock.error(), kExitLocked);
     auto plan = (*engine)->plan(true);
     if (!plan) return report_error(c, plan.error(), kExitFailed);

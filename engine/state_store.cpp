@@ -225,20 +225,36 @@ std::string held_message(const fs::path& dir, const fs::path& path, const LockIn
                          const std::string& unlock_command) {
   const std::string where = "cluster state in " + quoted(dir);
   if (info.holder.is_null()) {
-    if (info.alive) {
-      return where + " is locked by a running process, but its lock file " + quoted(path) + " cannot be read (" +
-             info.damage + "); wait for it to finish";
-    }
-    return where + " is locked by a run that is no longer alive (its lock file " + quoted(path) +
-           " cannot be read: " + info.damage + "); run `" + unlock_command + "` to clear it";
+    // A damaged lock file whose flock is free is taken over, so its holder is alive.
+    return where + " is locked by a running process, but its lock file " + quoted(path) + " cannot be read (" +
+           info.damage + "); wait for it to finish";
   }
   const json& h = info.holder;
   if (info.alive) {
     return where + " is locked by pid " + field(h, "pid") + " (`" + field(h, "command") + "`) on " + field(h, "host") +
            " since " + field(h, "since") + "; wait for it to finish";
   }
-  return where + " is locked by a run that is no longer alive (pid " + field(h, "pid") + ", `" + field(h, "command") +
-         "`, since " + field(h, "since") + "); run `" + unlock_command + "` to clear it";
+  // Only a holder on another host gets here: a dead one on this host is taken over.
+  return where + " is locked by pid " + field(h, "pid") + " (`" + field(h, "command") + "`) on host " + field(h, "host") +
+         " since " + field(h, "since") + ", which this host cannot check (the state directory is shared); once you are " +
+         "sure that run has ended, run `" + unlock_command + "` to clear it";
+}
+
+/// True when the lock's holder ran on another host, where its flock says nothing (a state
+/// directory on a shared filesystem): such a lock is never taken over.
+bool held_elsewhere(const LockInfo& info) {
+  if (!info.holder.is_object()) return false;
+  const auto it = info.holder.find("host");
+  return it != info.holder.end() && it->is_string() && it->get<std::string>() != host_name();
+}
+
+/// The one line a run prints when it took over the lock of a run that died.
+std::string takeover_note(const fs::path& dir, const LockInfo& info) {
+  const std::string who = info.holder.is_null()
+                              ? "a damaged lock file (" + info.damage + ")"
+                              : "the lock of pid " + field(info.holder, "pid") + " (`" + field(info.holder, "command") +
+                                    "`, since " + field(info.holder, "since") + ")";
+  return "took over " + who + " on the cluster state in " + quoted(dir) + ": that run is no longer alive";
 }
 
 void release_lock(const fs::path& path, int& fd) noexcept {
@@ -382,13 +398,15 @@ int MemoryStateStore::saves() const {
 // ---------------------------------------------------------------------------------------------
 // StateLock
 
-StateLock::StateLock(StateLock&& other) noexcept : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)) {}
+StateLock::StateLock(StateLock&& other) noexcept
+    : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), took_over_(std::move(other.took_over_)) {}
 
 StateLock& StateLock::operator=(StateLock&& other) noexcept {
   if (this != &other) {
     release_lock(path_, fd_);
     path_ = std::move(other.path_);
     fd_ = std::exchange(other.fd_, -1);
+    took_over_ = std::move(other.took_over_);
   }
   return *this;
 }
@@ -407,6 +425,7 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
                        {"command", command},
                        {"since", iso8601_now()}};
   const std::string content = holder.dump(2) + "\n";
+  std::string took_over;
 
   // The lock file is written and flocked under a private name, then linked into place: link
   // fails if `lock` exists, like O_EXCL, and nobody ever sees a lock file that is half written
@@ -431,7 +450,9 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
     if (::fsync(fd) != 0) return abandon("fsync", errno);
     if (::link(tmp.c_str(), path.c_str()) == 0) {
       ::unlink(tmp.c_str());
-      return StateLock(path, fd);
+      StateLock lock(path, fd);
+      lock.took_over_ = std::move(took_over);
+      return lock;
     }
     const int link_errno = errno;
     ::close(fd);
@@ -440,9 +461,24 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
       return fail("cannot create lock file " + quoted(path) + ": " + errno_text(link_errno));
     }
 
-    auto info = probe_lock(path);
+    // Probed with LOCK_EX: while we hold it, the holder cannot be alive. A free flock means the
+    // holder has died (the kernel released its flock), so its lock is taken over, like a crash
+    // never happened: its file goes while we hold its flock, and the next round links ours.
+    int old_fd = -1;
+    auto info = probe_lock(path, LOCK_EX, old_fd);
     if (!info) return std::unexpected(info.error());
-    if (!info->exists || info->changed) continue;  // released while we looked: try again
+    const bool dead_here = info->exists && !info->changed && !info->alive && !held_elsewhere(*info);
+    if (dead_here && still_named(old_fd, path)) {
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        const int e = errno;
+        ::close(old_fd);
+        return fail("cannot take over the lock " + quoted(path) + " of a run that is no longer alive: " + errno_text(e) +
+                    "; check the permissions of " + quoted(dir));
+      }
+      took_over = takeover_note(dir, *info);
+    }
+    if (old_fd >= 0) ::close(old_fd);
+    if (!info->exists || info->changed || dead_here) continue;  // gone, replaced or taken over: link ours
     return fail(held_message(dir, path, *info, unlock_command));
   }
   return fail("cannot take the lock " + quoted(path) + ": other runs kept taking and releasing it; try again");

@@ -72,8 +72,11 @@ class MemoryStateStore final : public StateStore {
 
 /// The lock on a cluster's state directory (`<dir>/lock`, holding JSON: pid, host, user,
 /// command, since). Released on destruction. A second acquire fails with a message naming
-/// the holder and `flotilla unlock`. The holder also keeps an flock(2) on the file, so a lock
-/// left by a run that died is told apart from a live one (it is reported, never taken over).
+/// the holder while it runs. The holder also keeps an flock(2) on the file, so a lock left by
+/// a run that died (its flock was released by the kernel) is told apart from a live one and
+/// taken over, and the plain rerun after a crash just works. A lock written on another host
+/// (a state directory on a shared filesystem, where the flock says nothing) is reported with
+/// `flotilla unlock`, never taken over.
 class StateLock {
  public:
   StateLock(const StateLock&) = delete;
@@ -89,11 +92,15 @@ class StateLock {
                                                  const std::string& unlock_command = "flotilla unlock");
   /// The lock file's path.
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  /// Non-empty when the lock was taken over from a run that died holding it (its flock was
+  /// free): one line saying whose, for the user.
+  [[nodiscard]] const std::string& took_over() const { return took_over_; }
 
  private:
   explicit StateLock(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
   std::filesystem::path path_;
   int fd_ = -1;
+  std::string took_over_;
 };
 
 /// Who holds the lock, if anyone: the lock file's JSON plus "alive" (whether the holder still

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -209,6 +211,62 @@ TEST_CASE("a second run on a locked cluster is refused and names the holder", "[
   CHECK(up.code == 4);
   CHECK_THAT(up.err, Catch::Contains("held by the test"));
   CHECK_THAT(up.err, Catch::Contains(std::to_string(::getpid())));
+}
+
+TEST_CASE("after kill -9 of up or down, the plain rerun takes the lock over and converges", "[integration][cli]") {
+  Cluster c("crashed", kHello);
+  const std::string binary = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla";
+  const fs::path lock = c.state_dir() / "crashed" / "lock";
+  // Each run has work to do (up after down, down after up) and is killed at some moment after
+  // it has started (it holds the lock and the state file exists).
+  const struct Round {
+    const char* verb;
+    int delay_ms;
+  } rounds[] = {{"up", 0}, {"down", 150}, {"up", 400}, {"down", 0}, {"up", 900}};
+  for (const Round& round : rounds) {
+    const bool state_before = fs::exists(c.state_dir() / "crashed" / "state.json");
+    const pid_t run = ::fork();
+    REQUIRE(run >= 0);
+    if (run == 0) {
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execl(binary.c_str(), binary.c_str(), round.verb, c.file().c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int status = 0;
+    bool exited = false;
+    const bool started = flotilla::test::proc::wait_until(
+        [&] {
+          exited = exited || ::waitpid(run, &status, WNOHANG) == run;
+          return exited || (fs::exists(lock) && (state_before || fs::exists(c.state_dir() / "crashed" / "state.json")));
+        },
+        std::chrono::seconds(20));
+    if (!exited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(round.delay_ms));
+      ::kill(run, SIGKILL);
+      ::waitpid(run, &status, 0);
+    }
+    INFO(round.verb << " killed " << round.delay_ms << " ms in");
+    REQUIRE(started);
+    if (!WIFSIGNALED(status)) {
+      // It finished before the kill: converge the same way and go on.
+      REQUIRE(c.run({round.verb}).code == 0);
+      continue;
+    }
+    REQUIRE(fs::exists(lock));           // left behind by the killed run
+
+    Run rerun = c.run({round.verb});
+    INFO(rerun.out << rerun.err);
+    CHECK(rerun.code == 0);
+    CHECK_THAT(rerun.err, Catch::Contains("note: took over the lock of pid " + std::to_string(run) + " (`flotilla " + round.verb));
+    CHECK_FALSE(fs::exists(lock));  // released at the end of the rerun
+    if (std::string(round.verb) == "up") {
+      CHECK(running_instances(c.status()).size() == 5);
+    } else {
+      CHECK(c.run({"status"}).out.find("running") == std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("failing addons leave state consistent and down still cleans up", "[integration][cli]") {

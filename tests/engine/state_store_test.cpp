@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace flotilla;
 namespace fs = std::filesystem;
@@ -255,29 +256,58 @@ TEST_CASE("lock: released on destruction and on move-assignment", "[state][lock]
   CHECK((*holder)["alive"] == true);
 }
 
-TEST_CASE("lock: a lock left by a dead run is reported, not taken", "[state][lock]") {
+TEST_CASE("lock: a lock left by a dead run is taken over, saying whose", "[state][lock]") {
   TempDir tmp;
   const pid_t dead = leave_dead_lock(tmp.path(), "flotilla up crashed.toml");
   REQUIRE(fs::exists(tmp.path() / "lock"));
+  auto before = read_lock(tmp.path());
+  REQUIRE(before);
+  CHECK((*before)["alive"] == false);
+  CHECK((*before)["pid"] == dead);
 
+  // The kernel released the dead run's flock: the plain rerun takes the lock, no unlock step.
   auto lock = StateLock::acquire(tmp.path(), "flotilla up local.toml", "flotilla unlock crashed.toml");
-  REQUIRE_FALSE(lock);
-  CHECK_THAT(lock.error().message,
-             Catch::StartsWith("cluster state in " + tmp.path().string() +
-                               " is locked by a run that is no longer alive (pid " + std::to_string(dead) +
-                               ", `flotilla up crashed.toml`, since "));
-  CHECK_THAT(lock.error().message, Catch::EndsWith("); run `flotilla unlock crashed.toml` to clear it"));
-  CHECK(fs::exists(tmp.path() / "lock"));  // still there: clearing is the user's call
-
+  REQUIRE(lock);
+  CHECK_THAT(lock->took_over(), Catch::StartsWith("took over the lock of pid " + std::to_string(dead) +
+                                                  " (`flotilla up crashed.toml`, since "));
+  CHECK_THAT(lock->took_over(), Catch::EndsWith("that run is no longer alive"));
   auto holder = read_lock(tmp.path());
   REQUIRE(holder);
-  CHECK((*holder)["alive"] == false);
-  CHECK((*holder)["pid"] == dead);
+  CHECK((*holder)["alive"] == true);
+  CHECK((*holder)["pid"] == ::getpid());
+  CHECK((*holder)["command"] == "flotilla up local.toml");
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"lock"});  // no temp file left
 
+  // A lock taken the ordinary way says nothing.
+  lock = StateLock::acquire(tmp.path() / "other", "flotilla up");
+  REQUIRE(lock);
+  CHECK(lock->took_over().empty());
+}
+
+TEST_CASE("lock: a live holder is never taken over", "[state][lock]") {
+  TempDir tmp;
+  auto held = StateLock::acquire(tmp.path(), "flotilla up local.toml");
+  REQUIRE(held);
+  // Another run (a thread here: a forked child would share this open file and its flock).
+  Result<StateLock> second = fail("not tried");
+  std::thread([&] { second = StateLock::acquire(tmp.path(), "flotilla down local.toml"); }).join();
+  REQUIRE_FALSE(second);
+  CHECK_THAT(second.error().message, Catch::Contains("is locked by pid " + std::to_string(::getpid())));
+  CHECK_THAT(second.error().message, Catch::EndsWith("wait for it to finish"));
+}
+
+TEST_CASE("lock: a lock written on another host is reported with unlock, never taken over", "[state][lock]") {
+  TempDir tmp;
+  spit(tmp.path() / "lock", R"({"pid": 4242, "host": "elsewhere.invalid", "user": "ops", "command": "flotilla up x.toml",)"
+                            R"( "since": "2026-01-01T00:00:00Z"})");
+  auto lock = StateLock::acquire(tmp.path(), "flotilla up x.toml", "flotilla unlock x.toml");
+  REQUIRE_FALSE(lock);
+  CHECK_THAT(lock.error().message, Catch::Contains("locked by pid 4242 (`flotilla up x.toml`) on host elsewhere.invalid"));
+  CHECK_THAT(lock.error().message, Catch::Contains("cannot check"));
+  CHECK_THAT(lock.error().message, Catch::EndsWith("run `flotilla unlock x.toml` to clear it"));
+  CHECK(fs::exists(tmp.path() / "lock"));
   REQUIRE(clear_lock(tmp.path(), false));
-  CHECK_FALSE(fs::exists(tmp.path() / "lock"));
-  auto after = StateLock::acquire(tmp.path(), "flotilla up local.toml");
-  CHECK(after);
+  CHECK(StateLock::acquire(tmp.path(), "flotilla up x.toml"));
 }
 
 TEST_CASE("lock: clear_lock refuses a live holder unless forced", "[state][lock]") {
@@ -311,16 +341,16 @@ TEST_CASE("lock: no lock reads as null and clears as a no-op", "[state][lock]") 
   CHECK(clear_lock(tmp.path(), false));
 }
 
-TEST_CASE("lock: a damaged lock file is reported and can be cleared", "[state][lock]") {
+TEST_CASE("lock: a damaged lock file nobody holds is taken over", "[state][lock]") {
   TempDir tmp;
   spit(tmp.path() / "lock", "{\"pid\": ");
-  auto lock = StateLock::acquire(tmp.path(), "flotilla up");
-  REQUIRE_FALSE(lock);
-  CHECK_THAT(lock.error().message, Catch::Contains("no longer alive (its lock file"));
-  CHECK_THAT(lock.error().message, Catch::Contains("run `flotilla unlock` to clear it"));
   auto holder = read_lock(tmp.path());
   REQUIRE(holder);
   CHECK((*holder)["damaged"] == true);
-  REQUIRE(clear_lock(tmp.path(), false));
-  CHECK(StateLock::acquire(tmp.path(), "flotilla up"));
+  auto lock = StateLock::acquire(tmp.path(), "flotilla up");
+  REQUIRE(lock);
+  CHECK_THAT(lock->took_over(), Catch::StartsWith("took over a damaged lock file ("));
+  auto now = read_lock(tmp.path());
+  REQUIRE(now);
+  CHECK((*now)["pid"] == ::getpid());
 }
