@@ -1,27 +1,36 @@
-// configs/netns.toml end to end, as root: `flotilla up` makes 3+1 netns nodes with a dockerd
-// each and the lab's registry, the images are pushed there once with scripts/build-images.sh
-// through `flotilla env`, and a second `up` runs hello/v1 as containers (pulled from that
-// registry) behind HAProxy in a container. Requests through HAProxy reach instances on several
-// nodes; a second `up` changes nothing; a container removed by hand comes back with the next
-// `up`; scaling out and in under a bounded request loop fails no request; a route change
-// reloads HAProxy; `down` leaves no dockerd, registry, namespace, bridge, veth or file.
+// configs/netns.toml end to end, as root, with the service and all five addons: `flotilla up`
+// makes 3+1 netns nodes with a dockerd each and the lab's registry, the images are pushed there
+// once with scripts/build-images.sh through `flotilla env`, and a second `up` runs hello/v1 as
+// containers (pulled from that registry) behind HAProxy in a container, with etcd, the
+// registrator, Prometheus with node_exporter and syslog. Then, on that one cluster: requests through HAProxy reach instances on several nodes;
+// Prometheus reports every exporter up; the hello containers' lines come out of `flotilla logs`;
+// the registrator's catalog in etcd holds every instance and its dnsmasq answers
+// hello-v1.service.consul; Debian's docker CLI pointed by `flotilla env` lists the node's
+// containers; a second `up` changes nothing; a container removed by hand comes back with the
+// next `up`; scaling out and in under a bounded request loop fails no request; a route change
+// reloads HAProxy; `down` leaves no dockerd, registry, namespace, bridge, veth, mount or file.
 //
-// The copy of configs/netns.toml keeps the service and the haproxy addon only (etcd,
-// registrator, prometheus-cadvisor and syslog on Docker nodes are tested with their addons).
+// The copy of configs/netns.toml differs only in the cluster's name and subnet (and so the
+// registry's address), and keeps the registry's images in the build tree across runs.
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
 
+#include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
+#include <flotilla/support/etcd_client.hpp>
 #include <flotilla/support/http.hpp>
+#include <flotilla/support/wait.hpp>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -34,6 +43,7 @@ namespace s = flotilla::support;
 using nlohmann::json;
 using flotilla::test::proc::ScratchDir;
 using flotilla::test::proc::read_text;
+using namespace std::chrono_literals;
 
 struct Shell {
   int code = -1;
@@ -41,9 +51,12 @@ struct Shell {
   std::string err;
 };
 
-/// Runs `script` with sh in `dir`; $FLOTILLA, $TOPOLOGY, $SOURCE and $BIN are set.
+/// Runs `script` with sh in `dir`; $FLOTILLA, $TOPOLOGY, $SOURCE and $BIN are set. Safe to call
+/// from several threads at once (each call has its own files).
 Shell sh(const fs::path& dir, const std::string& script) {
-  const fs::path file = dir / "script.sh", out = dir / "out.txt", err = dir / "err.txt";
+  static std::atomic<int> calls{0};
+  const std::string n = std::to_string(calls++);
+  const fs::path file = dir / ("script-" + n + ".sh"), out = dir / ("out-" + n + ".txt"), err = dir / ("err-" + n + ".txt");
   std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nBIN=" << FLOTILLA_BINARY_DIR
                       << "/bin\nSOURCE=" << FLOTILLA_SOURCE_DIR << "\nTOPOLOGY=" << (dir / "topology.toml").string() << "\n"
                       << script << "\n";
@@ -51,8 +64,7 @@ Shell sh(const fs::path& dir, const std::string& script) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
 }
 
-/// configs/netns.toml on its own subnet and name, with only the haproxy addon; up to the
-/// first [[services]] when `nodes_only`.
+/// configs/netns.toml on its own subnet and name; up to the first [[services]] when `nodes_only`.
 std::string topology(bool nodes_only) {
   std::string text = read_text(fs::path(FLOTILLA_SOURCE_DIR) / "configs/netns.toml");
   text = std::regex_replace(text, std::regex(R"(name = "netns")"), R"(name = "e2e")");
@@ -63,16 +75,9 @@ std::string topology(bool nodes_only) {
                             "registry_port = 5050\nregistry_cache = \"" FLOTILLA_BINARY_DIR "/e2e-registry-cache\"");
   const auto services = text.find("[[services]]");
   REQUIRE(services != std::string::npos);
-  if (nodes_only) return text.substr(0, services);
-  std::string out = text.substr(0, text.find("[[addons]]"));
-  // Keep each [[addons]] block of the haproxy plugin.
-  for (auto at = text.find("[[addons]]"); at != std::string::npos;) {
-    const auto next = text.find("[[addons]]", at + 1);
-    const std::string block = text.substr(at, next == std::string::npos ? std::string::npos : next - at);
-    if (block.find("plugin = \"haproxy\"") != std::string::npos) out += block;
-    at = next;
-  }
-  return out;
+  for (const char* addon : {"etcd", "registrator", "haproxy", "prometheus-cadvisor", "syslog"})
+    REQUIRE(text.find(std::string("plugin = \"") + addon + "\"") != std::string::npos);
+  return nodes_only ? text.substr(0, services) : text;
 }
 
 /// The node's Engine API over TLS, from `flotilla env --output json`.
@@ -97,14 +102,138 @@ std::string lines_of(const std::string& cmd) {
   return out;
 }
 
+const std::vector<std::string> kNodes = {"infra", "swarm-1", "swarm-2", "swarm-3"};
+
+/// Every node's address, from `flotilla ip`.
+std::map<std::string, std::string> addresses(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& node : kNodes) {
+    const Shell ip = sh(dir, "$FLOTILLA ip $TOPOLOGY " + node);
+    REQUIRE(ip.code == 0);
+    out[node] = ip.out.substr(0, ip.out.find('\n'));
+  }
+  return out;
+}
+
+/// Pushes the images configs/netns.toml names to the lab's registry once, through infra's
+/// dockerd, as the README says.
+void push_images(const fs::path& dir) {
+  const Shell images = sh(dir, "eval \"$($FLOTILLA env $TOPOLOGY infra)\"\n$SOURCE/scripts/build-images.sh --registry 10.214.203.1:5050 "
+                               "--hello $BIN/flotilla-hello busybox haproxy prometheus node-exporter etcd dnsmasq flotilla-hello");
+  INFO(images.out << images.err);
+  REQUIRE(images.code == 0);
+}
+
+/// Prometheus's active targets as job -> scrape URLs, and whether every one of them is up.
+std::pair<std::map<std::string, std::set<std::string>>, bool> targets(const std::string& prometheus, std::string& body) {
+  std::map<std::string, std::set<std::string>> jobs;
+  bool all_up = true;
+  body = s::HttpClient().get(prometheus + "/api/v1/targets").body;
+  const json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded()) return {jobs, false};
+  for (const auto& t : doc["data"]["activeTargets"]) {
+    jobs[t["labels"].value("job", "")].insert(t.value("scrapeUrl", ""));
+    all_up = all_up && t.value("health", "") == "up";
+  }
+  return {jobs, all_up};
+}
+
+/// Prometheus on infra scrapes node_exporter on every node, etcd, HAProxy, itself and the
+/// hello instances, and every target is up.
+void check_prometheus(const std::map<std::string, std::string>& at) {
+  const std::string prometheus = "http://" + at.at("infra") + ":9090";
+  std::set<std::string> exporters;
+  for (const auto& [node, address] : at) exporters.insert("http://" + address + ":9100/metrics");
+  std::string body;
+  std::map<std::string, std::set<std::string>> jobs;
+  const bool seen = s::wait_until(60s, 500ms, [&] {
+    try {
+      bool up = false;
+      std::tie(jobs, up) = targets(prometheus, body);
+      return up && jobs["node"] == exporters && jobs["service:hello/v1"].size() == 5 && jobs.contains("etcd") && jobs.contains("haproxy");
+    } catch (const s::HttpError&) {
+      return false;
+    }
+  });
+  INFO(body);
+  CHECK(seen);
+}
+
+/// The registrator's catalog in etcd holds each hello instance, and the dnsmasq on infra answers
+/// hello-v1.service.consul with the swarm nodes' addresses.
+void check_catalog(const std::map<std::string, std::string>& at) {
+  const s::EtcdClient etcd("http://" + at.at("infra") + ":2379");
+  std::set<std::string> keys;
+  for (const auto& kv : etcd.range_prefix("/flotilla/e2e/services/hello-v1/")) {
+    keys.insert(kv.key);
+    INFO(kv.key << " = " << kv.value);
+    CHECK((kv.value.find(at.at("swarm-1")) != std::string::npos || kv.value.find(at.at("swarm-2")) != std::string::npos ||
+           kv.value.find(at.at("swarm-3")) != std::string::npos));
+  }
+  std::set<std::string> expected;
+  for (int i = 1; i <= 5; ++i) expected.insert("/flotilla/e2e/services/hello-v1/hello-v1-" + std::to_string(i));
+  CHECK(keys == expected);
+
+  const std::vector<std::string> swarm = {at.at("swarm-1"), at.at("swarm-2"), at.at("swarm-3")};
+  std::vector<std::string> answer;
+  const bool answered = s::wait_until(20s, 250ms, [&] {
+    const auto r = s::run_command({"dig", "+short", "+time=1", "+tries=1", "@" + at.at("infra"), "-p", "8600", "hello-v1.service.consul", "A"}, 5s);
+    answer.clear();
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) answer.push_back(line);
+    std::sort(answer.begin(), answer.end());
+    return answer == swarm;
+  });
+  INFO("dig answered: " << json(answer).dump());
+  CHECK(answered);
+}
+
+/// `flotilla logs` shows lines of the hello containers, from more than one node.
+void check_logs(const fs::path& dir) {
+  Shell logs;
+  std::set<std::string> nodes;
+  const bool arrived = s::wait_until(30s, 500ms, [&] {
+    logs = sh(dir, "$FLOTILLA logs $TOPOLOGY hello/v1");
+    nodes.clear();
+    std::istringstream in(logs.out);
+    for (std::string line; std::getline(in, line);)
+      for (const char* node : {"swarm-1", "swarm-2", "swarm-3"})
+        if (line.find(std::string(" ") + node + " hello/v1#") != std::string::npos && line.find("listening on") != std::string::npos)
+          nodes.insert(node);
+    return logs.code == 0 && nodes.size() > 1;
+  });
+  INFO(logs.out << logs.err);
+  CHECK(arrived);
+}
+
+/// Debian's docker CLI, pointed at swarm-1 by `eval $(flotilla env ...)`, lists exactly the
+/// containers the Engine API lists there (helpers that place files included), hello instances
+/// and addon containers among them.
+void check_docker_ps(const fs::path& dir, s::DockerClient& swarm1) {
+  const Shell ps = sh(dir, "eval \"$($FLOTILLA env $TOPOLOGY swarm-1)\"\n/usr/bin/docker ps -a --format '{{.Names}}'");
+  INFO(ps.out << ps.err);
+  REQUIRE(ps.code == 0);
+  std::set<std::string> listed, running;
+  std::istringstream in(ps.out);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) listed.insert(line);
+  for (const auto& c : swarm1.list_containers({"io.flotilla.cluster=e2e"})) running.insert(c.name);
+  CHECK(listed == running);
+  CHECK(listed.contains("service-hello-v1-1"));
+  CHECK(listed.contains("addon-haproxy-haproxy"));
+  CHECK(listed.contains("addon-prometheus-cadvisor-node-exporter"));
+}
+
 }  // namespace
 
-TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes behind HAProxy in a container, kept and scaled without "
-          "failed requests, and down leaves nothing",
+TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes behind HAProxy with all five addons, checked "
+          "end to end, kept and scaled without failed requests, and down leaves nothing",
           "[engine][cli][docker][integration]") {
   if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
   if (!fs::exists("/usr/bin/docker")) FLOTILLA_SKIP("Debian's docker CLI (/usr/bin/docker, package docker.io) is not installed");
-  if (std::system("command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy") != 0) FLOTILLA_SKIP("haproxy is not installed");
+  for (const char* program : {"haproxy", "prometheus", "prometheus-node-exporter", "etcd", "dnsmasq", "dig"})
+    if (!s::find_executable(program)) FLOTILLA_SKIP(std::string(program) + " is not installed; scripts/install-deps.sh installs it");
   ScratchDir dir("flt-e2e");  // short: containerd's socket paths under it must fit 107 bytes
   const auto objects = [] {
     std::set<std::string> out;
@@ -119,7 +248,6 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   } down{dir.path()};
 
   std::ofstream(dir.path() / "topology.toml") << topology(true);
-  // One node at a time: four dockerd starting at once on a small machine can time out.
   const Shell nodes = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
   INFO(nodes.out << nodes.err);
   REQUIRE(nodes.code == 0);
@@ -128,11 +256,8 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   for (const auto& name : objects())
     if (!before.contains(name)) made.insert(name);
   CHECK(made.size() >= 1 + 4 + 4);
-  // The images, pushed once to the lab's registry through a node's TLS endpoint, as the README says.
-  const Shell images = sh(dir.path(), "eval \"$($FLOTILLA env $TOPOLOGY infra)\"\n$SOURCE/scripts/build-images.sh --registry "
-                                      "10.214.203.1:5050 --hello $BIN/flotilla-hello busybox haproxy flotilla-hello");
-  INFO(images.out << images.err);
-  REQUIRE(images.code == 0);
+  push_images(dir.path());
+  const auto at = addresses(dir.path());
 
   std::ofstream(dir.path() / "topology.toml") << topology(false);
   const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
@@ -153,13 +278,19 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   CHECK(serving_nodes.size() > 1);
   CHECK_FALSE(serving_nodes.contains(""));
 
+  check_prometheus(at);
+  check_catalog(at);
+  check_logs(dir.path());
+  s::DockerClient swarm2(endpoint_of(dir.path(), "swarm-2"));
+  s::DockerClient swarm1(endpoint_of(dir.path(), "swarm-1"));
+  check_docker_ps(dir.path(), swarm1);
+
   const Shell again = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
   INFO(again.out << again.err);
   REQUIRE(again.code == 0);
   CHECK_THAT(again.out, Catch::Contains("No changes"));
 
   // A container removed by hand comes back with the next `up`.
-  s::DockerClient swarm2(endpoint_of(dir.path(), "swarm-2"));
   const auto mine = swarm2.list_containers({"io.flotilla.component=service:hello/v1"});
   REQUIRE_FALSE(mine.empty());
   const std::string removed = mine.front().name;
@@ -209,14 +340,19 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   for (int i = 0; i < 10; ++i) CHECK(http.get(url).status == 200);
 
   const std::string state_dir = (dir.path() / ".flotilla" / "e2e").string();
-  // One node at a time: nodes removed at once race on the bridge they share (the driver's to fix).
   const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
   INFO(gone.out << gone.err);
   REQUIRE(gone.code == 0);
   for (const auto& name : objects()) CHECK_FALSE(made.contains(name));
-  CHECK(lines_of("ps -eo args | grep '^dockerd.*" + state_dir + "' || true").empty());
-  CHECK(lines_of("ps -eo args | grep '^docker-registry serve " + state_dir + "' || true").empty());
-  CHECK_FALSE(fs::exists(fs::path(state_dir) / "netns-registry"));
-  CHECK_FALSE(fs::exists(fs::path(state_dir) / "nodes"));
+  // No dockerd, containerd, container shim or registry of the cluster runs, nothing stays mounted.
+  CHECK(lines_of("ps -eo args | grep -F '" + state_dir + "' | grep -v grep || true").empty());
+  CHECK(lines_of("grep -F '" + dir.path().string() + "' /proc/self/mounts || true").empty());
+  // No node directory, certificate or state file: the state directory holds nothing.
+  std::vector<std::string> left;
+  if (fs::exists(state_dir))
+    for (const auto& e : fs::recursive_directory_iterator(state_dir)) left.push_back(e.path().string());
+  INFO("left in the state directory: " << json(left).dump());
+  CHECK(left.empty());
   CHECK_FALSE(fs::exists(fs::path(state_dir) / "netns-tls"));
+  CHECK_FALSE(fs::exists(fs::path(state_dir) / "netns-registry"));
 }
