@@ -6,13 +6,19 @@
 #      service: wall time and peak RSS, and kilobytes per node to show memory is linear.
 #   c. a no-op `up` of NOOP_NODES local nodes running NOOP_REPLICAS flotilla-hello instances:
 #      the second `up` against the first.
+#   d. a no-op `up` of DOCKER_NODES netns nodes (a dockerd each) running DOCKER_REPLICAS
+#      flotilla-hello containers, next to the same cluster on local nodes (process runtime):
+#      the Docker runtime's time as a ratio of the process runtime's. Root and Docker only; it
+#      says why when it skips.
 # Prints a summary table to stdout (progress on stderr). Every cluster it brings up is taken
 # down on exit, failure or Ctrl-C included; its temp directory is removed.
 #
 # Usage: bench/engine/run.sh [BUILD_DIR]        (default: ./build)
 # Needs: cmake --build BUILD_DIR --target flotilla flotilla-hello driver_local runtime_process driver_sleepy bench_measure
+#  (d also: driver_netns runtime_docker, and the packages of scripts/install-deps.sh)
 # Knobs (environment): PAR_NODES=50 CREATE_MS=200 PLAN_SIZES="1000 5000 10000" PLAN_REPLICAS=1000
 #                      PLAN_REPEATS=3 NOOP_NODES=100 NOOP_REPLICAS=100 NOOP_REPEATS=3
+#                      DOCKER_NODES=3 DOCKER_REPLICAS=6 DOCKER_SUBNET=10.214.210.0/24 DOCKER=1 (0: skip d)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +46,12 @@ PAR_CIDR="127.90.0.0/16"
 PLAN_CIDR="127.92.0.0/16"
 NOOP_NET="127.91.0"
 NOOP_PORT=${NOOP_PORT:-19100}
+DOCKER=${DOCKER:-1}
+DOCKER_NODES=${DOCKER_NODES:-3}
+DOCKER_REPLICAS=${DOCKER_REPLICAS:-6}
+DOCKER_SUBNET=${DOCKER_SUBNET:-10.214.210.0/24}
+# The process runtime's twin of the Docker cluster in d.
+TWIN_NET="127.93.0"
 # Group counts and replicas are capped at 1000 by the topology checks.
 GROUP_MAX=1000
 
@@ -228,6 +240,96 @@ left=$(ss -Hltn "src $NOOP_NET.0/24" 2>/dev/null | wc -l)
 [ "$left" -eq 0 ] || { log "$left listeners left on $NOOP_NET.0/24 after down"; exit 1; }
 
 # ---------------------------------------------------------------------------------------
+# d. The no-op `up` on Docker nodes next to the same cluster on the process runtime.
+docker_skip=""  # why d did not run, if it did not
+docker_unavailable() {
+  [ "$DOCKER" = 1 ] || { echo "DOCKER=$DOCKER"; return; }
+  [ "$(id -u)" -eq 0 ] || { echo "the netns driver needs root; run with sudo"; return; }
+  local f
+  for f in /usr/bin/docker dockerd containerd ip nsenter busybox; do
+    command -v "$f" >/dev/null || { echo "$f is not installed (scripts/install-deps.sh installs it)"; return; }
+  done
+  for f in driver_netns runtime_docker; do
+    [ -e "$build/lib/flotilla/plugins/$f.so" ] || { echo "$f is not built (cmake --build $build --target $f)"; return; }
+  done
+  if ip -o -4 addr show | grep -q " ${DOCKER_SUBNET%.*/*}\."; then
+    echo "an interface already has an address in $DOCKER_SUBNET; set DOCKER_SUBNET"
+    return
+  fi
+  for i in $(seq 1 "$DOCKER_NODES"); do
+    [ -z "$(ss -Hltn "src $TWIN_NET.$i" 2>/dev/null)" ] || { echo "something already listens on $TWIN_NET.$i"; return; }
+  done
+}
+docker_skip=$(docker_unavailable)
+
+# hello_cluster NAME DRIVER_LINES IMAGE_LINE: a cluster of DOCKER_NODES nodes with DOCKER_REPLICAS instances.
+hello_cluster() {
+  printf '[cluster]\nname = "%s"\n%s\n\n[[nodes]]\nname = "swarm"\ncount = %s\nroles = ["swarm"]\n' "$1" "$2" "$DOCKER_NODES"
+  printf '\n[[services]]\nname = "hello/v1"\ncommand = ["flotilla-hello", "--listen", "{address}:{port}"]\n%s\n' "$3"
+  printf 'replicas = %s\nport = %s\nhealth = "/health"\n' "$DOCKER_REPLICAS" "$NOOP_PORT"
+}
+
+# noop_runs NAME TOPOLOGY STATE: the first `up`, NOOP_REPEATS no-op ones, and `down`; sets
+# FIRST AGAIN DOWN (wall seconds, AGAIN the median).
+noop_runs() {
+  local name=$1 topology=$2 state=$3 walls="" i
+  run_timed "$name-first" 600 "$cli" up "$topology" --state-dir "$state" -q
+  FIRST=$WALL
+  for i in $(seq 1 "$NOOP_REPEATS"); do
+    run_timed "$name-again-$i" 120 "$cli" up "$topology" --state-dir "$state" -q
+    grep -q "^No changes" "$work/$name-again-$i.log" ||
+      { log "the second up of $name changed something:"; cat "$work/$name-again-$i.log" >&2; exit 1; }
+    walls+=" $WALL"
+  done
+  AGAIN=$(echo "$walls" | median)
+  run_timed "$name-down" 600 "$cli" down "$topology" --state-dir "$state" -q
+  DOWN=$WALL
+  forget_cluster "$topology $state"
+}
+
+if [ -n "$docker_skip" ]; then
+  log "d. skipped: $docker_skip"
+else
+  docker_topology="$work/docker.toml"
+  # Short state path: containerd's socket paths under it must fit 107 bytes.
+  docker_state="$work/d"
+  hello_cluster bench-docker "driver = \"netns\"
+
+[driver.netns]
+subnet = \"$DOCKER_SUBNET\"
+files_image = \"busybox:flotilla\"" 'image = "flotilla-hello:flotilla"' >"$docker_topology"
+  sed '/^\[\[services\]\]/,$d' "$docker_topology" >"$work/docker-nodes.toml"
+  live_clusters+=("$docker_topology $docker_state")
+  log "d. $DOCKER_NODES netns nodes, a dockerd each; images through flotilla env and scripts/build-images.sh"
+  run_timed docker-nodes 600 "$cli" up "$work/docker-nodes.toml" --state-dir "$docker_state" -q
+  loaders=()
+  for i in $(seq 1 "$DOCKER_NODES"); do
+    (eval "$("$cli" env "$docker_topology" "swarm-$i" --state-dir "$docker_state")" &&
+      "$here/../../scripts/build-images.sh" --hello "$build/bin/flotilla-hello" busybox flotilla-hello) >"$work/images-$i.log" 2>&1 &
+    loaders+=($!)
+  done
+  for i in "${!loaders[@]}"; do
+    wait "${loaders[$i]}" || { log "loading the images into swarm-$((i + 1)) failed:"; cat "$work/images-$((i + 1)).log" >&2; exit 1; }
+  done
+  log "d. $DOCKER_REPLICAS flotilla-hello containers: first up, $NOOP_REPEATS no-op ups, down"
+  noop_runs docker "$docker_topology" "$docker_state"
+  docker_first=$FIRST docker_again=$AGAIN docker_down=$DOWN
+  ! ip -o -4 addr show | grep -q " ${DOCKER_SUBNET%.*/*}\\." || { log "an address in $DOCKER_SUBNET is left after down"; exit 1; }
+  [ -z "$(ps -eo args | grep -F "$docker_state" | grep -v grep || true)" ] || { log "a process of $docker_state runs after down"; exit 1; }
+
+  twin_topology="$work/twin.toml"
+  hello_cluster bench-twin "driver = \"local\"
+
+[driver.local]
+cidr = \"$TWIN_NET.0/24\"" "" >"$twin_topology"
+  twin_state="$work/twin-state"
+  live_clusters+=("$twin_topology $twin_state")
+  log "d. the same cluster on $DOCKER_NODES local nodes (process runtime)"
+  noop_runs twin "$twin_topology" "$twin_state"
+  twin_first=$FIRST twin_again=$AGAIN twin_down=$DOWN
+fi
+
+# ---------------------------------------------------------------------------------------
 # Summary
 printf '\nFlotilla engine benchmarks (%s, %s cores)\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)"
 printf 'a. up of %s nodes, create %s ms each (sleepy driver)\n' "$PAR_NODES" "$CREATE_MS"
@@ -252,6 +354,15 @@ printf '   %-26s %10.2f %12s\n' "first up" "$noop_first" "$noop_first_rss"
 printf '   %-26s %10.3f %12s\n' "second up (No changes)" "$noop_again" "$noop_again_rss"
 printf '   %-26s %10.3f\n' "ratio second / first" "$(calc "$noop_again / $noop_first")"
 printf '   %-26s %10.2f\n' "down" "$noop_down"
+if [ -n "$docker_skip" ]; then
+  printf '\nd. no-op up on Docker nodes: skipped (%s)\n' "$docker_skip"
+else
+  printf '\nd. up of %s nodes with %s flotilla-hello instances, process runtime and Docker (netns nodes)\n' "$DOCKER_NODES" "$DOCKER_REPLICAS"
+  printf '   %-26s %10s %10s %16s\n' "wall s" "process" "docker" "docker / process"
+  printf '   %-26s %10.2f %10.2f %16.1f\n' "first up" "$twin_first" "$docker_first" "$(calc "$docker_first / $twin_first")"
+  printf '   %-26s %10.3f %10.3f %16.1f\n' "second up (No changes)" "$twin_again" "$docker_again" "$(calc "$docker_again / $twin_again")"
+  printf '   %-26s %10.2f %10.2f %16.1f\n' "down" "$twin_down" "$docker_down" "$(calc "$docker_down / $twin_down")"
+fi
 
 # The design's targets, read off the figures above.
 verdict() { if [ "$(calc "($1) ? 1 : 0")" = 1 ]; then echo met; else echo MISSED; fi; }
@@ -261,3 +372,5 @@ printf '   %-58s %s\n' "up at --parallelism 10 within 1.5x of ceil(N/10) x creat
   "$(verdict "${par_wall[10]} <= 1.5 * $par_ideal10")"
 printf '   %-58s %s\n' "plan of $largest nodes under 1 s" "$(verdict "${plan_wall[$largest]} < 1")"
 printf '   %-58s %s\n' "no-op up of $NOOP_NODES nodes under 1 s" "$(verdict "$noop_again < 1")"
+[ -n "$docker_skip" ] ||
+  printf '   %-58s %s\n' "no-op up of $DOCKER_NODES Docker nodes under 1 s" "$(verdict "$docker_again < 1")"
