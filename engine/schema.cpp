@@ -1,5 +1,7 @@
 #include "schema.hpp"
 
+#include "flotilla/support/secret.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -12,7 +14,6 @@ namespace {
 const std::vector<std::string> kTypes = {"string", "integer", "number", "boolean", "array", "table"};
 const std::vector<std::string> kEntryKeys = {"type",   "default", "enum",    "required",
                                              "secret", "description", "minimum", "maximum", "pattern"};
-constexpr std::string_view kEnvPrefix = "env:";
 constexpr std::string_view kRedacted = "[redacted]";  // the marker the log redaction uses too
 
 struct Issue {
@@ -86,12 +87,6 @@ std::string article_type(const std::string& type) {
 
 bool is_secret(const json& entry) { return entry.is_object() && entry.value("secret", false) == true; }
 
-bool valid_env_name(std::string_view name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
 // "file:line:column: ", or nothing when the caller knows no position.
 std::string at(const SourcePos& pos) { return pos.file.empty() && pos.line == 0 ? std::string() : pos.str() + ": "; }
 
@@ -126,7 +121,7 @@ bool matches(const std::string& pattern, const std::string& text) {
 
 // What is wrong with `value` against the entry's minimum, maximum and pattern; "" when nothing.
 // An array's pattern applies to each of its strings. A secret written env:NAME is not checked
-// against the pattern: it is a reference, not the value.
+// or file:/path is not checked against the pattern: it is a reference, not the value.
 std::string limit_problem(const json& entry, const json& value) {
   if (value.is_number()) {
     const double v = value.get<double>();
@@ -139,7 +134,7 @@ std::string limit_problem(const json& entry, const json& value) {
   const std::string pattern = entry["pattern"].get<std::string>();
   if (value.is_string()) {
     const std::string text = value.get<std::string>();
-    if (is_secret(entry) && text.starts_with(kEnvPrefix)) return {};
+    if (is_secret(entry) && support::is_secret_reference(text)) return {};
     if (!matches(pattern, text)) return "is " + show(value) + ", which does not match the pattern " + pattern;
   } else if (value.is_array()) {
     for (const auto& item : value) {
@@ -176,11 +171,7 @@ std::string limit_field_problem(const json& entry, const std::string& type) {
 
 }  // namespace
 
-std::optional<std::string> process_env(const std::string& name) {
-  const char* value = std::getenv(name.c_str());
-  if (value == nullptr) return std::nullopt;
-  return std::string(value);
-}
+std::optional<std::string> process_env(const std::string& name) { return support::process_env(name); }
 
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
@@ -312,7 +303,7 @@ Result<json> apply_schema(const json& schema, const json& options, const std::ma
       std::string text = "missing required option " + in_quotes(key) + " (" + entry["type"].get<std::string>() + ") of " + what;
       if (entry.contains("description")) text += ": " + entry["description"].get<std::string>();
       text += "; add " + key + " = ... to its options";
-      if (is_secret(entry)) text += " (a secret may be written \"env:VARIABLE\")";
+      if (is_secret(entry)) text += " (a secret may be written \"env:VARIABLE\" or \"file:/path\")";
       report(table_pos, text);
     }
   }
@@ -328,29 +319,11 @@ Result<json> resolve_secrets(const json& schema, const json& options, const std:
   for (const auto& [key, entry] : schema.items()) {
     if (!is_secret(entry) || !result.contains(key) || !result[key].is_string()) continue;
     const std::string value = result[key].get<std::string>();
-    if (!value.starts_with(kEnvPrefix)) continue;
-    const std::string variable = value.substr(kEnvPrefix.size());
+    if (!support::is_secret_reference(value)) continue;
     const SourcePos pos = pos_of(positions, key, table_pos);
-    const std::string prefix = at(pos) + "secret option " + in_quotes(key) + " of " + what;
-    if (!valid_env_name(variable)) {
-      issues.push_back({pos.line, pos.column,
-                        prefix + " refers to " + in_quotes(variable) +
-                            ", which is not an environment variable name; write \"env:NAME\" with NAME of letters, digits "
-                            "and '_'"});
-      continue;
-    }
-    const auto found = env(variable);
-    if (!found) {
-      issues.push_back({pos.line, pos.column,
-                        prefix + " refers to the environment variable " + variable + ", which is not set; export " +
-                            variable + " before running flotilla"});
-    } else if (found->empty()) {
-      issues.push_back({pos.line, pos.column,
-                        prefix + " refers to the environment variable " + variable + ", which is empty; give " +
-                            variable + " a value before running flotilla"});
-    } else {
-      result[key] = *found;
-    }
+    auto found = support::resolve_secret_reference(value, env);
+    if (found) result[key] = std::move(*found);
+    else issues.push_back({pos.line, pos.column, at(pos) + "secret option " + in_quotes(key) + " of " + what + " " + found.error()});
   }
   if (!issues.empty()) return fail(join_issues(std::move(issues)));
   return result;
@@ -375,7 +348,7 @@ json redact_options(const json& schema, const json& options) {
   for (const auto& [key, entry] : schema.items()) {
     if (!is_secret(entry) || !result.contains(key)) continue;
     const json& value = result[key];
-    if (value.is_string() && value.get<std::string>().starts_with(kEnvPrefix)) continue;
+    if (value.is_string() && support::is_secret_reference(value.get<std::string>())) continue;
     result[key] = std::string(kRedacted);
   }
   return result;

@@ -43,9 +43,9 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
                                         const std::map<std::string, SourcePos>& positions,
                                         const SourcePos& table_pos, const std::string& what);
 
-/// Replaces each value `env:NAME` of a key marked `"secret": true` by the value of the
-/// environment variable NAME. Fails, naming the key, the variable and its position, when the
-/// variable is unset or empty. Other values are returned unchanged.
+/// Replaces each value `env:NAME` or `file:/path` of a key marked `"secret": true` by the value
+/// it refers to (support/secret.hpp). Fails, naming the key, the variable or file and its
+/// position, when that is unset, unreadable or empty. Other values are returned unchanged.
 [[nodiscard]] Result<json> resolve_secrets(const json& schema, const json& options,
                                            const std::map<std::string, SourcePos>& positions,
                                            const SourcePos& table_pos, const std::string& what,
@@ -55,8 +55,8 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 /// JSON text), to register for redaction from logs (add_secret in plugin_host.hpp).
 [[nodiscard]] std::vector<std::string> secret_values(const json& schema, const json& resolved_options);
 
-/// `options` with the value of every secret key replaced by "[redacted]" (an `env:NAME`
-/// reference is kept, since it is not the secret): safe to store in state or a plan.
+/// `options` with the value of every secret key replaced by "[redacted]" (an `env:NAME` or
+/// `file:/path` reference is kept, since it is not the secret): safe to store in state or a plan.
 [[nodiscard]] json redact_options(const json& schema, const json& options);
 
 }  // namespace flotilla

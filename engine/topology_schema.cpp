@@ -15,7 +15,7 @@ constexpr const char* kAddonName = "^[a-z0-9_-]+$";
 constexpr const char* kHealthPath = "^(/[A-Za-z0-9/_.~-]*)?$";
 constexpr const char* kEnvName = "^[A-Za-z_][A-Za-z0-9_]*$";
 constexpr const char* kLabelKey = "^[A-Za-z0-9_.-]+$";
-constexpr const char* kSecretReference = "^env:[A-Za-z_][A-Za-z0-9_]*$";
+constexpr const char* kSecretReference = "^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.*)$";
 
 json described(json schema, const char* description) {
   schema["description"] = description;
@@ -145,7 +145,7 @@ json options_json_schema(const json& manifest_schema) {
         json plain = s;
         plain.erase("description");
         plain.erase("default");
-        s = {{"anyOf", {plain, reference}}, {"description", entry.value("description", std::string("secret")) + " (secret; may be env:NAME)"}};
+        s = {{"anyOf", {plain, reference}}, {"description", entry.value("description", std::string("secret")) + " (secret; may be env:NAME or file:/path)"}};
       }
       props[key] = s;
       if (entry.value("required", false)) required.push_back(key);

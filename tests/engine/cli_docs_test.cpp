@@ -84,8 +84,8 @@ TEST_CASE("a manifest's options become a closed JSON Schema object", "[cli]") {
   CHECK(s["properties"]["mode"]["enum"] == nlohmann::json::array({"a", "b"}));
   CHECK(s["properties"]["tags"]["type"] == "object");
   // A secret may be written env:NAME; its default and description are not repeated inside anyOf.
-  CHECK(s["properties"]["token"]["anyOf"][1]["pattern"] == "^env:[A-Za-z_][A-Za-z0-9_]*$");
-  CHECK(s["properties"]["token"]["description"] == "API token (secret; may be env:NAME)");
+  CHECK(s["properties"]["token"]["anyOf"][1]["pattern"] == "^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.*)$");
+  CHECK(s["properties"]["token"]["description"] == "API token (secret; may be env:NAME or file:/path)");
 
   const auto topology = flotilla::topology_json_schema({{"driver", "local", manifest}, {"addon", "haproxy", manifest}}, "9.9");
   CHECK(topology["properties"]["cluster"]["properties"]["driver"]["enum"] == nlohmann::json::array({"local"}));

@@ -1,7 +1,10 @@
 #include "schema.hpp"
+#include "support/process_util.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 using flotilla::apply_schema;
@@ -175,7 +178,7 @@ TEST_CASE("apply_schema: missing required options are reported at the table", "[
   REQUIRE_FALSE(result);
   CHECK(result.error().message ==
         "c.toml:10:1: missing required option \"password\" (string) of addon \"haproxy\" (plugin haproxy): Admin "
-        "password; add password = ... to its options (a secret may be written \"env:VARIABLE\")");
+        "password; add password = ... to its options (a secret may be written \"env:VARIABLE\" or \"file:/path\")");
   CHECK_FALSE(check_options(json()).has_value());  // null options are an empty table
 }
 
@@ -258,6 +261,27 @@ TEST_CASE("resolve_secrets: an unset, empty or malformed variable is an error na
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error().message, StartsWith("c.toml:10:1: secret option \"password\""));
   CHECK_THAT(bad.error().message, Contains("is not an environment variable name"));
+}
+
+TEST_CASE("resolve_secrets reads file:/path of secret keys, less one trailing newline, and names a missing file", "[schema]") {
+  flotilla::test::proc::ScratchDir dir("flotilla-secret-file");
+  const auto file = dir.path() / "password";
+  std::ofstream(file) << "from-a-file\n";
+  const json options = {{"password", "file:" + file.string()}};
+  auto result = flotilla::resolve_secrets(kSchema, options, positions_of(options), kTable, kWhat, fake_env({}));
+  REQUIRE(result);
+  CHECK((*result)["password"] == "from-a-file");
+  // Stored, the reference stays; the value never does.
+  CHECK(flotilla::redact_options(kSchema, options)["password"] == "file:" + file.string());
+
+  std::filesystem::remove(file);
+  auto missing = flotilla::resolve_secrets(kSchema, options, positions_of(options), kTable, kWhat, fake_env({}));
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, StartsWith("c.toml:11:1: secret option \"password\"") &&
+                                          Contains("refers to the file " + file.string() + ", which does not exist"));
+  auto relative = flotilla::resolve_secrets(kSchema, json{{"password", "file:secrets/pw"}}, {}, kTable, kWhat, fake_env({}));
+  REQUIRE_FALSE(relative);
+  CHECK_THAT(relative.error().message, Contains("not an absolute path"));
 }
 
 TEST_CASE("messages without a known position carry no position prefix", "[schema]") {

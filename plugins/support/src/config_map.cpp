@@ -1,5 +1,7 @@
 #include "flotilla/support/config_map.hpp"
 
+#include "flotilla/support/secret.hpp"
+
 #include <algorithm>
 #include <regex>
 
@@ -106,8 +108,8 @@ std::vector<OptionError> OptionSpec::check(const json& value) const {
     }
   } else if (pattern && value.is_string()) {
     const std::string text = value.get<std::string>();
-    // A secret may still be an unresolved env:NAME reference when checked before the engine runs.
-    const bool reference = secret && text.starts_with("env:");
+    // A secret may still be an unresolved reference when checked before the engine runs.
+    const bool reference = secret && is_secret_reference(text);
     if (!reference && !full_match(*pattern, text))
       report("is " + shown(value) + ", which does not match the pattern " + *pattern);
   }
