@@ -85,6 +85,8 @@ Result<json> Engine::runtime_call(const json& state, const std::string& node, co
   if (!plugin) return fail("node " + node + ": " + plugin.error().message);
   const Plugin& p = **plugin;
   request["node"] = view;
+  const auto config = runtime_configs_.find(rt);
+  request["config"] = config != runtime_configs_.end() ? config->second : json::object();
   flt_operation fn = nullptr;
   const std::string o = op;
   if (o == "start") fn = p.runtime->start;

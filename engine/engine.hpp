@@ -103,6 +103,7 @@ class Engine {
   // validation.cpp
   [[nodiscard]] Result<void> check_plugins();
   [[nodiscard]] Result<void> check_driver(std::vector<std::string>& errors);
+  void check_runtimes(std::vector<std::string>& errors);
   [[nodiscard]] std::vector<std::string> validate_with_plugins();
 
   [[nodiscard]] json node_view(const json& state, const std::string& name) const;
@@ -142,6 +143,9 @@ class Engine {
   const Plugin* driver_ = nullptr;
   json driver_config_ = json::object();  // secrets resolved: for the driver's requests only
   DriverPlan driver_plan_;                 // secrets unresolved: for planning
+  // [runtime.NAME] options with defaults, by runtime; references unresolved (the runtime
+  // resolves a secret when it needs it), sent as `config` with every runtime operation.
+  std::map<std::string, json> runtime_configs_;
   std::vector<AddonPlan> addons_;
   std::filesystem::path state_dir_;
   std::unique_ptr<StateStore> store_;

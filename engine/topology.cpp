@@ -23,7 +23,7 @@ constexpr std::size_t kMaxClusterName = 40;
 constexpr std::size_t kMaxName = 63;  // a DNS label
 constexpr std::size_t kMaxListed = 10;
 
-const std::vector<std::string> kTopKeys = {"cluster", "driver", "nodes", "addons", "services"};
+const std::vector<std::string> kTopKeys = {"cluster", "driver", "runtime", "nodes", "addons", "services"};
 const std::vector<std::string> kClusterKeys = {"name", "driver", "runtime"};
 const std::vector<std::string> kGroupKeys = {"name", "count", "roles", "labels"};
 const std::vector<std::string> kAddonKeys = {"plugin", "name", "roles", "nodes", "options"};
@@ -138,6 +138,7 @@ class Loader {
     check_keys(root, kTopKeys, "the top level of the topology");
     read_cluster(root);
     read_driver(root);
+    read_runtimes(root);
     read_groups(root);
     read_addons(root);
     read_services(root);
@@ -333,9 +334,28 @@ class Loader {
     for (auto&& [k, v] : t) {
       const std::string name(k.str());
       positions[name] = pos(k.source());
+      record_positions(v, name, positions);
       if (auto value = to_json(v, name, where)) out[name] = std::move(*value);
     }
     return out;
+  }
+
+  // Positions inside an option's value, keyed by path ("registries[0].password", 0-based), so
+  // a plugin's complaint about a nested key points at its line.
+  void record_positions(const toml::node& n, const std::string& path, std::map<std::string, SourcePos>& positions) {
+    if (const toml::array* a = n.as_array()) {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        const std::string item = path + "[" + std::to_string(i) + "]";
+        positions[item] = pos((*a)[i].source());
+        record_positions((*a)[i], item, positions);
+      }
+    } else if (const toml::table* t = n.as_table()) {
+      for (auto&& [k, v] : *t) {
+        const std::string key = path + "." + std::string(k.str());
+        positions[key] = pos(k.source());
+        record_positions(v, key, positions);
+      }
+    }
   }
 
   // An array of tables, written [[key]]; returns nothing when absent or ill-typed.
@@ -426,6 +446,30 @@ class Loader {
       if (name != topo_.driver) continue;  // other drivers' tables stay for a one-line swap
       topo_.driver_pos = pos(v.source());
       topo_.driver_config = options_to_json(*v.as_table(), "[driver." + name + "]", topo_.driver_option_pos);
+    }
+  }
+
+  // Every [runtime.NAME] table is kept: which runtime a node gets may be the driver's choice,
+  // known only once the plugins are loaded, where the engine checks the tables.
+  void read_runtimes(const toml::table& root) {
+    const toml::node* n = find(root, "runtime");
+    if (n == nullptr) return;
+    if (!n->is_table()) {
+      error(key_at(root, "runtime"), "\"runtime\" must be a table of runtime option tables, not " + type_name(*n) +
+                                         "; give a runtime's options in [runtime.NAME], e.g. [runtime.docker]");
+      return;
+    }
+    for (auto&& [k, v] : *n->as_table()) {
+      const std::string name(k.str());
+      if (!v.is_table()) {
+        error(k.source(), "\"" + name + "\" in [runtime] must be a table of options of the runtime " + in_quotes(name) +
+                              ", not " + type_name(v) + "; put the runtime's options under [runtime." + name + "]");
+        continue;
+      }
+      check_plugin_name(name, v, "runtime");
+      RuntimeOptions& r = topo_.runtime_options[name];
+      r.pos = pos(v.source());
+      r.options = options_to_json(*v.as_table(), "[runtime." + name + "]", r.option_pos);
     }
   }
 

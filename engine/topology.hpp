@@ -73,6 +73,14 @@ struct ServiceSpec {
   SourcePos pos;
 };
 
+/// `[runtime.NAME]`: options of a runtime plugin, checked against its schema and its validate,
+/// and given unresolved (secrets stay references) with each of its operations.
+struct RuntimeOptions {
+  json options = json::object();
+  SourcePos pos;
+  std::map<std::string, SourcePos> option_pos; // key or nested path ("registries[0].password")
+};
+
 /// The whole checked topology.
 struct Topology {
   std::filesystem::path file;      // absolute path of the topology file
@@ -82,6 +90,7 @@ struct Topology {
   json driver_config = json::object(); // the `[driver.<name>]` table
   SourcePos driver_pos;
   std::map<std::string, SourcePos> driver_option_pos;
+  std::map<std::string, RuntimeOptions> runtime_options; // by runtime name, every [runtime.NAME] table
   std::vector<NodeGroup> groups;
   std::vector<NodeSpec> nodes;     // expanded, in file order
   std::vector<AddonSpec> addons;

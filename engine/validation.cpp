@@ -106,7 +106,50 @@ void check_ports(const Topology& topo, const std::vector<AddonPlan>& addons, std
   }
 }
 
+// The position of a key a plugin named in an error: the key's own, else that of the nearest
+// enclosing key ("registries[1].password" -> "registries[1]" -> "registries"), else the table's.
+SourcePos position_of_key(const std::map<std::string, SourcePos>& positions, std::string key, const SourcePos& table_pos) {
+  while (!key.empty()) {
+    if (auto it = positions.find(key); it != positions.end()) return it->second;
+    const auto cut = key.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    key.resize(cut);
+  }
+  return table_pos;
+}
+
 }  // namespace
+
+// [runtime.NAME] tables: the runtime must be installed, the options must fit its schema and
+// pass its validate (given {config} alone, without a workload).
+void Engine::check_runtimes(std::vector<std::string>& errors) {
+  for (const auto& [name, r] : topo_.runtime_options) {
+    auto plugin = host_.get("runtime", name);
+    if (!plugin) {
+      errors.push_back(r.pos.str() + ": [runtime." + name + "]: " + plugin.error().message);
+      continue;
+    }
+    const Plugin& p = **plugin;
+    const std::string who = "runtime \"" + name + "\"";
+    auto cfg = apply_schema(p.manifest.value("schema", json::object()), r.options, r.option_pos, r.pos, who);
+    if (!cfg) {
+      errors.push_back(cfg.error().message);
+      continue;
+    }
+    runtime_configs_[name] = *cfg;
+    if (!p.runtime->validate) continue;
+    CallHooks hooks;
+    hooks.instance = "validate";
+    auto v = call_plugin(p, p.runtime->validate, "validate", {{"cluster", cluster_view()}, {"config", *cfg}}, hooks);
+    if (v.status != FLT_OK) errors.push_back(r.pos.str() + ": " + call_error(p, "validate", v).message);
+    if (auto it = v.result.find("errors"); it != v.result.end() && it->is_array())
+      for (const auto& e : *it) {
+        const std::string key = e.is_object() ? str_or(e, "key") : std::string();
+        const std::string message = e.is_object() ? str_or(e, "message") : e.is_string() ? e.get<std::string>() : e.dump();
+        errors.push_back(position_of_key(r.option_pos, key, r.pos).str() + ": [runtime." + name + "]: " + message);
+      }
+  }
+}
 
 Result<void> Engine::check_driver(std::vector<std::string>& errors) {
   auto driver = host_.get("driver", topo_.driver);
@@ -136,6 +179,7 @@ Result<void> Engine::check_driver(std::vector<std::string>& errors) {
 Result<void> Engine::check_plugins() {
   std::vector<std::string> errors;
   if (auto ok = check_driver(errors); !ok) return ok;
+  check_runtimes(errors);
   for (const auto& spec : topo_.addons) {
     auto plugin = host_.get("addon", spec.plugin);
     if (!plugin) {
