@@ -1,4 +1,5 @@
 #include "runtime_docker/files.hpp"
+#include "runtime_docker/registries.hpp"
 
 #include "runtime_docker/runtime.hpp"
 
@@ -98,7 +99,8 @@ json helper_config(const std::string& image, const json& labels, const std::stri
 }
 
 /// The volume and its carrier, made when missing; returns the carrier's name.
-std::string ensure_carrier(DockerClient& docker, const json& node, const std::string& cluster, const std::string& image, const FilePath& p) {
+std::string ensure_carrier(DockerClient& docker, const json& req, const std::string& cluster, const std::string& image, const FilePath& p) {
+  const json node = req.value("node", json::object());
   const std::string volume = files_volume(cluster, p.owner_dir);
   const json labels = ownership_labels(node, cluster, p.owner_dir);
   if (const auto c = docker.inspect_container(volume)) {
@@ -109,7 +111,7 @@ std::string ensure_carrier(DockerClient& docker, const json& node, const std::st
   }
   const auto r = docker.call("POST", "/volumes/create", json{{"Name", volume}, {"Labels", labels}}.dump(), {"Content-Type: application/json"});
   if (r.status != 201 && r.status != 200) docker.fail("create volume " + volume, r);
-  docker.ensure_image(image);
+  ensure_image(docker, req.value("config", json::object()), image, "the carrier of the files of " + p.owner_dir);
   (void)docker.create_container(volume, helper_config(image, labels, volume, p, json::array({"true"})));
   return volume;
 }
@@ -181,7 +183,7 @@ json place_file(Context& ctx, const json& req, const std::string& cluster) {
   try {
     DockerClient docker(endpoint);
     std::lock_guard lock(volume_mutex(endpoint.host + " " + files_volume(cluster, p.owner_dir)));
-    const std::string carrier = ensure_carrier(docker, node, cluster, image, p);
+    const std::string carrier = ensure_carrier(docker, req, cluster, image, p);
     const auto current = read_file(docker, carrier, p.in_container());
     if (remove) {
       if (!current) return json{{"path", p.in_container()}, {"changed", false}};

@@ -1,6 +1,7 @@
 #include "runtime_docker/runtime.hpp"
 
 #include "runtime_docker/files.hpp"
+#include "runtime_docker/registries.hpp"
 
 #include <flotilla/support/encoding.hpp>
 #include <flotilla/support/request.hpp>
@@ -214,7 +215,7 @@ namespace {
 
 /// What to do when `image` cannot be pulled on `node_name`: push it when it names the lab's
 /// registry (runtime_config.registry, reported by the netns driver), else check name and access.
-std::string pull_hint(const std::string& image, const json& node, const std::string& node_name) {
+std::string missing_image_hint(const std::string& image, const json& node, const std::string& node_name) {
   const std::string registry = str_or(node.value("runtime_config", json::object()), "registry");
   if (!registry.empty() && image.starts_with(registry + "/"))
     return "; the lab's registry " + registry + " does not have it: push the images once with "
@@ -226,8 +227,10 @@ std::string pull_hint(const std::string& image, const json& node, const std::str
 }  // namespace
 
 json DockerRuntime::validate(Context&, const json& req) {
-  json errors = json::array();
-  for (const auto& m : workload_errors(req.value("workload", json::object()))) errors.push_back({{"message", m}, {"key", "image"}});
+  // Asked with {config} alone, it checks the runtime's options; with a workload, the workload.
+  json errors = req.contains("workload") ? json::array() : config_errors(req.value("config", json::object()));
+  if (req.contains("workload"))
+    for (const auto& m : workload_errors(req["workload"])) errors.push_back({{"message", m}, {"key", "image"}});
   return json{{"errors", errors}};
 }
 
@@ -258,13 +261,8 @@ json DockerRuntime::start(Context& ctx, const json& req) {
     }
     listings_.forget(endpoint.host);
     ctx.progress("starting " + name);
-    try {
-      docker.ensure_image(str_or(w, "image"));
-    } catch (const DockerError& e) {
-      if (e.unreachable()) throw;
-      throw Error(FLT_ERROR, std::string(e.what()) + " (workload " + name + " of " + str_or(w, "owner", name) + ")" +
-                                 pull_hint(str_or(w, "image"), node, endpoint.node));
-    }
+    ensure_image(docker, req.value("config", json::object()), str_or(w, "image"), "workload " + name + " of " + str_or(w, "owner", name),
+                 missing_image_hint(str_or(w, "image"), node, endpoint.node));
     const std::string id = docker.create_container(name, config);
     try {
       docker.start_container(id);
