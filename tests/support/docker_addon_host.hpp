@@ -11,6 +11,8 @@
 
 #include <flotilla/plugin.h>
 #include <flotilla/support/command.hpp>
+#include <flotilla/support/docker_client.hpp>
+#include <flotilla/support/files.hpp>
 
 #include <dlfcn.h>
 
@@ -25,14 +27,47 @@
 
 namespace flotilla::test {
 
-/// Builds images of scripts/build-images.sh (tag `flotilla`) into the dockerd of each lab
-/// node, once per process; returns "" or why it could not (the script's output).
+/// Puts images of scripts/build-images.sh (tag `flotilla`) into the dockerd of each of the
+/// first `nodes` lab nodes, once per process; returns "" or why it could not. With the lab's
+/// registry, the script pushes what the registry lacks through the first node (once for the
+/// whole suite: the registry's storage is shared by every test process's lab, under a lock), and
+/// each node pulls REGISTRY/NAME:flotilla and tags it NAME:flotilla. Without one, the script
+/// builds into each node.
 inline std::string build_lab_images(const DockerLab& lab, const std::vector<std::string>& names, size_t nodes = DockerLab::kNodes) {
   static std::mutex mu;
   static std::set<std::pair<std::string, std::string>> built;
   std::lock_guard lock(mu);
+  const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh";
+  if (!lab.registry().empty()) {
+    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[0].host, "--registry", lab.registry()};
+    const size_t fixed = argv.size();
+    for (const auto& n : names)
+      if (!built.contains({lab.registry(), n})) argv.push_back(n);
+    if (argv.size() > fixed) {
+      const flotilla::support::FileLock cache(DockerLab::registry_cache() / ".flotilla-push.lock");
+      const auto r = flotilla::support::run_command(argv, std::chrono::seconds(300));
+      if (!r.ok()) return "scripts/build-images.sh --registry " + lab.registry() + " failed:\n" + r.out + r.err;
+      for (size_t k = fixed; k < argv.size(); ++k) built.insert({lab.registry(), argv[k]});
+    }
+    for (size_t i = 0; i < nodes && i < lab.nodes().size(); ++i) {
+      for (const auto& n : names) {
+        if (built.contains({lab.nodes()[i].host, n})) continue;
+        const std::string ref = lab.registry() + "/" + n + ":flotilla";
+        try {
+          flotilla::support::DockerClient docker({.node = lab.nodes()[i].name, .host = lab.nodes()[i].host});
+          docker.ensure_image(ref);
+          const auto tagged = docker.call("POST", "/images/" + ref + "/tag?repo=" + n + "&tag=flotilla");
+          if (tagged.status != 201) return "cannot tag " + ref + " on " + lab.nodes()[i].name + ": " + tagged.body;
+        } catch (const std::exception& e) {
+          return "cannot pull " + ref + " on " + lab.nodes()[i].name + ": " + e.what();
+        }
+        built.insert({lab.nodes()[i].host, n});
+      }
+    }
+    return {};
+  }
   for (size_t i = 0; i < nodes && i < lab.nodes().size(); ++i) {
-    std::vector<std::string> argv = {"bash", std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh", "--host", lab.nodes()[i].host};
+    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[i].host};
     const size_t fixed = argv.size();
     for (const auto& n : names)
       if (!built.contains({lab.nodes()[i].host, n})) argv.push_back(n);

@@ -29,6 +29,11 @@ std::string lab_address(int k, int host) { return "10.213." + std::to_string(k) 
 
 /// Removes what the lab of slot `k` made, in reverse order; each step only if its object exists.
 void teardown_slot(int k) noexcept {
+  try {
+    netns::stop_registry(lab_registry(k));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "docker lab: %s\n", e.what());
+  }
   for (const LabNode& node : lab_layout(k)) {
     try {
       netns::stop_dockerd(node.dockerd, std::chrono::seconds(10));
@@ -104,11 +109,18 @@ std::vector<LabNode> lab_layout(int k) {
              .address = n.address, .prefix = 24, .gateway = lab_address(k, 1)};
     n.dockerd.netns = n.net.netns;
     n.dockerd.root = kLabDir / std::to_string(k) / n.name;
+    n.dockerd.insecure_registry = lab_registry(k).address;
     n.host = n.dockerd.unix_host();
     out.push_back(std::move(n));
   }
   return out;
 }
+
+netns::RegistrySpec lab_registry(int k) {
+  return {.address = lab_address(k, 1) + ":5053", .root = kLabDir / std::to_string(k) / "registry", .storage = DockerLab::registry_cache()};
+}
+
+fs::path DockerLab::registry_cache() { return fs::path(FLOTILLA_BINARY_DIR) / "lab-registry-cache"; }
 
 std::string DockerLab::unavailable_reason() {
   if (::geteuid() != 0) return "the Docker lab needs root (network namespaces and dockerd); [docker] tests skipped";
@@ -140,6 +152,10 @@ void DockerLab::start() {
   gateway_ = lab_address(slot_, 1);
   nodes_ = lab_layout(slot_);
   netns::ensure_bridge(bridge_, gateway_, 24);
+  if (s::find_executable("docker-registry")) {
+    (void)netns::start_registry(lab_registry(slot_));
+    registry_ = lab_registry(slot_).address;
+  }
   for (const auto& n : nodes_) netns::ensure_namespace(n.net);
   // The daemons start in parallel: each takes about two seconds on its own.
   const std::string image = lab_image_tar();

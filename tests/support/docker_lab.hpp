@@ -1,7 +1,10 @@
 // A real multi-host Docker lab for [docker] tests: a bridge, N network namespaces with veths on
 // a private /24 (10.213.K.0/24, K claimed under /tmp/flotilla-docker-lab so concurrent test
 // processes never share one) and one dockerd per namespace (own data root, exec root, pid
-// file and socket; vfs; --iptables=false), each holding a tiny busybox image. One lab serves
+// file and socket; vfs; --iptables=false), each holding a tiny busybox image, and, where
+// docker-registry is installed, the lab's registry on the bridge's address (as the netns driver
+// runs one), which every dockerd trusts and which keeps its images in the build tree across
+// test processes, so build_lab_images pushes each image once for the whole suite. One lab serves
 // every test of a process; it is torn down at exit, failed tests included, and a lab left by a
 // killed process is torn down by the next one that claims its K. It ends only the dockerd
 // processes it started and removes only the objects named after its K.
@@ -40,6 +43,10 @@ class DockerLab {
   [[nodiscard]] const std::vector<LabNode>& nodes() const { return nodes_; }
   [[nodiscard]] const std::string& bridge() const { return bridge_; }
   [[nodiscard]] const std::string& gateway() const { return gateway_; }
+  /// "ADDRESS:PORT" of the lab's registry, or "" when docker-registry is not installed.
+  [[nodiscard]] const std::string& registry() const { return registry_; }
+  /// Where the registry keeps its images (a cache in the build tree, shared by every lab).
+  [[nodiscard]] static std::filesystem::path registry_cache();
   /// Seconds it took to start.
   [[nodiscard]] double startup_seconds() const { return startup_seconds_; }
 
@@ -55,6 +62,7 @@ class DockerLab {
   int slot_ = -1;
   std::string bridge_;
   std::string gateway_;
+  std::string registry_;
   std::vector<LabNode> nodes_;
   double startup_seconds_ = 0;
 };
@@ -65,5 +73,8 @@ class DockerLab {
 
 /// The lab's names and paths for slot `k` (used also to clean up a dead process's lab).
 [[nodiscard]] std::vector<LabNode> lab_layout(int k);
+
+/// The lab's registry for slot `k`.
+[[nodiscard]] netns::RegistrySpec lab_registry(int k);
 
 }  // namespace flotilla::test
