@@ -9,9 +9,13 @@
 #include "step_runner.hpp"
 #include "util.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <atomic>
 #include <thread>
 
@@ -205,6 +209,16 @@ void Engine::cleanup_after_down() {
   std::error_code ec;
   for (const char* sub : {"nodes", "addons"}) std::filesystem::remove_all(state_dir_ / sub, ec);
   for (const char* f : {"state.json", "state.json.bak", "events.jsonl"}) std::filesystem::remove(state_dir_ / f, ec);
+  // Temp files of atomic writes (".state.json.tmp-PID-N", ".lock.tmp-PID-N") that a run killed
+  // mid-write left behind; a live writer's are kept (only a run that is taking the lock now).
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto at = name.find(".tmp-");
+    if (name.empty() || name[0] != '.' || at == std::string::npos) continue;
+    const long pid = std::strtol(name.c_str() + at + 5, nullptr, 10);
+    const bool dead = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    if (pid == ::getpid() || dead) std::filesystem::remove(entry.path(), ec);
+  }
   // The lock file is removed by its holder; the directory goes once it is empty.
 }
 

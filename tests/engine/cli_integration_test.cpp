@@ -267,6 +267,14 @@ TEST_CASE("after kill -9 of up or down, the plain rerun takes the lock over and 
       CHECK(c.run({"status"}).out.find("running") == std::string::npos);
     }
   }
+  // A temp file that a run killed in the middle of saving state would leave is cleaned up by
+  // down, so the state directory goes.
+  REQUIRE(c.run({"up"}).code == 0);
+  const fs::path stray = c.state_dir() / "crashed" / ".state.json.tmp-999999999-1";
+  std::ofstream(stray) << "half a state";
+  REQUIRE(c.run({"down"}).code == 0);
+  CHECK_FALSE(fs::exists(stray));
+  CHECK_FALSE(fs::exists(c.state_dir() / "crashed"));
 }
 
 TEST_CASE("failing addons leave state consistent and down still cleans up", "[integration][cli]") {
