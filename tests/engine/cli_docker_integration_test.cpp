@@ -23,20 +23,9 @@ using nlohmann::json;
 using flotilla::test::proc::ScratchDir;
 using flotilla::test::proc::read_text;
 
-struct Shell {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using flotilla::test::proc::Shell;
 
-/// Runs `script` with sh in `dir`; `flotilla` and the topology are $FLOTILLA and $TOPOLOGY.
-Shell sh(const fs::path& dir, const std::string& script) {
-  const fs::path file = dir / "script.sh", out = dir / "out.txt", err = dir / "err.txt";
-  std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nTOPOLOGY=" << (dir / "topology.toml").string() << "\n"
-                      << script << "\n";
-  const int status = std::system(("sh " + file.string() + " >" + out.string() + " 2>" + err.string() + " </dev/null").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
-}
+Shell sh(const fs::path& dir, const std::string& script) { return flotilla::test::proc::run_flotilla_script(dir, script); }
 
 const char* kNode = R"([cluster]
 name = "envtest"

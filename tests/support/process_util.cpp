@@ -56,6 +56,14 @@ std::string read_text(const fs::path& path) {
   return out.str();
 }
 
+Shell run_flotilla_script(const fs::path& dir, const std::string& script) {
+  const fs::path file = dir / "script.sh", out = dir / "out.txt", err = dir / "err.txt";
+  std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nTOPOLOGY="
+                      << (dir / "topology.toml").string() << "\n" << script << "\n";
+  const int status = std::system(("sh " + file.string() + " >" + out.string() + " 2>" + err.string() + " </dev/null").c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+}
+
 Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_add, bool capture_stdout) {
   if (argv.empty()) throw std::invalid_argument("Child needs a program");
   std::vector<std::string> env;

@@ -47,6 +47,17 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 /// The whole file, or "" if it cannot be read.
 [[nodiscard]] std::string read_text(const std::filesystem::path& path);
 
+/// What a shell script printed and how it ended.
+struct Shell {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `script` with sh in `dir`, where the built `flotilla` is $FLOTILLA and
+/// `dir`/topology.toml is $TOPOLOGY; stdin is /dev/null.
+Shell run_flotilla_script(const std::filesystem::path& dir, const std::string& script);
+
 /// A process this test started with fork/exec. Killed (SIGKILL) and reaped when destroyed.
 class Child {
  public:
