@@ -30,6 +30,7 @@ ScratchDir::ScratchDir(const std::string& prefix) {
 }
 
 ScratchDir::~ScratchDir() {
+  if (std::getenv("FLOTILLA_KEEP_TEST_DIRS") != nullptr) return;
   std::error_code ec;
   fs::remove_all(path_, ec);
 }

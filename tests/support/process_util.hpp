@@ -14,7 +14,8 @@
 
 namespace flotilla::test::proc {
 
-/// A fresh directory under /tmp, removed with everything in it when destroyed.
+/// A fresh directory under /tmp, removed with everything in it when destroyed, unless
+/// FLOTILLA_KEEP_TEST_DIRS is set (to look at it after a failure).
 class ScratchDir {
  public:
   /// Throws std::runtime_error if the directory cannot be made.
@@ -23,6 +24,7 @@ class ScratchDir {
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
 
  private:
   std::filesystem::path path_;

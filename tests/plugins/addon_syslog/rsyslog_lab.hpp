@@ -2,6 +2,8 @@
 // that is stopped (and its process group killed) on destruction, and a free loopback address.
 #pragma once
 
+#include "support/process_util.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -25,28 +27,10 @@
 
 namespace flotilla::test {
 
-/// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "flotilla-logs-test") {
-    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    // FLOTILLA_KEEP_TEST_DIRS=1 keeps it for a look after a failure (the path is in the logs).
-    if (std::getenv("FLOTILLA_KEEP_TEST_DIRS") != nullptr) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
-
- private:
-  std::filesystem::path path_;
-};
+/// Scratch directories come from the shared test support (FLOTILLA_KEEP_TEST_DIRS=1 keeps them).
+using TempDir = proc::ScratchDir;
+using proc::read_text;
+using proc::wait_until;
 
 /// A child process in its own process group, with stdout/stderr in files. stop() sends TERM to
 /// the group, waits, then KILLs it; the destructor stops it if still running.
@@ -129,16 +113,6 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-/// Polls `done` every 50 ms until it is true or `timeout` passes; returns its last value.
-inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 /// True if a TCP listener can bind address:port now.
 inline bool can_bind(const std::string& address, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -161,13 +135,6 @@ inline std::string free_loopback_address(int port) {
     if (can_bind(addr, port)) return addr;
   }
   throw std::runtime_error("no free loopback address for port " + std::to_string(port));
-}
-
-inline std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 inline void append_text(const std::filesystem::path& p, const std::string& text) {
