@@ -6,8 +6,6 @@
 #include <flotilla/support/request.hpp>
 #include <flotilla/support/tar.hpp>
 
-#include <sys/file.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -60,13 +58,7 @@ void teardown_slot(int k) noexcept {
 
 /// Claims a free slot (or one whose owner died, after tearing its lab down) for this process.
 int claim_slot() {
-  fs::create_directories(kLabDir);
-  const int lock = ::open((kLabDir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) throw std::runtime_error("docker lab: cannot lock " + (kLabDir / ".lock").string());
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{lock};
+  const s::FileLock lock(kLabDir / ".lock");
   const auto me = s::process_id(::getpid());
   for (int k = 0; k < kSlots; ++k) {
     const fs::path dir = kLabDir / std::to_string(k);
