@@ -15,6 +15,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -133,6 +135,14 @@ bool catalog_matches(const support::EtcdClient& etcd, const std::string& prefix,
   return true;
 }
 
+/// CHECKs that the catalog under `prefix` lists exactly `want`, saying what differs if not.
+void check_catalog(const support::EtcdClient& etcd, const std::string& prefix, const std::map<std::string, Instance>& want) {
+  std::string why;
+  const bool matches = catalog_matches(etcd, prefix, want, why);
+  INFO(why);
+  CHECK(matches);
+}
+
 }  // namespace
 
 TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, stray entries, dead nodes and down",
@@ -151,8 +161,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   auto instances = recorded_instances(st);
   REQUIRE(instances.size() == 3);
   std::string why;
-  CHECK(catalog_matches(etcd, prefix, instances, why));
-  INFO(why);
+  check_catalog(etcd, prefix, instances);
 
   // Every instance address by DNS, one SRV record per instance.
   CHECK(dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(instances));
@@ -184,7 +193,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   st = cluster.state();
   instances = recorded_instances(st);
   REQUIRE(instances.size() == 2);
-  CHECK(catalog_matches(etcd, prefix, instances, why));
+  check_catalog(etcd, prefix, instances);
   CHECK_FALSE(etcd.get(prefix + "hello-v1/manual").has_value());
   CHECK(dig("127.79.31.1", "hello-v1.service.consul", "SRV").size() == 2);
 
@@ -200,7 +209,11 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   const auto t0 = std::chrono::steady_clock::now();
   auto survivors = instances;
   for (auto it = survivors.begin(); it != survivors.end();) it = it->second.node == "swarm-2" ? survivors.erase(it) : std::next(it);
-  CHECK(wait_for([&] { return catalog_matches(etcd, prefix, survivors, why); }, std::chrono::seconds(8)));
+  {
+    const bool matches = wait_for([&] { return catalog_matches(etcd, prefix, survivors, why); }, std::chrono::seconds(8));
+    INFO(why);
+    CHECK(matches);
+  }
   const double expired_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(expired_s <= 3.0 + 2.0);  // TTL plus etcd's expiry check
   CHECK(wait_for([&] { return dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(survivors); }, std::chrono::seconds(4)));
@@ -211,7 +224,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   INFO(r.output);
   REQUIRE(r.status == 0);
   st = cluster.state();
-  CHECK(catalog_matches(etcd, prefix, recorded_instances(st), why));
+  check_catalog(etcd, prefix, recorded_instances(st));
   CHECK(dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(recorded_instances(st)));
 
   // `down` stops etcd, dnsmasq and the keepalives.
@@ -238,9 +251,8 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   CHECK(endpoints == "http://127.79.32.2:2379,http://127.79.32.3:2379,http://127.79.32.4:2379");
   const support::EtcdClient etcd(endpoints, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
   const std::string prefix = "/flotilla/disc-it-b/services/";
-  std::string why;
   const auto instances = recorded_instances(st);
-  CHECK(catalog_matches(etcd, prefix, instances, why));
+  check_catalog(etcd, prefix, instances);
 
   // The worst member to lose: the leader, which holds every lease's expiry.
   std::string leader_node;
@@ -254,10 +266,38 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   REQUIRE(::kill(leader, SIGKILL) == 0);
   REQUIRE(wait_for([&] { return !process_alive(leader); }, std::chrono::seconds(5)));
 
-  // Longer than a TTL later the keepalives have renewed through the surviving members.
-  std::this_thread::sleep_for(std::chrono::seconds(12));
-  CHECK(catalog_matches(etcd, prefix, instances, why));
-  INFO(why);
+  // The keepalives renew through the surviving members: every lease's remaining TTL goes back
+  // up after the kill. Twice, because the new leader extends every lease once when elected; a
+  // lease nobody keeps alive would then count down and expire.
+  const json listed = etcd.call("/v3/lease/leases", json::object());
+  REQUIRE(listed.contains("leases"));
+  struct Seen {
+    long long last = std::numeric_limits<long long>::max();  // remaining TTL at the last look
+    int renewals = 0;
+  };
+  std::map<std::string, Seen> leases;
+  for (const auto& l : listed["leases"]) leases[l["ID"].is_string() ? l["ID"].get<std::string>() : l["ID"].dump()] = {};
+  REQUIRE(leases.size() >= instances.size());
+  const auto remaining = [&](const std::string& id) {
+    const json ttl = etcd.call("/v3/lease/timetolive", {{"ID", id}}).value("TTL", json(-1));
+    return ttl.is_string() ? std::stoll(ttl.get<std::string>()) : ttl.get<long long>();
+  };
+  int renewed = 0;
+  const bool all_renewed = wait_for(
+      [&] {
+        renewed = 0;
+        for (auto& [id, seen] : leases) {
+          const long long now = remaining(id);
+          if (now > seen.last) ++seen.renewals;
+          seen.last = now;
+          renewed += seen.renewals >= 2;
+        }
+        return renewed == static_cast<int>(leases.size());
+      },
+      std::chrono::seconds(30));
+  INFO(renewed << " of " << leases.size() << " leases renewed twice after the leader was killed");
+  CHECK(all_renewed);
+  check_catalog(etcd, prefix, instances);
   etcd.put("/flotilla/disc-it-b/probe", "written with the leader down");
   CHECK(etcd.get("/flotilla/disc-it-b/probe")->value == "written with the leader down");
   CHECK(dig("127.79.32.1", "hello-v1.service.consul") == addresses_of(instances));
