@@ -38,9 +38,9 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, Engin
   if (!topo) return std::unexpected(topo.error());
   e->topo_ = std::move(*topo);
   e->host_ = deps.host ? std::move(*deps.host) : PluginHost::discover(PluginHost::search_path(options.plugin_path));
-  if (!options.state_dir.empty()) e->state_dir_ = std::filesystem::absolute(options.state_dir);
-  else e->state_dir_ = e->topo_.file.parent_path() / ".flotilla" / e->topo_.cluster_name;
-  e->store_ = deps.store ? std::move(deps.store) : std::make_unique<FileStateStore>(e->state_dir_);
+  e->state_dir_ = state_dir_for(e->topo_, options.state_dir);
+  e->store_ = deps.store ? std::move(deps.store)
+                         : std::make_unique<FileStateStore>(e->state_dir_, restore_command(options.topology_file, options.state_dir));
   e->health_ = deps.health ? std::move(deps.health) : std::make_shared<HttpHealthProbe>();
   Engine* self = e.get();
   e->journal_ = std::make_unique<StateJournal>(*e->store_, [self](json& s) {
@@ -52,6 +52,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, Engin
   });
   if (auto ok = e->check_plugins(); !ok) return std::unexpected(ok.error());
   return e;
+}
+
+std::filesystem::path Engine::state_dir_for(const Topology& topo, const std::filesystem::path& state_dir) {
+  if (!state_dir.empty()) return std::filesystem::absolute(state_dir);
+  return topo.file.parent_path() / ".flotilla" / topo.cluster_name;
+}
+
+std::string restore_command(const std::filesystem::path& topology_file, const std::filesystem::path& state_dir) {
+  std::string out = "flotilla state restore-backup " + topology_file.string();
+  if (!state_dir.empty()) out += " --state-dir " + state_dir.string();
+  return out;
 }
 
 json Engine::cluster_view() const { return flotilla::cluster_view(topo_, state_dir_); }

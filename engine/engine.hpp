@@ -52,6 +52,10 @@ struct ApplyReport {
 class EngineStepRunner;
 class RuntimeBroker;
 
+/// The command that restores a cluster's state from its backup, for messages:
+/// "flotilla state restore-backup FILE [--state-dir DIR]".
+[[nodiscard]] std::string restore_command(const std::filesystem::path& topology_file, const std::filesystem::path& state_dir);
+
 /// One cluster, opened from its topology file.
 class Engine {
  public:
@@ -59,6 +63,9 @@ class Engine {
   /// touching the cluster: engine keys, plugin names, plugin options against their schemas,
   /// capabilities (every `requires` provided), the plugins' own validate operations.
   [[nodiscard]] static Result<std::unique_ptr<Engine>> open(const EngineOptions& options, EngineDeps deps = {});
+  /// The state directory of a topology: `state_dir` (made absolute) when given, else
+  /// `.flotilla/<cluster>` beside the topology file.
+  [[nodiscard]] static std::filesystem::path state_dir_for(const Topology& topo, const std::filesystem::path& state_dir);
 
   [[nodiscard]] const Topology& topology() const { return topo_; }
   [[nodiscard]] const PluginHost& plugins() const { return host_; }

@@ -1,5 +1,8 @@
 #include "state_records.hpp"
 
+#include <limits>
+#include <optional>
+
 namespace flotilla {
 namespace {
 
@@ -93,6 +96,197 @@ void from_json(const json& j, AddonRecord& r) {
   r.outputs = j.value("outputs", d.outputs);
   r.messages = j.value("messages", d.messages);
   r.state = j.value("state", d.state);
+}
+
+}  // namespace flotilla
+
+// ---------------------------------------------------------------------------------------------
+// The shape of a loaded state. Walks the fixed levels of the format (sections, records, a
+// record's keys), never recursing over user data, and stops at the first problem.
+
+namespace flotilla {
+namespace {
+
+enum class Want { string, integer, serial, pid, object, object_or_null, strings, string_map, node_status, workload_status, addon_status };
+
+std::string expected_text(Want w) {
+  switch (w) {
+    case Want::string: return "a string";
+    case Want::integer: return "an integer";
+    case Want::serial: return "an integer from 0";
+    case Want::pid: return "a process id (an integer from 1)";
+    case Want::object: return "an object";
+    case Want::object_or_null: return "an object or null";
+    case Want::strings: return "an array of strings";
+    case Want::string_map: return "an object whose values are strings";
+    case Want::node_status: return "one of \"creating\", \"ready\", \"destroying\"";
+    case Want::workload_status: return "one of \"starting\", \"running\", \"stopping\"";
+    case Want::addon_status: return "one of \"applying\", \"ready\", \"destroying\"";
+  }
+  return "?";
+}
+
+// What was found instead, short enough for one line.
+std::string found_text(const json& v) {
+  switch (v.type()) {
+    case json::value_t::string: {
+      std::string s = v.get<std::string>();
+      if (s.size() > 40) s = s.substr(0, 37) + "...";
+      return "a string (" + json(s).dump(-1, ' ', false, json::error_handler_t::replace) + ")";
+    }
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "the number " + v.dump();
+    case json::value_t::boolean: return v.dump();
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    default: return "a value of type " + std::string(v.type_name());
+  }
+}
+
+bool in_int_range(const json& v, long long lo, long long hi) {
+  if (v.is_number_unsigned()) {
+    const unsigned long long n = v.get<unsigned long long>();
+    return n <= static_cast<unsigned long long>(hi) && (lo <= 0 || n >= static_cast<unsigned long long>(lo));
+  }
+  if (!v.is_number_integer()) return false;
+  const long long n = v.get<long long>();
+  return n >= lo && n <= hi;
+}
+
+bool all_strings(const json& v) {
+  for (const auto& x : v)
+    if (!x.is_string()) return false;
+  return true;
+}
+
+bool one_of(const json& v, std::initializer_list<const char*> names) {
+  if (!v.is_string()) return false;
+  for (const char* n : names)
+    if (v == n) return true;
+  return false;
+}
+
+bool fits(const json& v, Want w) {
+  constexpr long long kIntMax = std::numeric_limits<int>::max();
+  switch (w) {
+    case Want::string: return v.is_string();
+    case Want::integer: return in_int_range(v, std::numeric_limits<int>::min(), kIntMax);
+    case Want::serial: return in_int_range(v, 0, std::numeric_limits<long long>::max());
+    case Want::pid: return in_int_range(v, 1, kIntMax);
+    case Want::object: return v.is_object();
+    case Want::object_or_null: return v.is_object() || v.is_null();
+    case Want::strings: return v.is_array() && all_strings(v);
+    case Want::string_map: return v.is_object() && all_strings(v);
+    case Want::node_status: return one_of(v, {"creating", "ready", "destroying"});
+    case Want::workload_status: return one_of(v, {"starting", "running", "stopping"});
+    case Want::addon_status: return one_of(v, {"applying", "ready", "destroying"});
+  }
+  return false;
+}
+
+// The path of a key below `parent` ("" at the top), as jq spells it without the leading dot.
+std::string key_path(const std::string& parent, const std::string& key) { return parent.empty() ? key : parent + "." + key; }
+std::string entry_path(const std::string& parent, const std::string& key) {
+  return parent + "[" + json(key).dump(-1, ' ', false, json::error_handler_t::replace) + "]";
+}
+
+class ShapeCheck {
+ public:
+  /// `parent[key]` when present and of the wanted type; null when absent or wrong (a wrong
+  /// type, or a required key that is absent, is recorded as the problem).
+  const json* at(const json& parent, const std::string& path, const char* key, Want w, bool required = false) {
+    if (problem) return nullptr;
+    const auto it = parent.find(key);
+    if (it == parent.end()) {
+      if (required) problem = key_path(path, key) + ": missing; expected " + expected_text(w);
+      return nullptr;
+    }
+    if (!fits(*it, w)) {
+      problem = key_path(path, key) + ": expected " + expected_text(w) + ", got " + found_text(*it);
+      return nullptr;
+    }
+    return &*it;
+  }
+  /// Each entry of the object `parent[key]`, which must be an object of objects.
+  template <class Fn>
+  void each_record(const json& parent, const std::string& path, const char* key, Fn&& fn) {
+    const json* section = at(parent, path, key, Want::object);
+    if (section == nullptr) return;
+    for (const auto& [name, rec] : section->items()) {
+      if (problem) return;
+      const std::string at_path = entry_path(key_path(path, key), name);
+      if (!rec.is_object()) problem = at_path + ": expected an object, got " + found_text(rec);
+      else fn(rec, at_path);
+    }
+  }
+  std::optional<std::string> problem;
+};
+
+void check_node(ShapeCheck& c, const json& r, const std::string& p) {
+  c.at(r, p, "status", Want::node_status, true);
+  for (const char* k : {"group", "driver", "address", "runtime"}) c.at(r, p, k, Want::string);
+  for (const char* k : {"index", "slot"}) c.at(r, p, k, Want::integer);
+  c.at(r, p, "roles", Want::strings);
+  c.at(r, p, "labels", Want::string_map);
+  c.at(r, p, "driver_options", Want::object_or_null);
+  for (const char* k : {"runtime_config", "data"}) c.at(r, p, k, Want::object);
+}
+
+// What instances and components share: a workload a runtime started.
+void check_workload(ShapeCheck& c, const json& r, const std::string& p) {
+  c.at(r, p, "status", Want::workload_status, true);
+  c.at(r, p, "node", Want::string, true);
+  for (const char* k : {"workload", "image"}) c.at(r, p, k, Want::string);
+  c.at(r, p, "command", Want::strings);
+  if (const json* rec = c.at(r, p, "record", Want::object_or_null); rec != nullptr && rec->is_object())
+    c.at(*rec, key_path(p, "record"), "pid", Want::pid);
+}
+
+void check_instance(ShapeCheck& c, const json& r, const std::string& p) {
+  check_workload(c, r, p);
+  c.at(r, p, "service", Want::string, true);
+  for (const char* k : {"instance", "port"}) c.at(r, p, k, Want::integer);
+  c.at(r, p, "spec_hash", Want::string);
+}
+
+void check_addon(ShapeCheck& c, const json& r, const std::string& p) {
+  c.at(r, p, "status", Want::addon_status, true);
+  c.at(r, p, "plugin", Want::string, true);
+  c.at(r, p, "config_hash", Want::string);
+  for (const char* k : {"provides", "requires", "optional", "nodes", "messages"}) c.at(r, p, k, Want::strings);
+  c.at(r, p, "endpoints", Want::string_map);
+  for (const char* k : {"outputs", "state"}) c.at(r, p, k, Want::object);
+  c.each_record(r, p, "components", [&](const json& comp, const std::string& cp) {
+    check_workload(c, comp, cp);
+    c.at(comp, cp, "name", Want::string, true);
+  });
+}
+
+void check_overrides(ShapeCheck& c, const json& state) {
+  const json* overrides = c.at(state, "", "overrides", Want::object);
+  if (overrides == nullptr) return;
+  c.each_record(*overrides, "overrides", "replicas", [&](const json& o, const std::string& p) {
+    for (const char* k : {"replicas", "file_replicas"}) c.at(o, p, k, Want::integer, true);
+  });
+}
+
+}  // namespace
+
+Result<void> check_state_shape(const json& state) {
+  if (!state.is_object()) return fail("the state must be a JSON object, found " + found_text(state));
+  if (state.empty()) return {};
+  ShapeCheck c;
+  c.at(state, "", "serial", Want::serial, true);
+  c.at(state, "", "format_version", Want::integer);
+  for (const char* k : {"cluster", "topology", "updated"}) c.at(state, "", k, Want::string);
+  c.each_record(state, "", "nodes", [&](const json& r, const std::string& p) { check_node(c, r, p); });
+  c.each_record(state, "", "instances", [&](const json& r, const std::string& p) { check_instance(c, r, p); });
+  c.each_record(state, "", "addons", [&](const json& r, const std::string& p) { check_addon(c, r, p); });
+  check_overrides(c, state);
+  if (c.problem) return fail(*c.problem);
+  return {};
 }
 
 }  // namespace flotilla

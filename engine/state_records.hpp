@@ -4,6 +4,8 @@
 // record before the start returned) is left out rather than written as null.
 #pragma once
 
+#include "result.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -96,9 +98,19 @@ struct AddonRecord {
 void to_json(json& j, const AddonRecord& r);
 void from_json(const json& j, AddonRecord& r);
 
+/// Checks that `state` has the shape this release reads, types included: the sections
+/// (`nodes`, `instances`, `addons`, `overrides`) are objects of records, every record has the
+/// keys it cannot be acted on without (its `status`; an instance's `service` and `node`; a
+/// component's `node` and `name`; an addon's `plugin`), and every key the engine reads has its
+/// type (an integer `slot`, `port` or `pid`, an array of strings `roles`, ...). Unknown keys are
+/// kept. A non-empty state needs its `serial`. Fails with the first problem as
+/// "KEY PATH: expected WHAT, got WHAT" (e.g. `nodes["web-1"].slot: expected an integer, got a
+/// string ("seventeen")`), so the records below never meet a wrong type.
+[[nodiscard]] Result<void> check_state_shape(const json& state);
+
 /// The record `key` of a state section ("nodes", "instances", "addons"); a default record
 /// (status unknown) when there is none. Throws nlohmann::json::exception on a record whose
-/// keys have the wrong types (a damaged state file).
+/// keys have the wrong types, which check_state_shape rules out for every state a store loads.
 template <class Record>
 [[nodiscard]] Record record_of(const json& state, const char* section, const std::string& key) {
   if (!state.is_object()) return Record{};

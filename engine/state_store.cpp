@@ -1,6 +1,7 @@
 #include "state_store.hpp"
 
 #include "flotilla/support/files.hpp"
+#include "state_records.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -104,17 +105,6 @@ bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == 
 bool still_named(int fd, const fs::path& path) {
   struct stat open_st {}, named_st {};
   return ::fstat(fd, &open_st) == 0 && ::stat(path.c_str(), &named_st) == 0 && same_file(open_st, named_st);
-}
-
-std::string backup_hint(const fs::path& state_file) {
-  fs::path bak = state_file;
-  bak += ".bak";
-  std::error_code ec;
-  if (fs::exists(bak, ec)) {
-    return "the previous state is in " + quoted(bak) + ": check it and copy it over " + quoted(state_file) +
-           " to recover";
-  }
-  return "there is no backup (" + quoted(bak) + "); repair the file by hand or remove it to start from no state";
 }
 
 // nlohmann's text starts with an exception id and positions relative to the JSON text; keep
@@ -283,42 +273,93 @@ Result<void> write_file_atomic(const fs::path& path, const std::string& content,
 // ---------------------------------------------------------------------------------------------
 // FileStateStore
 
-Result<json> FileStateStore::load() {
-  const fs::path path = file();
-  int read_error = 0;
-  auto content = read_file(path, read_error);
-  if (!content) {
-    if (read_error == 0) return json::object();
-    return fail("cannot read state file " + quoted(path) + ": " + errno_text(read_error) + "; check its permissions");
-  }
+namespace {
 
-  const auto newline = content->find('\n');
-  const std::string_view header = std::string_view(*content).substr(0, newline);
-  int version = 0;
-  bool header_ok = header.starts_with(kHeaderPrefix) && header.size() > kHeaderPrefix.size();
-  if (header_ok) {
-    const auto digits = header.substr(kHeaderPrefix.size());
-    header_ok = std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-                digits.size() < 9;
-    if (header_ok) version = std::stoi(std::string(digits));
+// The state file's bytes, nullopt when it does not exist. Opened without blocking and checked
+// before reading, so a FIFO, a device or a huge file is refused rather than read.
+Result<std::optional<std::string>> read_bounded(const fs::path& path, const std::string& remedy) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOENT) return std::optional<std::string>{};
+    if (e == EISDIR) return fail("state file " + quoted(path) + " is a directory, not a file; " + remedy);
+    return fail("cannot read state file " + quoted(path) + ": " + errno_text(e) + "; check its permissions");
   }
-  if (!header_ok) {
-    return fail("state file " + quoted(path) + " does not start with \"flotilla-state <version>\": it is damaged or " +
-                "not a flotilla state file; " + backup_hint(path));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    if (S_ISDIR(st.st_mode)) return fail("state file " + quoted(path) + " is a directory, not a file; " + remedy);
+    return fail("state file " + quoted(path) + " is not a regular file; " + remedy);
   }
-  if (version < kOldestStateFormatVersion || version > kStateFormatVersion) {
-    const std::string reads = "this flotilla reads versions " + std::to_string(kOldestStateFormatVersion) + " to " +
-                              std::to_string(kStateFormatVersion);
-    if (version > kStateFormatVersion) {
-      return fail("state file " + quoted(path) + " has format version " + std::to_string(version) + "; " + reads +
-                  ": upgrade flotilla");
+  const auto limit = std::to_string(kMaxStateFileBytes >> 20) + " MiB";
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxStateFileBytes) {
+    ::close(fd);
+    return fail("state file " + quoted(path) + " is " + std::to_string(st.st_size) + " bytes, more than the " + limit +
+                " a state file may hold: it is damaged or not a flotilla state file; " + remedy);
+  }
+  std::string content;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      return fail("cannot read state file " + quoted(path) + ": " + errno_text(e) + "; check its permissions");
     }
-    return fail("state file " + quoted(path) + " has format version " + std::to_string(version) +
-                ", which no flotilla release wrote; " + reads + "; " + backup_hint(path));
+    content.append(buf, static_cast<std::size_t>(n));
+    if (content.size() > kMaxStateFileBytes) {  // it grew while being read
+      ::close(fd);
+      return fail("state file " + quoted(path) + " holds more than the " + limit + " a state file may hold; " + remedy);
+    }
   }
+  ::close(fd);
+  return std::optional<std::string>(std::move(content));
+}
 
-  const std::string_view body =
-      newline == std::string::npos ? std::string_view{} : std::string_view(*content).substr(newline + 1);
+// The version of the "flotilla-state N" line, or an error.
+Result<int> header_version(const fs::path& path, std::string_view header, const std::string& remedy) {
+  bool ok = header.starts_with(kHeaderPrefix) && header.size() > kHeaderPrefix.size();
+  if (ok) {
+    const auto digits = header.substr(kHeaderPrefix.size());
+    ok = std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) && digits.size() < 9;
+    if (ok) {
+      const int version = std::stoi(std::string(digits));
+      const std::string reads = "this flotilla reads versions " + std::to_string(kOldestStateFormatVersion) + " to " +
+                                std::to_string(kStateFormatVersion);
+      if (version > kStateFormatVersion)
+        return fail("state file " + quoted(path) + " has format version " + std::to_string(version) + "; " + reads +
+                    ": upgrade flotilla");
+      if (version < kOldestStateFormatVersion)
+        return fail("state file " + quoted(path) + " has format version " + std::to_string(version) +
+                    ", which no flotilla release wrote; " + reads + "; " + remedy);
+      return version;
+    }
+  }
+  return fail("state file " + quoted(path) + " does not start with \"flotilla-state <version>\": it is damaged or " +
+              "not a flotilla state file; " + remedy);
+}
+
+std::string plural(std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
+
+std::size_t section_size(const json& state, const char* key) {
+  const auto it = state.find(key);
+  return it != state.end() && it->is_object() ? it->size() : 0;
+}
+
+}  // namespace
+
+Result<std::optional<json>> read_state_file(const fs::path& path, const std::string& remedy) {
+  auto content = read_bounded(path, remedy);
+  if (!content) return std::unexpected(content.error());
+  if (!*content) return std::optional<json>{};
+  const std::string& text = **content;
+  const auto newline = text.find('\n');
+  auto version = header_version(path, std::string_view(text).substr(0, newline), remedy);
+  if (!version) return std::unexpected(version.error());
+
+  const std::string_view body = newline == std::string::npos ? std::string_view{} : std::string_view(text).substr(newline + 1);
   json state;
   try {
     state = json::parse(body);
@@ -327,15 +368,49 @@ Result<json> FileStateStore::load() {
     const auto upto = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, body.size());
     const auto line = 2 + std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(upto), '\n');
     return fail("state file " + quoted(path) + " is corrupt at line " + std::to_string(line) + ": " +
-                parse_detail(e.what()) + "; " + backup_hint(path));
+                parse_detail(e.what()) + "; " + remedy);
   }
   if (!state.is_object()) {
     return fail("state file " + quoted(path) + " line 2: the state must be a JSON object, found " +
-                std::string(state.type_name()) + "; " + backup_hint(path));
+                std::string(state.type_name()) + "; " + remedy);
   }
+  if (auto shape = check_state_shape(state); !shape)
+    return fail("state file " + quoted(path) + ": " + shape.error().message + "; " + remedy);
   // The version line is the file's format; the engine migrates older ones (see migrate_state).
-  if (version != kStateFormatVersion) state["format_version"] = version;
-  return state;
+  if (*version != kStateFormatVersion) state["format_version"] = *version;
+  return std::optional<json>(std::move(state));
+}
+
+std::string state_summary(const json& state) {
+  std::string out;
+  if (const auto c = state.find("cluster"); c != state.end() && c->is_string()) out = "cluster \"" + c->get<std::string>() + "\", ";
+  if (const auto s = state.find("serial"); s != state.end() && s->is_number()) out += "serial " + s->dump() + ", ";
+  return out + plural(section_size(state, "nodes"), "node", "nodes") + ", " +
+         plural(section_size(state, "instances"), "instance", "instances") + ", " +
+         plural(section_size(state, "addons"), "addon", "addons");
+}
+
+Result<json> FileStateStore::load() {
+  const fs::path path = file();
+  const fs::path bak = backup();
+  std::error_code ec;
+  const bool has_backup = fs::exists(fs::symlink_status(bak, ec));
+  const std::string remedy = has_backup ? "the previous state is in " + quoted(bak) + ": restore it with `" + restore_command_ +
+                                              "`, or fix the file by hand"
+                                        : "there is no backup (" + quoted(bak) +
+                                              "); fix the file by hand (removing it makes flotilla forget what the cluster runs)";
+  auto state = read_state_file(path, remedy);
+  if (!state) return std::unexpected(state.error());
+  if (*state) return std::move(**state);
+  if (!has_backup) return json::object();
+  // The state file is gone but its backup is here: the cluster may well be running.
+  auto previous = read_state_file(bak, "fix it by hand");
+  const std::string what = !previous  ? " (it is damaged too: " + previous.error().message + ")"
+                           : *previous ? " (" + state_summary(**previous) + ")"
+                                       : "";
+  return fail("state file " + quoted(path) + " is missing, but its backup " + quoted(bak) + " exists" + what +
+              ": the cluster may still be running; restore the state with `" + restore_command_ +
+              "`, or remove the backup if you know the cluster is gone");
 }
 
 Result<void> FileStateStore::save(const json& state) {
@@ -374,6 +449,7 @@ Result<void> FileStateStore::save(const json& state) {
 
 Result<json> MemoryStateStore::load() {
   std::lock_guard lock(mu_);
+  if (auto shape = check_state_shape(state_); !shape) return fail("state in memory: " + shape.error().message);
   return state_;
 }
 

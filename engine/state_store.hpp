@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -21,12 +22,16 @@ using json = nlohmann::json;
 inline constexpr int kStateFormatVersion = 2;
 /// The oldest format this release still reads (and migrates on its first write).
 inline constexpr int kOldestStateFormatVersion = 1;
+/// The largest state file read (64 MiB; a cluster of a thousand workloads writes about 2 MB):
+/// a larger one is refused before it is read.
+inline constexpr std::uintmax_t kMaxStateFileBytes = std::uintmax_t{64} << 20;
 
 /// Where state lives. The engine's tests use MemoryStateStore.
 class StateStore {
  public:
   virtual ~StateStore() = default;
-  /// The recorded state, or an empty object when there is none yet.
+  /// The recorded state, or an empty object when there is none yet. Every state a store
+  /// returns has passed check_state_shape (state_records.hpp), so no reader meets a wrong type.
   [[nodiscard]] virtual Result<json> load() = 0;
   /// Replaces the recorded state atomically.
   [[nodiscard]] virtual Result<void> save(const json& state) = 0;
@@ -35,16 +40,35 @@ class StateStore {
 /// State in `<dir>/state.json`. The first line is "flotilla-state <version>".
 class FileStateStore final : public StateStore {
  public:
-  explicit FileStateStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  /// `restore_command` is what messages about a damaged or missing state file tell the user
+  /// to run to restore the backup (e.g. "flotilla state restore-backup configs/local.toml").
+  explicit FileStateStore(std::filesystem::path dir, std::string restore_command = "flotilla state restore-backup")
+      : dir_(std::move(dir)), restore_command_(std::move(restore_command)) {}
+  /// Fails, naming the file, the key and what to do, when the file is damaged (see
+  /// read_state_file), and when it is missing while `state.json.bak` exists: a cluster whose
+  /// state file was lost is never taken for one that is not up.
   [[nodiscard]] Result<json> load() override;
   [[nodiscard]] Result<void> save(const json& state) override;
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
   /// `<dir>/state.json`; the previous version is kept as `<dir>/state.json.bak`.
   [[nodiscard]] std::filesystem::path file() const { return dir_ / "state.json"; }
+  [[nodiscard]] std::filesystem::path backup() const { return dir_ / "state.json.bak"; }
+  [[nodiscard]] const std::string& restore_command() const { return restore_command_; }
 
  private:
   std::filesystem::path dir_;
+  std::string restore_command_;
 };
+
+/// Reads one state file: its version line, its JSON (an object) and its shape
+/// (check_state_shape). nullopt when it does not exist. Refuses, before reading, anything but a
+/// regular file and a file larger than kMaxStateFileBytes. Every failure names the file (and
+/// the line or the key) and ends with `remedy`, what the user can do about it. The result
+/// holds "format_version" when the file is of an older format.
+[[nodiscard]] Result<std::optional<json>> read_state_file(const std::filesystem::path& path, const std::string& remedy);
+
+/// One line about a state for messages: `cluster "local", serial 17, 4 nodes, 5 instances, 1 addon`.
+[[nodiscard]] std::string state_summary(const json& state);
 
 /// State in memory, for tests of the engine: the same contract as the file, without a disk.
 /// A save can be made to fail, as a full or read-only disk would.

@@ -1,3 +1,4 @@
+#include "state_records.hpp"
 #include "state_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -80,7 +81,7 @@ pid_t leave_dead_lock(const fs::path& dir, const std::string& command) {
 }
 
 const json kSample = {{"cluster", "local"},
-                      {"nodes", {{"swarm-1", {{"address", "127.77.0.2"}, {"state", "running"}}}}},
+                      {"nodes", {{"swarm-1", {{"address", "127.77.0.2"}, {"status", "ready"}}}}},
                       {"serial", 7}};
 
 }  // namespace
@@ -135,7 +136,8 @@ TEST_CASE("state: a corrupt file is reported with its line and the backup", "[st
   REQUIRE_FALSE(loaded);
   const auto& msg = loaded.error().message;
   CHECK_THAT(msg, Catch::StartsWith("state file " + store.file().string() + " is corrupt at line 5: "));
-  CHECK_THAT(msg, Catch::Contains("the previous state is in " + store.file().string() + ".bak"));
+  CHECK_THAT(msg, Catch::Contains("the previous state is in " + store.file().string() + ".bak: restore it with "
+                                   "`flotilla state restore-backup`"));
 }
 
 TEST_CASE("state: a truncated file without a backup says so", "[state]") {
@@ -353,4 +355,173 @@ TEST_CASE("lock: a damaged lock file nobody holds is taken over", "[state][lock]
   auto now = read_lock(tmp.path());
   REQUIRE(now);
   CHECK((*now)["pid"] == ::getpid());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shape of a loaded state: every reader gets a state whose types are right, or an error
+// naming the file, the key and what to do.
+
+namespace {
+
+// A state as the engine writes it: one node, one instance, one addon with a component, a
+// scale override.
+json full_state() {
+  return json::parse(R"({
+    "format_version": 2, "cluster": "local", "topology": "/t/local.toml", "serial": 17, "updated": "2026-01-01T00:00:00Z",
+    "nodes": {"n1": {"status": "ready", "group": "n", "index": 1, "slot": 0, "roles": ["swarm"], "labels": {"zone": "a"},
+                     "driver": "local", "driver_options": {"cidr": "abc"}, "address": "127.77.0.2", "runtime": "process",
+                     "runtime_config": {}, "data": {}}},
+    "instances": {"hello/v1#1": {"status": "running", "service": "hello/v1", "instance": 1, "node": "n1", "port": 18000,
+                                 "spec_hash": "ab", "workload": "hello-v1-1", "command": ["flotilla-hello"], "image": "",
+                                 "record": {"pid": 4242, "start_time": 1}}},
+    "addons": {"haproxy": {"status": "ready", "plugin": "haproxy", "provides": ["ingress"], "requires": ["services"],
+                           "optional": [], "config_hash": "cd", "nodes": ["n1"], "endpoints": {"rest": "http://127.77.0.2:18080"},
+                           "outputs": {"registrations": []}, "messages": ["Service available"], "state": {},
+                           "components": {"n1/haproxy": {"status": "running", "node": "n1", "name": "haproxy",
+                                                         "workload": "addon-haproxy-haproxy", "command": ["haproxy"],
+                                                         "image": "", "record": {"pid": 4343}}}}},
+    "overrides": {"replicas": {"hello/v1": {"replicas": 3, "file_replicas": 1}}}
+  })");
+}
+
+void write_state(const fs::path& file, const json& state) { spit(file, "flotilla-state 2\n" + state.dump(2) + "\n"); }
+
+}  // namespace
+
+TEST_CASE("state: a state with every kind of record passes the shape check and loads unchanged", "[state]") {
+  CHECK(check_state_shape(full_state()));
+  CHECK(check_state_shape(json::object()));
+  TempDir tmp;
+  FileStateStore store(tmp.path());
+  write_state(store.file(), full_state());
+  auto loaded = store.load();
+  REQUIRE(loaded);
+  CHECK(*loaded == full_state());
+  // What the previous release wrote still loads.
+  spit(store.file(), slurp(fs::path(FLOTILLA_SOURCE_DIR) / "tests/data/state/v1/state.json"));
+  auto v1 = store.load();
+  INFO((v1 ? "" : v1.error().message));
+  CHECK(v1);
+}
+
+TEST_CASE("state: a wrong type, a missing key or an unknown status is refused, naming the file and the key", "[state]") {
+  struct Case {
+    const char* pointer;  // where the damage goes (JSON pointer)
+    json value;           // what is put there (null: the key is removed)
+    std::string says;     // the key path and the problem, as the message gives them
+  };
+  const Case cases[] = {
+      {"/serial", "seventeen", "serial: expected an integer from 0, got a string (\"seventeen\")"},
+      {"/serial", -3, "serial: expected an integer from 0, got the number -3"},
+      {"/nodes/n1/slot", "2", "nodes[\"n1\"].slot: expected an integer, got a string (\"2\")"},
+      {"/nodes/n1/index", 1.5, "nodes[\"n1\"].index: expected an integer, got the number 1.5"},
+      {"/nodes/n1/roles", "swarm", "nodes[\"n1\"].roles: expected an array of strings, got a string (\"swarm\")"},
+      {"/nodes/n1/labels", json{{"zone", 1}}, "nodes[\"n1\"].labels: expected an object whose values are strings, got an object"},
+      {"/nodes/n1/status", "sleeping", "nodes[\"n1\"].status: expected one of \"creating\", \"ready\", \"destroying\", got a string (\"sleeping\")"},
+      {"/nodes/n1/status", nullptr, "nodes[\"n1\"].status: missing; expected one of"},
+      {"/nodes", json::array(), "nodes: expected an object, got an array"},
+      {"/nodes/n1", "oops", "nodes[\"n1\"]: expected an object, got a string (\"oops\")"},
+      {"/instances", "oops", "instances: expected an object, got a string (\"oops\")"},
+      {"/instances/hello~1v1#1/port", "18000", "instances[\"hello/v1#1\"].port: expected an integer, got a string (\"18000\")"},
+      {"/instances/hello~1v1#1/port", 1e12, "instances[\"hello/v1#1\"].port: expected an integer, got the number"},
+      {"/instances/hello~1v1#1/record/pid", "4242", "instances[\"hello/v1#1\"].record.pid: expected a process id (an integer from 1), got a string (\"4242\")"},
+      {"/instances/hello~1v1#1/record/pid", -1, "instances[\"hello/v1#1\"].record.pid: expected a process id"},
+      {"/instances/hello~1v1#1/node", nullptr, "instances[\"hello/v1#1\"].node: missing; expected a string"},
+      {"/instances/hello~1v1#1/command", "flotilla-hello", "instances[\"hello/v1#1\"].command: expected an array of strings"},
+      {"/addons/haproxy/plugin", 7, "addons[\"haproxy\"].plugin: expected a string, got the number 7"},
+      {"/addons/haproxy/endpoints", json{{"rest", json::array()}}, "addons[\"haproxy\"].endpoints: expected an object whose values are strings"},
+      {"/addons/haproxy/messages", json::array({json::object()}), "addons[\"haproxy\"].messages: expected an array of strings"},
+      {"/addons/haproxy/components/n1~1haproxy/record/pid", "x",
+       "addons[\"haproxy\"].components[\"n1/haproxy\"].record.pid: expected a process id"},
+      {"/addons/haproxy/components", json::array(), "addons[\"haproxy\"].components: expected an object, got an array"},
+      {"/overrides/replicas/hello~1v1/replicas", "3", "overrides.replicas[\"hello/v1\"].replicas: expected an integer, got a string (\"3\")"},
+  };
+  for (const auto& c : cases) {
+    json state = full_state();
+    const json::json_pointer at(c.pointer);
+    if (c.value.is_null()) state[at.parent_pointer()].erase(at.back());
+    else state[at] = c.value;
+    TempDir tmp;
+    FileStateStore store(tmp.path(), "flotilla state restore-backup local.toml");
+    write_state(store.file(), full_state());
+    REQUIRE(store.save(state));  // the good state becomes the backup
+    auto loaded = store.load();
+    INFO(c.pointer << " = " << c.value.dump());
+    REQUIRE_FALSE(loaded);
+    const auto& msg = loaded.error().message;
+    CHECK_THAT(msg, Catch::StartsWith("state file " + store.file().string() + ": " + c.says));
+    CHECK_THAT(msg, Catch::EndsWith("restore it with `flotilla state restore-backup local.toml`, or fix the file by hand"));
+    CHECK(msg.find("type_error") == std::string::npos);
+    // The memory store refuses the same state.
+    MemoryStateStore memory(state);
+    auto in_memory = memory.load();
+    REQUIRE_FALSE(in_memory);
+    CHECK_THAT(in_memory.error().message, Catch::StartsWith("state in memory: " + c.says));
+  }
+}
+
+TEST_CASE("state: a state that is not an object, not a file or too large is refused before any reader sees it", "[state]") {
+  TempDir tmp;
+  FileStateStore store(tmp.path());
+  for (const auto& [body, found] : {std::pair{"[]", "array"}, std::pair{"5", "number"}, std::pair{"\"x\"", "string"}, std::pair{"null", "null"}}) {
+    spit(store.file(), std::string("flotilla-state 2\n") + body + "\n");
+    auto loaded = store.load();
+    REQUIRE_FALSE(loaded);
+    CHECK_THAT(loaded.error().message, Catch::Contains(std::string("must be a JSON object, found ") + found));
+    CHECK_THAT(loaded.error().message, Catch::Contains("there is no backup"));
+  }
+  // Larger than the limit (a sparse file: nothing is written, and nothing may be read).
+  spit(store.file(), "flotilla-state 2\n{}");
+  fs::resize_file(store.file(), kMaxStateFileBytes + 1);
+  auto huge = store.load();
+  REQUIRE_FALSE(huge);
+  CHECK_THAT(huge.error().message, Catch::Contains("state file " + store.file().string() + " is " +
+                                                   std::to_string(kMaxStateFileBytes + 1) + " bytes, more than the 64 MiB"));
+  // A directory, and a FIFO that would block a plain read.
+  fs::remove(store.file());
+  fs::create_directory(store.file());
+  auto dir = store.load();
+  REQUIRE_FALSE(dir);
+  CHECK_THAT(dir.error().message, Catch::Contains("is a directory, not a file"));
+  fs::remove(store.file());
+  REQUIRE(::mkfifo(store.file().c_str(), 0600) == 0);
+  auto fifo = store.load();
+  REQUIRE_FALSE(fifo);
+  CHECK_THAT(fifo.error().message, Catch::Contains("is not a regular file"));
+}
+
+TEST_CASE("state: a missing state file with its backup present is an error that says how to restore", "[state]") {
+  TempDir tmp;
+  FileStateStore store(tmp.path(), "flotilla state restore-backup local.toml");
+  REQUIRE(store.save(full_state()));
+  REQUIRE(store.save(full_state()));
+  fs::remove(store.file());
+  auto loaded = store.load();
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message == "state file " + store.file().string() + " is missing, but its backup " + store.backup().string() +
+                                      " exists (cluster \"local\", serial 17, 1 node, 1 instance, 1 addon): the cluster may still be "
+                                      "running; restore the state with `flotilla state restore-backup local.toml`, or remove the "
+                                      "backup if you know the cluster is gone");
+  // A damaged backup is named as such.
+  spit(store.backup(), "flotilla-state 2\n{");
+  auto damaged = store.load();
+  REQUIRE_FALSE(damaged);
+  CHECK_THAT(damaged.error().message, Catch::Contains("exists (it is damaged too: state file " + store.backup().string() + " is corrupt"));
+  // Without the backup, there is no state.
+  fs::remove(store.backup());
+  auto none = store.load();
+  REQUIRE(none);
+  CHECK(*none == json::object());
+}
+
+TEST_CASE("state: read_state_file reads a file as the store does and tells a missing one apart", "[state]") {
+  TempDir tmp;
+  auto missing = read_state_file(tmp.path() / "state.json.bak", "fix it");
+  REQUIRE(missing);
+  CHECK_FALSE(missing->has_value());
+  write_state(tmp.path() / "state.json.bak", full_state());
+  auto read = read_state_file(tmp.path() / "state.json.bak", "fix it");
+  REQUIRE(read);
+  REQUIRE(read->has_value());
+  CHECK(state_summary(**read) == "cluster \"local\", serial 17, 1 node, 1 instance, 1 addon");
 }
