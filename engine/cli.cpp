@@ -382,8 +382,10 @@ int cmd_down(Context& c) {
   }
   if (code == kExitOk) {
     std::error_code ec;
-    std::filesystem::remove((*engine)->state_dir(), ec);                // only if empty
-    std::filesystem::remove((*engine)->state_dir().parent_path(), ec);  // .flotilla, only if empty
+    std::filesystem::remove((*engine)->state_dir(), ec);  // only if empty
+    // The default parent, .flotilla, only if empty; a --state-dir's parent is the user's.
+    if (const auto parent = (*engine)->state_dir().parent_path(); parent.filename() == ".flotilla")
+      std::filesystem::remove(parent, ec);
   }
   return code;
 }
