@@ -1,7 +1,9 @@
 #include "cli.hpp"
 
 #include "cli_docs.hpp"
+#include "cli_state.hpp"
 #include "engine.hpp"
+#include "json_access.hpp"
 #include "logs.hpp"
 #include "topology_schema.hpp"
 #include "util.hpp"
@@ -369,6 +371,14 @@ int cmd_down(Context& c) {
   {
     auto lock = lock_cluster(c, **engine, "flotilla down " + c.args[0]);
     if (!lock) return report_error(c, lock.error(), kExitLocked);
+    // A state that cannot be read is never taken for no state: nothing is stopped or removed.
+    if (auto state = (*engine)->load_state(); !state) {
+      report_error(c, state.error(), kExitFailed);
+      c.err << unreadable_state_note((*engine)->state_dir(), restore_command(c.args[0], c.vm["state-dir"].as<std::string>()),
+                                     "flotilla down " + c.args[0])
+            << "\n";
+      return kExitFailed;
+    }
     auto plan = (*engine)->plan(true);
     if (!plan) return report_error(c, plan.error(), kExitFailed);
     if (plan->empty()) {
@@ -567,8 +577,8 @@ int cmd_ip(Context& c) {
       }
     // Components registered by addons (e.g. the ingress as "rest").
     for (const auto& [addon, rec] : addons_view.items())
-      for (const auto& reg : rec.value("outputs", json::object()).value("registrations", json::array()))
-        if (reg.value("name", "") == name) lines.push_back(reg.value("address", ""));
+      for (const auto& reg : obj(rec, "outputs").value("registrations", json::array()))  // the addon's own shape
+        if (str_or(reg, "name") == name) lines.push_back(str_or(reg, "address"));
   }
   if (lines.empty())
     return report_error(c, Error{"no node, service or registered component named \"" + name + "\" in cluster \"" +
@@ -632,6 +642,17 @@ int cmd_env(Context& c) {
   for (const auto& [k, v] : env) c.out << "export " << k << "=" << shell_quoted(v) << "\n";
   c.out << "# Run this command to configure your shell:\n# eval \"$(flotilla env " << c.args[0] << " " << name << ")\"\n";
   return kExitOk;
+}
+
+int cmd_state(Context& c) {
+  StateCommand s;
+  s.action = c.args[0];
+  if (c.args.size() > 1) s.topology_file = c.args[1];
+  s.state_dir = c.vm["state-dir"].as<std::string>();
+  s.json = json_output(c);
+  s.backup = c.vm["backup"].as<bool>();
+  s.force = c.vm["force"].as<bool>();
+  return run_state_command(s, c.out, c.err);
 }
 
 int cmd_unlock(Context& c) {
@@ -792,6 +813,14 @@ const std::vector<Command>& commands() {
              "follow,f", po::bool_switch(), "keep printing new lines until Ctrl-C");
        },
        1, 2, cmd_logs},
+      {"state", "Show the recorded state, or restore it from its backup", "show|restore-backup FILE [--output json] [--backup] [--force]",
+       "flotilla state restore-backup configs/local.toml",
+       [](po::options_description& d) {
+         add_output(d);
+         d.add_options()("backup", po::bool_switch(), "show: the backup (state.json.bak) instead of the state file")(
+             "force", po::bool_switch(), "restore-backup: replace even a valid state file (it is kept beside it)");
+       },
+       1, 2, cmd_state},
       {"unlock", "Clear the lock left by a run that died", "FILE [--force]", "flotilla unlock configs/local.toml",
        [](po::options_description& d) { d.add_options()("force", po::bool_switch(), "clear even if the holder seems alive"); }, 1, 1, cmd_unlock},
       {"schema", "Print a JSON Schema of topology files with every installed plugin's options, for editors", "",
