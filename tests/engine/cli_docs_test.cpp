@@ -95,7 +95,7 @@ TEST_CASE("a manifest's options become a closed JSON Schema object", "[cli]") {
 
 TEST_CASE("bash completion offers commands, options, files and the topology's names", "[cli][integration]") {
   ScratchDir dir("flotilla-completion");
-  CHECK(complete(dir, "s") == std::set<std::string>{"status", "scale", "schema"});
+  CHECK(complete(dir, "s") == std::set<std::string>{"status", "scale", "schema", "state"});
   CHECK(complete(dir, "up configs/lo") == std::set<std::string>{"configs/local.toml"});
   // Names come from configs/local.toml: one infra node, three swarm nodes, one service.
   CHECK(complete(dir, "env configs/local.toml sw") == std::set<std::string>{"swarm-1", "swarm-2", "swarm-3"});
