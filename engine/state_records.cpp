@@ -72,10 +72,37 @@ void from_json(const json& j, ComponentRecord& r) {
   r.record = j.value("record", d.record);
 }
 
+// An addon's endpoints and messages are strings (the SDK says so, the CLI prints them); a value
+// of another type is written as its JSON text, so a plugin's mistake never makes a state file
+// that the next load refuses.
+namespace {
+
+json endpoints_text(const json& endpoints) {
+  json out = json::object();
+  if (endpoints.is_object())
+    for (const auto& [k, v] : endpoints.items()) out[k] = v.is_string() ? v : json(v.dump());
+  return out;
+}
+
+json messages_text(const json& messages) {
+  json out = json::array();
+  if (messages.is_array())
+    for (const auto& m : messages) out.push_back(m.is_string() ? m : json(m.dump()));
+  return out;
+}
+
+}  // namespace
+
 void to_json(json& j, const AddonRecord& r) {
-  j = {{"status", r.status},     {"plugin", r.plugin},         {"provides", r.provides}, {"requires", r.requires_},
-       {"optional", r.optional}, {"components", r.components}, {"endpoints", r.endpoints}, {"outputs", r.outputs},
-       {"messages", r.messages}};
+  j = {{"status", r.status},
+       {"plugin", r.plugin},
+       {"provides", r.provides},
+       {"requires", r.requires_},
+       {"optional", r.optional},
+       {"components", r.components},
+       {"endpoints", endpoints_text(r.endpoints)},
+       {"outputs", r.outputs.is_object() ? r.outputs : json::object()},
+       {"messages", messages_text(r.messages)}};
   // Written once known: an addon whose apply never finished has no hash, nodes or state yet.
   if (!r.config_hash.empty()) j["config_hash"] = r.config_hash;
   if (r.status == AddonStatus::ready || !r.nodes.empty()) j["nodes"] = r.nodes;
@@ -257,7 +284,7 @@ void check_addon(ShapeCheck& c, const json& r, const std::string& p) {
   c.at(r, p, "config_hash", Want::string);
   for (const char* k : {"provides", "requires", "optional", "nodes", "messages"}) c.at(r, p, k, Want::strings);
   c.at(r, p, "endpoints", Want::string_map);
-  for (const char* k : {"outputs", "state"}) c.at(r, p, k, Want::object);
+  c.at(r, p, "outputs", Want::object);  // "state" is the addon's own, of any type
   c.each_record(r, p, "components", [&](const json& comp, const std::string& cp) {
     check_workload(c, comp, cp);
     c.at(comp, cp, "name", Want::string, true);

@@ -525,3 +525,22 @@ TEST_CASE("state: read_state_file reads a file as the store does and tells a mis
   REQUIRE(read->has_value());
   CHECK(state_summary(**read) == "cluster \"local\", serial 17, 1 node, 1 instance, 1 addon");
 }
+
+TEST_CASE("state: what an addon returns is recorded in a shape the next load accepts", "[state]") {
+  // A plugin that answers apply with endpoints, messages or outputs of other types.
+  AddonRecord rec;
+  rec.status = AddonStatus::ready;
+  rec.plugin = "odd";
+  rec.endpoints = {{"rest", "http://127.77.0.2:80"}, {"port", 8080}};
+  rec.messages = json::array({"ready", json{{"text", "hi"}}});
+  rec.outputs = json::array({1, 2});
+  rec.state = "the addon's own";
+  json state = full_state();
+  state["addons"]["odd"] = rec;
+  INFO(state["addons"]["odd"].dump());
+  CHECK(check_state_shape(state));
+  CHECK(state["addons"]["odd"]["endpoints"] == json{{"rest", "http://127.77.0.2:80"}, {"port", "8080"}});
+  CHECK(state["addons"]["odd"]["messages"] == json::array({"ready", "{\"text\":\"hi\"}"}));
+  CHECK(state["addons"]["odd"]["outputs"] == json::object());
+  CHECK(state["addons"]["odd"]["state"] == "the addon's own");
+}
