@@ -226,13 +226,15 @@ void Engine::cleanup_after_down() {
   for (const char* f : {"state.json.bak", "state.json", "events.jsonl"}) std::filesystem::remove(state_dir_ / f, ec);
   for (const char* sub : {"nodes", "addons"})
     if (std::filesystem::is_directory(std::filesystem::symlink_status(state_dir_ / sub, ec))) std::filesystem::remove(state_dir_ / sub, ec);
-  // Temp files of atomic writes (".state.json.tmp-PID-N", ".lock.tmp-PID-N") that a run killed
-  // mid-write left behind; a live writer's are kept (only a run that is taking the lock now).
+  // Temp files of atomic writes (".state.json.tmp-PID-N", ".lock.tmp-PID-N", and of the netns
+  // driver's bridge mark) that a run killed mid-write left behind; a live writer's are kept
+  // (only a run that is taking the lock now).
   for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
     const std::string name = entry.path().filename().string();
     std::size_t at = std::string::npos;
     for (const char* prefix : {".state.json.tmp-", ".state.json.bak.tmp-", ".lock.tmp-"})
       if (name.starts_with(prefix)) at = std::string_view(prefix).size();
+    if (const auto tmp = name.rfind(".tmp-"); name.starts_with(".netns-bridge-") && tmp != std::string::npos) at = tmp + 5;
     if (at == std::string::npos) continue;
     char* end = nullptr;
     const long pid = std::strtol(name.c_str() + at, &end, 10);

@@ -201,6 +201,7 @@ TEST_CASE("down removes only what flotilla wrote: a user's files stay, and so do
     spit(dir / "addons" / "a.txt", "mine");
     spit(dir / ".notes.tmp-999999999-1", "mine, named like a temp file");
     spit(dir / ".state.json.tmp-999999999-1", "a save killed midway");
+    spit(dir / ".netns-bridge-flt0.tmp-999999999-2", "a driver's write killed midway");
     spit(dir / "events.jsonl", "{}\n");
     const Shell r = c.sh("$FLOTILLA down $TOPOLOGY --state-dir " + dir.string());
     INFO(r.out << r.err);
