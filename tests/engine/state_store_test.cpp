@@ -544,3 +544,18 @@ TEST_CASE("state: what an addon returns is recorded in a shape the next load acc
   CHECK(state["addons"]["odd"]["outputs"] == json::object());
   CHECK(state["addons"]["odd"]["state"] == "the addon's own");
 }
+
+TEST_CASE("state: a state nested without bound is refused before it is parsed", "[state]") {
+  TempDir tmp;
+  FileStateStore store(tmp.path());
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  spit(store.file(), "flotilla-state 2\n{\"serial\": 1,\n\"nodes\": {\"n\": {\"status\": \"ready\", \"data\": {\"x\": " + deep + "}}}}\n");
+  auto loaded = store.load();
+  REQUIRE_FALSE(loaded);
+  CHECK_THAT(loaded.error().message, Catch::StartsWith("state file " + store.file().string() + " line 3: nested deeper than 128 levels"));
+  // Brackets inside strings do not count, and what flotilla writes is far from the limit.
+  json state = full_state();
+  state["nodes"]["n1"]["data"] = {{"text", std::string(500, '[')}};
+  write_state(store.file(), state);
+  CHECK(store.load());
+}
