@@ -90,6 +90,21 @@ std::string read_file(const fs::path& path) {
   return read_at(fd.get(), 0, std::numeric_limits<std::size_t>::max(), path);
 }
 
+std::string read_regular_file(const fs::path& path, std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (fd.get() < 0) fail(errno, "cannot read " + path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail(errno, "cannot read " + path.string());
+  if (S_ISDIR(st.st_mode)) fail(EISDIR, "cannot read " + path.string());
+  if (!S_ISREG(st.st_mode)) fail(ENODEV, "cannot read " + path.string() + ": not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) fail(EFBIG, "cannot read " + path.string());
+  // One byte past the bound tells a file that grew since fstat from one that fits.
+  const std::size_t bound = max_bytes == std::numeric_limits<std::size_t>::max() ? max_bytes : max_bytes + 1;
+  std::string data = read_at(fd.get(), 0, bound, path);
+  if (data.size() > max_bytes) fail(EFBIG, "cannot read " + path.string());
+  return data;
+}
+
 std::optional<std::string> read_file_if_exists(const fs::path& path) {
   try {
     return read_file(path);

@@ -31,6 +31,13 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
 /// The whole file, or nullopt when it does not exist; other failures throw as read_file does.
 [[nodiscard]] std::optional<std::string> read_file_if_exists(const std::filesystem::path& path);
 
+/// The whole of a regular file of at most `max_bytes`, read with that bound, so a huge file or
+/// one that grows while it is read costs no more than `max_bytes`. Opening never blocks (a FIFO
+/// without a writer). Throws std::system_error naming the path: the errno of open or read
+/// (ENOENT, EACCES, ...), EISDIR for a directory, ENODEV for anything else that is not a regular
+/// file (FIFO, device, socket), EFBIG when the file holds more than `max_bytes`.
+[[nodiscard]] std::string read_regular_file(const std::filesystem::path& path, std::size_t max_bytes);
+
 /// What read_from found.
 struct FileChunk {
   std::string data;              ///< bytes from the offset (at most max_bytes)
