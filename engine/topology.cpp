@@ -1,5 +1,6 @@
 #include "topology.hpp"
 
+#include "input_limits.hpp"
 #include "schema.hpp"
 
 #include <toml++/toml.h>
@@ -7,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -32,7 +32,13 @@ const std::vector<std::string> kServiceKeys = {"name", "command", "image", "repl
 const std::vector<std::string> kPlaceholders = {"address", "port", "instance", "node"};
 
 // JSON quoting escapes control characters; invalid UTF-8 is shown as U+FFFD, never thrown on.
-std::string in_quotes(std::string_view s) { return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace); }
+// A long value is cut (no valid name is that long), so a message stays one readable line.
+std::string in_quotes(std::string_view s) {
+  constexpr std::size_t kMaxShown = 80;
+  const auto quote = [](std::string_view v) { return json(std::string(v)).dump(-1, ' ', false, json::error_handler_t::replace); };
+  if (s.size() <= kMaxShown) return quote(s);
+  return quote(s.substr(0, kMaxShown / 2)) + "... (" + std::to_string(s.size()) + " characters)";
+}
 
 std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
   std::string out;
@@ -124,12 +130,19 @@ class Loader {
   explicit Loader(std::string file) : file_(std::move(file)) {}
 
   Result<Topology> load(const std::string& text, const std::filesystem::path& path) {
+    // toml++ recurses per level of nesting (and so does the conversion below): deep nesting
+    // is refused before it parses, where no topology needs more than a few levels.
+    if (auto deep = toml_too_deep(text, kMaxNesting)) {
+      return fail(SourcePos{file_, deep->line, deep->column}.located(
+          "tables, keys or values nest more than " + std::to_string(kMaxNesting) +
+          " levels deep here; a topology needs a few levels at most, so flatten it"));
+    }
     toml::table root;
     try {
       root = toml::parse(std::string_view(text), std::string_view(file_));
     } catch (const toml::parse_error& e) {
-      return fail(at(e.source()) + "invalid TOML: " + std::string(e.description()) +
-                  "; fix the syntax at this position (see docs/topology.md)");
+      return fail(pos(e.source()).located("invalid TOML: " + std::string(e.description()) +
+                                          "; fix the syntax at this position (see docs/topology.md)"));
     }
     std::error_code ec;  // absolute() only fails without a working directory; keep the path then
     const auto absolute = std::filesystem::absolute(path, ec);
@@ -163,10 +176,9 @@ class Loader {
   // ---- reporting -------------------------------------------------------------------------
 
   SourcePos pos(const toml::source_region& r) const { return SourcePos{file_, r.begin.line, r.begin.column}; }
-  std::string at(const toml::source_region& r) const { return pos(r).str() + ": "; }
 
-  void error(const toml::source_region& r, std::string text) { error(pos(r), std::move(text)); }
-  void error(const SourcePos& p, std::string text) { issues_.push_back({p.line, p.column, p.str() + ": " + std::move(text)}); }
+  void error(const toml::source_region& r, const std::string& text) { error(pos(r), text); }
+  void error(const SourcePos& p, const std::string& text) { issues_.push_back({p.line, p.column, p.located(text)}); }
 
   void check_keys(const toml::table& t, const std::vector<std::string>& known, std::string_view where) {
     for (auto&& [key, value] : t) {
@@ -286,7 +298,14 @@ class Loader {
   }
 
   // Plugin options go to the plugin as JSON; their keys keep positions for schema errors.
-  std::optional<json> to_json(const toml::node& n, std::string_view key, std::string_view where) {
+  // The recursion is bounded: load() refused text nested deeper than kMaxNesting, and `depth`
+  // guards it again should the parser nest values some other way.
+  std::optional<json> to_json(const toml::node& n, std::string_view key, std::string_view where, int depth = 1) {
+    if (depth > kMaxNesting) {
+      error(n.source(), "option " + in_quotes(key) + " in " + std::string(where) + " nests more than " +
+                            std::to_string(kMaxNesting) + " levels deep; flatten it");
+      return std::nullopt;
+    }
     switch (n.type()) {
       case toml::node_type::string: return json(n.as_string()->get());
       case toml::node_type::integer: return json(n.as_integer()->get());
@@ -304,7 +323,7 @@ class Loader {
         json out = json::array();
         bool ok = true;
         for (const toml::node& item : *n.as_array()) {
-          auto value = to_json(item, key, where);
+          auto value = to_json(item, key, where, depth + 1);
           if (value) out.push_back(std::move(*value));
           else ok = false;
         }
@@ -315,7 +334,7 @@ class Loader {
         json out = json::object();
         bool ok = true;
         for (auto&& [k, v] : *n.as_table()) {
-          auto value = to_json(v, key, where);
+          auto value = to_json(v, key, where, depth + 1);
           if (value) out[std::string(k.str())] = std::move(*value);
           else ok = false;
         }
@@ -342,18 +361,20 @@ class Loader {
 
   // Positions inside an option's value, keyed by path ("registries[0].password", 0-based), so
   // a plugin's complaint about a nested key points at its line.
-  void record_positions(const toml::node& n, const std::string& path, std::map<std::string, SourcePos>& positions) {
+  void record_positions(const toml::node& n, const std::string& path, std::map<std::string, SourcePos>& positions,
+                        int depth = 1) {
+    if (depth > kMaxNesting) return;  // to_json reports it
     if (const toml::array* a = n.as_array()) {
       for (std::size_t i = 0; i < a->size(); ++i) {
         const std::string item = path + "[" + std::to_string(i) + "]";
         positions[item] = pos((*a)[i].source());
-        record_positions((*a)[i], item, positions);
+        record_positions((*a)[i], item, positions, depth + 1);
       }
     } else if (const toml::table* t = n.as_table()) {
       for (auto&& [k, v] : *t) {
         const std::string key = path + "." + std::string(k.str());
         positions[key] = pos(k.source());
-        record_positions(v, key, positions);
+        record_positions(v, key, positions, depth + 1);
       }
     }
   }
@@ -491,9 +512,10 @@ class Loader {
       if (name) {
         name_at = find(t, "name")->source();
         group.name = *name;
-        if (!is_simple_name(*name, "-")) {
+        if (!is_simple_name(*name, "-") || name->size() > kMaxName) {
           error(name_at, "node group name " + in_quotes(*name) +
-                             " is not valid; use lowercase letters, digits and '-' (not first or last)");
+                             " is not valid; use lowercase letters, digits and '-' (not first or last), at most " +
+                             std::to_string(kMaxName) + " characters");
           ok = false;
         }
       } else {
@@ -520,9 +542,10 @@ class Loader {
       if (auto roles = get_string_list(t, "roles", where, "roles = [\"swarm\"]")) {
         for (std::size_t i = 0; i < roles->values.size(); ++i) {
           const std::string& role = roles->values[i];
-          if (!is_simple_name(role, "-_")) {
+          if (!is_simple_name(role, "-_") || role.size() > kMaxName) {
             error(roles->positions[i], "role " + in_quotes(role) + " of " + where +
-                                           " is not valid; use lowercase letters, digits, '-' and '_'");
+                                           " is not valid; use lowercase letters, digits, '-' and '_' (not first or "
+                                           "last), at most " + std::to_string(kMaxName) + " characters");
           } else if (std::find(group.roles.begin(), group.roles.end(), role) == group.roles.end()) {
             group.roles.push_back(role);
             declared_roles_.insert(role);
@@ -773,7 +796,8 @@ class Loader {
       if (declared_roles_.count(role) != 0) continue;
       ok = false;
       std::string text = "role " + in_quotes(role) + " in the placement of " + where + " is not a role of any node group";
-      if (auto guess = closest_match(role, roles)) text += "; did you mean " + in_quotes(*guess) + "?";
+      if (role.size() > kMaxName) text += "; roles are at most " + std::to_string(kMaxName) + " characters";
+      else if (auto guess = closest_match(role, roles)) text += "; did you mean " + in_quotes(*guess) + "?";
       else if (roles.empty()) text += "; no [[nodes]] group has roles: add roles = [\"" + role + "\"] to one";
       else text += "; the roles are " + short_list(roles);
       error(p.roles.positions[i], text);
@@ -787,7 +811,8 @@ class Loader {
       names.reserve(topo_.nodes.size());
       for (const auto& n : topo_.nodes) names.push_back(n.name);
       std::string text = "node " + in_quotes(node) + " in the placement of " + where + " does not exist";
-      if (auto guess = closest_match(node, names)) text += "; did you mean " + in_quotes(*guess) + "?";
+      if (node.size() > kMaxName) text += "; node names are at most " + std::to_string(kMaxName) + " characters";
+      else if (auto guess = closest_match(node, names)) text += "; did you mean " + in_quotes(*guess) + "?";
       else if (names.empty()) text += "; the topology has no nodes: add a [[nodes]] group with count >= 1";
       else text += "; the nodes are " + short_list(names);
       error(p.nodes.positions[i], text);
@@ -914,6 +939,17 @@ std::string SourcePos::str() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+std::string SourcePos::located(std::string_view text) const {
+  if (file.empty() && line == 0) return std::string(text);
+  const std::string prefix = str() + ": ";
+  std::string out = prefix;
+  for (const char c : text) {
+    out += c;
+    if (c == '\n') out += prefix;
+  }
+  return out;
+}
+
 const NodeSpec* Topology::find_node(const std::string& name) const {
   // Nodes are expanded from the groups in order, so a name maps to an offset without a scan;
   // the name check guards against a model edited by hand, which falls back to the scan.
@@ -1000,14 +1036,9 @@ Result<Topology> parse_topology(const std::string& text, const std::filesystem::
 }
 
 Result<Topology> load_topology(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return fail(file.string() + ": cannot read the topology file; check the path and that the file exists");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return fail(file.string() + ": reading the topology file failed; check that it is a readable file");
-  return parse_topology(text.str(), file);
+  auto text = read_input_file(file, kMaxTopologyBytes, "topology file");
+  if (!text) return std::unexpected(text.error());
+  return parse_topology(*text, file);
 }
 
 }  // namespace flotilla

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flotilla {
@@ -23,6 +24,9 @@ struct SourcePos {
   std::uint32_t column = 0;
   /// "file:line:column" (or just "file" when the position is unknown).
   [[nodiscard]] std::string str() const;
+  /// `text` with "file:line:column: " before each of its lines, so every line of a message
+  /// says where; `text` alone when nothing is known (no file, no line).
+  [[nodiscard]] std::string located(std::string_view text) const;
 };
 
 /// A group of identical nodes: `[[nodes]] name = "swarm" count = 3` makes swarm-1..swarm-3.

@@ -1,5 +1,7 @@
 #include "topology.hpp"
 
+#include "input_limits.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -7,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+using flotilla::json;
 using flotilla::parse_topology;
 using flotilla::Topology;
 
@@ -75,6 +78,12 @@ using Catch::Matchers::StartsWith;
 TEST_CASE("SourcePos::str gives file:line:column, or the file alone when unknown", "[topology]") {
   CHECK(flotilla::SourcePos{"configs/x.toml", 12, 3}.str() == "configs/x.toml:12:3");
   CHECK(flotilla::SourcePos{"configs/x.toml", 0, 0}.str() == "configs/x.toml");
+}
+
+TEST_CASE("SourcePos::located puts the position before every line of a message", "[topology]") {
+  CHECK(flotilla::SourcePos{"x.toml", 2, 5}.located("one\ntwo") == "x.toml:2:5: one\nx.toml:2:5: two");
+  CHECK(flotilla::SourcePos{"x.toml", 0, 0}.located("one") == "x.toml: one");
+  CHECK(flotilla::SourcePos{}.located("one\ntwo") == "one\ntwo");
 }
 
 TEST_CASE("a complete topology loads into the model", "[topology]") {
@@ -808,7 +817,108 @@ TEST_CASE("load_topology reads a file, and says so when it cannot", "[topology]"
 
   auto missing = flotilla::load_topology(dir.path / "nope.toml");
   REQUIRE_FALSE(missing);
-  CHECK_THAT(missing.error().message, StartsWith((dir.path / "nope.toml").string() + ": cannot read the topology file"));
+  CHECK_THAT(missing.error().message, StartsWith((dir.path / "nope.toml").string() + ": the topology file does not exist"));
+}
+
+TEST_CASE("load_topology reads only a regular file of bounded size", "[topology][limits]") {
+  TempDir dir;
+  auto directory = flotilla::load_topology(dir.path);
+  REQUIRE_FALSE(directory);
+  CHECK_THAT(directory.error().message, StartsWith(dir.path.string() + " is a directory"));
+  CHECK_THAT(directory.error().message, !Contains("[cluster]"));
+
+  auto device = flotilla::load_topology("/dev/zero");  // would be read forever
+  REQUIRE_FALSE(device);
+  CHECK_THAT(device.error().message, StartsWith("/dev/zero is not a regular file"));
+
+  const auto big = dir.path / "big.toml";
+  std::ofstream(big) << kBase;
+  std::filesystem::resize_file(big, flotilla::kMaxTopologyBytes + 1);
+  auto large = flotilla::load_topology(big);
+  REQUIRE_FALSE(large);
+  CHECK_THAT(large.error().message, StartsWith(big.string() + " is larger than 4 MiB"));
+
+  std::filesystem::resize_file(big, flotilla::kMaxTopologyBytes);  // the limit itself is allowed
+  auto at_limit = flotilla::load_topology(big);
+  REQUIRE_FALSE(at_limit);  // NUL bytes are no TOML, but the file was read and parsed
+  CHECK_THAT(at_limit.error().message, Contains("invalid TOML"));
+}
+
+TEST_CASE("nesting deeper than the limit is refused before toml++ parses, at its line", "[topology][limits]") {
+  const auto chain = [](std::size_t n) {
+    std::string out = "a";
+    for (std::size_t i = 1; i < n; ++i) out += ".a";
+    return out;
+  };
+  const std::string limit = std::to_string(flotilla::kMaxNesting) + " levels";
+  SECTION("table headers") {
+    const std::string message = parse_error(kBase + "[" + chain(40000) + "]\n");
+    CHECK_THAT(message, StartsWith("t.toml:17:"));
+    CHECK_THAT(message, Contains(limit));
+    CHECK(lines_of(message).size() == 1);
+    CHECK_THAT(parse_error(kBase + "[[" + chain(40000) + "]]\n"), StartsWith("t.toml:17:"));
+  }
+  SECTION("dotted keys in driver and addon options") {
+    CHECK_THAT(parse_error(kBase.substr(0, kBase.find("[[nodes]]")) + chain(20000) + " = 1\n"), StartsWith("t.toml:8:"));
+    const std::string addon = kBase + "[[addons]]\nplugin = \"haproxy\"\n[addons.options]\n" + chain(20000) + " = 1\n";
+    CHECK_THAT(parse_error(addon), StartsWith("t.toml:20:"));
+  }
+  SECTION("arrays and inline tables") {
+    CHECK_THAT(parse_error(kBase + "x = " + std::string(40000, '[') + std::string(40000, ']') + "\n"), StartsWith("t.toml:17:"));
+    std::string tables;
+    for (int i = 0; i < 300; ++i) tables += "{ a.b = ";
+    tables += "1" + std::string(300, '}');
+    CHECK_THAT(parse_error(kBase + "x = " + tables + "\n"), StartsWith("t.toml:17:"));
+  }
+  SECTION("options nested within the limit still reach the plugin") {
+    const Topology t = parse_ok(kBase + "[[addons]]\nplugin = \"haproxy\"\n[addons.options]\n" + chain(40) + " = [[1, { b.c = 2 }]]\n");
+    json value = t.addons.at(0).options;
+    for (int i = 0; i < 40; ++i) value = json(value.at("a"));
+    CHECK(value == json::parse(R"([[1, {"b": {"c": 2}}]])"));
+  }
+}
+
+TEST_CASE("the nesting scan skips strings and comments and counts each level", "[topology][limits]") {
+  using flotilla::toml_too_deep;
+  CHECK_FALSE(toml_too_deep("a.b.c = 1\n", 3));
+  auto deep = toml_too_deep("x = 1\na.b.c.d = 1\n", 3);
+  REQUIRE(deep);
+  CHECK(deep->line == 2);
+  CHECK(deep->column == 6);
+  CHECK(toml_too_deep("[a.b]\nc.d = 1\n", 3));
+  CHECK_FALSE(toml_too_deep("[a.b]\nc = 1\n", 3));
+  CHECK(toml_too_deep("[a.b]\nc = [1]\n", 3));
+  const std::string brackets(100, '[');
+  CHECK_FALSE(toml_too_deep("k = \"" + brackets + " a.b.c.d.e\\\" [[[\"\n", 3));
+  CHECK_FALSE(toml_too_deep("k = '" + brackets + "'\n", 3));
+  CHECK_FALSE(toml_too_deep("# " + brackets + " a.b.c.d.e\n", 3));
+  CHECK_FALSE(toml_too_deep("k = \"\"\"\n[a.b.c.d.e]\n" + brackets + "\"\"\"\n", 3));
+  CHECK_FALSE(toml_too_deep("k = '''\n[a.b.c.d.e]\n'''\n", 3));
+  CHECK_FALSE(toml_too_deep("k = [\n  1,\n  2.5,\n]\nv = 1.5\n", 3));
+  CHECK_FALSE(toml_too_deep("k = [{ a = 1 }, { b = 2 }, { c = 3 }]\n", 3));
+  CHECK(toml_too_deep("k = [[[[1]]]]\n", 3));
+  CHECK_FALSE(flotilla::json_too_deep(R"({"a": [1, {"b": "[[[[[[[[[[\"{{{{"}]})", 3));
+  auto json_deep = flotilla::json_too_deep("{\n\"a\": [[[1]]]}", 3);
+  REQUIRE(json_deep);
+  CHECK(json_deep->line == 2);
+  CHECK(json_deep->column == 8);
+}
+
+TEST_CASE("names and roles have a length limit, and a long one is shown cut", "[topology][limits]") {
+  const std::string r63(63, 'r'), r64(64, 'r');
+  const Topology ok = parse_ok(kBase + "[[nodes]]\nname = \"" + std::string(63, 'g') + "\"\nroles = [\"" + r63 + "\"]\n");
+  CHECK(ok.nodes.back().roles == std::vector<std::string>{r63});
+
+  const std::string role = parse_error(kBase + "[[nodes]]\nname = \"x\"\nroles = [\"" + r64 + "\"]\n");
+  CHECK_THAT(role, StartsWith("t.toml:19:10: role"));
+  CHECK_THAT(role, Contains("at most 63 characters"));
+  CHECK_THAT(parse_error(kBase + "[[nodes]]\nname = \"" + std::string(64, 'g') + "\"\n"), Contains("at most 63 characters"));
+
+  const std::string huge(20000, 'q');
+  const std::string placed = parse_error(kBase + "[[services]]\nname = \"s\"\nimage = \"i\"\nroles = [\"" + huge + "\"]\n");
+  CHECK_THAT(placed, Contains("roles are at most 63 characters"));
+  CHECK_THAT(placed, Contains("(20000 characters)"));
+  CHECK(placed.size() < 400);
 }
 
 TEST_CASE("a large topology loads quickly enough to plan", "[topology]") {
