@@ -95,22 +95,34 @@ SourcePos pos_of(const std::map<std::string, SourcePos>& positions, const std::s
   return it == positions.end() ? table_pos : it->second;
 }
 
-// Damerau-Levenshtein in its "optimal string alignment" form: "prot" is one edit from "port".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+// Damerau-Levenshtein in its "optimal string alignment" form ("prot" is one edit from "port"),
+// computed only as far as `limit`: cells more than `limit` off the diagonal cannot lead to a
+// distance within it, so each row is a band of 2 * limit + 1 cells and two long names cost
+// time linear in their length, in three rows of memory. Returns limit + 1 for anything farther.
+std::size_t edit_distance_within(std::string_view a, std::string_view b, std::size_t limit) {
   const std::size_t n = a.size();
   const std::size_t m = b.size();
-  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1, 0));
-  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  const std::size_t far = limit + 1;
+  if ((n > m ? n - m : m - n) > limit) return far;
+  const auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+  std::vector<std::size_t> before(m + 1, far), previous(m + 1, far), row(m + 1, far);
+  for (std::size_t j = 0; j <= std::min(m, limit); ++j) previous[j] = j;
   for (std::size_t i = 1; i <= n; ++i) {
-    for (std::size_t j = 1; j <= m; ++j) {
-      const auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+    const std::size_t first = i > limit ? i - limit : 1;
+    const std::size_t last = std::min(m, i + limit);
+    // The cells just outside the band are all the next row reads of this one.
+    row[first - 1] = first == 1 && i <= limit ? i : far;
+    if (last < m) row[last + 1] = far;
+    for (std::size_t j = first; j <= last; ++j) {
       const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      std::size_t d = std::min({previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d = std::min(d, before[j - 2] + 1);
+      row[j] = std::min(d, far);
     }
+    std::swap(before, previous);
+    std::swap(previous, row);
   }
-  return d[n][m];
+  return std::min(previous[m], far);
 }
 
 
@@ -181,7 +193,7 @@ std::optional<std::string> closest_match(std::string_view word, const std::vecto
     // words only match near-identical candidates.
     const std::size_t longest = std::max(word.size(), candidate.size());
     const std::size_t limit = std::clamp<std::size_t>(longest / 3, 1, 3);
-    const std::size_t distance = edit_distance(word, candidate);
+    const std::size_t distance = edit_distance_within(word, candidate, limit);
     if (distance <= limit && (!best || distance < best_distance)) {
       best = candidate;
       best_distance = distance;
@@ -256,8 +268,8 @@ Result<json> apply_schema(const json& schema, const json& options, const std::ma
   const std::string known_list = known.empty() ? "none (it takes no options)" : join(known, ", ");
 
   std::vector<Issue> issues;
-  const auto report = [&](const SourcePos& pos, std::string text) {
-    issues.push_back({pos.line, pos.column, at(pos) + std::move(text)});
+  const auto report = [&](const SourcePos& pos, const std::string& text) {
+    issues.push_back({pos.line, pos.column, pos.located(text)});
   };
 
   json result = options.is_object() ? options : json::object();
@@ -323,7 +335,7 @@ Result<json> resolve_secrets(const json& schema, const json& options, const std:
     const SourcePos pos = pos_of(positions, key, table_pos);
     auto found = support::resolve_secret_reference(value, env);
     if (found) result[key] = std::move(*found);
-    else issues.push_back({pos.line, pos.column, at(pos) + "secret option " + in_quotes(key) + " of " + what + " " + found.error()});
+    else issues.push_back({pos.line, pos.column, pos.located("secret option " + in_quotes(key) + " of " + what + " " + found.error())});
   }
   if (!issues.empty()) return fail(join_issues(std::move(issues)));
   return result;

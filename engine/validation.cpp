@@ -53,8 +53,8 @@ Result<AddonPlan> resolve_addon(const Topology& topo, const AddonSpec& spec, con
   }
   for (const auto* n : topo.place(placement)) a.nodes.push_back(n->name);
   if (a.nodes.empty() && !topo.nodes.empty())
-    return fail(spec.pos.str() + ": addon \"" + spec.name + "\" is placed on roles [" + join(placement.roles, ", ") + "] / nodes [" +
-                join(placement.nodes, ", ") + "], which match no node; set `roles` or `nodes` in its [[addons]] table");
+    return fail(spec.pos.located("addon \"" + spec.name + "\" is placed on roles [" + join(placement.roles, ", ") + "] / nodes [" +
+                                 join(placement.nodes, ", ") + "], which match no node; set `roles` or `nodes` in its [[addons]] table"));
   if (mode == "first" && a.nodes.size() > 1) a.nodes.resize(1);
   return a;
 }
@@ -71,9 +71,9 @@ void check_capabilities(const Topology& topo, const PluginHost& host, const std:
       std::string providers;
       for (const auto& p : host.plugins())
         if (p.kind == "addon" && contains(p.provides(), cap)) providers += (providers.empty() ? "" : ", ") + p.name;
-      errors.push_back((spec ? spec->pos.str() + ": " : "") + "addon \"" + a.name + "\" requires \"" + cap +
-                       "\", which no addon in the topology provides; add one of: " +
-                       (providers.empty() ? "(no installed plugin provides it)" : providers));
+      const std::string text = "addon \"" + a.name + "\" requires \"" + cap + "\", which no addon in the topology provides; add one of: " +
+                               (providers.empty() ? "(no installed plugin provides it)" : providers);
+      errors.push_back(spec ? spec->pos.located(text) : text);
     }
 }
 
@@ -88,8 +88,8 @@ void check_ports(const Topology& topo, const std::vector<AddonPlan>& addons, std
   auto claim = [&](const std::string& node, int port, User u) {
     auto [it, fresh] = used.emplace(std::make_pair(node, port), u);
     if (!fresh)
-      errors.push_back(u.pos.str() + ": " + u.what + " uses port " + std::to_string(port) + " on node " + node + ", which " + it->second.what +
-                       " (" + it->second.pos.str() + ") uses too; change one of the ports");
+      errors.push_back(u.pos.located(u.what + " uses port " + std::to_string(port) + " on node " + node + ", which " + it->second.what +
+                                     " (" + it->second.pos.str() + ") uses too; change one of the ports"));
   };
   std::map<std::string, int> replicas;
   for (const auto& s : topo.services) replicas[s.name] = s.replicas;
@@ -126,7 +126,7 @@ void Engine::check_runtimes(std::vector<std::string>& errors) {
   for (const auto& [name, r] : topo_.runtime_options) {
     auto plugin = host_.get("runtime", name);
     if (!plugin) {
-      errors.push_back(r.pos.str() + ": [runtime." + name + "]: " + plugin.error().message);
+      errors.push_back(r.pos.located("[runtime." + name + "]: " + plugin.error().message));
       continue;
     }
     const Plugin& p = **plugin;
@@ -141,19 +141,19 @@ void Engine::check_runtimes(std::vector<std::string>& errors) {
     CallHooks hooks;
     hooks.instance = "validate";
     auto v = call_plugin(p, p.runtime->validate, "validate", {{"cluster", cluster_view()}, {"config", *cfg}}, hooks);
-    if (v.status != FLT_OK) errors.push_back(r.pos.str() + ": " + call_error(p, "validate", v).message);
+    if (v.status != FLT_OK) errors.push_back(r.pos.located(call_error(p, "validate", v).message));
     if (auto it = v.result.find("errors"); it != v.result.end() && it->is_array())
       for (const auto& e : *it) {
         const std::string key = e.is_object() ? str_or(e, "key") : std::string();
         const std::string message = e.is_object() ? str_or(e, "message") : e.is_string() ? e.get<std::string>() : e.dump();
-        errors.push_back(position_of_key(r.option_pos, key, r.pos).str() + ": [runtime." + name + "]: " + message);
+        errors.push_back(position_of_key(r.option_pos, key, r.pos).located("[runtime." + name + "]: " + message));
       }
   }
 }
 
 Result<void> Engine::check_driver(std::vector<std::string>& errors) {
   auto driver = host_.get("driver", topo_.driver);
-  if (!driver) return fail(topo_.driver_pos.str() + ": " + driver.error().message);
+  if (!driver) return fail(topo_.driver_pos.located(driver.error().message));
   driver_ = *driver;
   const std::string who = "driver \"" + topo_.driver + "\"";
   const json schema = driver_->manifest.value("schema", json::object());
@@ -172,7 +172,7 @@ Result<void> Engine::check_driver(std::vector<std::string>& errors) {
     for (const auto& v : secret_values(schema, *sec)) add_secret(v);
   }
   if (!topo_.runtime.empty())
-    if (auto rt = host_.get("runtime", topo_.runtime); !rt) errors.push_back(topo_.driver_pos.str() + ": " + rt.error().message);
+    if (auto rt = host_.get("runtime", topo_.runtime); !rt) errors.push_back(topo_.driver_pos.located(rt.error().message));
   return {};
 }
 
@@ -183,7 +183,7 @@ Result<void> Engine::check_plugins() {
   for (const auto& spec : topo_.addons) {
     auto plugin = host_.get("addon", spec.plugin);
     if (!plugin) {
-      errors.push_back(spec.pos.str() + ": addon \"" + spec.name + "\": " + plugin.error().message);
+      errors.push_back(spec.pos.located("addon \"" + spec.name + "\": " + plugin.error().message));
       continue;
     }
     auto a = resolve_addon(topo_, spec, **plugin, errors);
@@ -214,8 +214,8 @@ std::vector<std::string> Engine::validate_with_plugins() {
   if (driver_->driver->validate) {
     auto r = call_plugin(*driver_, driver_->driver->validate, "validate",
                          {{"cluster", cluster_view()}, {"config", driver_config_}, {"nodes", nodes}}, hooks);
-    if (r.status != FLT_OK) errors.push_back(topo_.driver_pos.str() + ": " + call_error(*driver_, "validate", r).message);
-    for (const auto& m : errors_of(r.result)) errors.push_back(topo_.driver_pos.str() + ": driver \"" + topo_.driver + "\": " + m);
+    if (r.status != FLT_OK) errors.push_back(topo_.driver_pos.located(call_error(*driver_, "validate", r).message));
+    for (const auto& m : errors_of(r.result)) errors.push_back(topo_.driver_pos.located("driver \"" + topo_.driver + "\": " + m));
   }
   check_ports(topo_, addons_, errors);
   const json empty_state = json::object();
@@ -228,8 +228,8 @@ std::vector<std::string> Engine::validate_with_plugins() {
     json req = addon_request(a, empty_state, empty_plan);
     req["nodes"] = nodes;
     auto r = call_plugin(*p, p->addon->validate, "validate", req, hooks);
-    if (r.status != FLT_OK) errors.push_back(spec->pos.str() + ": " + call_error(*p, "validate", r).message);
-    for (const auto& m : errors_of(r.result)) errors.push_back(spec->pos.str() + ": addon \"" + a.name + "\": " + m);
+    if (r.status != FLT_OK) errors.push_back(spec->pos.located(call_error(*p, "validate", r).message));
+    for (const auto& m : errors_of(r.result)) errors.push_back(spec->pos.located("addon \"" + a.name + "\": " + m));
   }
   return errors;
 }

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -231,6 +232,32 @@ TEST_CASE("closest_match finds plausible typos only", "[schema]") {
   CHECK_FALSE(flotilla::closest_match("zzzzzz", keys));
   CHECK_FALSE(flotilla::closest_match("x", keys));
   CHECK_FALSE(flotilla::closest_match("replicas", {}));
+  CHECK(flotilla::closest_match("placment-long-role-name", {"placement-long-role-name"}) == "placement-long-role-name");
+  CHECK_FALSE(flotilla::closest_match("abcdefghijkl", {"abcdefghijklmnop"}));  // four edits: too far
+}
+
+// Two long names once took seconds and gigabytes (a full table of edit distances).
+TEST_CASE("closest_match stays fast and small for long names", "[schema][limits]") {
+  std::string a(20000, 'r');
+  std::string b = a;
+  b[10000] = 'x';
+  const std::string c(20003, 's');
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(flotilla::closest_match(a, {b}) == b);
+  CHECK_FALSE(flotilla::closest_match(a, {c}));
+  CHECK_FALSE(flotilla::closest_match(a, {std::string(20000, 's')}));
+  for (int i = 0; i < 50; ++i) (void)flotilla::closest_match(a, {b, c});
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+}
+
+TEST_CASE("a message line break keeps the position on every line", "[schema]") {
+  json schema = kSchema;
+  schema["password"]["description"] = "Admin password\nread from the vault";
+  auto result = check_options(json::object(), schema);
+  REQUIRE_FALSE(result);
+  const auto lines = lines_of(result.error().message);
+  REQUIRE(lines.size() == 2);
+  for (const auto& line : lines) CHECK_THAT(line, StartsWith("c.toml:10:1: "));
 }
 
 TEST_CASE("resolve_secrets reads env:NAME of secret keys only", "[schema]") {
