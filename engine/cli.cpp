@@ -3,6 +3,7 @@
 #include "cli_docs.hpp"
 #include "cli_state.hpp"
 #include "engine.hpp"
+#include "input_limits.hpp"
 #include "json_access.hpp"
 #include "logs.hpp"
 #include "topology_schema.hpp"
@@ -259,7 +260,31 @@ int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb, boo
 Result<StateLock> lock_cluster(Context& c, Engine& engine, const std::string& command) {
   auto lock = StateLock::acquire(engine.state_dir(), command, "flotilla unlock " + engine.topology().file.string());
   if (lock && !lock->took_over().empty()) c.err << "note: " << lock->took_over() << "\n";
+  if (!lock && !lock.error().locked)
+    lock.error().message += "; the state directory must be writable: fix its permissions or give another with --state-dir DIR";
   return lock;
+}
+
+/// Exit code 4 only when another run holds the lock; any other failure to take it is 1.
+int lock_exit_code(const Error& e) { return e.locked ? kExitLocked : kExitFailed; }
+
+/// A plan saved by `flotilla plan --out`, read with a size bound and its shape checked, so a
+/// damaged or foreign file is an error naming it, never an exception.
+Result<json> read_saved_plan(const std::string& file) {
+  const std::string again = "; make it again with `flotilla plan TOPOLOGY --out " + file + "`";
+  auto text = read_input_file(file, kMaxPlanBytes, "plan file");
+  if (!text) return std::unexpected(text.error());
+  if (auto deep = json_too_deep(*text, kMaxNesting))
+    return fail(file + ":" + std::to_string(deep->line) + ":" + std::to_string(deep->column) + ": the plan file nests more than " +
+                std::to_string(kMaxNesting) + " levels deep, which no saved plan does" + again);
+  json saved = json::parse(*text, nullptr, false);
+  if (saved.is_discarded()) return fail("plan file " + file + " is not valid JSON" + again);
+  if (!saved.is_object()) return fail("plan file " + file + " holds " + std::string(saved.type_name()) + ", not a saved plan (a JSON object)" + again);
+  if (auto it = saved.find("state_serial"); it == saved.end() || !it->is_number_integer())
+    return fail("plan file " + file + ": \"state_serial\" is missing or not an integer, so it is not a saved plan" + again);
+  if (auto it = saved.find("actions"); it == saved.end() || !it->is_array())
+    return fail("plan file " + file + ": \"actions\" is missing or not an array, so it is not a saved plan" + again);
+  return saved;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,24 +323,27 @@ int cmd_plan(Context& c) {
 /// other run can slip in between.
 int up_with(Context& c, Engine& engine, const char* verb, const std::string& detail = {},
             const std::function<Result<void>()>& before = {}) {
+  std::optional<json> saved;
+  if (c.vm.count("plan") && !c.vm["plan"].as<std::string>().empty()) {
+    auto read = read_saved_plan(c.vm["plan"].as<std::string>());
+    if (!read) return report_error(c, read.error(), kExitUsage);
+    saved = std::move(*read);
+  }
   auto lock = lock_cluster(c, engine, "flotilla " + std::string(verb) + " " + c.args[0] + detail);
-  if (!lock) return report_error(c, lock.error(), kExitLocked);
+  if (!lock) return report_error(c, lock.error(), lock_exit_code(lock.error()));
   if (before) {
     if (auto ok = before(); !ok) return report_error(c, ok.error(), kExitFailed);
   }
   auto plan = engine.plan(false);
   if (!plan) return report_error(c, plan.error(), kExitFailed);
-  if (c.vm.count("plan") && !c.vm["plan"].as<std::string>().empty()) {
+  if (saved) {
     const std::string file = c.vm["plan"].as<std::string>();
-    std::ifstream in(file);
-    json saved = json::parse(in, nullptr, false);
-    if (saved.is_discarded()) return report_error(c, Error{"plan file " + file + " is not valid JSON; make it again with `flotilla plan FILE --out " + file + "`"}, kExitUsage);
-    if (saved.value("state_serial", -1LL) != plan->state_serial)
-      return report_error(c, Error{"plan " + file + " was made against state serial " + std::to_string(saved.value("state_serial", -1LL)) +
+    if ((*saved)["state_serial"].get<long long>() != plan->state_serial)
+      return report_error(c, Error{"plan " + file + " was made against state serial " + std::to_string((*saved)["state_serial"].get<long long>()) +
                                    ", but the state is now at serial " + std::to_string(plan->state_serial) +
                                    ": the cluster changed since; run `flotilla plan " + c.args[0] + " --out " + file + "` again"},
                           kExitFailed);
-    if (saved["actions"] != plan_to_json(*plan, engine.topology().cluster_name)["actions"])
+    if ((*saved)["actions"] != plan_to_json(*plan, engine.topology().cluster_name)["actions"])
       return report_error(c, Error{"plan " + file + " no longer matches the topology or the cluster (the file or a workload changed); run `flotilla plan` again"}, kExitFailed);
   }
   if (plan->empty() || c.vm["quiet"].as<bool>())  // otherwise plan_to_text shows them
@@ -370,7 +398,7 @@ int cmd_down(Context& c) {
   int code = kExitOk;
   {
     auto lock = lock_cluster(c, **engine, "flotilla down " + c.args[0]);
-    if (!lock) return report_error(c, lock.error(), kExitLocked);
+    if (!lock) return report_error(c, lock.error(), lock_exit_code(lock.error()));
     // A state that cannot be read is never taken for no state: nothing is stopped or removed.
     if (auto state = (*engine)->load_state(); !state) {
       report_error(c, state.error(), kExitFailed);
@@ -867,7 +895,7 @@ std::vector<CommandDoc> command_docs() {
 const char* kExitCodes =
     "Exit codes:\n"
     "  0    success\n"
-    "  1    the command ran and something failed (a step, a lookup)\n"
+    "  1    the command ran and something failed (a step, a lookup, a state directory it cannot write)\n"
     "  2    wrong arguments or options\n"
     "  3    the topology or a plugin is invalid; nothing was touched\n"
     "  4    another run holds the cluster's lock\n"

@@ -163,7 +163,7 @@ int restore(const StateCommand& c, const fs::path& dir, std::ostream& out, std::
     return report(err, "there is no backup to restore: " + store.backup().string() + " does not exist", kExitFailed);
   const std::string who = "flotilla state restore-backup" + (c.topology_file.empty() ? "" : " " + c.topology_file.string());
   auto lock = StateLock::acquire(dir, who, c.topology_file.empty() ? "flotilla unlock" : "flotilla unlock " + c.topology_file.string());
-  if (!lock) return report(err, lock.error().message, kExitLocked);
+  if (!lock) return report(err, lock.error().message, lock.error().locked ? kExitLocked : kExitFailed);
   if (!lock->took_over().empty()) err << "note: " << lock->took_over() << "\n";
 
   auto backup = read_state_file(store.backup(), "it cannot be restored; fix it by hand");

@@ -11,6 +11,7 @@ namespace flotilla {
 struct Error {
   std::string message;
   bool retryable = false; // the engine may retry the step with backoff
+  bool locked = false;    // another run holds the lock the operation needs (exit code 4)
 };
 
 template <class T>

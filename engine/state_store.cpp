@@ -583,9 +583,13 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
     }
     if (old_fd >= 0) ::close(old_fd);
     if (!info->exists || info->changed || dead_here) continue;  // gone, replaced or taken over: link ours
-    return fail(held_message(dir, path, *info, unlock_command));
+    Error held{held_message(dir, path, *info, unlock_command)};
+    held.locked = true;
+    return std::unexpected(std::move(held));
   }
-  return fail("cannot take the lock " + quoted(path) + ": other runs kept taking and releasing it; try again");
+  Error busy{"cannot take the lock " + quoted(path) + ": other runs kept taking and releasing it; try again"};
+  busy.locked = true;
+  return std::unexpected(std::move(busy));
 }
 
 Result<json> read_lock(const fs::path& dir) {
