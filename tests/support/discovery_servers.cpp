@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -68,6 +70,31 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeo
     if (std::chrono::steady_clock::now() >= deadline) return done();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+LeaseRenewals wait_for_lease_renewals(const support::EtcdClient& etcd, int times, std::chrono::milliseconds timeout) {
+  struct Seen {
+    long long last = std::numeric_limits<long long>::max();  // remaining TTL at the last look
+    int renewals = 0;
+  };
+  const auto int64 = [](const nlohmann::json& v) { return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<long long>(); };
+  std::map<std::string, Seen> leases;
+  for (const auto& l : etcd.call("/v3/lease/leases", nlohmann::json::object()).value("leases", nlohmann::json::array()))
+    leases[l["ID"].is_string() ? l["ID"].get<std::string>() : l["ID"].dump()] = {};
+  LeaseRenewals result{static_cast<int>(leases.size()), 0};
+  wait_for(
+      [&] {
+        result.renewed = 0;
+        for (auto& [id, seen] : leases) {
+          const long long now = int64(etcd.call("/v3/lease/timetolive", {{"ID", id}}).value("TTL", nlohmann::json(-1)));
+          if (now > seen.last) ++seen.renewals;
+          seen.last = now;
+          result.renewed += seen.renewals >= times;
+        }
+        return result.all();
+      },
+      timeout);
+  return result;
 }
 
 Child::Child(const std::vector<std::string>& argv, const std::filesystem::path& log) {

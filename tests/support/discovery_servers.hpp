@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace flotilla::support {
+class EtcdClient;
+}
+
 namespace flotilla::test::discovery {
 
 /// A fresh directory under /tmp, removed with its contents on destruction.
@@ -71,6 +75,18 @@ struct CommandResult {
 
 /// True while process `pid` exists and is not a zombie.
 [[nodiscard]] bool process_alive(pid_t pid);
+
+/// How many of the leases etcd held when the wait began were seen renewed often enough.
+struct LeaseRenewals {
+  int leases = 0;
+  int renewed = 0;
+  [[nodiscard]] bool all() const { return leases > 0 && renewed == leases; }
+};
+
+/// Polls every lease `etcd` holds now until each has been renewed `times` times (its remaining
+/// TTL went up between two looks) or `timeout` passes. A new leader extends every lease once
+/// when elected, so after a leader change only `times` >= 2 shows that keepalives renew them.
+[[nodiscard]] LeaseRenewals wait_for_lease_renewals(const support::EtcdClient& etcd, int times, std::chrono::milliseconds timeout);
 
 /// A single-member etcd on 127.0.0.1 with a scratch data dir, healthy when constructed.
 class EtcdServer {

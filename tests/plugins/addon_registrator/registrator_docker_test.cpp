@@ -6,6 +6,7 @@
 #include "flotilla/support/docker_client.hpp"
 #include "flotilla/support/etcd_client.hpp"
 #include "flotilla/support/wait.hpp"
+#include "support/discovery_servers.hpp"
 #include "support/docker_addon_host.hpp"
 #include "support/skip.hpp"
 
@@ -77,10 +78,13 @@ TEST_CASE("registrator on Docker nodes: keepalive containers hold the leases, dn
   CHECK(s::wait_until(10s, 200ms, [&] { return dig(infra, 8600, "hello-v1.service.consul") == expected; }));
   CHECK(dig(infra, 8600, "swarm-1.node.consul") == std::vector<std::string>{lab->nodes()[1].address});
 
-  // Twice the TTL later the entries are still there: the keepalive containers on the swarm
-  // nodes reach etcd on infra and renew their nodes' leases.
-  std::this_thread::sleep_for(8s);
+  // The keepalive containers on the swarm nodes reach etcd on infra and renew their nodes'
+  // leases (each seen renewed twice), and the entries stay.
   const s::EtcdClient etcd(etcd_result["outputs"]["etcd_endpoints"].get<std::string>());
+  const auto renewals = flotilla::test::discovery::wait_for_lease_renewals(etcd, 2, 20s);
+  INFO(renewals.renewed << " of " << renewals.leases << " leases renewed twice");
+  CHECK(renewals.leases >= 2);
+  CHECK(renewals.all());
   CHECK(etcd.range_prefix("/flotilla/lab/services/hello-v1/").size() == 2);
   s::DockerClient swarm1({.node = lab->nodes()[1].name, .host = lab->nodes()[1].host});
   const auto keepalive = swarm1.inspect_container(host.workload_name("keepalive"));
