@@ -37,7 +37,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, Engin
   auto topo = load_topology(options.topology_file);
   if (!topo) return std::unexpected(topo.error());
   e->topo_ = std::move(*topo);
-  e->host_ = deps.host ? std::move(*deps.host) : PluginHost::discover(PluginHost::search_path(options.plugin_path));
+  if (deps.host) {
+    e->host_ = std::move(*deps.host);
+  } else {
+    e->host_ = PluginHost::discover(PluginHost::search_path(options.plugin_path));
+    for (const auto& problem : e->host_.problems()) spdlog::warn("{}", problem.message);
+  }
   e->state_dir_ = state_dir_for(e->topo_, options.state_dir);
   e->store_ = deps.store ? std::move(deps.store)
                          : std::make_unique<FileStateStore>(e->state_dir_, restore_command(options.topology_file, options.state_dir));

@@ -4,10 +4,19 @@
 #include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
 
+#include <flotilla/support/fd.hpp>
+
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -141,6 +150,103 @@ const char* status_name(flt_status s) {
 
 bool is_plugin_file(const std::filesystem::path& p) { return p.extension() == ".so"; }
 
+// ---------------------------------------------------------------------------------------
+// Checks before dlopen: the loader maps a library's segments as its headers describe them, so
+// a truncated file faults (SIGBUS) inside dlopen, and a FIFO blocks it. Only a regular, whole
+// ELF object of this build's class and machine is handed to the loader.
+
+#if defined(__LP64__)
+constexpr unsigned char kElfClass = ELFCLASS64;
+#else
+constexpr unsigned char kElfClass = ELFCLASS32;
+#endif
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+constexpr unsigned char kElfData = ELFDATA2LSB;
+#else
+constexpr unsigned char kElfData = ELFDATA2MSB;
+#endif
+
+// The e_machine of the running program (read once from /proc/self/exe), or EM_NONE when it
+// cannot be read, in which case the loader's own check is the only one.
+Elf64_Half own_machine() {
+  static const Elf64_Half machine = [] {
+    ElfW(Ehdr) h{};
+    support::UniqueFd fd(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+    if (!fd || ::pread(fd.get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return Elf64_Half{EM_NONE};
+    return Elf64_Half{h.e_machine};
+  }();
+  return machine;
+}
+
+std::string file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory";
+  if (S_ISFIFO(mode)) return "is a FIFO, not a regular file";
+  if (S_ISSOCK(mode)) return "is a socket, not a regular file";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "is a device, not a regular file";
+  return "is not a regular file";
+}
+
+// End of a table of `count` entries of `size` bytes at `offset`, saturating instead of wrapping.
+std::uint64_t table_end(std::uint64_t offset, std::uint64_t count, std::uint64_t size) {
+  const std::uint64_t bytes = count * size;  // both at most 65535
+  return offset > UINT64_MAX - bytes ? UINT64_MAX : offset + bytes;
+}
+
+// Checks the ELF header and that every byte the headers point at lies within `size`; "" or why not.
+std::string check_elf(int fd, std::uint64_t size) {
+  ElfW(Ehdr) h{};
+  if (size < EI_NIDENT || ::pread(fd, &h, std::min<std::uint64_t>(size, sizeof h), 0) < EI_NIDENT)
+    return size == 0 ? "empty file" : "not an ELF file (" + std::to_string(size) + " bytes)";
+  if (std::memcmp(h.e_ident, ELFMAG, SELFMAG) != 0) return "not an ELF file (no ELF magic)";
+  if (h.e_ident[EI_CLASS] != kElfClass)
+    return std::string("an ELF file of class ") + (h.e_ident[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit") + ", not this build's";
+  if (h.e_ident[EI_DATA] != kElfData) return "an ELF file of the other byte order";
+  if (size < sizeof h) return "truncated ELF (" + std::to_string(size) + " of at least " + std::to_string(sizeof h) + " bytes)";
+  if (own_machine() != EM_NONE && h.e_machine != own_machine())
+    return "an ELF file for machine " + std::to_string(h.e_machine) + ", not this build's (" + std::to_string(own_machine()) + ")";
+  if (h.e_type != ET_DYN) return "an ELF file that is not a shared library (e_type " + std::to_string(h.e_type) + ")";
+  if (h.e_phnum == 0 || h.e_phentsize != sizeof(ElfW(Phdr))) return "an ELF file without valid program headers";
+  std::uint64_t needed = table_end(h.e_phoff, h.e_phnum, h.e_phentsize);
+  if (h.e_shoff != 0) needed = std::max(needed, table_end(h.e_shoff, h.e_shnum, h.e_shentsize));
+  if (needed <= size) {
+    std::vector<ElfW(Phdr)> ph(h.e_phnum);
+    const auto bytes = static_cast<ssize_t>(ph.size() * sizeof(ElfW(Phdr)));
+    if (::pread(fd, ph.data(), static_cast<size_t>(bytes), static_cast<off_t>(h.e_phoff)) != bytes)
+      return "unreadable program headers";
+    for (const auto& seg : ph)
+      if (seg.p_type == PT_LOAD) needed = std::max(needed, table_end(seg.p_offset, 1, seg.p_filesz));
+  }
+  if (needed > size) {
+    const std::string want = needed == UINT64_MAX ? "more than " + std::to_string(size) : std::to_string(needed);
+    return "truncated ELF (" + std::to_string(size) + " of " + want + " bytes)";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string check_plugin_file(const std::filesystem::path& file) {
+  // The type is checked before the open, so no device is ever opened; O_NONBLOCK keeps a FIFO
+  // swapped in between from blocking the open, and fstat checks the type again.
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    const int err = errno;
+    return err == ELOOP ? "symlink loop" : std::string("cannot read: ") + std::strerror(err);
+  }
+  if (!S_ISREG(st.st_mode)) return file_type_name(st.st_mode);
+  support::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return std::string("cannot open: ") + std::strerror(errno);
+  if (::fstat(fd.get(), &st) != 0) return std::string("cannot read: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return file_type_name(st.st_mode);
+  return check_elf(fd.get(), static_cast<std::uint64_t>(st.st_size));
+}
+
+namespace {
+
+std::string skipped(const std::filesystem::path& file, const std::string& why) {
+  return "skipped plugin " + file.string() + ": " + why + "; replace it with a complete build of the plugin or remove it from the plugin path";
+}
+
 // The one list of which entries of each table are required (plugin.h says the same, entry by
 // entry; docs/sdk-reference.md lists them): a table lacking one is refused at load time, so
 // the engine never calls a NULL required entry. Optional entries may be NULL.
@@ -214,6 +320,7 @@ Result<Plugin> load_plugin(const std::filesystem::path& file) {
   namespace dll = boost::dll;
   Plugin p;
   p.file = file;
+  if (auto why = check_plugin_file(file); !why.empty()) return fail(skipped(file, why));
   boost::system::error_code ec;
   auto lib = std::make_shared<dll::shared_library>();
   lib->load(file.string(), dll::load_mode::rtld_local | dll::load_mode::rtld_now, ec);
@@ -381,20 +488,46 @@ std::vector<std::filesystem::path> PluginHost::search_path(const std::string& ex
   return out;
 }
 
+namespace {
+
+// The *.so entries of one directory of the search path, sorted. A directory that exists but
+// cannot be read, or an entry that cannot be examined, is a problem; neither stops the walk.
+std::vector<std::filesystem::path> plugin_candidates(const std::filesystem::path& dir, std::vector<Error>& problems) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    problems.push_back(Error{"cannot read plugin directory " + dir.string() + ": " + ec.message() + "; fix it or remove it from the plugin path"});
+  if (!is_dir) return files;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) {
+    problems.push_back(Error{"cannot read plugin directory " + dir.string() + ": " + ec.message() + "; fix its permissions or remove it from the plugin path"});
+    return files;
+  }
+  // Only names are read here: whether an entry is a usable file is check_plugin_file's
+  // question, asked without throwing (a symlink loop makes is_regular_file throw).
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    if (is_plugin_file(it->path())) files.push_back(it->path());
+  }
+  if (ec)
+    problems.push_back(Error{"stopped reading plugin directory " + dir.string() + ": " + ec.message() + "; fix its permissions"});
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
 PluginHost PluginHost::discover(const std::vector<std::filesystem::path>& path) {
   PluginHost host;
   host.path_ = path;
   std::set<std::string> seen_files;
   for (const auto& dir : path) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) continue;
-    std::vector<std::filesystem::path> files;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-      if (entry.is_regular_file() && is_plugin_file(entry.path())) files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      auto canon = std::filesystem::canonical(f, ec).string();
-      if (!seen_files.insert(canon).second) continue;
+    for (const auto& f : plugin_candidates(dir, host.problems_)) {
+      std::error_code ec;
+      auto canon = std::filesystem::canonical(f, ec);
+      if (!seen_files.insert(ec ? f.string() : canon.string()).second) continue;
       auto loaded = load_plugin(f);
       if (!loaded) {
         host.problems_.push_back(loaded.error());

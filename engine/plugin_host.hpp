@@ -52,7 +52,14 @@ struct Plugin {
   [[nodiscard]] bool answers(const std::string& question) const;
 };
 
-/// Loads one plugin file and checks it: the entry symbol, the ABI version, the descriptor,
+/// Checks a plugin candidate without loading it: "" when `file` is a regular file holding a
+/// whole ELF shared library of this build's class, byte order and machine (every header and
+/// loadable segment within the file), else why not, e.g. "truncated ELF (4096 of 181234 bytes)",
+/// "is a directory", "symlink loop". Never opens a device or blocks on a FIFO.
+[[nodiscard]] std::string check_plugin_file(const std::filesystem::path& file);
+
+/// Loads one plugin file and checks it (check_plugin_file first, so the loader never sees a
+/// truncated or foreign file): the entry symbol, the ABI version, the descriptor,
 /// the manifest and the interface table of its kind. Errors name the file and what to do.
 [[nodiscard]] Result<Plugin> load_plugin(const std::filesystem::path& file);
 
@@ -98,8 +105,9 @@ class PluginHost {
   /// FLOTILLA_PLUGIN_PATH, then ../lib/flotilla/plugins relative to the running executable.
   [[nodiscard]] static std::vector<std::filesystem::path> search_path(const std::string& explicit_path);
 
-  /// Loads every *.so in the search path. A file that fails to load is recorded in
-  /// `problems()`, not fatal; the first plugin of a kind and name wins.
+  /// Loads every *.so in the search path. A candidate that fails check_plugin_file or fails to
+  /// load, and a directory that cannot be read, is recorded in `problems()` ("skipped plugin
+  /// FILE: why; what to do"), never fatal; the first plugin of a kind and name wins.
   [[nodiscard]] static PluginHost discover(const std::vector<std::filesystem::path>& path);
 
   [[nodiscard]] const Plugin* find(const std::string& kind, const std::string& name) const;

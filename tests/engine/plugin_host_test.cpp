@@ -1,11 +1,15 @@
 #include "plugin_host.hpp"
+#include "support/hostile_plugins.hpp"
+#include "support/process_util.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 using namespace flotilla;
 namespace fs = std::filesystem;
+using flotilla::test::proc::ScratchDir;
 
 namespace {
 
@@ -162,4 +166,52 @@ TEST_CASE("an addon answers questions through flotilla.query/1, in parts, until 
   REQUIRE(plain);
   CHECK(plain->query == nullptr);
   CHECK(call_query(*plain, {{"question", "count"}}, no_hooks(), collect).status == FLT_NOT_SUPPORTED);
+}
+
+TEST_CASE("bad plugin candidates are refused before the loader sees them, each with its reason", "[plugin_host]") {
+  const ScratchDir scratch("flotilla-hostile-plugins");
+  const fs::path dir = scratch.path() / "plugins";
+  const auto candidates = test::make_hostile_plugin_dir(dir, fs::path(FLOTILLA_PLUGIN_DIR) / "driver_local.so");
+  for (const auto& c : candidates) {
+    INFO(c.name);
+    CHECK_THAT(check_plugin_file(dir / c.name), Catch::Contains(c.reason));
+    auto loaded = load_plugin(dir / c.name);
+    REQUIRE_FALSE(loaded);
+    CHECK_THAT(loaded.error().message, Catch::StartsWith("skipped plugin " + (dir / c.name).string() + ": "));
+    CHECK_THAT(loaded.error().message, Catch::Contains(c.reason));
+    CHECK_THAT(loaded.error().message, Catch::Contains("remove it from the plugin path"));
+  }
+  CHECK(check_plugin_file(fs::path(FLOTILLA_PLUGIN_DIR) / "driver_local.so").empty());
+  CHECK(check_plugin_file(test_plugin("bad_abi")).empty());
+}
+
+TEST_CASE("a truncated plugin names how many bytes it has and how many it needs", "[plugin_host]") {
+  const ScratchDir scratch("flotilla-hostile-plugins");
+  const fs::path real = fs::path(FLOTILLA_PLUGIN_DIR) / "runtime_process.so";
+  test::make_hostile_plugin_dir(scratch.path(), real);
+  CHECK(check_plugin_file(scratch.path() / "driver_truncated.so") ==
+        "truncated ELF (4096 of " + std::to_string(fs::file_size(real)) + " bytes)");
+}
+
+TEST_CASE("discovery survives a hostile plugin directory and still finds the real plugins", "[plugin_host]") {
+  const ScratchDir scratch("flotilla-hostile-plugins");
+  const fs::path dir = scratch.path() / "plugins";
+  const auto candidates = test::make_hostile_plugin_dir(dir, fs::path(FLOTILLA_PLUGIN_DIR) / "driver_local.so");
+  // A directory of the path that is itself a symlink loop, and one that does not exist.
+  fs::create_symlink(scratch.path() / "loop_dir", scratch.path() / "loop_dir");
+  auto host = PluginHost::discover({scratch.path() / "loop_dir", dir, scratch.path() / "missing", FLOTILLA_PLUGIN_DIR});
+  CHECK(host.find("driver", "local") != nullptr);
+  CHECK(host.find("runtime", "process") != nullptr);
+  REQUIRE(host.problems().size() == candidates.size() + 1);
+  CHECK_THAT(host.problems()[0].message, Catch::Contains("cannot read plugin directory " + (scratch.path() / "loop_dir").string()));
+  for (const auto& c : candidates) {
+    INFO(c.name);
+    const bool reported = std::any_of(host.problems().begin(), host.problems().end(), [&](const Error& e) {
+      return e.message.find((dir / c.name).string() + ": ") != std::string::npos && e.message.find(c.reason) != std::string::npos;
+    });
+    CHECK(reported);
+  }
+  auto truncated = host.get("driver", "truncated");
+  REQUIRE_FALSE(truncated);
+  CHECK_THAT(truncated.error().message, Catch::Contains("truncated ELF"));
 }
