@@ -1,5 +1,7 @@
 #include "state_store.hpp"
 
+#include "input_limits.hpp"
+
 #include "flotilla/support/files.hpp"
 #include "state_records.hpp"
 
@@ -341,30 +343,9 @@ Result<int> header_version(const fs::path& path, std::string_view header, const 
               "not a flotilla state file; " + remedy);
 }
 
-// The line of the first place `body` nests deeper than kMaxStateDepth, or 0. Checked before
-// parsing: the engine's JSON writer and comparisons recurse, so a state nested without bound
-// (in a driver's or runtime's record, which the engine does not look into) must never load.
-long too_deep_at(std::string_view body) {
-  constexpr int kMaxStateDepth = 128;
-  int depth = 0;
-  long line = 2;
-  bool in_string = false, escaped = false;
-  for (const char ch : body) {
-    if (ch == '\n') ++line;
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '{' || ch == '[') {
-      if (++depth > kMaxStateDepth) return line;
-    } else if (ch == '}' || ch == ']') {
-      --depth;
-    }
-  }
-  return 0;
-}
+// The engine's JSON writer and comparisons recurse, so a state nested without bound (in a
+// driver's or runtime's record, which the engine does not look into) must never load.
+constexpr int kMaxStateDepth = 128;
 
 std::string plural(std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
 
@@ -385,9 +366,9 @@ Result<std::optional<json>> read_state_file(const fs::path& path, const std::str
   if (!version) return std::unexpected(version.error());
 
   const std::string_view body = newline == std::string::npos ? std::string_view{} : std::string_view(text).substr(newline + 1);
-  if (const long line = too_deep_at(body); line != 0)
-    return fail("state file " + quoted(path) + " line " + std::to_string(line) + ": nested deeper than 128 levels, " +
-                "which flotilla never writes; " + remedy);
+  if (const auto at = json_too_deep(body, kMaxStateDepth))
+    return fail("state file " + quoted(path) + " line " + std::to_string(at->line + 1) + ": nested deeper than " +
+                std::to_string(kMaxStateDepth) + " levels, which flotilla never writes; " + remedy);
   json state;
   try {
     state = json::parse(body);
