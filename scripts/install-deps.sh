@@ -16,6 +16,8 @@ packages=(
   curl dnsutils wrk iproute2 procps
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
   dpkg-dev python3-jsonschema zsh man-db
+  # the fuzz targets (scripts/fuzz.sh): clang, and its runtime with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # Docker nodes (the netns driver and the docker runtime): dockerd per namespace, the lab's
   # registry, and busybox-static for the tests' tiny image
   docker.io docker-registry busybox-static util-linux

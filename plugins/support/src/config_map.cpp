@@ -133,8 +133,8 @@ std::vector<OptionError> OptionTable::check(const json& config) const {
   std::vector<OptionError> out;
   if (config.is_null()) return check(json::object());
   if (!config.is_object()) return {{"", "the options must be a table, not " + shown(config)}};
-  for (const auto& [key, value] : config.items()) {
-    (void)value;
+  for (const auto& item : config.items()) {
+    const std::string& key = item.key();
     const bool known = std::any_of(specs_.begin(), specs_.end(), [&](const OptionSpec& s) { return s.name == key; });
     if (!known) out.push_back({key, "option " + in_quotes(key) + " is not known; remove it"});
   }
