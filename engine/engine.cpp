@@ -170,16 +170,19 @@ json Engine::inspect_nodes(const json& state) {
 
 json Engine::refresh(const json& state) {
   json live = {{"nodes", inspect_nodes(state)}, {"instances", json::object()}, {"components", json::object()}};
+  // A workload recorded only as intent is looked up by its name (workload_ref).
   for (const auto& [id, rec] : records_of<InstanceRecord>(state, "instances")) {
-    if (rec.record.is_null()) continue;
-    auto r = runtime_call(state, rec.node, "inspect", {{"record", rec.record}});
+    const json ref = workload_ref(rec);
+    if (ref.is_null()) continue;
+    auto r = runtime_call(state, rec.node, "inspect", {{"record", ref}});
     live["instances"][id] = r ? str_or(*r, "state", "missing") : "unknown";
   }
   for (const auto& [name, rec] : records_of<AddonRecord>(state, "addons")) {
     json comps = json::object();
     for (const auto& [key, c] : rec.components) {
-      if (c.record.is_null()) continue;
-      auto r = runtime_call(state, c.node, "inspect", {{"record", c.record}});
+      const json ref = workload_ref(name, c);
+      if (ref.is_null()) continue;
+      auto r = runtime_call(state, c.node, "inspect", {{"record", ref}});
       comps[key] = r ? str_or(*r, "state", "missing") : "unknown";
     }
     live["components"][name] = comps;

@@ -3,7 +3,10 @@
 #include "engine.hpp"
 #include "json_access.hpp"
 #include "plugin_views.hpp"
+#include "planner.hpp"
 #include "util.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace flotilla {
 namespace {
@@ -17,6 +20,29 @@ flt_status failed(json& out, const Error& e) { return error_out(out, e.retryable
 
 }  // namespace
 
+json workload_ref(const json& record, const std::string& workload) {
+  if (!record.is_null()) return record;
+  if (workload.empty()) return json();
+  return {{"name", workload}};
+}
+
+json workload_ref(const InstanceRecord& instance) {
+  std::string workload = instance.workload;
+  if (workload.empty() && !instance.service.empty()) {
+    InstancePlan named;
+    named.service = instance.service;
+    named.instance = instance.instance;
+    workload = named.workload_name();
+  }
+  return workload_ref(instance.record, workload);
+}
+
+json workload_ref(const std::string& addon, const ComponentRecord& component) {
+  std::string workload = component.workload;
+  if (workload.empty() && !component.name.empty()) workload = addon_workload_prefix(addon) + safe_name(component.name);
+  return workload_ref(component.record, workload);
+}
+
 flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json& out) {
   const std::string op = req.value("op", "");
   Call c{addon, req, out, json::object(), ""};
@@ -29,14 +55,13 @@ flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json
   const std::string name = req.value("name", req.contains("workload") ? req["workload"].value("name", "") : std::string());
   if (name.empty()) return error_out(out, FLT_INVALID, "runtime operation " + op + " needs a workload name");
   const std::string key = c.node + "/" + name;
-  if (op == "start") return start(c, name, key);
   const auto components = record_of<AddonRecord>(c.state, "addons", addon).components;
   const auto found = components.find(key);
-  const ComponentRecord comp = found != components.end() ? found->second : ComponentRecord{};
+  const ComponentRecord* comp = found != components.end() ? &found->second : nullptr;
+  if (op == "start") return start(c, name, key, comp);
   if (op == "stop") return stop(c, key, comp);
   if (op == "inspect" || op == "signal") return inspect_or_signal(c, op, name, comp);
-  if (comp.record.is_null())
-    return error_out(out, FLT_NOT_FOUND, "addon " + addon + " has no component " + name + " on node " + c.node);
+  if (!comp) return error_out(out, FLT_NOT_FOUND, "addon " + addon + " has no component " + name + " on node " + c.node);
   return error_out(out, FLT_INVALID, "unknown runtime operation \"" + op + "\"; see docs/sdk-reference.md");
 }
 
@@ -60,7 +85,7 @@ flt_status RuntimeBroker::put_file(Call& c, bool remove) {
   return FLT_OK;
 }
 
-flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::string& key) {
+flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::string& key, const ComponentRecord* before) {
   json workload = c.req.value("workload", json::object());
   workload["name"] = addon_workload_prefix(c.addon) + safe_name(name);
   workload["owner"] = "addon:" + c.addon;
@@ -80,9 +105,13 @@ flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::str
       });
       !ok)
     return error_out(c.out, FLT_ERROR, ok.error().message);
+  // The runtime's start is idempotent by name: a workload of this name that runs with this
+  // spec is returned as it is (changed: false), so one a killed run started is adopted here.
   auto r = e_.runtime_call(e_.snapshot(), c.node, "start", {{"workload", workload}});
   if (!r) return failed(c.out, r.error());
   const json record = r->value("record", *r);
+  if (before && before->record.is_null() && !r->value("changed", true))
+    spdlog::info("addon {}: adopted component {} on node {}, started by a run that ended before recording it", c.addon, name, c.node);
   if (auto ok = e_.update_record<AddonRecord>("addons", c.addon, [&](AddonRecord& a) {
         a.components[key].record = record;
         a.components[key].status = WorkloadStatus::running;
@@ -93,16 +122,19 @@ flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::str
   return FLT_OK;
 }
 
-flt_status RuntimeBroker::stop(Call& c, const std::string& key, const ComponentRecord& component) {
-  if (!component.record.is_null())
+flt_status RuntimeBroker::stop(Call& c, const std::string& key, const ComponentRecord* component) {
+  if (component)
     if (auto ok = stop_component(c.addon, key); !ok) return error_out(c.out, FLT_ERROR, ok.error().message);
   c.out = json::object();
   return FLT_OK;
 }
 
 flt_status RuntimeBroker::inspect_or_signal(Call& c, const std::string& op, const std::string& name,
-                                            const ComponentRecord& component) {
-  if (component.record.is_null()) {
+                                            const ComponentRecord* component) {
+  // A component recorded only as intent is asked about by name: it may run, started by a run
+  // that died before recording it, and must not look like a stranger holding its port.
+  const json ref = component ? workload_ref(c.addon, *component) : json();
+  if (ref.is_null()) {
     if (op == "inspect") {
       c.out = {{"state", "missing"}};
       return FLT_OK;
@@ -110,7 +142,7 @@ flt_status RuntimeBroker::inspect_or_signal(Call& c, const std::string& op, cons
     return error_out(c.out, FLT_NOT_FOUND,
                      "addon " + c.addon + " has no component " + name + " on node " + c.node);
   }
-  json r_req = {{"record", component.record}};
+  json r_req = {{"record", ref}};
   if (op == "signal") r_req["signal"] = c.req.value("signal", "HUP");
   auto r = e_.runtime_call(c.state, c.node, op.c_str(), r_req);
   if (!r) return failed(c.out, r.error());
@@ -121,11 +153,11 @@ flt_status RuntimeBroker::inspect_or_signal(Call& c, const std::string& op, cons
 Result<void> RuntimeBroker::stop_component(const std::string& addon, const std::string& key) {
   const json state = e_.snapshot();
   const auto components = record_of<AddonRecord>(state, "addons", addon).components;
-  if (auto c = components.find(key); c != components.end() && !c->second.record.is_null()) {
-    auto r = e_.runtime_call(state, c->second.node, "stop",
-                             {{"record", c->second.record}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
-    if (!r) return fail("addon " + addon + " component " + key + ": " + r.error().message);
-  }
+  if (auto c = components.find(key); c != components.end())
+    if (const json ref = workload_ref(addon, c->second); !ref.is_null()) {
+      auto r = e_.runtime_call(state, c->second.node, "stop", {{"record", ref}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
+      if (!r) return fail("addon " + addon + " component " + key + ": " + r.error().message);
+    }
   if (!obj(state, "addons").contains(addon)) return {};
   return e_.update_record<AddonRecord>("addons", addon, [&](AddonRecord& a) { a.components.erase(key); });
 }

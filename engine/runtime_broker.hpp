@@ -1,6 +1,8 @@
 // The runtime broker: runtime operations an addon asks for through the host API (start,
 // stop, inspect, signal, put_file, remove_file, list). Each component is recorded in state
-// before it is started and after, so a crashed run adopts it instead of starting it twice.
+// before it is started and after, so a crashed run adopts it instead of starting it twice:
+// one recorded only as intent (`starting`, no runtime record) is looked up through its
+// runtime by its workload name (workload_ref), never taken for a stranger.
 #pragma once
 
 #include "result.hpp"
@@ -17,6 +19,15 @@ namespace flotilla {
 using json = nlohmann::json;
 
 class Engine;
+
+/// What a runtime is told to find a workload by: its record, or, when only the intent was
+/// recorded (the run died before the start returned), a record holding just the workload's
+/// name, which runtimes look up by name (docs/sdk-reference.md). Null when neither is known.
+[[nodiscard]] json workload_ref(const json& record, const std::string& workload);
+/// workload_ref of an instance; its workload name is derived when an old state lacks it.
+[[nodiscard]] json workload_ref(const InstanceRecord& instance);
+/// workload_ref of a component of `addon`; the same fallback.
+[[nodiscard]] json workload_ref(const std::string& addon, const ComponentRecord& component);
 
 class RuntimeBroker {
  public:
@@ -39,9 +50,10 @@ class RuntimeBroker {
   };
   flt_status list(Call& c);
   flt_status put_file(Call& c, bool remove);
-  flt_status start(Call& c, const std::string& name, const std::string& key);
-  flt_status stop(Call& c, const std::string& key, const ComponentRecord& component);
-  flt_status inspect_or_signal(Call& c, const std::string& op, const std::string& name, const ComponentRecord& component);
+  flt_status start(Call& c, const std::string& name, const std::string& key, const ComponentRecord* before);
+  flt_status stop(Call& c, const std::string& key, const ComponentRecord* component);
+  // `component` is null when the addon never started one of that name.
+  flt_status inspect_or_signal(Call& c, const std::string& op, const std::string& name, const ComponentRecord* component);
 
   Engine& e_;
 };

@@ -165,7 +165,8 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   const json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
                          {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
   // A replaced instance that moves to another node is stopped where it was first.
-  if (const auto old = record_of<InstanceRecord>(state, "instances", id); old.status != WorkloadStatus::unknown && old.node != node)
+  const auto old = record_of<InstanceRecord>(state, "instances", id);
+  if (old.status != WorkloadStatus::unknown && old.node != node)
     if (auto ok = stop_instance(id); !ok) return ok;
   if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) {
         rec.service = svc->name;
@@ -182,7 +183,11 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
     return ok;
   auto started = e_.runtime_call(e_.snapshot(), node, "start", {{"workload", workload}});
   if (!started) return fail("instance " + id + " on " + node + ": " + started.error().message);
+  // The runtime's start is idempotent by name: what a killed run started with this spec is
+  // returned as it is (changed: false) and adopted here instead of started twice.
   const json record = started->value("record", *started);
+  if (old.node == node && old.record.is_null() && !started->value("changed", true))
+    spdlog::info("instance {}: adopted its workload on node {}, started by a run that ended before recording it", id, node);
   if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) { rec.record = record; }); !ok) return ok;
   if (port > 0 && !svc->health.empty())
     if (auto ok = wait_healthy(id, node, "http://" + address + ":" + std::to_string(port) + svc->health, record, cancel); !ok) return ok;
@@ -214,10 +219,12 @@ Result<void> EngineStepRunner::stop_instance(const std::string& id) {
   const json state = e_.snapshot();
   if (!obj(state, "instances").contains(id)) return {};
   const auto rec = record_of<InstanceRecord>(state, "instances", id);
-  if (!rec.record.is_null()) {
+  // One recorded only as intent may run all the same (the run that started it died before
+  // recording it): the runtime stops it by its workload name.
+  if (const json ref = workload_ref(rec); !ref.is_null()) {
     if (auto ok = e_.update_record<InstanceRecord>("instances", id, [](InstanceRecord& r) { r.status = WorkloadStatus::stopping; }); !ok)
       return ok;
-    auto r = e_.runtime_call(state, rec.node, "stop", {{"record", rec.record}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
+    auto r = e_.runtime_call(state, rec.node, "stop", {{"record", ref}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
     if (!r) return fail("instance " + id + ": " + r.error().message);
   }
   return e_.erase_record("instances", id);

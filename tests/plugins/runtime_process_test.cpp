@@ -355,6 +355,29 @@ TEST_CASE("process runtime: stop with purge removes the workload directory", "[p
   CHECK_FALSE(proc::running(r["record"]["pid"].get<pid_t>()));
 }
 
+TEST_CASE("process runtime: a record holding only the name finds the workload by its pid file", "[plugins][process]") {
+  // What the engine sends for a workload recorded only as intent: a run that died after the
+  // start but before recording its result.
+  RuntimeFixture f;
+  const json r = f.started("intent", {"/bin/sleep", "60"});
+  const pid_t pid = r["record"]["pid"].get<pid_t>();
+  const json by_name = {{"name", "intent"}};
+  const auto seen = f.op("inspect", {{"record", by_name}});
+  REQUIRE(seen.ok());
+  CHECK(seen.result["state"] == "running");
+  CHECK(seen.result["pid"] == pid);
+  CHECK(f.op("inspect", {{"record", {{"name", "never-started"}}}}).result["state"] == "missing");
+  // The same start adopts it rather than starting a second one.
+  const json again = f.started("intent", {"/bin/sleep", "60"});
+  CHECK(again["changed"] == false);
+  CHECK(again["record"]["pid"] == pid);
+
+  REQUIRE(f.op("stop", {{"record", by_name}, {"timeout_s", 2}, {"purge", true}}).ok());
+  CHECK(proc::wait_until([&] { return !proc::running(pid); }, 2000ms));
+  CHECK_FALSE(fs::exists(workload_dir(f, "intent")));
+  CHECK(f.op("inspect", {{"record", by_name}}).result["state"] == "missing");
+}
+
 TEST_CASE("process runtime: runs flotilla-hello bound to the node address", "[plugins][process][integration]") {
   RuntimeFixture f;
   const std::string hello = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla-hello";

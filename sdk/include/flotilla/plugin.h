@@ -164,7 +164,8 @@ typedef struct flt_runtime_v1 {
   uint32_t struct_size;
   /* optional; NULL: nothing to check. {node, workload} -> {errors: [{message, key}]} */
   flt_operation validate;
-  /* required. {node, workload} -> {record, changed} */
+  /* required. {node, workload} -> {record, changed}. The `record` given to inspect, stop and
+     signal is one start returned, or {name} alone: then the workload is found by its name. */
   flt_operation start;
   /* required. {node, record} -> {state: running|exited|missing, exit_code?} */
   flt_operation inspect;
