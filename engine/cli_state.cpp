@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -151,9 +152,9 @@ Result<fs::path> keep_replaced(const fs::path& file) {
   fs::path kept = file;
   kept += ".replaced-" + file_stamp();
   if (::link(file.c_str(), kept.c_str()) == 0) return kept;
-  fs::rename(file, kept, ec);  // not a regular file (a directory): moved aside whole
-  if (ec) return fail("cannot keep " + file.string() + " as " + kept.string() + " before restoring: " + ec.message());
-  return kept;
+  // Not a regular file (a directory) or no hard links here: the user decides where it goes.
+  return fail("cannot keep " + file.string() + " as " + kept.string() + " before restoring: " + std::strerror(errno) +
+              "; move " + file.string() + " aside yourself, then run the restore again");
 }
 
 int restore(const StateCommand& c, const fs::path& dir, std::ostream& out, std::ostream& err) {
