@@ -260,6 +260,7 @@ int run_plan(Context& c, Engine& engine, const Plan& plan, const char* verb, boo
 Result<StateLock> lock_cluster(Context& c, Engine& engine, const std::string& command) {
   auto lock = StateLock::acquire(engine.state_dir(), command, "flotilla unlock " + engine.topology().file.string());
   if (lock && !lock->took_over().empty()) c.err << "note: " << lock->took_over() << "\n";
+  if (lock) engine.remove_stale_temp_files();  // a killed run's half-written files; nobody else writes now
   if (!lock && !lock.error().locked)
     lock.error().message += "; the state directory must be writable: fix its permissions or give another with --state-dir DIR";
   return lock;

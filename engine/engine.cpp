@@ -222,21 +222,11 @@ Result<ApplyReport> Engine::apply(const Plan& plan, CancelToken& cancel, Executi
   return report;
 }
 
-void Engine::cleanup_after_down() {
-  const json s = snapshot();
-  if (!obj(s, "nodes").empty() || !obj(s, "instances").empty() || !obj(s, "addons").empty()) return;
-  // Only what flotilla writes here goes (docs/cli.md, "What down removes"): a file a user put
-  // in the directory stays, and so does the directory then. Each node's and addon's own
-  // directory went with it when it was destroyed; `nodes` and `addons` go only when empty.
-  // The backup goes before the state file: a crash in between leaves a state file recording
-  // nothing, never a lone backup, which would read as a lost state.
-  std::error_code ec;
-  for (const char* f : {"state.json.bak", "state.json", "events.jsonl"}) std::filesystem::remove(state_dir_ / f, ec);
-  for (const char* sub : {"nodes", "addons"})
-    if (std::filesystem::is_directory(std::filesystem::symlink_status(state_dir_ / sub, ec))) std::filesystem::remove(state_dir_ / sub, ec);
+void Engine::remove_stale_temp_files() const {
   // Temp files of atomic writes (".state.json.tmp-PID-N", ".lock.tmp-PID-N", and of the netns
   // driver's bridge mark) that a run killed mid-write left behind; a live writer's are kept
   // (only a run that is taking the lock now).
+  std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
     const std::string name = entry.path().filename().string();
     std::size_t at = std::string::npos;
@@ -250,6 +240,21 @@ void Engine::cleanup_after_down() {
     const bool dead = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
     if (pid == ::getpid() || dead) std::filesystem::remove(entry.path(), ec);
   }
+}
+
+void Engine::cleanup_after_down() {
+  const json s = snapshot();
+  if (!obj(s, "nodes").empty() || !obj(s, "instances").empty() || !obj(s, "addons").empty()) return;
+  // Only what flotilla writes here goes (docs/cli.md, "What down removes"): a file a user put
+  // in the directory stays, and so does the directory then. Each node's and addon's own
+  // directory went with it when it was destroyed; `nodes` and `addons` go only when empty.
+  // The backup goes before the state file: a crash in between leaves a state file recording
+  // nothing, never a lone backup, which would read as a lost state.
+  std::error_code ec;
+  for (const char* f : {"state.json.bak", "state.json", "events.jsonl"}) std::filesystem::remove(state_dir_ / f, ec);
+  for (const char* sub : {"nodes", "addons"})
+    if (std::filesystem::is_directory(std::filesystem::symlink_status(state_dir_ / sub, ec))) std::filesystem::remove(state_dir_ / sub, ec);
+  remove_stale_temp_files();
   // The lock file is removed by its holder; the directory goes once it is empty.
 }
 

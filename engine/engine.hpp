@@ -85,6 +85,9 @@ class Engine {
   [[nodiscard]] Result<ApplyReport> apply(const Plan& plan, CancelToken& cancel, ExecutionObserver* observer);
   /// After a successful `down`: removes the state directory if nothing is left in it.
   void cleanup_after_down();
+  /// Removes the temp files of atomic writes in the state directory that a run killed
+  /// mid-write left (their writer is dead). Call with the lock held.
+  void remove_stale_temp_files() const;
 
   /// Records a `flotilla scale` override (see effective_replicas) and saves state.
   [[nodiscard]] Result<void> set_replicas(const std::string& service, int replicas);

@@ -216,6 +216,11 @@ void check_converged_up(const FaultCluster& c, int replicas, std::set<std::pair<
     leaders.insert(sids.begin(), sids.end());
   }
   CHECK(leaders == recorded);  // nothing runs that the state does not know
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(c.state_dir(), ec)) {
+    INFO("stray temp file " << e.path());  // a rerun removes what a killed save left
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+  }
   for (pid_t pid : recorded)
     if (const auto s = proc::read_stat(pid)) seen.insert({pid, s->start_time});
 }
