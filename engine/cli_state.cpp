@@ -135,22 +135,13 @@ int show(const StateCommand& c, const fs::path& dir, std::ostream& out, std::ost
   return kExitOk;
 }
 
-std::string file_stamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 // Keeps the file a restore replaces as `state.json.replaced-TIME`: it may record workloads the
 // backup does not. Empty when there is nothing to keep.
 Result<fs::path> keep_replaced(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(file, ec))) return fs::path{};
   fs::path kept = file;
-  kept += ".replaced-" + file_stamp();
+  kept += ".replaced-" + utc_now("%Y%m%dT%H%M%SZ");
   if (::link(file.c_str(), kept.c_str()) == 0) return kept;
   // Not a regular file (a directory) or no hard links here: the user decides where it goes.
   return fail("cannot keep " + file.string() + " as " + kept.string() + " before restoring: " + std::strerror(errno) +

@@ -42,14 +42,16 @@ std::filesystem::path executable_dir() {
   return ec ? std::filesystem::current_path() : self.parent_path();
 }
 
-std::string iso_now() {
+std::string utc_now(const char* format) {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
+
+std::string iso_now() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;

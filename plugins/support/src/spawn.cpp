@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
+#include <utility>
 #include <system_error>
 
 extern char** environ;
@@ -75,12 +77,28 @@ bool move_fd(int from, int to) {
   return ::dup2(from, to) == to;
 }
 
+// Closes every descriptor above 2 but the ones the child still needs, first thing after fork.
+// Close-on-exec would close them only at exec, and a child waiting for the go byte may outlive a
+// caller killed meanwhile: it must not keep the caller's descriptors (a state lock's flock above
+// all, which would make a dead run look alive) while it notices and leaves. It also closes the
+// caller's pipe ends: holding go_w would keep the child's read from ever seeing EOF.
+void close_all_but_needed(const ChildPlan& plan) {
+  int keep[] = {plan.report_w, plan.go_r, plan.in.get(), plan.out.get(), plan.err.get()};
+  for (std::size_t i = 1; i < std::size(keep); ++i)
+    for (std::size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
+  unsigned from = 3;
+  for (const int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(from, ~0u, 0);
+}
+
 // The process that will exec. Only async-signal-safe calls from here on; this is one
 // straight sequence so it can be checked against signal-safety(7) in one read.
 [[noreturn]] void exec_child(const ChildPlan& plan) {
-  // The caller's ends: holding go_w here would keep the read below from ever seeing EOF.
-  ::close(plan.report_r);
-  ::close(plan.go_w);
+  close_all_but_needed(plan);
   if (plan.new_session) ::setsid();
   char byte = 0;
   ssize_t n;
@@ -110,6 +128,7 @@ bool move_fd(int from, int to) {
 // The first child when detaching: forks the process that execs and leaves at once, so init
 // adopts it. Async-signal-safe like exec_child.
 [[noreturn]] void detach_child(const ChildPlan& plan) {
+  close_all_but_needed(plan);
   const pid_t second = ::fork();
   if (second < 0) {
     write_report(plan.report_w, kForkFailed, errno);

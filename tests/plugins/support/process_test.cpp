@@ -223,6 +223,38 @@ TEST_CASE("spawn can detach a helper into its own session, and signal_process en
   CHECK(s::wait_until(5s, 20ms, [&] { return !s::is_running(id); }));
 }
 
+TEST_CASE("a spawned child waiting to exec keeps none of the caller's descriptors", "[support][process]") {
+  // A caller killed while its child waits for the go byte must not leave its descriptors (a
+  // state lock's flock) alive in that child, so the child drops them at once, not at exec.
+  ScratchDir dir("flotilla-support-process");
+  const fs::path held = dir.path() / "lock";
+  const int fd = ::open(held.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  const auto holds_it = [&](pid_t pid) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      std::error_code link_ec;
+      if (fs::read_symlink(entry.path(), link_ec) == held) return true;
+    }
+    return false;
+  };
+  REQUIRE(holds_it(::getpid()));
+  for (const bool detach : {false, true}) {
+    INFO("detach: " << detach);
+    bool dropped = false;
+    s::SpawnOptions o;
+    o.argv = {"true"};
+    o.detach = detach;
+    o.before_exec = [&](const s::ProcessId& id) {
+      dropped = s::wait_until(5s, 5ms, [&] { return !holds_it(id.pid); });
+    };
+    const auto id = s::spawn(o);
+    Started guard{id, detach};
+    CHECK(dropped);
+  }
+  ::close(fd);
+}
+
 TEST_CASE("spawn reports what went wrong, naming the program", "[support][process]") {
   ScratchDir dir("flotilla-support-process");
   s::SpawnOptions o;
