@@ -3,10 +3,13 @@
 #include "input_limits.hpp"
 
 #include "flotilla/support/files.hpp"
+#include "flotilla/support/wait.hpp"
 #include "state_records.hpp"
+#include "util.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
@@ -119,15 +123,6 @@ std::string parse_detail(const std::string& what) {
   }
   auto bracket = what.find("] ");
   return bracket == std::string::npos ? what : what.substr(bracket + 2);
-}
-
-std::string iso8601_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string host_name() {
@@ -240,6 +235,15 @@ bool held_elsewhere(const LockInfo& info) {
   return it != info.holder.end() && it->is_string() && it->get<std::string>() != host_name();
 }
 
+/// Whether the holder named in the file is a process of this host that no longer exists.
+bool holder_gone_here(const LockInfo& info) {
+  if (!info.holder.is_object() || held_elsewhere(info)) return false;
+  const auto it = info.holder.find("pid");
+  if (it == info.holder.end() || !it->is_number_integer()) return false;
+  const auto pid = it->get<long long>();
+  return pid > 0 && pid <= INT32_MAX && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
 /// The one line a run prints when it took over the lock of a run that died.
 std::string takeover_note(const fs::path& dir, const LockInfo& info) {
   const std::string who = info.holder.is_null()
@@ -277,47 +281,27 @@ Result<void> write_file_atomic(const fs::path& path, const std::string& content,
 
 namespace {
 
-// The state file's bytes, nullopt when it does not exist. Opened without blocking and checked
-// before reading, so a FIFO, a device or a huge file is refused rather than read.
+// The state file's bytes, nullopt when it does not exist. Read with the support library's
+// bound, so a FIFO, a device or a huge file is refused rather than read.
 Result<std::optional<std::string>> read_bounded(const fs::path& path, const std::string& remedy) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    const int e = errno;
-    if (e == ENOENT) return std::optional<std::string>{};
-    if (e == EISDIR) return fail("state file " + quoted(path) + " is a directory, not a file; " + remedy);
-    return fail("cannot read state file " + quoted(path) + ": " + errno_text(e) + "; check its permissions");
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    if (S_ISDIR(st.st_mode)) return fail("state file " + quoted(path) + " is a directory, not a file; " + remedy);
-    return fail("state file " + quoted(path) + " is not a regular file; " + remedy);
-  }
-  const auto limit = std::to_string(kMaxStateFileBytes >> 20) + " MiB";
-  if (static_cast<std::uintmax_t>(st.st_size) > kMaxStateFileBytes) {
-    ::close(fd);
-    return fail("state file " + quoted(path) + " is " + std::to_string(st.st_size) + " bytes, more than the " + limit +
-                " a state file may hold: it is damaged or not a flotilla state file; " + remedy);
-  }
-  std::string content;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return fail("cannot read state file " + quoted(path) + ": " + errno_text(e) + "; check its permissions");
-    }
-    content.append(buf, static_cast<std::size_t>(n));
-    if (content.size() > kMaxStateFileBytes) {  // it grew while being read
-      ::close(fd);
-      return fail("state file " + quoted(path) + " holds more than the " + limit + " a state file may hold; " + remedy);
+  try {
+    return std::optional<std::string>(support::read_regular_file(path, kMaxStateFileBytes));
+  } catch (const std::system_error& e) {
+    switch (e.code().value()) {
+      case ENOENT: return std::optional<std::string>{};
+      case EISDIR: return fail("state file " + quoted(path) + " is a directory, not a file; " + remedy);
+      case ENODEV: return fail("state file " + quoted(path) + " is not a regular file; " + remedy);
+      case EFBIG: {
+        std::error_code ec;
+        const auto size = fs::file_size(path, ec);
+        return fail("state file " + quoted(path) + " is " + (ec ? std::string("larger") : std::to_string(size) + " bytes,") +
+                    " more than the " + size_text(kMaxStateFileBytes) +
+                    " a state file may hold: it is damaged or not a flotilla state file; " + remedy);
+      }
+      default:
+        return fail("cannot read state file " + quoted(path) + ": " + errno_text(e.code().value()) + "; check its permissions");
     }
   }
-  ::close(fd);
-  return std::optional<std::string>(std::move(content));
 }
 
 // The version of the "flotilla-state N" line, or an error.
@@ -508,9 +492,10 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
                        {"host", host_name()},
                        {"user", user_name()},
                        {"command", command},
-                       {"since", iso8601_now()}};
+                       {"since", iso_now()}};
   const std::string content = holder.dump(2) + "\n";
   std::string took_over;
+  bool waited_for_orphan = false;
 
   // The lock file is written and flocked under a private name, then linked into place: link
   // fails if `lock` exists, like O_EXCL, and nobody ever sees a lock file that is half written
@@ -564,6 +549,17 @@ Result<StateLock> StateLock::acquire(const fs::path& dir, const std::string& com
     }
     if (old_fd >= 0) ::close(old_fd);
     if (!info->exists || info->changed || dead_here) continue;  // gone, replaced or taken over: link ours
+    // The holder is dead but its flock is not free: a process it had just forked still has the
+    // descriptor, and lets go of it within moments (it never exec's without its parent). Wait
+    // for that once rather than send the user to `unlock` for a run that is gone.
+    if (info->alive && !waited_for_orphan && holder_gone_here(*info)) {
+      waited_for_orphan = true;
+      (void)support::wait_until(std::chrono::seconds(3), std::chrono::milliseconds(20), [&] {
+        auto again = probe_lock(path);
+        return !again || !again->alive;
+      });
+      continue;
+    }
     Error held{held_message(dir, path, *info, unlock_command)};
     held.locked = true;
     return std::unexpected(std::move(held));

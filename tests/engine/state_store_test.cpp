@@ -286,6 +286,35 @@ TEST_CASE("lock: a lock left by a dead run is taken over, saying whose", "[state
   CHECK(lock->took_over().empty());
 }
 
+TEST_CASE("lock: a dead run's lock still held by a child it had just forked is taken over once the child lets go",
+          "[state][lock]") {
+  TempDir tmp;
+  // The run forks a child (as spawn does, before exec) and is killed: the child holds the flock
+  // a moment longer. The rerun waits for it instead of calling a dead run alive.
+  const pid_t run = ::fork();
+  if (run == 0) {
+    auto lock = StateLock::acquire(tmp.path(), "flotilla up crashed.toml");
+    if (!lock) ::_exit(1);
+    if (::fork() == 0) {
+      ::usleep(1'000'000);
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  REQUIRE(run > 0);
+  int status = 0;
+  REQUIRE(::waitpid(run, &status, 0) == run);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto before = read_lock(tmp.path());
+  REQUIRE(before);
+  CHECK((*before)["alive"] == true);  // the child holds it now
+
+  auto lock = StateLock::acquire(tmp.path(), "flotilla up local.toml");
+  REQUIRE(lock);
+  CHECK_THAT(lock->took_over(), Catch::StartsWith("took over the lock of pid " + std::to_string(run) + " "));
+}
+
 TEST_CASE("lock: a live holder is never taken over", "[state][lock]") {
   TempDir tmp;
   auto held = StateLock::acquire(tmp.path(), "flotilla up local.toml");
