@@ -18,6 +18,7 @@ ArgKind kind_of(std::string word) {
   if (word == "NAME") return ArgKind::node_or_service;
   if (word == "SHELL") return ArgKind::shell;
   if (word == "DIR") return ArgKind::directory;
+  if (word.find('|') != std::string::npos) return ArgKind::choice;
   return ArgKind::free_text;
 }
 
@@ -126,8 +127,8 @@ std::string option_words(const std::vector<OptionDoc>& options) {
 }
 
 /// The bash words that complete one positional argument.
-std::string bash_positional(ArgKind kind) {
-  switch (kind) {
+std::string bash_positional(const Positional& arg) {
+  switch (arg.kind) {
     case ArgKind::topology_file: return "_flotilla_files";
     case ArgKind::node: return "_flotilla_names \"$file\" nodes";
     case ArgKind::service: return "_flotilla_names \"$file\" services";
@@ -135,13 +136,14 @@ std::string bash_positional(ArgKind kind) {
     case ArgKind::node_or_service: return "_flotilla_names \"$file\" nodes services";
     case ArgKind::shell: return "COMPREPLY=($(compgen -W 'bash zsh' -- \"$cur\"))";
     case ArgKind::directory: return "COMPREPLY=($(compgen -d -- \"$cur\"))";
+    case ArgKind::choice: return "COMPREPLY=($(compgen -W " + sh_single(arg.words) + " -- \"$cur\"))";
     case ArgKind::free_text: return ":";
   }
   return ":";
 }
 
-std::string zsh_positional(ArgKind kind) {
-  switch (kind) {
+std::string zsh_positional(const Positional& arg) {
+  switch (arg.kind) {
     case ArgKind::topology_file: return "topology file:_files -g \"*.toml\"";
     case ArgKind::node: return "node:{_flotilla_names nodes}";
     case ArgKind::service: return "service:{_flotilla_names services}";
@@ -149,6 +151,7 @@ std::string zsh_positional(ArgKind kind) {
     case ArgKind::node_or_service: return "node or service:{_flotilla_names nodes services}";
     case ArgKind::shell: return "shell:(bash zsh)";
     case ArgKind::directory: return "directory:_directories";
+    case ArgKind::choice: return "subcommand:(" + arg.words + ")";
     case ArgKind::free_text: return "text: ";
   }
   return "text: ";
@@ -169,8 +172,8 @@ std::string zsh_value(const OptionDoc& o) {
 
 }  // namespace
 
-std::vector<ArgKind> positional_kinds(const std::string& usage) {
-  std::vector<ArgKind> out;
+std::vector<Positional> positionals(const std::string& usage) {
+  std::vector<Positional> out;
   std::istringstream words(usage);
   bool option_value = false;  // the word after "[--node" is that option's value, not an argument
   for (std::string w; words >> w;) {
@@ -185,8 +188,20 @@ std::vector<ArgKind> positional_kinds(const std::string& usage) {
       option_value = !w.ends_with(']');
       continue;
     }
-    out.push_back(kind_of(bare));
+    const ArgKind kind = kind_of(bare);
+    std::string choices;
+    if (kind == ArgKind::choice) {
+      choices = bare;
+      std::replace(choices.begin(), choices.end(), '|', ' ');
+    }
+    out.push_back({kind, std::move(choices)});
   }
+  return out;
+}
+
+std::vector<ArgKind> positional_kinds(const std::string& usage) {
+  std::vector<ArgKind> out;
+  for (const auto& p : positionals(usage)) out.push_back(p.kind);
   return out;
 }
 
@@ -277,8 +292,8 @@ std::string bash_completion(const std::vector<CommandDoc>& commands, const std::
     os << "    " << c.name << ")\n"
        << "      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W " << sh_single(option_words(all_options(c, common)))
        << " -- \"$cur\")); return 0; fi\n      case $npos in\n";
-    const auto kinds = positional_kinds(c.usage);
-    for (std::size_t i = 0; i < kinds.size(); ++i) os << "        " << i << ") " << bash_positional(kinds[i]) << " ;;\n";
+    const auto args = positionals(c.usage);
+    for (std::size_t i = 0; i < args.size(); ++i) os << "        " << i << ") " << bash_positional(args[i]) << " ;;\n";
     os << "      esac ;;\n";
   }
   os << "  esac\n  return 0\n}\n\ncomplete -F _flotilla flotilla\n";
@@ -309,8 +324,8 @@ std::string zsh_completion(const std::vector<CommandDoc>& commands, const std::v
       else
         os << "        " << sh_single("--" + o.long_name + desc) << " \\\n";
     }
-    const auto kinds = positional_kinds(c.usage);
-    for (std::size_t i = 0; i < kinds.size(); ++i) os << "        " << sh_single(std::to_string(i + 1) + ":" + zsh_positional(kinds[i])) << " \\\n";
+    const auto args = positionals(c.usage);
+    for (std::size_t i = 0; i < args.size(); ++i) os << "        " << sh_single(std::to_string(i + 1) + ":" + zsh_positional(args[i])) << " \\\n";
     os << "      ;;\n";
   }
   os << "  esac\n}\n\n_flotilla \"$@\"\n";

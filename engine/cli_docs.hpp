@@ -26,9 +26,17 @@ struct CommandDoc {
 
 /// What a positional argument of a command names, read from its usage word (FILE, NODE,
 /// NAME, SERVICE=N, ...); completion offers candidates of that kind.
-enum class ArgKind { topology_file, node, service, service_count, node_or_service, shell, directory, free_text };
+enum class ArgKind { topology_file, node, service, service_count, node_or_service, shell, directory, choice, free_text };
+
+/// One positional argument of a usage line: what it is, and for a choice ("show|restore-backup")
+/// the words it is one of, separated by spaces.
+struct Positional {
+  ArgKind kind;
+  std::string words;
+};
 
 /// The positional arguments of `usage` in order ("FILE [SERVICE] [--node N]" gives FILE and SERVICE).
+[[nodiscard]] std::vector<Positional> positionals(const std::string& usage);
 [[nodiscard]] std::vector<ArgKind> positional_kinds(const std::string& usage);
 
 /// The man page flotilla(1): every command, the common options, the exit codes.

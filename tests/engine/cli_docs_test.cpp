@@ -68,6 +68,11 @@ TEST_CASE("usage words name what each positional argument is", "[cli]") {
   CHECK(flotilla::positional_kinds("FILE [--plan PLAN] [--parallelism N]") == std::vector<K>{K::topology_file});
   CHECK(flotilla::positional_kinds("[--output json]").empty());
   CHECK(flotilla::positional_kinds("SHELL") == std::vector<K>{K::shell});
+  const auto state = flotilla::positionals("show|restore-backup FILE [--output json] [--force]");
+  REQUIRE(state.size() == 2);
+  CHECK(state[0].kind == K::choice);
+  CHECK(state[0].words == "show restore-backup");
+  CHECK(state[1].kind == K::topology_file);
 }
 
 TEST_CASE("a manifest's options become a closed JSON Schema object", "[cli]") {
@@ -107,6 +112,8 @@ TEST_CASE("bash completion offers commands, options, files and the topology's na
   CHECK(complete(dir, "status configs/local.toml --output ''") == std::set<std::string>{"text", "json"});
   CHECK(complete(dir, "status --out") == std::set<std::string>{"--output"});
   CHECK(complete(dir, "completion ''") == std::set<std::string>{"bash", "zsh"});
+  CHECK(complete(dir, "state ''") == std::set<std::string>{"show", "restore-backup"});
+  CHECK(complete(dir, "state show configs/lo") == std::set<std::string>{"configs/local.toml"});
   // A topology that does not parse gives no names, and no error on the terminal.
   CHECK(complete(dir, "ip /nonexistent.toml ''").empty());
 }
