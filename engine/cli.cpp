@@ -2,6 +2,7 @@
 
 #include "cli_docs.hpp"
 #include "cli_state.hpp"
+#include "clock.hpp"
 #include "engine.hpp"
 #include "input_limits.hpp"
 #include "json_access.hpp"
@@ -268,25 +269,6 @@ Result<StateLock> lock_cluster(Context& c, Engine& engine, const std::string& co
 
 /// Exit code 4 only when another run holds the lock; any other failure to take it is 1.
 int lock_exit_code(const Error& e) { return e.locked ? kExitLocked : kExitFailed; }
-
-/// A plan saved by `flotilla plan --out`, read with a size bound and its shape checked, so a
-/// damaged or foreign file is an error naming it, never an exception.
-Result<json> read_saved_plan(const std::string& file) {
-  const std::string again = "; make it again with `flotilla plan TOPOLOGY --out " + file + "`";
-  auto text = read_input_file(file, kMaxPlanBytes, "plan file");
-  if (!text) return std::unexpected(text.error());
-  if (auto deep = json_too_deep(*text, kMaxNesting))
-    return fail(file + ":" + std::to_string(deep->line) + ":" + std::to_string(deep->column) + ": the plan file nests more than " +
-                std::to_string(kMaxNesting) + " levels deep, which no saved plan does" + again);
-  json saved = json::parse(*text, nullptr, false);
-  if (saved.is_discarded()) return fail("plan file " + file + " is not valid JSON" + again);
-  if (!saved.is_object()) return fail("plan file " + file + " holds " + std::string(saved.type_name()) + ", not a saved plan (a JSON object)" + again);
-  if (auto it = saved.find("state_serial"); it == saved.end() || !it->is_number_integer())
-    return fail("plan file " + file + ": \"state_serial\" is missing or not an integer, so it is not a saved plan" + again);
-  if (auto it = saved.find("actions"); it == saved.end() || !it->is_array())
-    return fail("plan file " + file + ": \"actions\" is missing or not an array, so it is not a saved plan" + again);
-  return saved;
-}
 
 // ---------------------------------------------------------------------------------------
 // Subcommands

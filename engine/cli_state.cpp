@@ -1,6 +1,7 @@
 #include "cli_state.hpp"
 
 #include "cli.hpp"
+#include "clock.hpp"
 #include "engine.hpp"
 #include "state_records.hpp"
 #include "state_store.hpp"

@@ -1,6 +1,7 @@
 #include "engine.hpp"
 
 #include "addon_request.hpp"
+#include "clock.hpp"
 #include "json_access.hpp"
 #include "plugin_views.hpp"
 #include "schema.hpp"

@@ -183,4 +183,21 @@ std::optional<TextPos> json_too_deep(std::string_view text, int limit) {
   return std::nullopt;
 }
 
+Result<nlohmann::json> read_saved_plan(const std::string& file) {
+  const std::string again = "; make it again with `flotilla plan TOPOLOGY --out " + file + "`";
+  auto text = read_input_file(file, kMaxPlanBytes, "plan file");
+  if (!text) return std::unexpected(text.error());
+  if (auto deep = json_too_deep(*text, kMaxNesting))
+    return fail(file + ":" + std::to_string(deep->line) + ":" + std::to_string(deep->column) + ": the plan file nests more than " +
+                std::to_string(kMaxNesting) + " levels deep, which no saved plan does" + again);
+  nlohmann::json saved = nlohmann::json::parse(*text, nullptr, false);
+  if (saved.is_discarded()) return fail("plan file " + file + " is not valid JSON" + again);
+  if (!saved.is_object()) return fail("plan file " + file + " holds " + std::string(saved.type_name()) + ", not a saved plan (a JSON object)" + again);
+  if (auto it = saved.find("state_serial"); it == saved.end() || !it->is_number_integer())
+    return fail("plan file " + file + ": \"state_serial\" is missing or not an integer, so it is not a saved plan" + again);
+  if (auto it = saved.find("actions"); it == saved.end() || !it->is_array())
+    return fail("plan file " + file + ": \"actions\" is missing or not an array, so it is not a saved plan" + again);
+  return saved;
+}
+
 }  // namespace flotilla

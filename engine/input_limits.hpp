@@ -5,6 +5,8 @@
 
 #include "result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -47,5 +49,10 @@ struct TextPos {
 /// Where JSON text first nests arrays and objects deeper than `limit`; nullopt when it never
 /// does. One pass, no recursion.
 [[nodiscard]] std::optional<TextPos> json_too_deep(std::string_view text, int limit);
+
+/// A plan saved by `flotilla plan --out`, read with kMaxPlanBytes, its nesting bounded before
+/// it is parsed and its shape checked (an object with an integer "state_serial" and an array
+/// "actions"), so a damaged or foreign file is an error naming it, never an exception.
+[[nodiscard]] Result<nlohmann::json> read_saved_plan(const std::string& file);
 
 }  // namespace flotilla

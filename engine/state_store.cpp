@@ -1,11 +1,11 @@
 #include "state_store.hpp"
 
+#include "clock.hpp"
 #include "input_limits.hpp"
 
 #include "flotilla/support/files.hpp"
 #include "flotilla/support/wait.hpp"
 #include "state_records.hpp"
-#include "util.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>

@@ -4,7 +4,6 @@
 #include "flotilla/support/http.hpp"
 #include "flotilla/support/process.hpp"
 
-#include <ctime>
 
 namespace flotilla {
 
@@ -41,17 +40,6 @@ std::filesystem::path executable_dir() {
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::filesystem::current_path() : self.parent_path();
 }
-
-std::string utc_now(const char* format) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
-
-std::string iso_now() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;

@@ -29,12 +29,6 @@ namespace flotilla {
 /// The directory of the running executable (build/bin or PREFIX/bin).
 [[nodiscard]] std::filesystem::path executable_dir();
 
-/// Current UTC time in strftime's `format` (at most 63 characters long).
-[[nodiscard]] std::string utc_now(const char* format);
-
-/// Current UTC time as ISO 8601 with seconds ("2026-11-25T14:00:00Z").
-[[nodiscard]] std::string iso_now();
-
 /// Joins strings with a separator.
 [[nodiscard]] std::string join(const std::vector<std::string>& parts, std::string_view sep);
 

@@ -1,9 +1,9 @@
-// Fuzz target: a saved plan file (`flotilla plan --out`) through the stages `up --plan` reads
-// it with: the bounded read (read_input_file), the nesting guard that runs before the
-// recursive JSON parser (json_too_deep), and the parse. Checked besides: text the guard lets
-// through really nests no deeper than the limit once parsed, so the parser's recursion stays
-// bounded. A crash, a sanitizer report, an escaping exception or a guard that lets deep text
-// through is a finding.
+// Fuzz target: a saved plan file (`flotilla plan --out`) through read_saved_plan, the reader
+// `up --plan` uses: the bounded read, the nesting guard that runs before the recursive JSON
+// parser, the parse and the shape check. Checked besides: every error names the file, and what
+// it accepts has the shape `up --plan` relies on and nests no deeper than the limit, so the
+// parser's recursion stays bounded. A crash, a sanitizer report, an escaping exception or a
+// guard that lets deep text through is a finding.
 #include "input_limits.hpp"
 
 #include <nlohmann/json.hpp>
@@ -53,13 +53,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
     std::fclose(f);
   }
-  const auto text = flotilla::read_input_file(plan_file(), flotilla::kMaxPlanBytes, "plan file");
-  if (!text) {
-    if (text.error().message.find(plan_file().string()) == std::string::npos) std::abort();  // must name the file
+  const auto plan = flotilla::read_saved_plan(plan_file().string());
+  if (!plan) {
+    if (plan.error().message.find(plan_file().string()) == std::string::npos) std::abort();  // must name the file
     return 0;
   }
-  if (flotilla::json_too_deep(*text, flotilla::kMaxNesting)) return 0;
-  const auto doc = nlohmann::json::parse(*text, nullptr, false);
-  if (!doc.is_discarded() && depth_of(doc) > flotilla::kMaxNesting) std::abort();  // the guard let deep text through
+  // What it accepts has the shape `up --plan` relies on, and nests no deeper than the limit.
+  if (!plan->is_object() || !plan->contains("state_serial") || !plan->at("state_serial").is_number_integer() ||
+      !plan->contains("actions") || !plan->at("actions").is_array())
+    std::abort();
+  if (depth_of(*plan) > flotilla::kMaxNesting) std::abort();  // the guard let deep text through
   return 0;
 }
