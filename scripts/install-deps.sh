@@ -14,6 +14,8 @@ packages=(
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base
   curl dnsutils wrk iproute2 procps
+  # line coverage per directory (scripts/coverage.sh)
+  gcovr
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
   dpkg-dev python3-jsonschema zsh man-db
   # the fuzz targets (scripts/fuzz.sh): clang, and its runtime with libFuzzer and the sanitizers

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Line coverage of the whole suite: builds the tree with gcov instrumentation in its own build
+# directory, runs every test with `ctest -j4` (so this is also the check that the suite runs
+# four tests at a time without collisions), prints line coverage per directory with gcovr and
+# fails if a directory is under its floor in scripts/coverage-floors.txt. A directory whose
+# floor is lowered there must be listed, with the lines that cannot run here and why, in the
+# README's "Coverage" section; this script checks that it is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${COVERAGE_BUILD_DIR:-build-coverage}
+floors=scripts/coverage-floors.txt
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_COVERAGE=ON -DFLOTILLA_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)"
+# Counts from an earlier run would add up with this one.
+find "$build" -name '*.gcda' -delete
+
+status=0
+(cd "$build" && ctest --output-on-failure -j4 --timeout 300 "$@") || status=$?
+
+summary="$build/coverage-summary.json"
+# Sources of the product only: not the tests, their test plugins, or generated files.
+gcovr --root . --object-directory "$build" --filter 'engine/' --filter 'plugins/' --filter 'sdk/' --filter 'services/' \
+  --exclude-unreachable-branches --json-summary "$summary" >/dev/null
+
+python3 - "$summary" "$floors" README.md <<'EOF' || status=$?
+import fnmatch, json, re, sys
+
+summary, floors_file, readme = sys.argv[1:4]
+files = {f["filename"]: f for f in json.load(open(summary))["files"]}
+
+# Each line: a path (a file, or a directory ending in /, where * matches one name), the
+# coverage it must have, and optionally the lower floor it has instead while README.md's
+# Coverage section explains which lines cannot run here and why.
+rules = []
+for line in open(floors_file):
+    words = line.split("#", 1)[0].split()
+    if words:
+        rules.append((words[0], float(words[1]), float(words[2]) if len(words) > 2 else None))
+
+text = open(readme).read()
+m = re.search(r"^## Coverage\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+section = m.group(1) if m else ""
+
+def expand(pattern):
+    if "*" not in pattern:
+        return [pattern]
+    depth = pattern.rstrip("/").count("/") + 1
+    return sorted({"/".join(name.split("/")[:depth]) + "/" for name in files
+                   if name.count("/") >= depth and fnmatch.fnmatch("/".join(name.split("/")[:depth]) + "/", pattern)})
+
+def lines(path):
+    names = [n for n in files if (n.startswith(path) if path == "" or path.endswith("/") else n == path)]
+    return sum(files[n]["line_covered"] for n in names), sum(files[n]["line_total"] for n in names)
+
+# A rule for a path itself wins over a pattern that also names it.
+chosen = {}
+for pattern, required, lowered in rules:
+    for path in expand(pattern):
+        if path not in chosen or "*" not in pattern:
+            chosen[path] = (required, lowered)
+
+width = max([len(p) for p in chosen] + [20])
+hit, total = lines("")
+print(f"\n{'line coverage':<{width}}  {'lines':>11}  {'%':>6}  required")
+print(f"{'everything measured':<{width}}  {hit:>5}/{total:<5}  {100.0 * hit / max(total, 1):6.1f}")
+failed = []
+for path in sorted(chosen):
+    required, lowered = chosen[path]
+    hit, total = lines(path)
+    if total == 0:
+        failed.append(f"{path}: no coverage data; was it built and were its tests run?")
+        continue
+    pct = 100.0 * hit / total
+    floor = required if lowered is None else lowered
+    note = "" if lowered is None else f" (lowered to {lowered:g}, see README.md#coverage)"
+    print(f"{path:<{width}}  {hit:>5}/{total:<5}  {pct:6.1f}  {required:g}{note}")
+    if pct < floor:
+        failed.append(f"{path}: {pct:.1f}% of lines, under {floor:g}% ({floors_file})")
+    if lowered is not None and f"`{path}`" not in section:
+        failed.append(f"{path}: {floors_file} lowers its floor to {lowered:g}%, but the Coverage section of README.md "
+                      "does not name it (in backquotes) with the lines that cannot run here and why")
+if failed:
+    print("\ncoverage check failed:\n  " + "\n  ".join(failed))
+    print("The lines not run: gcovr --root . --object-directory BUILD --html-details coverage.html; add tests for them, "
+          "or explain in README.md why they cannot run here.")
+    sys.exit(1)
+EOF
+exit $status
