@@ -960,6 +960,12 @@ int run_cli(const std::vector<std::string>& args) {
       return kExitUsage;
     }
   }
+  // spdlog reads an unknown level name as "off", which would silence even errors.
+  if (const auto level = ctx.vm["log-level"].as<std::string>();
+      !level.empty() && level != "trace" && level != "debug" && level != "info" && level != "warn" && level != "error") {
+    std::cerr << "error: --log-level must be trace, debug, info, warn or error, not \"" << level << "\"\n";
+    return kExitUsage;
+  }
   if (ctx.vm.count("parallelism")) {
     const int p = ctx.vm["parallelism"].as<int>();
     if (p < 1 || p > 256) {
