@@ -65,6 +65,12 @@ struct InterruptScope {
   }
 };
 
+/// Colour is wanted unless NO_COLOR is set to something (no-color.org: an empty value is no request).
+bool colour_wanted() {
+  const char* v = std::getenv("NO_COLOR");
+  return v == nullptr || *v == '\0';
+}
+
 // ---------------------------------------------------------------------------------------
 // Progress: a live line on a terminal, plain lines otherwise, and a JSON event log.
 
@@ -109,7 +115,7 @@ class Progress final : public ExecutionObserver {
 
  private:
   std::string mark(const char* text, const char* color) const {
-    if (!tty_ || std::getenv("NO_COLOR")) return text;
+    if (!tty_ || !colour_wanted()) return text;
     return std::string("\033[") + color + "m" + text + "\033[0m";
   }
   void clear_line() {
@@ -898,7 +904,8 @@ void print_main_help(std::ostream& os) {
 }
 
 void setup_logging(const po::variables_map& vm) {
-  auto logger = spdlog::stderr_color_mt("flotilla");
+  // spdlog colours levels on a terminal by itself and knows nothing of NO_COLOR.
+  auto logger = spdlog::stderr_color_mt("flotilla", colour_wanted() ? spdlog::color_mode::automatic : spdlog::color_mode::never);
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   std::string level = vm["log-level"].as<std::string>();

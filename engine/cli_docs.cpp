@@ -221,7 +221,7 @@ std::string man_page_main(const std::vector<CommandDoc>& commands, const std::ve
   options_section(os, common);
   exit_status_section(os, exit_codes);
   os << ".SH ENVIRONMENT\n.TP\n.B FLOTILLA_PLUGIN_PATH\nColon-separated directories searched for plugins before the built-in ones.\n"
-     << ".TP\n.B NO_COLOR\nWhen set, progress output has no colours.\n"
+     << ".TP\n.B NO_COLOR\nWhen set to a non-empty value, nothing is coloured: neither the step marks nor the log levels.\n"
      << ".SH EXAMPLE\n.nf\nflotilla up configs/local.toml\nflotilla status configs/local.toml\nflotilla down configs/local.toml\n.fi\n";
   return os.str();
 }
