@@ -686,6 +686,13 @@ int cmd_unlock(Context& c) {
 }
 
 int cmd_logs(Context& c) {
+  // A bad duration is wrong usage whatever the cluster: say so before looking at it.
+  std::optional<std::chrono::seconds> since;
+  if (auto text = c.vm["since"].as<std::string>(); !text.empty()) {
+    auto d = parse_duration(text);
+    if (!d) return report_error(c, d.error(), kExitUsage);
+    since = *d;
+  }
   int code = kExitOk;
   auto cl = open_cluster(c, code);
   if (!cl) return code;
@@ -708,11 +715,7 @@ int cmd_logs(Context& c) {
   for (const auto& s : topo.services) o.service_names[service_dns_label(s.name)] = s.name;
   if (c.args.size() > 1) o.service = c.args[1];
   o.node = c.vm["node"].as<std::string>();
-  if (auto since = c.vm["since"].as<std::string>(); !since.empty()) {
-    auto d = parse_duration(since);
-    if (!d) return report_error(c, d.error(), kExitUsage);
-    o.since = *d;
-  }
+  if (since) o.since = *since;
   o.grep = c.vm["grep"].as<std::string>();
   o.follow = c.vm["follow"].as<bool>();
   o.json = json_output(c);
