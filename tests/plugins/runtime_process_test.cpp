@@ -116,6 +116,9 @@ TEST_CASE("process runtime: start runs the command detached, in its own group, w
   const json spec = json::parse(proc::read_text(dir / "spec.json"));
   CHECK(spec["spec_hash"] == record["spec_hash"]);
   CHECK(spec["workload"]["name"] == "w1");
+  // The environment's values (an addon may hand its workload a secret) stay out of the file.
+  CHECK(spec["workload"]["env"]["GREETING"] == "(not stored)");
+  CHECK(proc::read_text(dir / "spec.json").find("hi there") == std::string::npos);
   CHECK(fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd") == dir);
   CHECK(proc::wait_until([&] { return proc::read_text(dir / "stdout.log") == "to-stdout\n"; }, 2000ms));
   CHECK(proc::read_text(dir / "stderr.log") == "to-stderr\n");

@@ -38,6 +38,15 @@ constexpr auto kStartupGrace = 150ms;  // a workload that dies this fast failed 
 constexpr double kDefaultStopTimeout = 10.0;
 constexpr int kStderrTailLines = 20;
 
+/// The workload as spec.json keeps it, without the values of its environment: the runtime
+/// cannot tell a secret an addon hands its workload (a token) from an ordinary value, and the
+/// file sits in the state directory. The spec hash still covers the values.
+json stored_workload(json workload) {
+  if (const auto env = workload.find("env"); env != workload.end() && env->is_object())
+    for (auto& entry : env->items()) entry.value() = "(not stored)";
+  return workload;
+}
+
 double timeout_of(const json& req) {
   const auto it = req.find("timeout_s");
   return it != req.end() && it->is_number() ? it->get<double>() : kDefaultStopTimeout;
@@ -104,7 +113,7 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
   spec.env["FLOTILLA_NODE_ADDRESS"] = node.address;
   spec.env["FLOTILLA_WORKLOAD"] = name;
 
-  support::write_file_atomic(dir / "spec.json", json{{"workload", workload}, {"spec_hash", hash}}.dump(2) + "\n", 0644);
+  support::write_file_atomic(dir / "spec.json", json{{"workload", stored_workload(workload)}, {"spec_hash", hash}}.dump(2) + "\n", 0644);
   const std::uintmax_t stderr_from = fs::exists(spec.stderr_path, ec) ? fs::file_size(spec.stderr_path, ec) : 0;
 
   ctx.progress("starting " + name);
