@@ -1,0 +1,205 @@
+#include "test_resources.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+namespace flotilla::test::resources {
+
+namespace fs = std::filesystem;
+
+Reservation::Reservation(int fd, fs::path path) : fd_(fd), owner_(::getpid()), path_(std::move(path)) {}
+
+Reservation::Reservation(Reservation&& other) noexcept : fd_(other.fd_), owner_(other.owner_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+Reservation& Reservation::operator=(Reservation&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = other.fd_;
+    owner_ = other.owner_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+Reservation::~Reservation() { release(); }
+
+void Reservation::release() noexcept {
+  if (fd_ < 0) return;
+  // Unlinked while still locked: a process that opened the file before the unlink finds, once it
+  // gets the lock, that the path no longer names its file, and tries again (see try_reserve).
+  if (::getpid() == owner_) ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+}
+
+fs::path reservation_dir() {
+  const char* dir = std::getenv("FLOTILLA_TEST_RESERVATIONS");
+  return dir != nullptr && *dir != '\0' ? fs::path(dir) : fs::path("/tmp/flotilla-test-reservations");
+}
+
+namespace {
+
+fs::path ensure_dir() {
+  const fs::path dir = reservation_dir();
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) ::chmod(dir.c_str(), 01777);  // shared by every user's tests
+  if (!fs::is_directory(dir))
+    throw std::runtime_error("test resources: cannot create the reservation directory " + dir.string() + ": " + ec.message() +
+                             "; set FLOTILLA_TEST_RESERVATIONS to a writable directory");
+  return dir;
+}
+
+/// The lock on `dir`/`name` if no other process holds it; nullopt if one does.
+std::optional<Reservation> try_reserve(const fs::path& dir, const std::string& name) {
+  const fs::path path = dir / name;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) throw std::runtime_error("test resources: cannot open " + path.string() + ": " + std::strerror(errno));
+    ::fchmod(fd, 0666);  // another user's tests may lock it next; fails harmlessly if not ours
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    // The holder may have released (unlinked) the file between our open and our lock: then we
+    // locked an orphan and must lock the file the path names now.
+    struct stat locked{}, named{};
+    if (::fstat(fd, &locked) == 0 && ::stat(path.c_str(), &named) == 0 && locked.st_ino == named.st_ino && locked.st_dev == named.st_dev) {
+      // The holder's pid, for people looking at the directory; the lock alone decides.
+      const std::string owner = std::to_string(::getpid()) + "\n";
+      [[maybe_unused]] const bool noted = ::ftruncate(fd, 0) == 0 && ::write(fd, owner.data(), owner.size()) > 0;
+      return Reservation(fd, path);
+    }
+    ::close(fd);
+  }
+  throw std::runtime_error("test resources: " + path.string() + " keeps being replaced; is something deleting " + dir.string() + "?");
+}
+
+/// A start index that differs between processes and calls, so concurrent reservers rarely try
+/// the same candidates first (correctness comes from the locks, not from this).
+std::size_t spread(std::size_t count) {
+  static std::atomic<std::size_t> calls{0};
+  const auto now = static_cast<std::size_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::size_t mixed = (static_cast<std::size_t>(::getpid()) * 2654435761u) ^ (now >> 10) ^ (calls++ * 40503u);
+  return mixed % count;
+}
+
+bool binds(int type, const std::string& address, int port) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1) {
+    ::close(fd);
+    throw std::invalid_argument("test resources: " + address + " is not an IPv4 address");
+  }
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+constexpr int kFirstSecondOctet = 100;
+constexpr int kSecondOctets = 155;  // 100-254
+constexpr int kFirstPort = 20000;
+constexpr int kPorts = 32768 - kFirstPort;
+
+std::mutex process_mutex;
+
+}  // namespace
+
+std::string Subnet::net() const { return "127." + std::to_string(second_) + "." + std::to_string(third_); }
+
+std::string Subnet::prefix() const { return net() + "."; }
+
+std::string Subnet::address(int host) const {
+  if (host < 1 || host > 254) throw std::invalid_argument("test resources: host " + std::to_string(host) + " is outside 1-254");
+  return prefix() + std::to_string(host);
+}
+
+std::string Subnet::cidr() const { return prefix() + "0/24"; }
+
+Subnet reserve_subnet() {
+  const fs::path dir = ensure_dir();
+  constexpr std::size_t count = kSecondOctets * 256;
+  const std::size_t start = spread(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t n = (start + i) % count;
+    const int second = kFirstSecondOctet + static_cast<int>(n / 256);
+    const int third = static_cast<int>(n % 256);
+    if (auto lock = try_reserve(dir, "subnet-127." + std::to_string(second) + "." + std::to_string(third)))
+      return Subnet(second, third, std::move(*lock));
+  }
+  throw std::runtime_error("test resources: every loopback /24 in 127.100-254.x is held by a test process (lock files in " +
+                           dir.string() + ")");
+}
+
+Port reserve_port(const std::string& address) {
+  const fs::path dir = ensure_dir();
+  const std::size_t start = spread(kPorts);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(kPorts); ++i) {
+    const int port = kFirstPort + static_cast<int>((start + i) % kPorts);
+    auto lock = try_reserve(dir, "port-" + std::to_string(port));
+    // Held by no test, but something else on this machine may listen there: skip it.
+    if (lock && binds(SOCK_STREAM, address, port) && binds(SOCK_DGRAM, address, port)) return Port(port, std::move(*lock));
+  }
+  throw std::runtime_error("test resources: no port in " + std::to_string(kFirstPort) + "-32767 is free on " + address +
+                           " (lock files in " + dir.string() + ")");
+}
+
+const Subnet& process_subnet(std::string_view purpose) {
+  static std::map<std::string, Subnet, std::less<>> held;
+  const std::lock_guard lock(process_mutex);
+  auto it = held.find(purpose);
+  if (it == held.end()) it = held.emplace(std::string(purpose), reserve_subnet()).first;
+  return it->second;
+}
+
+int free_port(const std::string& address) {
+  static std::vector<Port> held;
+  Port port = reserve_port(address);
+  const int number = port.number();
+  const std::lock_guard lock(process_mutex);
+  held.push_back(std::move(port));
+  return number;
+}
+
+std::string unique_name(std::string_view prefix, std::size_t max_length) {
+  if (prefix.size() >= max_length)
+    throw std::invalid_argument("test resources: name prefix \"" + std::string(prefix) + "\" leaves no room for digits in " +
+                                std::to_string(max_length) + " characters");
+  static std::vector<Reservation> held;
+  const fs::path dir = ensure_dir();
+  std::size_t count = 1;
+  for (std::size_t d = prefix.size(); d < max_length && count < 100000; ++d) count *= 10;
+  const std::size_t start = spread(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string name = std::string(prefix) + std::to_string((start + i) % count);
+    if (auto lock = try_reserve(dir, "name-" + name)) {
+      const std::lock_guard guard(process_mutex);
+      held.push_back(std::move(*lock));
+      return name;
+    }
+  }
+  throw std::runtime_error("test resources: every name " + std::string(prefix) + "N is held (lock files in " + dir.string() + ")");
+}
+
+}  // namespace flotilla::test::resources
