@@ -2,15 +2,21 @@
 #include "driver_local/node_processes.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace {
@@ -157,12 +163,50 @@ TEST_CASE("local driver: destroy ends workloads still running on the node", "[pl
 }
 
 TEST_CASE("local driver: destroy refuses a workdir next to /", "[plugins][local]") {
+  // Asked to destroy `/` and `/tmp`, the driver must refuse. Should that guard ever regress, it
+  // would remove those trees and end every daemon working in them, so the calls are made in a
+  // child process whose root is a scratch directory (chroot; as a non-root user, inside a user
+  // namespace of its own), without /proc: a regression removes only the scratch files.
   PluginHarness plugin("driver_local");
-  for (const std::string bad : {"/", "/tmp"}) {
-    const auto out = plugin.call("destroy", {{"cluster", {{"name", "t"}}}, {"config", json::object()}, {"node", {{"name", "n"}, {"workdir", bad}}}});
-    CHECK(out.status == FLT_INVALID);
+  proc::ScratchDir root("flotilla-destroy-root");
+  fs::create_directories(root.path() / "tmp");
+  const fs::path canaries[] = {root.path() / "canary", root.path() / "tmp" / "canary"};
+  for (const auto& c : canaries) std::ofstream(c) << "must survive\n";
+
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    const bool jailed = ::chroot(root.path().c_str()) == 0 ||
+                        (::unshare(CLONE_NEWUSER) == 0 && ::chroot(root.path().c_str()) == 0);
+    std::string out;
+    if (!jailed || ::chdir("/") != 0) {
+      out = std::string("cannot chroot: ") + std::strerror(errno);
+    } else {
+      for (const std::string bad : {"/", "/tmp"}) {
+        const auto r = plugin.call("destroy", {{"cluster", {{"name", "t"}}}, {"config", json::object()}, {"node", {{"name", "n"}, {"workdir", bad}}}});
+        out += bad + " " + std::to_string(r.status) + " " + r.error + "\n";
+      }
+    }
+    [[maybe_unused]] const auto n = ::write(fds[1], out.data(), out.size());
+    ::_exit(0);
   }
-  CHECK(fs::is_directory("/tmp"));
+  ::close(fds[1]);
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int wstatus = 0;
+  ::waitpid(child, &wstatus, 0);
+  if (out.starts_with("cannot chroot")) FLOTILLA_SKIP("the destroy guard test needs chroot or a user namespace: " << out);
+  INFO(out);
+  CHECK(WIFEXITED(wstatus));
+  for (const std::string bad : {"/", "/tmp"})
+    CHECK_THAT(out, Catch::Contains(bad + " " + std::to_string(FLT_INVALID) + " ") &&
+                        Catch::Contains("refusing to remove node workdir `" + bad + "`: it is too close to /"));
+  for (const auto& c : canaries) CHECK(fs::exists(c));
 }
 
 TEST_CASE("local driver: no option changes in place", "[plugins][local]") {
