@@ -1,10 +1,10 @@
-// The haproxy plugin loaded through the C ABI and driven by a fake engine host (tests/support/
-// fake_process_host.hpp) that runs the real HAProxy the addon asks for. Covers apply, scaling
-// through the runtime API (same worker, no reload), a reload for a new route, refusal of
-// hostile names, and destroy.
+// The haproxy plugin called on the engine's real addon host (tests/support/engine_addon_host.hpp:
+// the runtime broker and the process runtime on local-driver nodes), which runs the real
+// HAProxy the addon asks for. Covers apply, scaling through the runtime API (same worker, no
+// reload), a reload for a new route, refusal of hostile names, and destroy.
 #include "addon_haproxy/config.hpp"
 #include "addon_haproxy/runtime_api.hpp"
-#include "support/fake_process_host.hpp"
+#include "support/engine_addon_host.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"
 
@@ -20,18 +20,19 @@ namespace hap = flotilla::haproxy;
 namespace lab = flotilla::test::haproxy_lab;
 namespace proc = flotilla::test::proc;
 namespace fs = std::filesystem;
-using flotilla::test::FakeProcessHost;
+using flotilla::test::EngineAddonHost;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 /// Four instances of "hello/v1" (a real HAProxy answering "b1".."b4") and the addon's request.
 struct PluginLab {
   proc::ScratchDir dir{"flt-happ"};
-  std::string address = lab::test_address(2);
+  std::string address = lab::test_address(2);  // swarm-1's
   std::vector<int> ports;
   int ingress_port = 0, stats_port = 0;
   std::unique_ptr<lab::HaproxyProcess> instances;
-  FakeProcessHost host{std::string(FLOTILLA_PLUGIN_DIR) + "/addon_haproxy.so", dir.path() / "host"};
+  // infra (.1), swarm-1 (.2) and swarm-2 (.3), brought up by the engine.
+  EngineAddonHost host{"haproxy", dir.path() / "cluster", lab::test_address(0) + "/24", 2};
 
   PluginLab() {
     std::set<int> used;
@@ -66,31 +67,18 @@ struct PluginLab {
     return {{"name", name}, {"dns", "x"}, {"port", 8000}, {"health", "/health"}, {"replicas", ids.size()}, {"instances", inst}};
   }
 
-  /// The addon's request, placed on swarm-1 (address .2) and, with `two_nodes`, swarm-2 (.3).
-  [[nodiscard]] json request(const json& services, bool two_nodes = false) const {
-    json nodes = {{{"name", "swarm-1"}, {"group", "swarm"}, {"roles", {"swarm"}}, {"address", address}, {"runtime", "process"}, {"state", "running"}}};
-    json placed = {"swarm-1"};
-    if (two_nodes) {
-      nodes.push_back({{"name", "swarm-2"}, {"group", "swarm"}, {"roles", {"swarm"}}, {"address", lab::test_address(3)}, {"runtime", "process"}, {"state", "running"}});
-      placed.push_back("swarm-2");
-    }
-    return {{"addon",
-             {{"name", "haproxy"},
-              {"plugin", "haproxy"},
-              {"config", {{"port", ingress_port}, {"stats_port", stats_port}, {"strip_prefix", true}, {"drain_timeout_s", 5}, {"up_timeout_s", 5}}},
-              {"nodes", placed},
-              {"dir", (dir.path() / "addon").string()}}},
-            {"cluster", {{"name", "fake-host"}, {"state_dir", dir.path().string()}}},
-            {"nodes", nodes},
-            {"services", services},
-            {"addons", json::object()},
-            {"components", json::array()}};
+  /// The engine's request for the addon, placed on swarm-1 and, with `two_nodes`, swarm-2.
+  [[nodiscard]] json request(const json& services, bool two_nodes = false) {
+    std::vector<std::string> placed = {"swarm-1"};
+    if (two_nodes) placed.push_back("swarm-2");
+    const json config = {{"port", ingress_port}, {"stats_port", stats_port}, {"strip_prefix", true}, {"drain_timeout_s", 5}, {"up_timeout_s", 5}};
+    return host.request(config, placed, services);
   }
 
   /// The config file the addon wrote (through put_file), as recorded in its state.
-  [[nodiscard]] fs::path config_path() { return host.state()["nodes"]["swarm-1"]["config"].get<std::string>(); }
+  [[nodiscard]] fs::path config_path() { return host.addon_state()["nodes"]["swarm-1"]["config"].get<std::string>(); }
 
-  [[nodiscard]] hap::RuntimeApi admin() const { return hap::RuntimeApi((dir.path() / "addon" / "swarm-1" / "admin.sock").string()); }
+  [[nodiscard]] hap::RuntimeApi admin() const { return hap::RuntimeApi((host.addon_dir() / "swarm-1" / "admin.sock").string()); }
 
   /// Which instances answered `n` requests under `prefix` through the ingress on `ingress_address`.
   [[nodiscard]] std::set<std::string> answered_by(const std::string& prefix, int n, const std::string& ingress_address = {}) const {
@@ -107,10 +95,10 @@ struct PluginLab {
 
 }  // namespace
 
-TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads for a new route, destroys", "[haproxy][real]") {
+TEST_CASE("haproxy plugin on the engine's host: scales without a reload, reloads for a new route, destroys", "[haproxy][real]") {
   PluginLab lab;
-  CHECK(std::string(lab.host.descriptor().name) == "haproxy");
-  const json manifest = json::parse(lab.host.descriptor().manifest);
+  CHECK(lab.host.plugin().name == "haproxy");
+  const json manifest = lab.host.plugin().manifest;
   CHECK(manifest["placement"] == json::parse(R"({"roles":["swarm"],"mode":"first"})"));
   CHECK(manifest["schema"]["port"]["default"] == 8080);
   CHECK(manifest["schema"]["stats_port"]["default"] == 8404);
@@ -150,7 +138,7 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     const std::string cfg = proc::read_text(lab.config_path());
     CHECK(cfg.find("server " + hap::server_name(3, lab.address, lab.ports[2])) != std::string::npos);
     CHECK(cfg.find("server " + hap::server_name(1, lab.address, lab.ports[0])) == std::string::npos);
-    const json state = lab.host.state()["nodes"]["swarm-1"];
+    const json state = lab.host.addon_state()["nodes"]["swarm-1"];
     CHECK(state["servers"]["hello.v1"] == json::array({hap::server_name(3, lab.address, lab.ports[2])}));
   }
 
@@ -207,13 +195,13 @@ TEST_CASE("haproxy plugin through a fake host: scales without a reload, reloads 
     CHECK(lab.host.pid_of("swarm-1", "haproxy") == -1);
     CHECK_FALSE(proc::running(master));
     CHECK_FALSE(proc::running(worker));
-    CHECK_FALSE(fs::exists(lab.dir.path() / "addon" / "swarm-1"));
+    CHECK_FALSE(fs::exists(lab.host.addon_dir() / "swarm-1"));
     CHECK_FALSE(fs::exists(config));
-    CHECK(lab.host.state() == json::object());
+    CHECK(lab.host.addon_state() == json::object());
   }
 }
 
-TEST_CASE("haproxy plugin through a fake host: placed on two nodes, each runs its own HAProxy with the same routes", "[haproxy][real]") {
+TEST_CASE("haproxy plugin on the engine's host: placed on two nodes, each runs its own HAProxy with the same routes", "[haproxy][real]") {
   PluginLab lab;
   const std::string second = lab::test_address(3);
   auto [st, out] = lab.host.call("apply", lab.request(json::array({lab.service("hello/v1", {1, 2})}), true));
@@ -235,7 +223,7 @@ TEST_CASE("haproxy plugin through a fake host: placed on two nodes, each runs it
   REQUIRE(st == FLT_OK);
   CHECK(lab.host.pid_of("swarm-2", "haproxy") == -1);
   CHECK(lab.host.pid_of("swarm-1", "haproxy") == first_master);
-  CHECK_FALSE(fs::exists(lab.dir.path() / "addon" / "swarm-2"));
-  CHECK_FALSE(lab.host.state()["nodes"].contains("swarm-2"));
+  CHECK_FALSE(fs::exists(lab.host.addon_dir() / "swarm-2"));
+  CHECK_FALSE(lab.host.addon_state()["nodes"].contains("swarm-2"));
   CHECK_THROWS(lab::HttpClient(second, lab.ingress_port, 1s).get("/hello/v1"));
 }
