@@ -429,7 +429,10 @@ TEST_CASE("haproxy runtime API: servers come and go under keep-alive load withou
   for (const auto& step : std::vector<std::vector<int>>{{1, 2, 3}, {3}, {2, 3, 4}, {1, 4}, {1, 2, 3, 4}, {2}}) {
     (void)hap::sync_servers(lab.admin, lab.members(step), lab.fast);
     CHECK(lab.live() == lab.names(step));
-    std::this_thread::sleep_for(300ms);
+    // The load runs against each membership before the next change.
+    const auto sent = load.sent();
+    INFO("awaited: 30 more requests through the ingress after " << sent << "; last error: " << load.last_error());
+    REQUIRE(proc::wait_until([&] { return load.sent() >= sent + 30; }, 10s));
   }
   load.stop();
   INFO(load.last_error());
@@ -478,7 +481,10 @@ TEST_CASE("haproxy master CLI: a reload starts a new worker on the rewritten con
   CHECK(after.current_worker() != old_worker);
   CHECK(hap::live_backends(lab.admin).contains("other"));
   CHECK(lab.live() == lab.names({3, 4}));
-  std::this_thread::sleep_for(500ms);
+  // The load goes on against the new worker before it stops.
+  const auto sent = load.sent();
+  INFO("awaited: 50 more requests through the new worker after " << sent << "; last error: " << load.last_error());
+  REQUIRE(proc::wait_until([&] { return load.sent() >= sent + 50; }, 10s));
   load.stop();
   INFO(load.last_error());
   CHECK(load.errors() == 0);

@@ -2,6 +2,7 @@
 
 #include "addon_registrator/dns.hpp"
 #include "flotilla/support/etcd_client.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -64,12 +65,7 @@ int free_port(const std::string& address) {
 }
 
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  return support::wait_until(timeout, std::chrono::milliseconds(50), done);
 }
 
 LeaseRenewals wait_for_lease_renewals(const support::EtcdClient& etcd, int times, std::chrono::milliseconds timeout) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -48,6 +49,33 @@ std::string now_minus(std::chrono::seconds s) {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
   return buf;
 }
+
+/// An output another thread may read while `logs --follow` writes to it.
+class SharedText final : public std::streambuf {
+ public:
+  std::string text() {
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      std::lock_guard lock(mu_);
+      text_.push_back(traits_type::to_char_type(c));
+    }
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* p, std::streamsize n) override {
+    std::lock_guard lock(mu_);
+    text_.append(p, static_cast<std::size_t>(n));
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+};
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -188,20 +216,27 @@ TEST_CASE("logs --follow prints new lines as they are stored, across a rotation,
   o.service = "svc";
   o.follow = true;
   o.stop = [&] { return stop.load(); };
-  std::ostringstream out, err;
+  SharedText printed;
+  std::ostream out(&printed);
+  std::ostringstream err;
   std::atomic<int> rc{-1};
   std::thread reader([&] { rc = flotilla::run_logs_command(o, ask_syslog(dir.path()), out, err); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto await_printed = [&](std::size_t n) {
+    const bool done = flotilla::test::wait_until([&] { return lines_of(printed.text()).size() >= n; }, std::chrono::seconds(10));
+    INFO("awaited: " << n << " lines printed by logs --follow; printed so far:\n" << printed.text());
+    CHECK(done);
+  };
+  await_printed(3);  // what was stored before: printed, and the reader now follows
   for (int i = 3; i < 12; ++i) {
     store(w, line("n1", "svc", "1", "stdout", static_cast<std::uint64_t>(i), sa::now_ts(), "more-" + std::to_string(i)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the scenario: lines stored one by one while followed
   }
   w.close_all();
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  await_printed(12);
   stop = true;
   reader.join();
   CHECK(rc == 0);
-  const auto got = lines_of(out.str());
+  const auto got = lines_of(printed.text());
   REQUIRE(got.size() == 12);
   for (int i = 0; i < 12; ++i) CHECK(got[static_cast<std::size_t>(i)].find((i < 3 ? "first-" : "more-") + std::to_string(i)) != std::string::npos);
   CHECK(sa::list_store_files(dir / "store" / "svc").size() > 1);  // it did rotate while followed

@@ -95,11 +95,23 @@ class PipelineLab {
     std::ofstream(conf) << sa::render_shipper(c);
     auto& p = shippers_[node];
     if (!p) p = std::make_unique<ChildProcess>();
-    p->start(sa::shipper_command(c.work_dir, conf, dir_ / ("shipper-" + node + ".pid")), dir_ / ("shipper-" + node + ".out"),
-             dir_ / ("shipper-" + node + ".err"));
-    std::this_thread::sleep_for(300ms);
-    INFO(flotilla::test::read_text(dir_ / ("shipper-" + node + ".err")));
+    const fs::path pid_file = dir_ / ("shipper-" + node + ".pid");
+    fs::remove(pid_file);
+    p->start(sa::shipper_command(c.work_dir, conf, pid_file), dir_ / ("shipper-" + node + ".out"), dir_ / ("shipper-" + node + ".err"));
+    // rsyslogd writes its pid file once it has read its configuration and started its inputs.
+    const bool up = wait_until([&] { return fs::exists(pid_file) || !p->running(); }, 10s);
+    INFO("awaited: the shipper of " << node << " writing " << pid_file << "; its stderr: "
+                                    << flotilla::test::read_text(dir_ / ("shipper-" + node + ".err")));
+    REQUIRE(up);
     REQUIRE(p->running());
+  }
+  /// Bytes in the store's files: grows while lines arrive.
+  [[nodiscard]] std::uintmax_t stored_bytes() const {
+    std::uintmax_t n = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(store(), ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec)) n += it->file_size(ec);
+    return n;
   }
   void stop_shipper(const std::string& node) { shippers_.at(node)->stop(); }
 
@@ -300,7 +312,7 @@ TEST_CASE("every line reaches the store with its node, instance and stream, in o
   for (int chunk = 0; chunk < 5; ++chunk) {
     write_numbered(lab.log("lab-1", "service-hello-v1-1", "stdout"), "h1-out-", 100 + chunk * 20, 120 + chunk * 20);
     write_numbered(lab.log("lab-2", "service-hello-v1-2", "stdout"), "h2-out-", 100 + chunk * 20, 120 + chunk * 20);
-    std::this_thread::sleep_for(50ms);
+    std::this_thread::sleep_for(50ms);  // the scenario: appends spread over time, not a wait for a state
   }
   write_numbered(lab.log("lab-2", "service-late-1", "stdout"), "late-", 0, 30);
 
@@ -347,14 +359,13 @@ TEST_CASE("no line is lost or doubled while the collector is down and a shipper 
   lab.stop_collector();
   for (int i = 100; i < 5100; i += 500) {
     write_numbered(out, "load-", i, i + 500);
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(20ms);  // the scenario: appends spread over the outage, not a wait for a state
   }
   // Stopped during the outage, the shipper drops its memory queue; it reads its files again
   // when it starts and the collector drops what it has.
   lab.stop_shipper("lab-1");
   for (int i = 5100; i < 10100; i += 500) write_numbered(out, "load-", i, i + 500);
-  lab.start_shipper("lab-1");
-  std::this_thread::sleep_for(1s);
+  lab.start_shipper("lab-1");  // returns once the shipper runs and reads its files
   CHECK(lab.read().size() == 100);  // nothing can arrive while the collector is down
   lab.start_collector();
 
@@ -383,28 +394,40 @@ TEST_CASE("no line is lost or doubled when the collector restarts or is killed w
   lab.start_collector();
   lab.start_shipper("lab-1");
   constexpr int kLines = 20000;
+  std::atomic<int> written{0};
   // A jthread: a failed REQUIRE below unwinds through its join, never through std::terminate
   // (which would leave the rsyslogd instances running).
   std::jthread writer([&] {
     for (int i = 0; i < kLines; i += 100) {
       write_numbered(out, "flow-", i, i + 100);
       write_numbered(err, "err-", i, i + 100);
-      std::this_thread::sleep_for(5ms);
+      written = i + 100;
+      std::this_thread::sleep_for(5ms);  // the scenario: a steady flow, not a wait for a state
     }
   });
+  // Waits until the writer has written `lines` more lines per file (or finished).
+  const auto more_written = [&](int lines, const char* while_what) {
+    const int from = written;
+    INFO("awaited: " << lines << " more lines written " << while_what << " (from line " << from << ")");
+    REQUIRE(wait_until([&] { return written >= std::min(from + lines, kLines); }, 30s));
+  };
   // Stopped in order twice and killed once while its store stalls: a line the collector
   // acknowledged is already stored, so even SIGKILL of rsyslogd and flotilla-logstore loses nothing.
   for (int restart = 0; restart < 3; ++restart) {
-    std::this_thread::sleep_for(400ms);
+    // Lines flow through the (re)started collector into the store before it goes again (unless
+    // the writer is already done).
+    const std::uintmax_t stored = lab.stored_bytes();
+    INFO("awaited: the store growing past " << stored << " bytes through the collector (restart " << restart << ")");
+    REQUIRE(wait_until([&] { return lab.stored_bytes() > stored || written >= kLines; }, 30s));
     if (restart == 1) {
       // The store stalls first, so lines the collector has taken but not stored would be lost.
       REQUIRE(wait_until([&] { return lab.pause_store(); }, 10s));
-      std::this_thread::sleep_for(300ms);
+      more_written(1000, "while the store stalls");
       lab.kill_collector();
     } else {
       lab.stop_collector();
     }
-    std::this_thread::sleep_for(300ms);
+    more_written(1000, "while the collector is down");
     lab.start_collector();
   }
   writer.join();
