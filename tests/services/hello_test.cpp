@@ -213,13 +213,13 @@ TEST_CASE("flotilla-hello exits 0 on SIGTERM without waiting for idle connection
   Hello hello({});
   Connection idle(hello.port());
   REQUIRE(idle.get("/").status == 200);  // now idle on a kept-alive connection
-  const auto t0 = std::chrono::steady_clock::now();
   REQUIRE(::kill(hello.child().pid(), SIGTERM) == 0);
+  // Waiting for the idle connection would hold it for its 5 s drain timeout; it closes the
+  // connection itself and exits (the 3 s only bound the wait).
   const auto status = hello.child().wait_exit(3000ms);
   REQUIRE(status);
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
-  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   CHECK(idle.closed_by_peer());
 }
 
