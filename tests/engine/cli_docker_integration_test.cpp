@@ -3,6 +3,7 @@
 // as a container, and Debian's docker CLI, pointed at the node by `eval "$(flotilla env ...)"`,
 // lists that container over TLS. `down` removes the node.
 #include "driver_netns/host.hpp"
+#include "support/cleanup_report.hpp"
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
@@ -59,7 +60,10 @@ TEST_CASE("flotilla env points Debian's docker CLI at a netns node over TLS, and
   std::ofstream(dir.path() / "topology.toml") << kNode;
   struct Down {
     const fs::path& dir;
-    ~Down() { (void)sh(dir, "$FLOTILLA down $TOPOLOGY -q"); }
+    ~Down() {
+      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
+        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
+    }
   } down{dir.path()};
 
   const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");

@@ -3,6 +3,7 @@
 // sample service. Covers repair of a node its driver reports stopped, driver option changes
 // (in place and by replacement) and the real status of a plugin's state_set.
 #include "engine.hpp"
+#include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -79,12 +80,20 @@ class TestCluster {
  public:
   TestCluster() : dir_("flotilla-engine"), memory_(std::make_shared<MemoryStateStore>()) {}
   ~TestCluster() {
+    std::string problem;
     try {
       auto e = open(topology(""));
       CancelToken cancel;
-      if (auto p = e->plan(true)) (void)e->apply(*p, cancel, nullptr);
+      auto p = e->plan(true);
+      const Result<ApplyReport> r = p ? e->apply(*p, cancel, nullptr) : Result<ApplyReport>(std::unexpected(p.error()));
+      if (!r) problem = r.error().message;
+      else
+        for (const auto& s : r->results)
+          if (s.outcome == StepOutcome::failed) problem += s.id + ": " + s.message + "\n";
     } catch (...) {
+      problem = "the test cluster could not be opened again";
     }
+    if (!problem.empty()) flotilla::test::report_cleanup_failure("down of the test cluster: " + problem);
   }
 
   std::unique_ptr<Engine> open(const std::string& text) {

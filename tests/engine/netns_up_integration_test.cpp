@@ -12,6 +12,7 @@
 //
 // The copy of configs/netns.toml differs only in the cluster's name and subnet (and so the
 // registry's address), and keeps the registry's images in the build tree across runs.
+#include "support/cleanup_report.hpp"
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
@@ -244,7 +245,10 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   const std::set<std::string> before = objects();
   struct Down {
     const fs::path& dir;
-    ~Down() { (void)sh(dir, "$FLOTILLA down $TOPOLOGY -q"); }
+    ~Down() {
+      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
+        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
+    }
   } down{dir.path()};
 
   std::ofstream(dir.path() / "topology.toml") << topology(true);
