@@ -1,6 +1,7 @@
 #include "flotilla/support/encoding.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <memory>
 #include <stdexcept>
@@ -118,17 +119,33 @@ std::string hex64(std::uint64_t value) {
 
 std::string stable_hash(std::string_view data) { return hex64(fnv1a64(data)); }
 
-std::string sha256_hex(std::string_view data) {
+std::string sha256_bytes(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("sha256: OpenSSL's EVP_Digest failed");
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+std::string sha256_hex(std::string_view data) { return hex_encode(sha256_bytes(data)); }
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (key.size() > static_cast<std::size_t>(INT32_MAX) ||
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), digest, &len) == nullptr)
+    throw std::runtime_error("hmac-sha256: OpenSSL's HMAC failed");
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+std::string hex_encode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xF];
+  out.reserve(2 * bytes.size());
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
   }
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include "flotilla/support/files.hpp"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -9,6 +11,33 @@
 #include <system_error>
 
 namespace flotilla::support {
+
+Secret& Secret::operator=(const Secret& other) {
+  if (this != &other) {
+    wipe();
+    value_ = other.value_;
+  }
+  return *this;
+}
+
+Secret& Secret::operator=(Secret&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    value_ = std::move(other.value_);
+    other.wipe();
+  }
+  return *this;
+}
+
+std::string Secret::redacted() const {
+  return value_.empty() ? "(none)" : "(secret, " + std::to_string(value_.size()) + " characters)";
+}
+
+void Secret::wipe() noexcept {
+  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
+  value_.clear();
+}
+
 namespace {
 
 constexpr std::string_view kEnv = "env:";

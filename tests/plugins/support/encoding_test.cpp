@@ -71,3 +71,15 @@ TEST_CASE("sha256_hex matches the FIPS 180-2 examples", "[support][encoding]") {
   CHECK(s::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(s::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+TEST_CASE("hmac_sha256 matches RFC 4231's test vectors, sha256_bytes and hex_encode agree with sha256_hex", "[support][encoding]") {
+  CHECK(s::hex_encode(s::hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(s::hex_encode(s::hmac_sha256(std::string(20, '\x0b'), "Hi There")) ==
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  // A key longer than the block size is hashed first (RFC 4231 test case 6).
+  CHECK(s::hex_encode(s::hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")) ==
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  CHECK(s::hex_encode(s::sha256_bytes("abc")) == s::sha256_hex("abc"));
+  CHECK(s::hex_encode(std::string("\x00\xff\x10", 3)) == "00ff10");
+}

@@ -43,4 +43,14 @@ namespace flotilla::support {
 /// SHA-256 of `data` as 64 lower-case hex digits; throws std::runtime_error if OpenSSL fails.
 [[nodiscard]] std::string sha256_hex(std::string_view data);
 
+/// SHA-256 of `data` as its 32 raw bytes; throws std::runtime_error if OpenSSL fails.
+[[nodiscard]] std::string sha256_bytes(std::string_view data);
+
+/// HMAC-SHA256 of `data` under `key`, as its 32 raw bytes (OpenSSL); throws
+/// std::runtime_error if OpenSSL fails.
+[[nodiscard]] std::string hmac_sha256(std::string_view key, std::string_view data);
+
+/// `bytes` as lower-case hex, two digits a byte. Does not fail.
+[[nodiscard]] std::string hex_encode(std::string_view bytes);
+
 }  // namespace flotilla::support

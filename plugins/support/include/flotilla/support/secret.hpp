@@ -9,8 +9,35 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace flotilla::support {
+
+/// A secret value held in memory (a key, a token). It has no stream operator, no conversion
+/// to string and no formatter, so it cannot reach a log line, a message or a state file by
+/// accident; the one way to the value is reveal(), at the point of use. The value is wiped
+/// (OPENSSL_cleanse) when the object is destroyed or assigned over.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  Secret(const Secret& other) : value_(other.value_) {}
+  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
+  Secret& operator=(const Secret& other);
+  Secret& operator=(Secret&& other) noexcept;
+  ~Secret() { wipe(); }
+
+  /// The value itself, for the code that uses it (a signature, a request header).
+  [[nodiscard]] const std::string& reveal() const { return value_; }
+  [[nodiscard]] bool empty() const { return value_.empty(); }
+  /// What may be shown instead of the value: "(secret, N characters)" or "(none)".
+  [[nodiscard]] std::string redacted() const;
+  friend bool operator==(const Secret& a, const Secret& b) { return a.value_ == b.value_; }
+
+ private:
+  void wipe() noexcept;
+  std::string value_;
+};
 
 /// Looks up an environment variable; std::nullopt when it is not set.
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
