@@ -10,6 +10,7 @@ packages=(
   cmake g++ make pkg-config
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libcurl4-openssl-dev libssl-dev
+  libexpat1-dev
   # the real servers the addons run, and the tools the tests use
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base
@@ -18,6 +19,8 @@ packages=(
   gcovr
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
   dpkg-dev python3-jsonschema zsh man-db
+  # the EC2 service model (botocore's) the EC2 client's parameter names are checked against
+  python3-botocore
   # the fuzz targets (scripts/fuzz.sh): clang, and its runtime with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
   # Docker nodes (the netns driver and the docker runtime): dockerd per namespace, the lab's
