@@ -197,6 +197,38 @@ std::string problem_in_model(const nlohmann::json& model, const std::string& act
   return {};
 }
 
+// The same for an answer: a "/"-separated path of XML element names under <ACTIONResponse>,
+// lists written <xxxSet><item>, names from each member's locationName.
+std::string answer_problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& path) {
+  const auto& shapes = model.at("shapes");
+  std::string shape = model.at("operations").at(action).at("output").at("shape").get<std::string>();
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string part = path.substr(start, end - start);
+    start = end + 1;
+    const auto& sh = shapes.at(shape);
+    const std::string type = sh.at("type").get<std::string>();
+    if (type == "list") {
+      const std::string item = sh.at("member").value("locationName", std::string("member"));
+      if (part != item) return path + ": the list " + shape + " holds <" + item + ">, not <" + part + ">";
+      shape = sh.at("member").at("shape").get<std::string>();
+      continue;
+    }
+    if (type != "structure") return path + ": " + part + " under " + shape + ", which is a " + type;
+    bool found = false;
+    for (const auto& [member, spec] : sh.at("members").items()) {
+      if (spec.value("locationName", member) == part) {
+        shape = spec.at("shape").get<std::string>();
+        found = true;
+        break;
+      }
+    }
+    if (!found) return path + ": " + shape + " has no element <" + part + ">";
+  }
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("ec2: lists, filters and tags are flattened with 1-based indexes", "[support][ec2]") {
@@ -291,6 +323,17 @@ TEST_CASE("ec2: parameter names the client writes exist in python3-botocore's EC
     }
   }
   CHECK(checked > 50);
+  // The answers the fake EC2 gives and the tests read are shaped as the model says.
+  for (const char* path : {"reservationSet/item/reservationId", "reservationSet/item/instancesSet/item/instanceId",
+                           "reservationSet/item/instancesSet/item/instanceState/name",
+                           "reservationSet/item/instancesSet/item/instanceState/code",
+                           "reservationSet/item/instancesSet/item/ipAddress", "nextToken"}) {
+    INFO(path);
+    CHECK(answer_problem_in_model(model, "DescribeInstances", path) == "");
+  }
+  CHECK(answer_problem_in_model(model, "RunInstances", "instancesSet/item/instanceId") == "");
+  CHECK(answer_problem_in_model(model, "RunInstances", "instancesSet/item/clientToken") == "");
+  CHECK(answer_problem_in_model(model, "DescribeInstances", "reservations/item") != "");
   // The check itself refuses names the model does not have.
   CHECK(problem_in_model(model, "RunInstances", "TagSpecifications.1.ResourceType") != "");
   CHECK(problem_in_model(model, "DescribeInstances", "Filter.1.Values.1") != "");
