@@ -259,8 +259,11 @@ AwsCredentials resolve_aws_credentials(const AwsCredentialOptions& options) {
 std::string resolve_aws_region(std::string_view configured, const AwsCredentialOptions& options) {
   std::string region(configured);
   std::string from = "the driver's region option";
-  if (region.empty()) region = env_or(options.env, "AWS_REGION"), from = "AWS_REGION";
-  if (region.empty()) region = env_or(options.env, "AWS_DEFAULT_REGION"), from = "AWS_DEFAULT_REGION";
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (!region.empty()) break;
+    region = env_or(options.env, var);
+    from = var;
+  }
   const std::string name = profile_name(options);
   const auto conf_path = aws_config_file(options.env);
   if (region.empty()) {
