@@ -252,7 +252,7 @@ TEST_CASE("ec2: lists, filters and tags are flattened with 1-based indexes", "[s
   CHECK(s::ec2_endpoint("cn-north-1") == "https://ec2.cn-north-1.amazonaws.com.cn");
 }
 
-TEST_CASE("ec2: XML answers are read by local name, with item lists; malformed XML is an error with its place",
+TEST_CASE("ec2: XML answers are read by local name, with item lists, malformed XML is an error with its place",
           "[support][ec2]") {
   const auto root = s::parse_xml(instances_page({"i-a", "i-b"}, "tok"));
   CHECK(root.name == "DescribeInstancesResponse");
@@ -416,7 +416,7 @@ TEST_CASE("ec2: throttling and 5xx answers from a fake EC2 are retried with jitt
   }
 }
 
-TEST_CASE("ec2: a connection the fake EC2 drops is retried; attempts run out with a clear error",
+TEST_CASE("ec2: a connection the fake EC2 drops is retried, attempts run out with a clear error",
           "[support][ec2][integration]") {
   FakeEc2 fake([](const auto&, int call) -> ServedResponse {
     if (call == 1) return {.drop = true};
