@@ -1,9 +1,10 @@
 // The `process` runtime: runs workloads as native process groups on this machine.
 //
 // Each workload lives in <node.workdir>/workloads/<name>/ (spec.json, which names the
-// environment's variables but keeps none of their values, pid, stdout.log, stderr.log). Workloads outlive the engine, which is a short-lived CLI, so they are started
-// detached (double fork, own session) and found again through the pid file. A pid alone is not
-// an identity: the kernel reuses pids, so every record carries the process start time from
+// environment's variables but keeps none of their values, pid, stdout.log, stderr.log).
+// Workloads outlive the engine, which is a short-lived CLI, so they are started detached
+// (double fork, own session) and found again through the pid file. A pid alone is not an
+// identity: the kernel reuses pids, so every record carries the process start time from
 // /proc/PID/stat and nothing is ever signalled unless that start time still matches.
 #pragma once
 
