@@ -362,6 +362,9 @@ Result<std::optional<json>> read_state_file(const fs::path& path, const std::str
     const auto line = 2 + std::count(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(upto), '\n');
     return fail("state file " + quoted(path) + " is corrupt at line " + std::to_string(line) + ": " +
                 parse_detail(e.what()) + "; " + remedy);
+  } catch (const json::exception& e) {
+    // Valid syntax the parser still refuses, such as a number too large for a double.
+    return fail("state file " + quoted(path) + " is corrupt: " + parse_detail(e.what()) + "; " + remedy);
   }
   if (!state.is_object()) {
     return fail("state file " + quoted(path) + " line 2: the state must be a JSON object, found " +

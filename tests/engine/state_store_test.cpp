@@ -140,6 +140,17 @@ TEST_CASE("state: a corrupt file is reported with its line and the backup", "[st
                                    "`flotilla state restore-backup`"));
 }
 
+TEST_CASE("state: a number too large for the parser is a corrupt file, not an exception", "[state]") {
+  // Found by fuzz_state: valid JSON syntax that the parser refuses with out_of_range.
+  TempDir tmp;
+  FileStateStore store(tmp.path());
+  spit(store.file(), "flotilla-state 2\n{\"serial\": 9e75747}\n");
+  auto loaded = store.load();
+  REQUIRE_FALSE(loaded);
+  CHECK_THAT(loaded.error().message, Catch::StartsWith("state file " + store.file().string() + " is corrupt: "));
+  CHECK_THAT(loaded.error().message, Catch::Contains("number overflow"));
+}
+
 TEST_CASE("state: a truncated file without a backup says so", "[state]") {
   TempDir tmp;
   FileStateStore store(tmp.path());
