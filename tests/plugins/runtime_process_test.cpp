@@ -195,6 +195,30 @@ TEST_CASE("process runtime: stop ends the whole process group", "[plugins][proce
   CHECK(f.op("stop", {{"name", "never-started"}}).ok());
 }
 
+TEST_CASE("process runtime: stop_mode leader sends TERM to the main process, then to what it left", "[plugins][process]") {
+  RuntimeFixture f;
+  // The child notes its TERM at once; the main process takes 300 ms to exit on TERM. With a TERM
+  // to the whole group the child's note comes first; with "leader" it comes only after the main
+  // process has gone.
+  const std::string script =
+      "(trap 'echo child >> term.log; exit 0' TERM; while :; do sleep 0.05; done) & echo $! > child.pid; "
+      "trap 'sleep 0.3; echo leader >> term.log; exit 0' TERM; while :; do wait; done";
+  f.started_.insert("mixed");
+  const auto out = f.op("start", {{"workload", {{"name", "mixed"}, {"command", {"/bin/sh", "-c", script}}, {"stop_mode", "leader"}}}});
+  INFO(out.describe());
+  REQUIRE(out.ok());
+  const fs::path child_file = workload_dir(f, "mixed") / "child.pid";
+  REQUIRE(proc::wait_until([&] { return proc::read_text(child_file).find('\n') != std::string::npos; }, 3000ms));
+  const pid_t child = std::stoi(proc::read_text(child_file));
+
+  // By name, as the engine stops it: the mode comes from the workload's spec.
+  const auto stopped = f.op("stop", {{"name", "mixed"}, {"timeout_s", 5}});
+  INFO(stopped.describe());
+  REQUIRE(stopped.ok());
+  CHECK_FALSE(proc::running(child));
+  CHECK(proc::read_text(workload_dir(f, "mixed") / "term.log") == "leader\nchild\n");
+}
+
 TEST_CASE("process runtime: stop escalates to SIGKILL after timeout_s", "[plugins][process]") {
   RuntimeFixture f;
   // The child ignores TERM; the shell notes it in term.log and goes on waiting.
@@ -297,6 +321,13 @@ TEST_CASE("process runtime: validate names what to change", "[plugins][process]"
       plugin.call("validate", {{"node", node}, {"workload", {{"name", "web"}, {"command", {"/bin/true"}}}}});
   REQUIRE(good.ok());
   CHECK(good.result["errors"].empty());
+
+  const auto bad_stop =
+      plugin.call("validate", {{"node", node}, {"workload", {{"name", "web"}, {"command", {"/bin/true"}}, {"stop_mode", "leaders"}}}});
+  REQUIRE(bad_stop.ok());
+  REQUIRE(bad_stop.result["errors"].size() == 1);
+  CHECK(bad_stop.result["errors"][0]["key"] == "stop_mode");
+  CHECK_THAT(bad_stop.result["errors"][0]["message"].get<std::string>(), Catch::Contains("\"group\"") && Catch::Contains("\"leader\""));
 
   const auto bad_name = plugin.call("validate", {{"node", node}, {"workload", {{"name", "../x"}, {"command", {"/bin/true"}}}}});
   REQUIRE(bad_name.ok());

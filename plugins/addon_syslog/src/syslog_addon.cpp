@@ -230,10 +230,15 @@ void start_collector(Context& ctx, const json& req, const std::string& name, con
   if (!is_running(ctx, p.node, kCollector) && support::tcp_port_open(p.address, static_cast<std::uint16_t>(o.port), std::chrono::milliseconds(300)))
     throw Invalid("addon " + name + ": port " + std::to_string(o.port) + " on " + p.address + " (node " + p.node +
                   ") is taken by another program; set the addon option `port` to a free one");
+  // Stopped through rsyslogd alone: it stops flotilla-logstore itself, after the line in
+  // hand. A TERM to the whole group could reach flotilla-logstore while it starts, before it
+  // ignores TERM; rsyslogd, stopping, would then drop the line it was storing and still
+  // acknowledge it to the shipper (librelp answers 200 whatever the input made of a frame).
   json cworkload{{"name", kCollector},
                  {"command", rsyslogd_command(cconf, cconf.parent_path() / "collector.pid")},
                  {"env", {{"FLOTILLA_SYSLOG_CONFIG", support::stable_hash(ctext)}}},
-                 {"ports", json::array({o.port})}};
+                 {"ports", json::array({o.port})},
+                 {"stop_mode", "leader"}};
   const json started = ctx.runtime(json{{"op", "start"}, {"node", p.node}, {"workload", cworkload}});
   wait_for_collector(ctx, name, p.node, p.address, o.port, started);
 }

@@ -72,10 +72,37 @@ bool wait_gone(const std::vector<Target>& leaders, std::chrono::milliseconds tim
   });
 }
 
-bool terminate_groups(const std::vector<Target>& leaders, double timeout_s) {
-  for (const Target& t : leaders) signal_group(t, SIGTERM);
+bool terminate_groups(const std::vector<Target>& leaders, double timeout_s, StopMode mode) {
   const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(std::max(0.0, timeout_s)));
-  if (wait_gone(leaders, grace)) return true;
+  if (mode == StopMode::group) {
+    for (const Target& t : leaders) signal_group(t, SIGTERM);
+    if (wait_gone(leaders, grace)) return true;
+  } else {
+    // The main process first; the rest of its group only once it has exited (its children may
+    // be finishing work it handed them, and a TERM could cut that short).
+    std::vector<bool> rest_signalled(leaders.size(), false);
+    for (std::size_t i = 0; i < leaders.size(); ++i) {
+      if (group_state(leaders[i]) == GroupState::leader) {
+        support::signal_process(leaders[i], SIGTERM);
+      } else {
+        signal_group(leaders[i], SIGTERM);
+        rest_signalled[i] = true;
+      }
+    }
+    const bool gone = support::wait_until(grace, std::chrono::duration_cast<std::chrono::milliseconds>(kPollInterval), [&] {
+      bool all_gone = true;
+      for (std::size_t i = 0; i < leaders.size(); ++i) {
+        const GroupState state = group_state(leaders[i]);
+        if (state == GroupState::orphans && !rest_signalled[i]) {
+          signal_group(leaders[i], SIGTERM);
+          rest_signalled[i] = true;
+        }
+        all_gone = all_gone && state == GroupState::gone;
+      }
+      return all_gone;
+    });
+    if (gone) return true;
+  }
   for (const Target& t : leaders) signal_group(t, SIGKILL);
   return wait_gone(leaders, std::chrono::duration_cast<std::chrono::milliseconds>(kKillGrace));
 }

@@ -57,7 +57,8 @@ double timeout_of(const json& req) {
 json ProcessRuntime::validate(Context&, const json& req) {
   json errors = json::array();
   const json workload = req.value("workload", json::object());
-  for (const auto& msg : validate_workload(workload)) errors.push_back({{"message", msg}, {"key", "command"}});
+  for (const auto& msg : validate_workload(workload))
+    errors.push_back({{"message", msg}, {"key", msg.find(" stop_mode ") != std::string::npos ? "stop_mode" : "command"}});
   const std::string name = str_or(workload, "name");
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     errors.push_back({{"message", "workload name `" + name + "` is not usable as a file name"}, {"key", "name"}});
@@ -88,7 +89,7 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
       ctx.info("spec of " + name + " on node " + node.name + " changed; replacing pid " + std::to_string(old->pid));
     }
     // Also reaps what a crashed leader left behind in its group.
-    if (!terminate_groups({*old}, kDefaultStopTimeout))
+    if (!terminate_groups({*old}, kDefaultStopTimeout, stored_stop_mode(dir)))
       throw Retryable("cannot replace " + name + " on node " + node.name + ": pid " + std::to_string(old->pid) +
                       " survived SIGKILL");
     fs::remove(dir / "pid", ec);
@@ -169,7 +170,7 @@ json ProcessRuntime::stop(Context& ctx, const json& req) {
   std::lock_guard lock(workload_mutex(dir));
   const auto targets = targets_of(req, dir);
   if (!targets.empty()) ctx.progress("stopping " + name);
-  if (!terminate_groups(targets, timeout_of(req)))
+  if (!terminate_groups(targets, timeout_of(req), stored_stop_mode(dir)))
     throw Retryable("cannot stop " + name + " on node " + node.name + ": its processes survived SIGKILL");
   std::error_code ec;
   if (req.value("purge", false)) {

@@ -148,6 +148,21 @@ std::vector<std::string> validate_workload(const json& workload) {
              command.front().get<std::string>().empty()) {
     errors.push_back("workload " + name + " has a bad command: every element must be a string and the first names the program");
   }
+  if (const auto mode = workload.find("stop_mode");
+      mode != workload.end() && !(mode->is_string() && (*mode == "group" || *mode == "leader")))
+    errors.push_back("workload " + name + " has stop_mode " + mode->dump() +
+                     "; use \"group\" (TERM to every process of the workload) or \"leader\" (TERM to its main process first)");
   return errors;
+}
+
+StopMode stop_mode_of(const json& workload) {
+  return workload.is_object() && workload.value("stop_mode", json()) == "leader" ? StopMode::leader : StopMode::group;
+}
+
+StopMode stored_stop_mode(const fs::path& dir) {
+  const auto text = support::read_file_if_exists(dir / "spec.json");
+  if (!text) return StopMode::group;
+  const json spec = json::parse(*text, nullptr, false);
+  return spec.is_object() ? stop_mode_of(spec.value("workload", json::object())) : StopMode::group;
 }
 }  // namespace flotilla::process_runtime

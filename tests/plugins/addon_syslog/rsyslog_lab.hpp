@@ -33,7 +33,9 @@ using proc::read_text;
 using proc::wait_until;
 
 /// A child process in its own process group, with stdout/stderr in files. stop() sends TERM to
-/// the group, waits, then KILLs it; the destructor stops it if still running.
+/// the process, then to what is left of its group once it has exited, and KILLs the group after
+/// the grace, as the process runtime stops a workload with `stop_mode = "leader"` (the syslog
+/// addon's collector); the destructor stops it if still running.
 class ChildProcess {
  public:
   ChildProcess() = default;
@@ -79,12 +81,13 @@ class ChildProcess {
   /// Stops the process (TERM, then KILL after `grace`); returns its exit status or -1.
   int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(15000)) {
     if (pid_ <= 0) return -1;
-    ::kill(-pid_, SIGTERM);
+    ::kill(pid_, SIGTERM);
     int status = -1;
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (std::chrono::steady_clock::now() < deadline) {
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         // The group may still hold a child (omprog's program) finishing up; give it a moment.
+        ::kill(-pid_, SIGTERM);
         for (int i = 0; i < 50 && ::kill(-pid_, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         ::kill(-pid_, SIGKILL);
         pid_ = -1;
@@ -93,6 +96,15 @@ class ChildProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  /// Reaps the process once something else has ended it; its wait status.
+  int reap() {
+    if (pid_ <= 0) return -1;
+    int status = -1;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
     return status;

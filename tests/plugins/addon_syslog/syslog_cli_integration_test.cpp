@@ -129,6 +129,10 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
   CHECK(out.find(" swarm-2 counter/v1#2 stdout | line-78\n") != std::string::npos);
   const auto pids = component_pids(dir.path());
   REQUIRE(pids.size() == 4);  // collector + a shipper on each of the three nodes
+  // The collector is stopped through rsyslogd alone, which ends its store program itself
+  // (why: the pipeline test of a stop while the store program starts).
+  const json collector_spec = json::parse(flotilla::test::read_text(dir / "state/nodes/infra/workloads/addon-syslog-collector/spec.json"));
+  CHECK(collector_spec["workload"]["stop_mode"] == "leader");
 
   // A third node with a third instance: its shipper starts, the others keep running.
   std::ofstream(dir / "topology.toml", std::ios::trunc) << topology(net + "0/24", 3, 3, true);

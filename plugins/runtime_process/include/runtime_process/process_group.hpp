@@ -39,7 +39,15 @@ void signal_group(const Target& leader, int sig);
 /// Waits until every group in `leaders` is gone; false if `timeout` passed first.
 bool wait_gone(const std::vector<Target>& leaders, std::chrono::milliseconds timeout);
 
-/// TERM, wait up to `timeout_s`, then KILL. Returns false if something survived even KILL.
-bool terminate_groups(const std::vector<Target>& leaders, double timeout_s);
+/// Who gets the TERM that starts a stop. `group`: the whole process group at once. `leader`:
+/// the main process only, which stops its own children in its own order (rsyslogd closes its
+/// omprog program's input and lets it finish), then whatever is left of the group once the
+/// main process has exited; `docker stop` signals a container's main process the same way.
+/// KILL always goes to the whole group.
+enum class StopMode { group, leader };
+
+/// TERM (as `mode` says), wait up to `timeout_s`, then KILL the group. Returns false if
+/// something survived even KILL.
+bool terminate_groups(const std::vector<Target>& leaders, double timeout_s, StopMode mode = StopMode::group);
 
 }  // namespace flotilla::process_runtime

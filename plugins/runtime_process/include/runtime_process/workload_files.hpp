@@ -59,4 +59,10 @@ std::vector<Target> targets_of(const json& req, const std::filesystem::path& dir
 
 std::vector<std::string> validate_workload(const json& workload);
 
+/// The workload's `stop_mode` ("group", the default, or "leader"; see StopMode).
+StopMode stop_mode_of(const json& workload);
+
+/// The stop mode of the workload whose spec.json is in `dir` (group when there is none).
+StopMode stored_stop_mode(const std::filesystem::path& dir);
+
 }  // namespace flotilla::process_runtime
