@@ -153,7 +153,10 @@ std::string render_collector(const CollectorConfig& c) {
   s += "template(name=\"flotilla_store\" type=\"string\" string=\"%rawmsg%\\n\")\n";
   s += "ruleset(name=\"flotilla_store\") {\n";
   s += "  action(type=\"omprog\" name=\"logstore\" binary=" + rs_quote(logstore_command(c)) + " template=\"flotilla_store\"\n";
-  s += "         confirmMessages=\"on\" confirmTimeout=\"120000\" reportFailures=\"on\" output=\"/dev/stderr\"\n";
+  // closeTimeout: how long a stopping rsyslogd waits for the program's output to end. It tears
+  // the output capture down before it closes the program's input, so the whole wait was spent
+  // on every stop (5 s by default); the program is never killed for it and ends on its own.
+  s += "         confirmMessages=\"on\" confirmTimeout=\"120000\" reportFailures=\"on\" output=\"/dev/stderr\" closeTimeout=\"500\"\n";
   s += "         action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\" action.resumeIntervalMax=\"5\")\n";
   s += "}\n";
   s += "input(type=\"imrelp\" name=\"from_shippers\" address=" + rs_quote(c.address) + " port=\"" + std::to_string(c.port) +
