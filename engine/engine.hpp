@@ -115,6 +115,7 @@ class Engine {
   [[nodiscard]] Result<void> check_driver(std::vector<std::string>& errors);
   void check_runtimes(std::vector<std::string>& errors);
   [[nodiscard]] std::vector<std::string> validate_with_plugins();
+  void check_service_workloads(const std::string& runtime, std::vector<std::string>& errors);
 
   [[nodiscard]] json node_view(const json& state, const std::string& name) const;
   [[nodiscard]] json addon_request(const AddonPlan& addon, const json& state, const Plan& plan) const;

@@ -231,7 +231,33 @@ std::vector<std::string> Engine::validate_with_plugins() {
     if (r.status != FLT_OK) errors.push_back(spec->pos.located(call_error(*p, "validate", r).message));
     for (const auto& m : errors_of(r.result)) errors.push_back(spec->pos.located("addon \"" + a.name + "\": " + m));
   }
+  check_service_workloads(runtime, errors);
   return errors;
+}
+
+// Each service's workload as the nodes' runtime will be asked to run it (a Docker runtime needs
+// an image, the process runtime a command): refused by `validate` and `plan`, not by the
+// runtime half-way through `up`.
+void Engine::check_service_workloads(const std::string& runtime, std::vector<std::string>& errors) {
+  if (runtime.empty() || topo_.services.empty()) return;
+  auto rt = host_.get("runtime", runtime);
+  if (!rt || !(*rt)->runtime->validate) return;  // a missing runtime is reported with the driver
+  const Plugin& p = **rt;
+  const auto cfg = runtime_configs_.find(runtime);
+  CallHooks hooks;
+  for (const auto& svc : topo_.services) {
+    json env = json::object();
+    for (const auto& [k, v] : svc.env) env[k] = v;
+    const json workload = {{"name", "service-" + service_dns_label(svc.name) + "-1"}, {"owner", "service:" + svc.name},
+                           {"command", svc.command}, {"image", svc.image}, {"env", env},
+                           {"ports", svc.port > 0 ? json::array({svc.port}) : json::array()}};
+    hooks.instance = svc.name;
+    auto r = call_plugin(p, p.runtime->validate, "validate",
+                         {{"workload", workload}, {"config", cfg != runtime_configs_.end() ? cfg->second : json::object()}}, hooks);
+    if (r.status != FLT_OK) errors.push_back(svc.pos.located(call_error(p, "validate", r).message));
+    for (const auto& m : errors_of(r.result))
+      errors.push_back(svc.pos.located("service \"" + svc.name + "\" on runtime \"" + runtime + "\": " + m));
+  }
 }
 
 }  // namespace flotilla

@@ -472,6 +472,33 @@ roles = ["swarm"]
   CHECK_THAT(node.err, Contains("node \"swarm-1\" is not in " + c.file().string()));
 }
 
+TEST_CASE("validate refuses a service that the runtime of its nodes cannot run and names the line of the service", "[cli]") {
+  Cluster c("workloads", subnet_for_test(108), "");
+  auto write = [&](const std::string& runtime, const std::string& service) {
+    std::ofstream(c.file(), std::ios::trunc) << "[cluster]\nname = \"workloads\"\ndriver = \"local\"\nruntime = \"" << runtime
+                                             << "\"\n\n[driver.local]\ncidr = \"" << c.subnet() << ".0/24\"\n\n[[nodes]]\nname = \"solo\"\n\n"
+                                             << "[[services]]\nname = \"hello/v1\"\n" << service << "port = 8000\n";
+  };
+  // Line 12 is the [[services]] header.
+  write("docker", "command = [\"flotilla-hello\"]\n");
+  const Run no_image = c.run("validate \"$TOPOLOGY\"");
+  CHECK(no_image.code == codes().invalid);
+  CHECK_THAT(no_image.err, Contains(c.file().string() + ":12:1: service \"hello/v1\" on runtime \"docker\""));
+  CHECK_THAT(no_image.err, Contains("has no image") && Contains("add `image`"));
+
+  write("process", "image = \"nginx\"\n");
+  const Run no_command = c.run("plan \"$TOPOLOGY\"");
+  CHECK(no_command.code == codes().invalid);
+  CHECK_THAT(no_command.err, Contains(c.file().string() + ":12:1: service \"hello/v1\" on runtime \"process\""));
+  CHECK_THAT(no_command.err, Contains("runs commands, not images") && Contains("add `command`"));
+  CHECK_FALSE(fs::exists(c.state_dir()));
+
+  write("docker", "image = \"nginx\"\n");
+  const Run fine = c.run("validate \"$TOPOLOGY\"");
+  INFO(fine.err);
+  CHECK(fine.code == codes().ok);
+}
+
 TEST_CASE("the runtime override: [cluster] runtime picks the runtime plugin, and an unknown one is refused before anything runs",
           "[cli][integration]") {
   Cluster c("runtimes", subnet_for_test(108), "");
