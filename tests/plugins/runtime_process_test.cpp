@@ -119,6 +119,9 @@ TEST_CASE("process runtime: start runs the command detached, in its own group, w
   // The environment's values (an addon may hand its workload a secret) stay out of the file.
   CHECK(spec["workload"]["env"]["GREETING"] == "(not stored)");
   CHECK(proc::read_text(dir / "spec.json").find("hi there") == std::string::npos);
+  // Its hash still covers them (a changed value restarts the workload), and a low-entropy secret
+  // could be guessed against it: only the owner reads the file, as it reads the state.
+  CHECK((fs::status(dir / "spec.json").permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
   CHECK(fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd") == dir);
   CHECK(proc::wait_until([&] { return proc::read_text(dir / "stdout.log") == "to-stdout\n"; }, 2000ms));
   CHECK(proc::read_text(dir / "stderr.log") == "to-stderr\n");

@@ -84,8 +84,11 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
     if (still_runs(*old)) {
       const auto spec = support::read_file_if_exists(dir / "spec.json");
       const json old_spec = spec ? json::parse(*spec, nullptr, false) : json();
-      if (old_spec.is_object() && old_spec.value("spec_hash", "") == hash)
+      if (old_spec.is_object() && old_spec.value("spec_hash", "") == hash) {
+        // A file written before it was made 0600 (see below) is closed on the next run.
+        fs::permissions(dir / "spec.json", fs::perms::owner_read | fs::perms::owner_write, ec);
         return json{{"record", make_record(name, dir, *old, hash)}, {"changed", false}};
+      }
       ctx.info("spec of " + name + " on node " + node.name + " changed; replacing pid " + std::to_string(old->pid));
     }
     // Also reaps what a crashed leader left behind in its group.
@@ -114,7 +117,8 @@ json ProcessRuntime::start(Context& ctx, const json& req) {
   spec.env["FLOTILLA_NODE_ADDRESS"] = node.address;
   spec.env["FLOTILLA_WORKLOAD"] = name;
 
-  support::write_file_atomic(dir / "spec.json", json{{"workload", stored_workload(workload)}, {"spec_hash", hash}}.dump(2) + "\n", 0644);
+  // 0600: the hash covers the environment's values, so it must not be readable by others.
+  support::write_file_atomic(dir / "spec.json", json{{"workload", stored_workload(workload)}, {"spec_hash", hash}}.dump(2) + "\n", 0600);
   const std::uintmax_t stderr_from = fs::exists(spec.stderr_path, ec) ? fs::file_size(spec.stderr_path, ec) : 0;
 
   ctx.progress("starting " + name);
