@@ -90,23 +90,26 @@ TEST_CASE("syslog on Docker nodes: a container's stdout and stderr lines reach t
     if (e["key"] == "plugin") FLOTILLA_SKIP(e["message"].get<std::string>());
   CHECK(verrors.empty());
 
-  std::this_thread::sleep_for(1500ms);
   auto [st, out] = host.call("apply", req);
   INFO(out);
   REQUIRE(st == FLT_OK);
   CHECK(std::filesystem::is_directory(dir / "addon" / "docker" / "store" / "hello-v1"));
 
-  const std::string first = logs_of(req, "hello/v1");
-  INFO(first);
+  // Every read takes what the container wrote since the last one: read until its first tick.
+  std::string first;
+  const bool ticked = s::wait_until(15s, 200ms, [&] { return count(first = logs_of(req, "hello/v1"), "tick-0\n") > 0; });
+  INFO("awaited: tick-0 of the container in `flotilla logs`; got: " << first);
+  REQUIRE(ticked);
   CHECK(count(first, "started-on-stdout") == 1);
   CHECK(count(first, "trouble-on-stderr") == 1);
   CHECK_THAT(first, Catch::Contains("swarm-1"));
   CHECK(count(first, "tick-0\n") == 1);
 
   // Later lines come with a later read, and nothing read before comes twice.
-  std::this_thread::sleep_for(2500ms);
-  const std::string second = logs_of(req, "hello/v1");
-  INFO(second);
+  std::string second;
+  const bool more = s::wait_until(15s, 200ms, [&] { return count(second = logs_of(req, "hello/v1"), "tick-") > count(first, "tick-"); });
+  INFO("awaited: a later tick than the first read's; got: " << second);
+  REQUIRE(more);
   CHECK(count(second, "started-on-stdout") == 1);
   CHECK(count(second, "tick-0\n") == 1);
   CHECK(count(second, "tick-") > count(first, "tick-"));
