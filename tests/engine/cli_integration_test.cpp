@@ -2,6 +2,7 @@
 // no-op second up, scale out and in, repair of a dead instance, saved plans, the lock,
 // failing plugins that leave state consistent, and a down that leaves nothing behind.
 #include "state_store.hpp"
+#include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
 #include "util.hpp"
 
@@ -42,7 +43,10 @@ class Cluster {
     std::ofstream(file_) << "[cluster]\nname = \"" << name << "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << cidr_prefix_
                          << ".0/24\"\n\n" << body;
   }
-  ~Cluster() { (void)run({"down", "-q"}); }
+  ~Cluster() {
+    if (const Run r = run({"down", "-q"}); r.code != 0)
+      flotilla::test::report_cleanup_failure("down of " + file_.string() + " exited " + std::to_string(r.code) + ": " + r.out + r.err);
+  }
 
   Run run(std::vector<std::string> args, const std::string& extra = "") const {
     std::string cmd = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla";

@@ -2,6 +2,7 @@
 // out-of-tree greeter addon (tests/sdk/greeter) against that prefix only, and run the
 // installed CLI with it: list it, bring a local cluster up with it, reach its endpoint, and
 // bring everything down again. A misspelt option of the plugin is refused at validate.
+#include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
 #include "util.hpp"
 
@@ -240,7 +241,9 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     };
     struct DownGuard {
       std::function<Run()> down;
-      ~DownGuard() { (void)down(); }
+      ~DownGuard() {
+        if (const Run r = down(); r.code != 0) flotilla::test::report_cleanup_failure("down: " + r.both());
+      }
     } guard{[&] { return cli("down", "-q"); }};
 
     Run up = cli("up");
@@ -396,7 +399,9 @@ TEST_CASE("sdk: a greeter built against the SDK 1.0 headers loads and runs in th
   };
   struct DownGuard {
     std::function<Run()> down;
-    ~DownGuard() { (void)down(); }
+    ~DownGuard() {
+        if (const Run r = down(); r.code != 0) flotilla::test::report_cleanup_failure("down: " + r.both());
+      }
   } guard{[&] { return cli("down"); }};
 
   const Run up = cli("up");
@@ -455,7 +460,9 @@ TEST_CASE("sdk: the guide's sandbox driver, built out of tree, creates and remov
     std::ofstream(topo) << sandbox_topology(network, "ops");
     struct DownGuard {
       std::function<Run()> down;
-      ~DownGuard() { (void)down(); }
+      ~DownGuard() {
+        if (const Run r = down(); r.code != 0) flotilla::test::report_cleanup_failure("down: " + r.both());
+      }
     } guard{[&] { return cli("down"); }};
 
     const Run up = cli("up");

@@ -1,6 +1,7 @@
 // prometheus-cadvisor through the real CLI on a temporary local cluster: every target healthy
 // after `up`, a node added by `up` scraped without restarting Prometheus, and the addon's
 // processes gone once it leaves the topology. The cluster is always brought `down`.
+#include "support/cleanup_report.hpp"
 #include "support/prometheus_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -41,7 +42,10 @@ std::pair<int, std::string> run_cli(const std::string& args, const fx::fs::path&
 /// Brings the cluster down whatever happened in the test.
 struct DownGuard {
   fx::fs::path dir;
-  ~DownGuard() { (void)run_cli("down -q", dir); }
+  ~DownGuard() {
+    if (const auto [code, out] = run_cli("down -q", dir); code != 0)
+      flotilla::test::report_cleanup_failure("down in " + dir.string() + " exited " + std::to_string(code) + ": " + out);
+  }
 };
 
 json cluster_status(const fx::fs::path& dir) {

@@ -2,7 +2,7 @@
 // writes reaches the store, a node and an instance added later are shipped without restarting
 // the running rsyslogs, and removing the addon stops them. The cluster is always brought down.
 #include "rsyslog_lab.hpp"
-
+#include "support/cleanup_report.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -41,7 +41,10 @@ std::pair<int, std::string> run_cli(const std::string& args, const fs::path& dir
 
 struct DownGuard {
   fs::path dir;
-  ~DownGuard() { (void)run_cli("down -q", dir); }
+  ~DownGuard() {
+    if (const auto [code, out] = run_cli("down -q", dir); code != 0)
+      flotilla::test::report_cleanup_failure("down in " + dir.string() + " exited " + std::to_string(code) + ": " + out);
+  }
 };
 
 json state_of(const fs::path& dir) {
