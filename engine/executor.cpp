@@ -1,5 +1,7 @@
 #include "executor.hpp"
 
+#include "flotilla/support/wait.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
@@ -9,7 +11,6 @@
 #include <mutex>
 #include <optional>
 #include <queue>
-#include <random>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -177,12 +178,6 @@ bool sleep_unless_stopped(std::chrono::milliseconds delay, const CancelToken& ca
     std::this_thread::sleep_for(std::min<Clock::duration>(deadline - now, kSlice));
   }
   return false;
-}
-
-std::chrono::milliseconds jittered(std::chrono::milliseconds ceiling) {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_int_distribution<std::int64_t> pick(0, std::max<std::int64_t>(ceiling.count(), 0));
-  return std::chrono::milliseconds(pick(rng));
 }
 
 class Scheduler {
@@ -375,7 +370,7 @@ class Scheduler {
         result.message += " (not retried: interrupted)";
         break;
       }
-      const auto delay = jittered(retry_delay_ceiling(options_, result.attempts));
+      const auto delay = support::full_jitter(retry_delay_ceiling(options_, result.attempts));
       notify(observer_, [&](ExecutionObserver& o) { o.on_retry(step, error, result.attempts, delay); });
       if (!sleep_unless_stopped(delay, cancel_)) {
         result.message += " (not retried: interrupted)";
@@ -427,10 +422,7 @@ std::string StepGraph::to_dot() const {
 }
 
 std::chrono::milliseconds retry_delay_ceiling(const ExecOptions& options, int attempt) {
-  const auto cap = std::max<std::int64_t>(options.backoff_max.count(), 0);
-  auto ceiling = std::max<std::int64_t>(options.backoff_base.count(), 0);
-  for (int i = 1; i < attempt && ceiling < cap; ++i) ceiling *= 2;  // stops doubling at the cap: no overflow
-  return std::chrono::milliseconds(std::min(ceiling, cap));
+  return support::backoff_ceiling(options.backoff_base, options.backoff_max, attempt - 1);
 }
 
 std::vector<StepResult> execute(const StepGraph& graph, StepRunner& runner, const ExecOptions& options,

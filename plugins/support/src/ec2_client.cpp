@@ -5,9 +5,7 @@
 #include <expat.h>
 
 #include <algorithm>
-#include <cmath>
 #include <memory>
-#include <random>
 #include <set>
 
 namespace flotilla::support {
@@ -95,14 +93,6 @@ ParsedError parse_error(const std::string& body) {
 }
 
 bool retryable_status(long status) { return status == 500 || status == 502 || status == 503 || status == 504; }
-
-std::chrono::milliseconds full_jitter(const Ec2ClientOptions& o, int retry) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const double cap = std::min<double>(static_cast<double>(o.max_delay.count()),
-                                      static_cast<double>(o.base_delay.count()) * std::pow(2.0, std::min(retry, 30)));
-  std::uniform_real_distribution<double> dist(0.0, cap);
-  return std::chrono::milliseconds(static_cast<long long>(dist(rng)));
-}
 
 }  // namespace
 
@@ -299,7 +289,7 @@ XmlElement Ec2Client::call(std::string_view action, const Ec2Params& params) {
         msg += "; gave up after " + std::to_string(attempt) + " attempts";
       throw Ec2Error(msg, std::string(action), status, err.code, err.message, err.request_id, attempt);
     }
-    const auto wait = full_jitter(options_, attempt - 1);
+    const auto wait = full_jitter(backoff_ceiling(options_.base_delay, options_.max_delay, attempt - 1));
     if (options_.log)
       options_.log(where + ": " + what + detail + "; attempt " + std::to_string(attempt) + " of " +
                    std::to_string(options_.max_attempts) + ", retrying in " + std::to_string(wait.count()) + " ms");

@@ -1,6 +1,8 @@
 #include "flotilla/support/wait.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <random>
 #include <thread>
 
 namespace flotilla::support {
@@ -36,6 +38,19 @@ bool wait_until(std::chrono::milliseconds timeout, std::chrono::milliseconds int
 
 bool sleep_for(std::chrono::milliseconds duration, const CancelledFn& cancelled) {
   return sleep_until(std::chrono::steady_clock::now() + duration, cancelled);
+}
+
+std::chrono::milliseconds backoff_ceiling(std::chrono::milliseconds base, std::chrono::milliseconds cap, int retry) {
+  const std::int64_t limit = std::max<std::int64_t>(cap.count(), 0);
+  std::int64_t ceiling = std::max<std::int64_t>(base.count(), 0);
+  for (int i = 0; i < retry && ceiling < limit; ++i) ceiling *= 2;  // stops doubling at the cap
+  return std::chrono::milliseconds(std::min(ceiling, limit));
+}
+
+std::chrono::milliseconds full_jitter(std::chrono::milliseconds ceiling) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<std::int64_t> pick(0, std::max<std::int64_t>(ceiling.count(), 0));
+  return std::chrono::milliseconds(pick(rng));
 }
 
 }  // namespace flotilla::support

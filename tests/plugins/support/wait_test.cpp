@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
 
 namespace s = flotilla::support;
@@ -54,4 +55,23 @@ TEST_CASE("sleep_for reports cancellation", "[support][wait]") {
   const auto start = Clock::now();
   CHECK_FALSE(s::sleep_for(10s, [] { return true; }));
   CHECK(Clock::now() - start < 1s);
+}
+
+TEST_CASE("backoff doubles from its base up to its cap, and full jitter stays under the ceiling", "[support][wait]") {
+  using std::chrono::milliseconds;
+  CHECK(s::backoff_ceiling(milliseconds(200), milliseconds(5000), 0) == milliseconds(200));
+  CHECK(s::backoff_ceiling(milliseconds(200), milliseconds(5000), 1) == milliseconds(400));
+  CHECK(s::backoff_ceiling(milliseconds(200), milliseconds(5000), 4) == milliseconds(3200));
+  CHECK(s::backoff_ceiling(milliseconds(200), milliseconds(5000), 5) == milliseconds(5000));
+  CHECK(s::backoff_ceiling(milliseconds(200), milliseconds(5000), 1'000'000) == milliseconds(5000));
+  CHECK(s::backoff_ceiling(milliseconds(0), milliseconds(5000), 3) == milliseconds(0));
+  std::set<long long> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const auto d = s::full_jitter(milliseconds(7));
+    REQUIRE(d >= milliseconds(0));
+    REQUIRE(d <= milliseconds(7));
+    seen.insert(d.count());
+  }
+  CHECK(seen.size() == 8);  // every value in [0, 7] comes up: the draw is spread, not fixed
+  CHECK(s::full_jitter(milliseconds(0)) == milliseconds(0));
 }

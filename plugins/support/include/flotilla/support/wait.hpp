@@ -25,4 +25,12 @@ using CancelledFn = std::function<bool()>;
 /// returns false when cancelled.
 bool sleep_for(std::chrono::milliseconds duration, const CancelledFn& cancelled = {});
 
+/// Exponential backoff: the longest delay before retry number `retry` (0 for the first), `base`
+/// doubled per retry and capped at `cap` (no overflow however large `retry`).
+[[nodiscard]] std::chrono::milliseconds backoff_ceiling(std::chrono::milliseconds base, std::chrono::milliseconds cap, int retry);
+
+/// "Full jitter": a delay drawn uniformly from [0, ceiling], so that many clients retrying at
+/// once spread out instead of hitting the server again together.
+[[nodiscard]] std::chrono::milliseconds full_jitter(std::chrono::milliseconds ceiling);
+
 }  // namespace flotilla::support
