@@ -298,6 +298,17 @@ std::string wire_record(const std::string& file, int i, std::uint64_t& offset) {
   return record;
 }
 
+/// The acknowledged lines (numbers of wire_record lines) that the store does not hold once it
+/// has had time to hold them all: " 3 17", or "" when none is lost.
+std::string lost_lines(const PipelineLab& lab, const std::set<int>& acked) {
+  std::set<std::string> have;
+  for (const auto& j : lab.wait_for(acked.size(), 20s)) have.insert(j["msg"].get<std::string>());
+  std::string lost;
+  for (const int i : acked)
+    if (have.count("relp-" + std::to_string(i)) == 0) lost += " " + std::to_string(i);
+  return lost;
+}
+
 }  // namespace
 
 TEST_CASE("every line reaches the store with its node, instance and stream, in order per instance", "[syslog][rsyslog][integration]") {
@@ -472,12 +483,7 @@ TEST_CASE("a line the collector acknowledged is already stored, so a kill while 
     lab.kill_collector();
   }
   lab.start_collector();
-  const auto stored = lab.wait_for(acked.size(), 20s);
-  std::set<std::string> have;
-  for (const auto& j : stored) have.insert(j["msg"].get<std::string>());
-  std::string lost;
-  for (const int i : acked)
-    if (have.count("relp-" + std::to_string(i)) == 0) lost += " " + std::to_string(i);
+  const std::string lost = lost_lines(lab, acked);
   INFO("acknowledged " << acked.size() << " lines; lost:" << lost);
   INFO(lab.diagnostics());
   CHECK(lost.empty());
@@ -559,12 +565,7 @@ TEST_CASE("a collector stopped while its store program starts acknowledges only 
   CHECK(stopping.find("terminated by signal") == std::string::npos);
 
   lab.start_collector();
-  const auto stored = lab.wait_for(acked.size(), 20s);
-  std::set<std::string> have;
-  for (const auto& j : stored) have.insert(j["msg"].get<std::string>());
-  std::string lost;
-  for (const int i : acked)
-    if (have.count("relp-" + std::to_string(i)) == 0) lost += " " + std::to_string(i);
+  const std::string lost = lost_lines(lab, acked);
   INFO("acknowledged " << acked.size() << " lines; lost:" << lost);
   CHECK(lost.empty());
 }
