@@ -253,12 +253,12 @@ TEST_CASE("after kill -9 of up or down, the plain rerun takes the lock over and 
     }
     INFO(round.verb << " killed " << round.delay_ms << " ms in");
     REQUIRE(started);
-    if (!WIFSIGNALED(status)) {
-      // It finished before the kill: converge the same way and go on.
+    // It finished before the kill, or had released the lock and was exiting (a gcov build
+    // writes its counts then, which takes long enough to be hit): converge the same way, go on.
+    if (!WIFSIGNALED(status) || !fs::exists(lock)) {
       REQUIRE(c.run({round.verb}).code == 0);
       continue;
     }
-    REQUIRE(fs::exists(lock));           // left behind by the killed run
 
     Run rerun = c.run({round.verb});
     INFO(rerun.out << rerun.err);
