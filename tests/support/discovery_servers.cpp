@@ -37,33 +37,6 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-namespace {
-int bound_port(int type, const std::string& address, int port) {
-  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
-  int result = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    result = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return result;
-}
-}  // namespace
-
-int free_port(const std::string& address) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int port = bound_port(SOCK_STREAM, address, 0);
-    if (port > 0 && bound_port(SOCK_DGRAM, address, port) == port) return port;
-  }
-  throw std::runtime_error("no free TCP+UDP port on " + address);
-}
-
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   return support::wait_until(timeout, std::chrono::milliseconds(50), done);
 }
@@ -197,8 +170,7 @@ bool process_alive(pid_t pid) {
 
 EtcdServer::EtcdServer(const std::vector<std::string>& extra) : dir_("flotilla-etcd") {
   client_port_ = free_port();
-  do peer_port_ = free_port();
-  while (peer_port_ == client_port_);
+  peer_port_ = free_port();
   const std::string client = "http://127.0.0.1:" + std::to_string(client_port_);
   const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
   std::vector<std::string> argv = {"/usr/bin/etcd",

@@ -1,7 +1,9 @@
-// Real servers for the discovery tests: etcd and dnsmasq started on 127.0.0.1 free ports with
+// Real servers for the discovery tests: etcd and dnsmasq started on 127.0.0.1 reserved ports with
 // scratch directories, and always stopped (by pid) and cleaned up when the guard goes away,
 // even when the test fails.
 #pragma once
+
+#include "support/test_resources.hpp"
 
 #include <sys/types.h>
 
@@ -31,8 +33,8 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-/// A port on `address` that is free for both TCP and UDP right now.
-[[nodiscard]] int free_port(const std::string& address = "127.0.0.1");
+/// A TCP+UDP port on `address` reserved for this process (see test_resources.hpp).
+using resources::free_port;
 
 /// Polls `done` every 50 ms until it is true or `timeout` passes; returns its last answer.
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout);

@@ -5,6 +5,7 @@
 #include "flotilla/support/files.hpp"
 #include "flotilla/support/http.hpp"
 #include "flotilla/support/wait.hpp"
+#include "support/test_resources.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -113,23 +114,8 @@ class Child {
   pid_t pid_ = -1;
 };
 
-/// A TCP port that was free on `address` a moment ago.
-inline int free_port(const std::string& address = "127.0.0.1") {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = 0;
-  inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a port on " + address);
-  }
-  socklen_t len = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  const int port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
+/// A TCP+UDP port on `address` reserved for this process (see test_resources.hpp).
+using resources::free_port;
 
 struct HttpReply {
   long status = 0;

@@ -3,6 +3,7 @@
 #include "addon_etcd/etcd_member.hpp"
 #include "flotilla/support/etcd_client.hpp"
 #include "support/discovery_servers.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -43,13 +44,15 @@ TEST_CASE("a real 3-member etcd started with the addon's command lines keeps ser
           "[discovery][etcd]") {
   using namespace flotilla::test::discovery;
   TempDir dir("flotilla-etcd3");
+  // One address per member, with etcd's own ports as the addon uses them: the subnet is ours.
+  const auto& net = flotilla::test::resources::process_subnet("etcd");
   std::vector<d::EtcdMember> members;
   for (int i = 0; i < 3; ++i) {
     d::EtcdMember m;
     m.node = "n" + std::to_string(i + 1);
-    m.address = "127.0.0.1";
-    m.client_port = free_port();
-    m.peer_port = free_port();
+    m.address = net.address(i + 1);
+    m.client_port = 2379;
+    m.peer_port = 2380;
     m.data_dir = (dir.path() / m.node).string();
     members.push_back(m);
   }

@@ -1,5 +1,5 @@
 // Service discovery through the real CLI: `flotilla up/scale/down` on a temporary local
-// topology (its own 127.79.x.0/24 range and state directory, always brought down by a guard),
+// topology (a reserved loopback /24 and its own state directory, always brought down by a guard),
 // with real etcd, etcdctl keepalives, dnsmasq and flotilla-hello instances.
 #include "addon_consul/consul_agent.hpp"
 #include "support/skip.hpp"
@@ -8,6 +8,7 @@
 #include "flotilla/support/etcd_client.hpp"
 #include "flotilla/support/process.hpp"
 #include "support/discovery_servers.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,6 +23,8 @@
 namespace d = flotilla::discovery;
 namespace support = flotilla::support;
 using namespace flotilla::test::discovery;
+using flotilla::test::resources::process_subnet;
+using flotilla::test::resources::Subnet;
 using nlohmann::json;
 
 namespace {
@@ -64,8 +67,8 @@ class CliCluster {
   std::filesystem::path file_;
 };
 
-std::string topology(const std::string& name, int octet, int swarm_nodes, int replicas, const std::string& addons) {
-  const std::string cidr = "127.79." + std::to_string(octet) + ".0/24";
+std::string topology(const std::string& name, const Subnet& net, int swarm_nodes, int replicas, const std::string& addons) {
+  const std::string cidr = net.cidr();
   return "[cluster]\nname = \"" + name + "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" + cidr +
          "\"\n\n"
          "[[nodes]]\nname = \"infra\"\ncount = 1\nroles = [\"infra\"]\n\n"
@@ -145,15 +148,16 @@ void check_catalog(const support::EtcdClient& etcd, const std::string& prefix, c
 
 TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, stray entries, dead nodes and down",
           "[integration][discovery]") {
-  CliCluster cluster(topology("disc-it-a", 31, 2, 3, "[[addons]]\nplugin = \"etcd\"\n\n[[addons]]\nplugin = \"registrator\"\n[addons.options]\nttl = 3\n"));
+  const Subnet& net = process_subnet("discovery");
+  CliCluster cluster(topology("disc-it-a", net, 2, 3, "[[addons]]\nplugin = \"etcd\"\n\n[[addons]]\nplugin = \"registrator\"\n[addons.options]\nttl = 3\n"));
   auto r = cluster.run({"up"});
   INFO(r.output);
   REQUIRE(r.status == 0);
 
   json st = cluster.state();
   const std::string endpoint = st["addons"]["etcd"]["endpoints"].value("etcd", "");
-  REQUIRE(endpoint == "http://127.79.31.1:2379");
-  CHECK(st["addons"]["registrator"]["endpoints"].value("dns", "") == "dns://127.79.31.1:8600");
+  REQUIRE(endpoint == "http://" + net.address(1) + ":2379");
+  CHECK(st["addons"]["registrator"]["endpoints"].value("dns", "") == "dns://" + net.address(1) + ":8600");
   const support::EtcdClient etcd(endpoint);
   const std::string prefix = "/flotilla/disc-it-a/services/";
   auto instances = recorded_instances(st);
@@ -162,17 +166,17 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   check_catalog(etcd, prefix, instances);
 
   // Every instance address by DNS, one SRV record per instance.
-  CHECK(dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(instances));
-  CHECK(dig("127.79.31.1", "hello-v1.service.consul", "SRV").size() == 3);
-  CHECK(dig("127.79.31.1", "swarm-2.node.consul") == std::vector<std::string>{"127.79.31.3"});
+  CHECK(dig(net.address(1), "hello-v1.service.consul") == addresses_of(instances));
+  CHECK(dig(net.address(1), "hello-v1.service.consul", "SRV").size() == 3);
+  CHECK(dig(net.address(1), "swarm-2.node.consul") == std::vector<std::string>{net.address(3)});
 
   // A stray manual entry is removed by a plain `up` of the unchanged topology (a resync,
   // reported as no change).
-  etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");
+  etcd.put(prefix + "hello-v1/manual", json{{"address", net.address(99)}, {"port", 1}}.dump());
   // `flotilla ip` answers from the live catalog, so it sees the stray entry too.
   r = cluster.run({"ip", "hello/v1"});
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("127.79.31.99"));
+  CHECK_THAT(r.output, Catch::Contains(net.address(99)));
   r = cluster.run({"up"});
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -180,11 +184,11 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   CHECK_FALSE(etcd.get(prefix + "hello-v1/manual").has_value());
   r = cluster.run({"ip", "hello/v1"});
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, !Catch::Contains("127.79.31.99"));
-  CHECK_THAT(r.output, Catch::Contains("127.79.31.2"));
+  CHECK_THAT(r.output, !Catch::Contains(net.address(99)));
+  CHECK_THAT(r.output, Catch::Contains(net.address(2)));
 
   // Another stray, then a scale-in: the apply removes both the stray and instance 3.
-  etcd.put(prefix + "hello-v1/manual", R"({"address":"127.79.31.99","port":1})");
+  etcd.put(prefix + "hello-v1/manual", json{{"address", net.address(99)}, {"port", 1}}.dump());
   r = cluster.run({"scale", "hello/v1=2"});
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -193,7 +197,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   REQUIRE(instances.size() == 2);
   check_catalog(etcd, prefix, instances);
   CHECK_FALSE(etcd.get(prefix + "hello-v1/manual").has_value());
-  CHECK(dig("127.79.31.1", "hello-v1.service.consul", "SRV").size() == 2);
+  CHECK(dig(net.address(1), "hello-v1.service.consul", "SRV").size() == 2);
 
   // Kill everything of ours on swarm-2 (its keepalive and its instance): its entries expire
   // with its lease, and leave DNS, with no apply in between.
@@ -214,7 +218,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   }
   const double expired_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(expired_s <= 3.0 + 2.0);  // TTL plus etcd's expiry check
-  CHECK(wait_for([&] { return dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(survivors); }, std::chrono::seconds(4)));
+  CHECK(wait_for([&] { return dig(net.address(1), "hello-v1.service.consul") == addresses_of(survivors); }, std::chrono::seconds(4)));
   std::printf("discovery: swarm-2 entries left etcd %.2f s after its keepalive died (ttl 3 s)\n", expired_s);
 
   // The next `up` repairs: instance and keepalive restart, the entries come back.
@@ -223,7 +227,7 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   REQUIRE(r.status == 0);
   st = cluster.state();
   check_catalog(etcd, prefix, recorded_instances(st));
-  CHECK(dig("127.79.31.1", "hello-v1.service.consul") == addresses_of(recorded_instances(st)));
+  CHECK(dig(net.address(1), "hello-v1.service.consul") == addresses_of(recorded_instances(st)));
 
   // `down` stops etcd, dnsmasq and the keepalives.
   const std::vector<pid_t> parts = {cluster.component_pid(st, "etcd", "infra/etcd"), cluster.component_pid(st, "registrator", "infra/dns"),
@@ -232,13 +236,14 @@ TEST_CASE("discovery with etcd via the CLI: catalog and DNS follow up, scale, st
   INFO(r.output);
   REQUIRE(r.status == 0);
   for (pid_t p : parts) CHECK(wait_for([&] { return !process_alive(p); }, std::chrono::seconds(5)));
-  CHECK(d::dns_probe("127.79.31.1", 8600, "hello-v1.service.consul", std::chrono::milliseconds(300)) == -1);
+  CHECK(d::dns_probe(net.address(1), 8600, "hello-v1.service.consul", std::chrono::milliseconds(300)) == -1);
 }
 
 TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with its leader killed", "[integration][discovery]") {
+  const Subnet& net = process_subnet("discovery");
   // ttl 10: a leader change costs about two election timeouts plus the keepalive's reconnect;
   // with ttl 3 a lease was lost in 1 of 6 leader kills, with ttl 10 in none of 6.
-  CliCluster cluster(topology("disc-it-b", 32, 3, 2,
+  CliCluster cluster(topology("disc-it-b", net, 3, 2,
                               "[[addons]]\nplugin = \"etcd\"\nroles = [\"swarm\"]\n[addons.options]\nmembers = 3\n\n"
                               "[[addons]]\nplugin = \"registrator\"\n[addons.options]\nttl = 10\n"));
   auto r = cluster.run({"up"});
@@ -246,7 +251,7 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   REQUIRE(r.status == 0);
   json st = cluster.state();
   const std::string endpoints = st["addons"]["etcd"]["outputs"].value("etcd_endpoints", "");
-  CHECK(endpoints == "http://127.79.32.2:2379,http://127.79.32.3:2379,http://127.79.32.4:2379");
+  CHECK(endpoints == "http://" + net.address(2) + ":2379,http://" + net.address(3) + ":2379,http://" + net.address(4) + ":2379");
   const support::EtcdClient etcd(endpoints, {std::chrono::milliseconds(500), std::chrono::milliseconds(2000)});
   const std::string prefix = "/flotilla/disc-it-b/services/";
   const auto instances = recorded_instances(st);
@@ -274,18 +279,20 @@ TEST_CASE("a 3-member etcd via the CLI keeps the catalog served and renewed with
   check_catalog(etcd, prefix, instances);
   etcd.put("/flotilla/disc-it-b/probe", "written with the leader down");
   CHECK(etcd.get("/flotilla/disc-it-b/probe")->value == "written with the leader down");
-  CHECK(dig("127.79.32.1", "hello-v1.service.consul") == addresses_of(instances));
+  CHECK(dig(net.address(1), "hello-v1.service.consul") == addresses_of(instances));
 }
 
 TEST_CASE("etcd with more members than placed nodes is refused before anything runs", "[integration][discovery]") {
-  CliCluster cluster(topology("disc-it-c", 33, 1, 1, "[[addons]]\nplugin = \"etcd\"\n[addons.options]\nmembers = 3\n"));
+  const Subnet& net = process_subnet("discovery");
+  CliCluster cluster(topology("disc-it-c", net, 1, 1, "[[addons]]\nplugin = \"etcd\"\n[addons.options]\nmembers = 3\n"));
   const auto r = cluster.run({"up"});
   CHECK(r.status == 3);
   CHECK_THAT(r.output, Catch::Contains("members = 3 needs 3 nodes, but the placement gives 1 (infra)"));
 }
 
 TEST_CASE("the ingress is resolvable as rest.service.consul and serves the service through it", "[integration][discovery]") {
-  CliCluster cluster(topology("disc-it-d", 34, 2, 2,
+  const Subnet& net = process_subnet("discovery");
+  CliCluster cluster(topology("disc-it-d", net, 2, 2,
                               "[[addons]]\nplugin = \"etcd\"\n\n[[addons]]\nplugin = \"haproxy\"\n\n[[addons]]\nplugin = \"registrator\"\n"));
   auto r = cluster.run({"up"});
   INFO(r.output);
@@ -293,19 +300,20 @@ TEST_CASE("the ingress is resolvable as rest.service.consul and serves the servi
   const json st = cluster.state();
   const std::string rest = st["addons"]["haproxy"]["endpoints"].value("rest", "");
   REQUIRE_FALSE(rest.empty());
-  const auto addresses = dig("127.79.34.1", "rest.service.consul");
+  const auto addresses = dig(net.address(1), "rest.service.consul");
   REQUIRE(addresses.size() == 1);
   CHECK(rest == "http://" + addresses[0] + ":8080");
-  CHECK(dig("127.79.34.1", "rest.service.consul", "SRV").size() == 1);
+  CHECK(dig(net.address(1), "rest.service.consul", "SRV").size() == 1);
   const std::string body = run_output({"curl", "-s", "-m", "3", "http://" + addresses[0] + ":8080/hello/v1"});
   CHECK_THAT(body, Catch::Contains("\"service\":\"hello/v1\""));
 }
 
 TEST_CASE("the consul addon without a consul binary is refused at validate with what to do", "[integration][discovery]") {
+  const Subnet& net = process_subnet("discovery");
   if (flotilla::support::find_executable("consul", {.sbin = false})) {
     FLOTILLA_SKIP("a consul binary is on PATH, so the addon validates");
   }
-  CliCluster cluster(topology("disc-it-e", 35, 1, 1, "[[addons]]\nplugin = \"consul\"\n\n[[addons]]\nplugin = \"registrator\"\n"));
+  CliCluster cluster(topology("disc-it-e", net, 1, 1, "[[addons]]\nplugin = \"consul\"\n\n[[addons]]\nplugin = \"registrator\"\n"));
   const auto r = cluster.run({"validate"});
   CHECK(r.status == 3);
   CHECK_THAT(r.output, Catch::Contains("consul not found on PATH: Consul is not packaged in Debian; install it from HashiCorp or use "

@@ -6,6 +6,7 @@
 #include "flotilla/support/net.hpp"
 #include "support/http_server.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -29,7 +30,7 @@ struct Env {
   std::map<std::string, std::string> vars;
   Env() {
     vars["HOME"] = home.path().string();
-    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:" + std::to_string(s::free_port());
+    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:" + std::to_string(flotilla::test::resources::free_port());
   }
   s::AwsCredentialOptions options() const {
     return {.env = [vars = vars](const std::string& n) -> std::optional<std::string> {

@@ -6,6 +6,7 @@
 #include "flotilla/support/wait.hpp"
 #include "support/http_server.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -68,7 +69,7 @@ TEST_CASE("HttpClient's errors carry the status, the body and the URL", "[suppor
 }
 
 TEST_CASE("HttpClient reports an unreachable server and a timeout, naming the URL", "[support][http]") {
-  const std::string closed = "http://127.0.0.1:" + std::to_string(s::free_port()) + "/health";
+  const std::string closed = "http://127.0.0.1:" + std::to_string(flotilla::test::resources::free_port()) + "/health";
   s::HttpClient client({.timeouts = {500ms, 1000ms}});
   try {
     (void)client.get(closed);
@@ -189,7 +190,7 @@ TEST_CASE("HttpClient verifies a TLS server against a CA file and presents a cli
   }
   ScratchDir dir("flotilla-support-tls");
   make_certificates(dir.path());
-  const std::uint16_t port = s::free_port();
+  const std::uint16_t port = flotilla::test::resources::free_port();
   // openssl s_server -www answers every request with a status page; -Verify 1 demands a client certificate.
   s::SpawnOptions o;
   o.argv = {"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", "server.pem", "-key", "server.key",
