@@ -5,6 +5,7 @@
 #include "addon_haproxy/runtime_api.hpp"
 #include "support/haproxy_lab.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,7 @@ namespace {
 namespace hap = flotilla::haproxy;
 namespace lab = flotilla::test::haproxy_lab;
 namespace proc = flotilla::test::proc;
+namespace resources = flotilla::test::resources;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -82,39 +84,19 @@ std::vector<pid_t> processes_mentioning(const std::string& text) {
   return out;
 }
 
-/// A first port such that `first`..`first+count-1` are free on every address.
-int free_port_range(const std::vector<std::string>& addresses, int count) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int first = 20000 + (::getpid() * 7 + attempt * 97) % 30000;
-    bool ok = true;
-    for (const auto& a : addresses) {
-      for (int p = first; ok && p < first + count; ++p) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(static_cast<uint16_t>(p));
-        ::inet_pton(AF_INET, a.c_str(), &sa.sin_addr);
-        ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-        ::close(fd);
-      }
-    }
-    if (ok) return first;
-  }
-  throw std::runtime_error("no free port range found");
-}
-
-/// A local cluster of its own (cidr 127.78.X.0/24, free ports, state in a scratch directory):
-/// infra plus two swarm nodes, hello/v1 behind the haproxy addon. `down` runs on destruction.
+/// A local cluster of its own (a reserved /24 as its cidr, so every port on its addresses is
+/// free for it; state in a scratch directory): infra plus two swarm nodes, hello/v1 behind the
+/// haproxy addon. `down` runs on destruction.
 struct Cluster {
   proc::ScratchDir dir{"flt-hait"};
-  std::string net = "127.78." + std::to_string(20 + (::getpid() + 97) % 200) + ".";
+  resources::Subnet subnet = resources::reserve_subnet();
+  std::string net = subnet.prefix();
   int ingress_port = 0, stats_port = 0, service_port = 0;
   fs::path file = dir.path() / "cluster.toml";
   fs::path state = dir.path() / "state";
 
   explicit Cluster(const std::string& service_name = "hello/v1", int replicas = 3) {
-    const std::string swarm1 = net + "2", swarm2 = net + "3";
-    const int base = free_port_range({swarm1, swarm2}, 6);
+    const int base = 8000;
     ingress_port = base;
     stats_port = base + 1;
     service_port = base + 2;  // up to 4 instances per node: base+2 .. base+5

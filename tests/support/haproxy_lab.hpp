@@ -1,8 +1,9 @@
-// Helpers for tests that run a real HAProxy: loopback addresses and free ports, a small
+// Helpers for tests that run a real HAProxy: reserved loopback addresses and ports, a small
 // keep-alive HTTP client, and a guard that stops an HAProxy the test started, by pid.
 #pragma once
 
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,27 +26,14 @@ namespace flotilla::test::haproxy_lab {
 
 namespace fs = std::filesystem;
 
-/// A loopback address of its own for this test process: 127.78.<20-219 from the pid>.<host>,
-/// so parallel test runs by several people do not meet on one address.
+/// An address in this test process's own subnet (`resources::process_subnet("haproxy")`):
+/// 127.A.B.<host>, the cidr when `host` is 0. Every port on it is the test's.
 inline std::string test_address(int host) {
-  return "127.78." + std::to_string(20 + ::getpid() % 200) + "." + std::to_string(host);
+  return resources::process_subnet("haproxy").prefix() + std::to_string(host);
 }
 
-/// A port that is free on `address` now (bound to port 0, read back, closed).
-inline int free_port(const std::string& address) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("cannot bind " + address + ":0 to find a free port");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+/// A port on `address` reserved for this process (see test_resources.hpp).
+using resources::free_port;
 
 struct HttpResponse {
   int status = 0;
