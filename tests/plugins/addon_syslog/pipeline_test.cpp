@@ -6,6 +6,7 @@
 #include "logs.hpp"
 #include "rsyslog_lab.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 #include "syslog_query.hpp"
 
 #include <catch2/catch.hpp>
@@ -32,7 +33,7 @@ namespace {
 /// A collector and shippers for named nodes, each node a directory like a process-runtime node.
 class PipelineLab {
  public:
-  PipelineLab() : address_(flotilla::test::free_loopback_address(kPort)) {}
+  PipelineLab() = default;
 
   [[nodiscard]] fs::path workdir(const std::string& node) const { return dir_ / "nodes" / node; }
   [[nodiscard]] fs::path log(const std::string& node, const std::string& workload, const std::string& stream) const {
@@ -152,9 +153,11 @@ class PipelineLab {
   }
 
  private:
+  // The port the syslog addon gives its collector; free here because the subnet is this lab's.
   static constexpr int kPort = 2514;
   TempDir dir_{"flotilla-pipeline"};
-  std::string address_;
+  flotilla::test::resources::Subnet subnet_ = flotilla::test::resources::reserve_subnet();
+  std::string address_ = subnet_.address(1);
   // Declared after dir_, so they stop before the directory goes.
   ChildProcess collector_;
   std::map<std::string, std::unique_ptr<ChildProcess>> shippers_;

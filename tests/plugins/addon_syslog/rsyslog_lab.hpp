@@ -18,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -125,7 +124,8 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-/// True if a TCP listener can bind address:port now.
+/// True if a TCP listener can bind address:port now: whether a server there is listening yet,
+/// not a way to choose an address (test_resources.hpp does that).
 inline bool can_bind(const std::string& address, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -136,17 +136,6 @@ inline bool can_bind(const std::string& address, int port) {
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
   ::close(fd);
   return ok;
-}
-
-/// A loopback address in 127.81.200.0-127.81.254.255 whose `port` is free, picked at random so
-/// concurrent test runs do not meet.
-inline std::string free_loopback_address(int port) {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const std::string addr = "127.81." + std::to_string(200 + rng() % 55) + "." + std::to_string(2 + rng() % 250);
-    if (can_bind(addr, port)) return addr;
-  }
-  throw std::runtime_error("no free loopback address for port " + std::to_string(port));
 }
 
 inline void append_text(const std::filesystem::path& p, const std::string& text) {

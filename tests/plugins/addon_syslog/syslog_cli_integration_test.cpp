@@ -3,6 +3,7 @@
 // the running rsyslogs, and removing the addon stops them. The cluster is always brought down.
 #include "rsyslog_lab.hpp"
 #include "support/cleanup_report.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -88,7 +89,9 @@ TEST_CASE("syslog through the CLI: every line of every instance arrives, growth 
           "[syslog][integration]") {
   REQUIRE(fs::exists(kFlotilla));
   TempDir dir("flotilla-syslog-it");
-  const std::string net = "127.81." + std::to_string(10 + getpid() % 90) + ".";
+  // The cluster's cidr; held past the guard's `down`, so the collector's 2514 on it is ours.
+  const auto subnet = flotilla::test::resources::reserve_subnet();
+  const std::string net = subnet.prefix();
   std::ofstream(dir / "topology.toml") << topology(net + "0/24", 2, 2, true);
   DownGuard guard{dir.path()};
 
