@@ -26,7 +26,6 @@ using flotilla::test::cli::exit_code;
 using flotilla::test::cli::missing_documented_keys;
 using flotilla::test::cli::missing_keys;
 using flotilla::test::cli::Run;
-using flotilla::test::cli::subnet_for_test;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -77,7 +76,7 @@ std::vector<json> running(const json& status) {
 }  // namespace
 
 TEST_CASE("usage errors: --version, wrong argument counts, a bad --output, -p and --log-level out of range", "[cli]") {
-  Cluster c("usage", subnet_for_test(97), hello_body(1, false));
+  Cluster c("usage", hello_body(1, false));
   const Run version = c.run("--version");
   CHECK(version.code == codes().ok);
   CHECK(std::regex_match(version.out, std::regex(R"(flotilla \d+\.\d+\.\d+\S* \(plugin ABI \d+\)\n)")));
@@ -109,7 +108,7 @@ TEST_CASE("usage errors: --version, wrong argument counts, a bad --output, -p an
 
 TEST_CASE("before up: status says not up, plan shows the documented JSON, and ip, env, scale and logs say what is missing",
           "[cli][integration]") {
-  Cluster c("notup", subnet_for_test(98), hello_body(2, false));
+  Cluster c("notup", hello_body(2, false));
   const Run status = c.run("status \"$TOPOLOGY\"");
   CHECK(status.code == codes().ok);
   CHECK(status.out == "Cluster \"notup\" is not up. Run: flotilla up " + c.file().string() + "\n");
@@ -162,7 +161,7 @@ TEST_CASE("before up: status says not up, plan shows the documented JSON, and ip
 }
 
 TEST_CASE("a cluster with HAProxy through status, plan, ps, ip, env and logs, as documented", "[cli][integration]") {
-  Cluster c("reads", subnet_for_test(99), hello_body(2, true, ", \"--instance\", \"i{instance}@{node}\""));
+  Cluster c("reads", hello_body(2, true, ", \"--instance\", \"i{instance}@{node}\""));
   const Run up = c.run("up \"$TOPOLOGY\"");
   INFO(up.out << up.err);
   REQUIRE(up.code == codes().ok);
@@ -267,7 +266,7 @@ TEST_CASE("a cluster with HAProxy through status, plan, ps, ip, env and logs, as
 }
 
 TEST_CASE("up --plan applies a saved plan, and refuses one that is not JSON or no longer matches", "[cli][integration]") {
-  Cluster c("saved", subnet_for_test(100), hello_body(1, false));
+  Cluster c("saved", hello_body(1, false));
   const fs::path saved = c.dir() / "saved.plan";
   SECTION("a saved plan is applied") {
     const Run plan = c.run("plan \"$TOPOLOGY\" --out \"$DIR/saved.plan\" -o json");
@@ -307,7 +306,7 @@ TEST_CASE("up --plan applies a saved plan, and refuses one that is not JSON or n
 
 TEST_CASE("unlock: a free lock, a dead holder, a holder on another host, and a live holder with and without --force",
           "[cli][integration]") {
-  Cluster c("unlocking", subnet_for_test(101), "[[nodes]]\nname = \"solo\"\n");
+  Cluster c("unlocking", "[[nodes]]\nname = \"solo\"\n");
   const fs::path lock = c.state_dir() / "lock";
   const Run free = c.run("unlock \"$TOPOLOGY\"");
   CHECK(free.code == codes().ok);
@@ -382,7 +381,7 @@ TEST_CASE("unlock: a free lock, a dead holder, a holder on another host, and a l
 
 TEST_CASE("plugins: the text lists each plugin on stdout, each broken file is a warning on stderr, and the JSON has the documented keys",
           "[cli]") {
-  Cluster c("plugins", subnet_for_test(106), "");
+  Cluster c("plugins", "");
   const std::string path = std::string("--plugin-path ") + FLOTILLA_TEST_PLUGIN_DIR;
   const Run text = c.run("plugins " + path);
   REQUIRE(text.code == codes().ok);
@@ -409,7 +408,7 @@ TEST_CASE("plugins: the text lists each plugin on stdout, each broken file is a 
 
 TEST_CASE("logs with the syslog addon: --since keeps younger lines, -f follows until Ctrl-C, a bad --since is a usage error, unknown names fail",
           "[cli][integration][syslog]") {
-  Cluster c("logging", subnet_for_test(107), R"(
+  Cluster c("logging", R"(
 [[nodes]]
 name = "infra"
 roles = ["infra"]
@@ -473,7 +472,7 @@ roles = ["swarm"]
 }
 
 TEST_CASE("validate refuses a service that the runtime of its nodes cannot run and names the line of the service", "[cli]") {
-  Cluster c("workloads", subnet_for_test(108), "");
+  Cluster c("workloads", "");
   auto write = [&](const std::string& runtime, const std::string& service) {
     std::ofstream(c.file(), std::ios::trunc) << "[cluster]\nname = \"workloads\"\ndriver = \"local\"\nruntime = \"" << runtime
                                              << "\"\n\n[driver.local]\ncidr = \"" << c.subnet() << ".0/24\"\n\n[[nodes]]\nname = \"solo\"\n\n"
@@ -501,7 +500,7 @@ TEST_CASE("validate refuses a service that the runtime of its nodes cannot run a
 
 TEST_CASE("the runtime override: [cluster] runtime picks the runtime plugin, and an unknown one is refused before anything runs",
           "[cli][integration]") {
-  Cluster c("runtimes", subnet_for_test(108), "");
+  Cluster c("runtimes", "");
   const std::string nodes = "[[nodes]]\nname = \"solo\"\n\n[[services]]\nname = \"hello/v1\"\ncommand = [\"flotilla-hello\", \"--listen\", \"{address}:{port}\"]\nport = 18000\n";
   // The override goes in [cluster], which the fixture writes first: rewrite the whole file.
   auto with_runtime = [&](const std::string& runtime) {

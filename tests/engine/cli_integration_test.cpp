@@ -4,6 +4,7 @@
 #include "state_store.hpp"
 #include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 #include "util.hpp"
 
 #include <catch2/catch.hpp>
@@ -38,10 +39,9 @@ class Cluster {
  public:
   Cluster(const std::string& name, const std::string& body) : dir_("flotilla-cli") {
     file_ = dir_.path() / "topology.toml";
-    // A per-process /24 keeps parallel test runs apart.
-    cidr_prefix_ = "127.84." + std::to_string(100 + ::getpid() % 150);
-    std::ofstream(file_) << "[cluster]\nname = \"" << name << "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << cidr_prefix_
-                         << ".0/24\"\n\n" << body;
+    // A /24 reserved for this cluster keeps parallel test runs apart.
+    std::ofstream(file_) << "[cluster]\nname = \"" << name << "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << subnet_.cidr()
+                         << "\"\n\n" << body;
   }
   ~Cluster() {
     // A test may leave its topology invalid (or needing test plugins) once it is down itself:
@@ -79,12 +79,12 @@ class Cluster {
 
   [[nodiscard]] const fs::path& file() const { return file_; }
   [[nodiscard]] fs::path state_dir() const { return dir_.path() / ".flotilla"; }
-  [[nodiscard]] const std::string& prefix() const { return cidr_prefix_; }
+  [[nodiscard]] std::string prefix() const { return subnet_.net(); }
 
  private:
   ScratchDir dir_;
   fs::path file_;
-  std::string cidr_prefix_;
+  flotilla::test::resources::Subnet subnet_ = flotilla::test::resources::reserve_subnet();
 };
 
 const char* kHello = R"(

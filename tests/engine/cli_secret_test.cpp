@@ -49,7 +49,7 @@ std::vector<std::string> files_holding(const fs::path& dir, const std::string& n
 
 TEST_CASE("a secret given as env:NAME reaches its plugin and no output, state, plan, event or log file", "[cli][integration][secret]") {
   const std::string canary = random_canary();
-  Cluster c("secrets", flotilla::test::cli::subnet_for_test(102), topology_body(false, 2));
+  Cluster c("secrets", topology_body(false, 2));
   c.always(std::string("--plugin-path ") + FLOTILLA_TEST_PLUGIN_DIR, "FLOTILLA_TEST_TATTLER_TOKEN=" + canary);
   std::vector<std::pair<std::string, Run>> printed;
   auto run = [&](const std::string& args) {

@@ -54,7 +54,7 @@ Cluster& plugin_cluster(Cluster& c) {
 }  // namespace
 
 TEST_CASE("log levels: -q, the default, -v and --log-level show the documented levels, in a pipe without colour or progress", "[cli][integration]") {
-  Cluster c("levels", flotilla::test::cli::subnet_for_test(103), body(1));
+  Cluster c("levels", body(1));
   plugin_cluster(c);
   const Run quiet = c.run("up \"$TOPOLOGY\" -q");
   INFO(quiet.out << quiet.err);
@@ -84,7 +84,7 @@ TEST_CASE("log levels: -q, the default, -v and --log-level show the documented l
 }
 
 TEST_CASE("on a terminal: progress is drawn and marks are coloured, and NO_COLOR turns every colour off", "[cli][integration]") {
-  Cluster c("terminal", flotilla::test::cli::subnet_for_test(104), body(2));
+  Cluster c("terminal", body(2));
   plugin_cluster(c);
   {
     Terminal up = on_terminal(c, {"up", c.file().string(), "-v"});
@@ -124,7 +124,7 @@ TEST_CASE("on a terminal: progress is drawn and marks are coloured, and NO_COLOR
 
 TEST_CASE("Ctrl-C typed during up exits 130 after the running steps, and the plain rerun converges with nothing leaked",
           "[cli][integration]") {
-  Cluster c("interrupted", flotilla::test::cli::subnet_for_test(105), body(6, "0.4"));
+  Cluster c("interrupted", body(6, "0.4"));
   plugin_cluster(c);
   Terminal up = on_terminal(c, {"up", c.file().string(), "-p", "1"});
   // Once one instance has started (its step finished), type Ctrl-C.

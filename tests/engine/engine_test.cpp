@@ -5,6 +5,7 @@
 #include "engine.hpp"
 #include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <signal.h>
@@ -48,8 +49,8 @@ class CountingProbe final : public HealthProbe {
   std::atomic<int> calls{0};
 };
 
-// A per-process /24 keeps test cases that ctest runs side by side apart.
-std::string prefix() { return "127.86." + std::to_string(10 + ::getpid() % 240); }
+// A /24 reserved for this process keeps test cases that run side by side apart.
+std::string prefix() { return flotilla::test::resources::process_subnet("cluster").net(); }
 
 std::string topology(const std::string& driver_options) {
   return "[cluster]\nname = \"bench\"\ndriver = \"testbed\"\n\n[driver.testbed]\nprefix = \"" + prefix() + "\"\n" + driver_options + R"(

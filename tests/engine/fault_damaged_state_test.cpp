@@ -4,6 +4,7 @@
 // only the files Flotilla wrote.
 #include "state_store.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ namespace {
 class SmallCluster {
  public:
   SmallCluster() : dir_("flotilla-damaged") {
-    const std::string cidr = "127.85." + std::to_string(100 + ::getpid() % 150) + ".0/24";
+    const std::string cidr = flotilla::test::resources::process_subnet("cluster").cidr();
     std::ofstream(dir_.path() / "topology.toml") << "[cluster]\nname = \"dmg\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << cidr
                                                  << "\"\n\n[[nodes]]\nname = \"solo\"\n";
   }

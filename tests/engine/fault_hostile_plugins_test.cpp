@@ -3,6 +3,7 @@
 // error. The cluster is a real one (the local driver and flotilla-hello on loopback).
 #include "support/hostile_plugins.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -18,11 +19,11 @@ using flotilla::test::proc::run_flotilla_script;
 
 namespace {
 
-// The topology of a one-node cluster with one hello instance, in its own /24 per process.
+// The topology of a one-node cluster with one hello instance, in a /24 reserved for this process.
 void write_topology(const fs::path& dir) {
-  const std::string net = "127.93." + std::to_string(100 + ::getpid() % 150);
-  std::ofstream(dir / "topology.toml") << "[cluster]\nname = \"hostile\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << net
-                                       << ".0/24\"\n\n[[nodes]]\nname = \"solo\"\nroles = [\"app\"]\n\n[[services]]\n"
+  const std::string cidr = flotilla::test::resources::process_subnet("cluster").cidr();
+  std::ofstream(dir / "topology.toml") << "[cluster]\nname = \"hostile\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << cidr
+                                       << "\"\n\n[[nodes]]\nname = \"solo\"\nroles = [\"app\"]\n\n[[services]]\n"
                                        << "name = \"hello\"\ncommand = [\"flotilla-hello\", \"--listen\", \"{address}:{port}\"]\n"
                                        << "replicas = 1\nport = 18100\nroles = [\"app\"]\n";
 }

@@ -7,6 +7,7 @@
 // (FLOTILLA_NODE_ADDRESS in the cluster's own /24) and ended only by pid.
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,7 @@
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 namespace proc = flotilla::test::proc;
+namespace resources = flotilla::test::resources;
 using namespace std::chrono_literals;
 
 namespace {
@@ -93,12 +95,12 @@ bool syslog_available() {
 }
 
 /// A local-driver cluster with the syslog addon (its collector listens on a fixed port of the
-/// infra node) in a scratch directory; the destructor brings it down and ends, by pid, any
-/// process of its /24 that down did not (after failing the test, see the final checks).
+/// infra node, free because the /24 is reserved for it) in a scratch directory; the destructor
+/// brings it down and ends, by pid, any process of its /24 that down did not (after failing the
+/// test, see the final checks).
 class FaultCluster {
  public:
-  FaultCluster(const std::string& name, int second_octet) : dir_("flotilla-fault") {
-    prefix_ = "127." + std::to_string(second_octet) + "." + std::to_string(10 + ::getpid() % 240);
+  explicit FaultCluster(const std::string& name) : dir_("flotilla-fault") {
     state_ = dir_.path() / "state";
     fs::create_directories(state_);
     std::ofstream(dir_.path() / "topology.toml")
@@ -169,8 +171,9 @@ class FaultCluster {
            " --state-dir " + state_.string();
   }
 
+  resources::Subnet subnet_ = resources::reserve_subnet();
+  std::string prefix_ = subnet_.net();
   proc::ScratchDir dir_;
-  std::string prefix_;
   fs::path state_;
   bool mounted_ = false;
   bool read_only_ = false;
@@ -279,7 +282,7 @@ TEST_CASE("kill -9 at random moments of up, scale and down is healed by the plai
   constexpr int kRounds = 30;
   const auto t0 = std::chrono::steady_clock::now();
 
-  FaultCluster c("faults", 91);
+  FaultCluster c("faults");
   std::set<std::pair<pid_t, std::uint64_t>> seen;  // every workload process the state recorded
   std::map<std::string, int> points;               // what the killed runs left, counted
   std::map<std::string, int> window_ms = {{"up", 4000}, {"scale", 2500}, {"down", 2500}};
@@ -340,7 +343,7 @@ TEST_CASE("kill -9 at random moments of up, scale and down is healed by the plai
 
 TEST_CASE("a workload recorded only as intent is adopted, never started twice, and down stops it", "[integration][cli][fault]") {
   if (!syslog_available()) FLOTILLA_SKIP("rsyslogd with the RELP module (rsyslog-relp) is not installed");
-  FaultCluster c("intent", 92);
+  FaultCluster c("intent");
   REQUIRE(c.run("up").code == 0);
   std::set<std::pair<pid_t, std::uint64_t>> seen;
   check_converged_up(c, 2, seen);
@@ -422,7 +425,7 @@ void check_nothing_orphaned(const FaultCluster& c) {
 TEST_CASE("a full state disk ends in a clear error, orphans nothing, and the rerun converges once space returns",
           "[integration][cli][fault]") {
   if (!syslog_available()) FLOTILLA_SKIP("rsyslogd with the RELP module (rsyslog-relp) is not installed");
-  FaultCluster c("enospc", 93);
+  FaultCluster c("enospc");
   if (!c.mount_tmpfs(8u << 20)) FLOTILLA_SKIP("cannot mount a tmpfs as the state directory (needs root): " << std::strerror(errno));
   REQUIRE(c.run("up").code == 0);
   std::set<std::pair<pid_t, std::uint64_t>> seen;
@@ -471,7 +474,7 @@ TEST_CASE("a full state disk ends in a clear error, orphans nothing, and the rer
 TEST_CASE("a read-only state directory ends in a clear error, orphans nothing, and the rerun converges once writable",
           "[integration][cli][fault]") {
   if (!syslog_available()) FLOTILLA_SKIP("rsyslogd with the RELP module (rsyslog-relp) is not installed");
-  FaultCluster c("readonly", 94);
+  FaultCluster c("readonly");
   if (!c.read_only(true) || !c.read_only(false))
     FLOTILLA_SKIP("cannot bind-mount the state directory read-only (needs root): " << std::strerror(errno));
   REQUIRE(c.run("up").code == 0);

@@ -4,6 +4,7 @@
 // bring everything down again. A misspelt option of the plugin is refused at validate.
 #include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 #include "util.hpp"
 
 #include <catch2/catch.hpp>
@@ -155,8 +156,9 @@ pid_t greeter_pid(const fs::path& state_dir) {
   return components.begin().value().value("record", json::object()).value("pid", 0);
 }
 
-/// A distinct /24 in 127.82.0.0/16 per test process, so parallel runs do not share addresses.
-std::string net_prefix() { return "127.82." + std::to_string(10 + ::getpid() % 240) + "."; }
+/// A /24 reserved for this test process ("127.A.B."), so parallel runs do not share addresses
+/// and the greeter's fixed ports on it are free.
+std::string net_prefix() { return flotilla::test::resources::process_subnet("cluster").prefix(); }
 
 }  // namespace
 
@@ -441,7 +443,7 @@ TEST_CASE("sdk: the guide's sandbox driver, built out of tree, creates and remov
   ScratchDir work("flotilla-sdk-sandbox");
   const fs::path topo = work.path() / "topology.toml";
   const fs::path state_dir = work.path() / "state";
-  const std::string network = "127.83." + std::to_string(10 + ::getpid() % 120);
+  const std::string network = flotilla::test::resources::process_subnet("sandbox").net();
   auto cli = [&](const std::string& command) {
     return run({inst.flotilla.string(), command, topo.string(), "--plugin-path", inst.sandbox.string(), "--state-dir", state_dir.string()},
                work.path(), 300);
@@ -519,7 +521,7 @@ TEST_CASE("sdk: the guide's sandbox driver, built out of tree, creates and remov
     REQUIRE(up_owner.code == 0);
     CHECK(flotilla::http_get("http://" + network + ".10:8000/health", 2000ms) == 200);
 
-    const std::string moved = "127.83." + std::to_string(130 + ::getpid() % 120);
+    const std::string moved = flotilla::test::resources::process_subnet("sandbox-moved").net();
     std::ofstream(topo, std::ios::trunc) << sandbox_topology(moved, "dev");
     const Run plan_network = cli("plan");
     INFO(plan_network.both());

@@ -30,18 +30,14 @@ std::string cli_doc() {
 
 }  // namespace
 
-std::string subnet_for_test(int second_octet) {
-  return "127." + std::to_string(second_octet) + "." + std::to_string(20 + ::getpid() % 200);
-}
-
-Cluster::Cluster(const std::string& name, const std::string& subnet, const std::string& body)
-    : dir_("flotilla-cli-" + name), name_(name), subnet_(subnet) {
+Cluster::Cluster(const std::string& name, const std::string& body)
+    : subnet_(resources::reserve_subnet()), dir_("flotilla-cli-" + name), name_(name) {
   rewrite(body);
 }
 
 void Cluster::rewrite(const std::string& body) const {
-  std::ofstream(file(), std::ios::trunc) << "[cluster]\nname = \"" << name_ << "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << subnet_
-                                         << ".0/24\"\n\n" << body;
+  std::ofstream(file(), std::ios::trunc) << "[cluster]\nname = \"" << name_ << "\"\ndriver = \"local\"\n\n[driver.local]\ncidr = \"" << subnet_.cidr()
+                                         << "\"\n\n" << body;
 }
 
 Cluster::~Cluster() {
@@ -77,7 +73,7 @@ json Cluster::status() const {
 
 std::set<pid_t> Cluster::processes() const {
   std::set<pid_t> found;
-  const std::string address = subnet_ + ".", where = dir().string();
+  const std::string address = subnet_.prefix(), where = dir().string();
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "support/process_util.hpp"
+#include "support/test_resources.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sys/types.h>
@@ -26,15 +27,12 @@ struct Run {
   std::string err;
 };
 
-/// A /24 of loopback addresses ("127.A.B") for one test: `second_octet` keeps test cases
-/// apart, the pid keeps two runs of the same test apart.
-std::string subnet_for_test(int second_octet);
-
-/// A topology file in a scratch directory with a local-driver cluster on `subnet`.
+/// A topology file in a scratch directory with a local-driver cluster on a /24 reserved for it
+/// (test_resources.hpp) until it goes.
 class Cluster {
  public:
   /// `body` follows the [cluster] and [driver.local] tables.
-  Cluster(const std::string& name, const std::string& subnet, const std::string& body);
+  Cluster(const std::string& name, const std::string& body);
   /// Runs `down -q` and checks that it exited 0 and left no state directory.
   ~Cluster();
   Cluster(const Cluster&) = delete;
@@ -52,7 +50,8 @@ class Cluster {
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_.path(); }
   [[nodiscard]] std::filesystem::path file() const { return dir_.path() / "topology.toml"; }
   [[nodiscard]] std::filesystem::path state_dir() const { return dir_.path() / ".flotilla" / name_; }
-  [[nodiscard]] const std::string& subnet() const { return subnet_; }
+  /// The cluster's /24 as "127.A.B" (append ".host").
+  [[nodiscard]] std::string subnet() const { return subnet_.net(); }
   [[nodiscard]] const std::string& name() const { return name_; }
   /// Pids of running processes whose command line mentions this cluster (its addresses or its
   /// directory) or that run in its directory: after `down`, none may be left.
@@ -68,9 +67,9 @@ class Cluster {
   }
 
  private:
+  resources::Subnet subnet_;
   proc::ScratchDir dir_;
   std::string name_;
-  std::string subnet_;
   std::string options_;
   std::string env_;
 };

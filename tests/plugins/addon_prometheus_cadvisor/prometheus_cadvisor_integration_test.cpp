@@ -71,7 +71,9 @@ TEST_CASE("prometheus-cadvisor through the CLI: targets healthy, growth keeps th
           "[prometheus-cadvisor][integration]") {
   REQUIRE(fx::fs::exists(kFlotilla));
   fx::TempDir dir("flotilla-prom-it");
-  const std::string net = "127.80." + std::to_string(100 + getpid() % 100) + ".";
+  // Held past the guard's `down`: Prometheus' 9090 and node_exporter's 9100 on it are ours.
+  const auto subnet = flotilla::test::resources::reserve_subnet();
+  const std::string net = subnet.prefix();
   std::ofstream(dir.path() / "topology.toml") << topology(net + "0/24", 2, true);
   DownGuard guard{dir.path()};
 

@@ -21,9 +21,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A /24 of loopback addresses of this test run's own (127.81.20-189.0; the syslog tests use 200 and up),
-/// so fixed ports do not clash.
-std::string subnet() { return "127.81." + std::to_string(20 + getpid() % 170) + "."; }
+/// A /24 of loopback addresses reserved for this test process ("127.A.B."), so Prometheus'
+/// 9090 and node_exporter's 9100 on it are free.
+std::string subnet() { return flotilla::test::resources::process_subnet("cluster").prefix(); }
 
 /// The engine's request for the addon on infra, with the nodes infra and swarm-1..swarm-<swarm>.
 json make_request(EngineAddonHost& host, int swarm, const json& config, const json& addons = json::object()) {
