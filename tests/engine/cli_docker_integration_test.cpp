@@ -7,6 +7,7 @@
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <flotilla/support/process.hpp>
 
@@ -28,18 +29,21 @@ using flotilla::test::proc::Shell;
 
 Shell sh(const fs::path& dir, const std::string& script) { return flotilla::test::proc::run_flotilla_script(dir, script); }
 
-const char* kNode = R"([cluster]
+// The subnet is one no other test process holds (the bridge and routes are machine-wide).
+std::string node_topology(const std::string& subnet) {
+  return R"([cluster]
 name = "envtest"
 driver = "netns"
 
 [driver.netns]
-subnet = "10.214.201.0/24"
+subnet = ")" + subnet + R"("
 # The image comes in through `docker import` below, not from the lab's registry.
 registry = false
 
 [[nodes]]
 name = "swarm-1"
 )";
+}
 
 // The image's own command serves /www (with the default health path) on $PORT, which the engine sets.
 const char* kService = R"(
@@ -57,7 +61,10 @@ TEST_CASE("flotilla env points Debian's docker CLI at a netns node over TLS, and
   if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
   if (!fs::exists("/usr/bin/docker")) FLOTILLA_SKIP("Debian's docker CLI (/usr/bin/docker, package docker.io) is not installed");
   ScratchDir dir("flotilla-env");
-  std::ofstream(dir.path() / "topology.toml") << kNode;
+  const std::string subnet = flotilla::test::resources::netns_subnet();
+  // The first node's address: slot 0, after the bridge's .1.
+  const std::string docker_host = "tcp://" + subnet.substr(0, subnet.rfind('.')) + ".2:2376";
+  std::ofstream(dir.path() / "topology.toml") << node_topology(subnet);
   struct Down {
     const fs::path& dir;
     ~Down() {
@@ -73,14 +80,14 @@ TEST_CASE("flotilla env points Debian's docker CLI at a netns node over TLS, and
   const Shell env = sh(dir.path(), "$FLOTILLA env $TOPOLOGY swarm-1");
   INFO(env.out << env.err);
   REQUIRE(env.code == 0);
-  CHECK_THAT(env.out, Catch::Contains("export DOCKER_HOST=\"tcp://10.214.201.2:2376\"") &&
+  CHECK_THAT(env.out, Catch::Contains("export DOCKER_HOST=\"" + docker_host + "\"") &&
                           Catch::Contains("export DOCKER_TLS_VERIFY=\"1\"") && Catch::Contains("export DOCKER_CERT_PATH=\"") &&
                           Catch::Contains("# eval \"$(flotilla env"));
   const Shell as_json = sh(dir.path(), "$FLOTILLA env $TOPOLOGY swarm-1 --output json");
   REQUIRE(as_json.code == 0);
   const json doc = json::parse(as_json.out);
   CHECK(doc["node"] == "swarm-1");
-  CHECK(doc["env"]["DOCKER_HOST"] == "tcp://10.214.201.2:2376");
+  CHECK(doc["env"]["DOCKER_HOST"] == docker_host);
   const fs::path certs = doc["env"]["DOCKER_CERT_PATH"].get<std::string>();
   CHECK(fs::exists(certs / "ca.pem"));
   CHECK(fs::exists(certs / "cert.pem"));
@@ -104,7 +111,7 @@ TEST_CASE("flotilla env points Debian's docker CLI at a netns node over TLS, and
   REQUIRE(ps.code == 0);
   CHECK_THAT(ps.out, Catch::Contains(" flotilla-env-web:1 swarm-1 service:web"));
   // Without the exports the same CLI does not reach the node: the listing came from its dockerd.
-  const Shell without = sh(dir.path(), "DOCKER_HOST=tcp://10.214.201.2:2376 /usr/bin/docker ps");
+  const Shell without = sh(dir.path(), "DOCKER_HOST=" + docker_host + " /usr/bin/docker ps");
   CHECK(without.code != 0);
 
   const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");

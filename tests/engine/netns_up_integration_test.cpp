@@ -16,6 +16,7 @@
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
@@ -46,6 +47,14 @@ using flotilla::test::proc::ScratchDir;
 using flotilla::test::proc::read_text;
 using namespace std::chrono_literals;
 
+/// "10.214.K": the cluster's subnet, one no other test process holds (its bridge and routes are
+/// machine-wide), the same for every test of this process.
+const std::string& net() {
+  static const std::string subnet = flotilla::test::resources::netns_subnet();
+  static const std::string prefix = subnet.substr(0, subnet.rfind('.'));
+  return prefix;
+}
+
 struct Shell {
   int code = -1;
   std::string out;
@@ -69,9 +78,9 @@ Shell sh(const fs::path& dir, const std::string& script) {
 std::string topology(bool nodes_only) {
   std::string text = read_text(fs::path(FLOTILLA_SOURCE_DIR) / "configs/netns.toml");
   text = std::regex_replace(text, std::regex(R"(name = "netns")"), R"(name = "e2e")");
-  text = std::regex_replace(text, std::regex(R"(subnet = "10\.214\.0\.0/24")"), R"(subnet = "10.214.203.0/24")");
+  text = std::regex_replace(text, std::regex(R"(subnet = "10\.214\.0\.0/24")"), "subnet = \"" + net() + ".0/24\"");
   // The lab's registry on this subnet's bridge, its images cached in the build tree across runs.
-  text = std::regex_replace(text, std::regex(R"(10\.214\.0\.1:5050/)"), "10.214.203.1:5050/");
+  text = std::regex_replace(text, std::regex(R"(10\.214\.0\.1:5050/)"), net() + ".1:5050/");
   text = std::regex_replace(text, std::regex(R"(registry_port = 5050)"),
                             "registry_port = 5050\nregistry_cache = \"" FLOTILLA_BINARY_DIR "/e2e-registry-cache\"");
   const auto services = text.find("[[services]]");
@@ -119,8 +128,8 @@ std::map<std::string, std::string> addresses(const fs::path& dir) {
 /// Pushes the images configs/netns.toml names to the lab's registry once, through infra's
 /// dockerd, as the README says.
 void push_images(const fs::path& dir) {
-  const Shell images = sh(dir, "eval \"$($FLOTILLA env $TOPOLOGY infra)\"\n$SOURCE/scripts/build-images.sh --registry 10.214.203.1:5050 "
-                               "--hello $BIN/flotilla-hello busybox haproxy prometheus node-exporter etcd dnsmasq flotilla-hello");
+  const Shell images = sh(dir, "eval \"$($FLOTILLA env $TOPOLOGY infra)\"\n$SOURCE/scripts/build-images.sh --registry " + net() +
+                               ".1:5050 --hello $BIN/flotilla-hello busybox haproxy prometheus node-exporter etcd dnsmasq flotilla-hello");
   INFO(images.out << images.err);
   REQUIRE(images.code == 0);
 }
@@ -270,7 +279,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   REQUIRE(up.code == 0);
   std::smatch m;
   const std::string printed = up.out + up.err;
-  REQUIRE(std::regex_search(printed, m, std::regex(R"(http://10\.214\.203\.\d+:8080/hello/v1)")));
+  REQUIRE(std::regex_search(printed, m, std::regex("http://" + std::regex_replace(net(), std::regex(R"(\.)"), R"(\.)") + R"(\.\d+:8080/hello/v1)")));
   const std::string url = m.str();
 
   s::HttpClient http;
@@ -336,7 +345,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
 
   // A route change reloads the HAProxy in its container (SIGUSR2 through the runtime), which keeps serving.
   std::string text = topology(false);
-  text.replace(text.find("image = \"10.214.203.1:5050/haproxy:flotilla\""), 0, "strip_prefix = false\n");
+  text.replace(text.find("image = \"" + net() + ".1:5050/haproxy:flotilla\""), 0, "strip_prefix = false\n");
   std::ofstream(dir.path() / "topology.toml") << text;
   const Shell reload = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -v");
   INFO(reload.out << reload.err);

@@ -13,6 +13,7 @@
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -101,7 +102,9 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
   PluginHarness plugin("driver_netns");
   flotilla::test::proc::ScratchDir scratch("flt-netns");
   const json cluster = {{"name", "netns-test"}, {"state_dir", scratch.path().string()}};
-  const json config = {{"subnet", "10.214.250.0/24"}, {"registry_cache", (scratch.path() / "cache").string()}};
+  const std::string subnet = flotilla::test::resources::netns_subnet();
+  const std::string net = subnet.substr(0, subnet.rfind('.'));
+  const json config = {{"subnet", subnet}, {"registry_cache", (scratch.path() / "cache").string()}};
   { std::ofstream(scratch.path() / "keep.txt") << "not the driver's\n"; }
 
   std::vector<json> records;
@@ -110,7 +113,7 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
     const auto made = plugin.call("create", {{"cluster", cluster}, {"config", config}, {"node", n}});
     INFO(made.describe());
     REQUIRE(made.ok());
-    CHECK(made.result["address"] == "10.214.250." + std::to_string(i + 2));
+    CHECK(made.result["address"] == net + "." + std::to_string(i + 2));
     CHECK(made.result["runtime"] == "docker");
     records.push_back(made.result);
   }
@@ -178,8 +181,9 @@ TEST_CASE("netns driver: the lab's registry comes up with the nodes, serves pull
   flotilla::test::proc::ScratchDir scratch("flt-reg");
   const json cluster = {{"name", "netns-reg"}, {"state_dir", scratch.path().string()}};
   const fs::path cache = scratch.path() / "cache";
-  const json config = {{"subnet", "10.214.251.0/24"}, {"registry_port", 5051}, {"registry_cache", cache.string()}};
-  const std::string registry = "10.214.251.1:5051";
+  const std::string subnet = flotilla::test::resources::netns_subnet();
+  const json config = {{"subnet", subnet}, {"registry_port", 5051}, {"registry_cache", cache.string()}};
+  const std::string registry = subnet.substr(0, subnet.rfind('.')) + ".1:5051";
   std::vector<json> records(2);
   struct Destroy {  // every node goes, even when a check below fails
     PluginHarness& plugin;

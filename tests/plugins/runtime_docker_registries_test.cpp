@@ -12,6 +12,7 @@
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -230,7 +231,7 @@ name = "regsecret"
 driver = "netns"
 
 [driver.netns]
-subnet = "10.214.207.0/24"
+subnet = ")" << flotilla::test::resources::netns_subnet() << R"("
 
 [runtime.docker]
 [[runtime.docker.registries]]

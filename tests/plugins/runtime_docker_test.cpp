@@ -12,6 +12,7 @@
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -238,7 +239,7 @@ TEST_CASE("docker runtime over TLS: start, inspect and stop through a netns node
   PluginHarness plugin("runtime_docker");
   flotilla::test::proc::ScratchDir scratch("flt-rt-tls");
   const json cluster = {{"name", "rt-tls"}, {"state_dir", scratch.path().string()}};
-  const json config = {{"subnet", "10.214.202.0/24"}};
+  const json config = {{"subnet", flotilla::test::resources::netns_subnet()}};
   const json node_in = {{"name", "tls-1"}, {"slot", 0}};
   const auto made = driver.call("create", {{"cluster", cluster}, {"config", config}, {"node", node_in}});
   struct Destroy {

@@ -182,6 +182,23 @@ int free_port(const std::string& address) {
   return number;
 }
 
+std::string netns_subnet() {
+  static std::vector<Reservation> held;
+  const fs::path dir = ensure_dir();
+  constexpr std::size_t count = 155;  // 10.214.100-254
+  const std::size_t start = spread(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string net = "10.214." + std::to_string(100 + (start + i) % count);
+    if (auto lock = try_reserve(dir, "subnet-" + net)) {
+      const std::lock_guard guard(process_mutex);
+      held.push_back(std::move(*lock));
+      return net + ".0/24";
+    }
+  }
+  throw std::runtime_error("test resources: every netns subnet 10.214.100-254.0/24 is held by a test process (lock files in " +
+                           dir.string() + ")");
+}
+
 std::string unique_name(std::string_view prefix, std::size_t max_length) {
   if (prefix.size() >= max_length)
     throw std::invalid_argument("test resources: name prefix \"" + std::string(prefix) + "\" leaves no room for digits in " +

@@ -82,6 +82,11 @@ class Port {
 /// hope", safe against other test processes picking it before the server starts.
 [[nodiscard]] int free_port(const std::string& address = "127.0.0.1");
 
+/// "10.214.K.0/24" (K in 100-254) for a cluster of the netns driver, which puts a bridge and
+/// routes on it: no other test process holds it; held until the process ends. (The shipped
+/// configs/netns.toml uses 10.214.0.0/24, the Docker lab 10.213.K.0/24.)
+[[nodiscard]] std::string netns_subnet();
+
 /// A name `prefix` + digits, at most `max_length` characters (15 fits a Linux interface name),
 /// that no other test process holds, held until the process ends. For network namespaces,
 /// bridges and containers that live in a machine-wide namespace. Throws std::invalid_argument if
