@@ -10,7 +10,9 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 status=0
-ctest --output-on-failure -j2 --timeout 300 "$@" || status=$?
+# Four at a time on any machine: most tests wait on the servers they start, and every address,
+# port and name comes from tests/support/test_resources.hpp, so they cannot collide.
+ctest --output-on-failure -j4 --timeout 300 "$@" || status=$?
 # Tests that could not run here are counted as skipped by ctest; say which and why.
 skipped=$(awk '/^[0-9]+\/[0-9]+ Test: / { sub(/^[0-9]+\/[0-9]+ Test: /, ""); name = $0 }
                /FLOTILLA-TEST-SKIPPED: / { sub(/.*FLOTILLA-TEST-SKIPPED: /, ""); print "  - " name ": " $0 }' \
