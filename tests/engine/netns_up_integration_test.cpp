@@ -264,11 +264,18 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   const Shell nodes = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
   INFO(nodes.out << nodes.err);
   REQUIRE(nodes.code == 0);
-  // What the driver made: the bridge, the veths and the namespaces (not the Docker lab of a
-  // test process running at the same time, whose objects are all named fltlab<K>...).
+  // What the driver made: the bridge, the veths and the namespaces. Each name carries the
+  // cluster's tag, and the bridge holding the subnet's gateway is flt<tag>; objects of other
+  // clusters and labs made meanwhile (tests running at the same time) are not ours to check.
+  std::string bridge = lines_of("ip -o -4 addr show to " + net() + ".1/32 | awk '{print $2}'");
+  bridge.erase(bridge.find_last_not_of(" \n") + 1);
+  INFO("the bridge on " << net() << ".1: " << bridge);
+  REQUIRE(bridge.starts_with("flt"));
+  const std::string tag = bridge.substr(3);
+  REQUIRE(tag.size() >= 8);
   std::set<std::string> made;
   for (const auto& name : objects())
-    if (!before.contains(name) && !name.starts_with("fltlab")) made.insert(name);
+    if (!before.contains(name) && name.find(tag) != std::string::npos) made.insert(name);
   CHECK(made.size() >= 1 + 4 + 4);
   push_images(dir.path());
   const auto at = addresses(dir.path());
