@@ -1,5 +1,6 @@
 #include "driver_netns/host.hpp"
 
+#include <flotilla/support/certificates.hpp>
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
@@ -81,52 +82,19 @@ void remove_namespace(const NamespaceSpec& s) {
   if (netns_exists(s.netns)) run_checked({"ip", "netns", "del", s.netns});
 }
 
-namespace {
-
-/// Signs `csr` with the CA into `out`, with the given X.509v3 extensions.
-void sign(const ClientTls& ca, const fs::path& csr, const fs::path& out, const std::string& extensions) {
-  const fs::path ext = out.string() + ".ext";
-  support::write_file_atomic(ext, extensions + "\n");
-  run_checked({"openssl", "x509", "-req", "-in", csr.string(), "-CA", ca.ca().string(), "-CAkey", (ca.dir / "ca-key.pem").string(),
-               "-set_serial", std::to_string(std::chrono::system_clock::now().time_since_epoch().count()), "-days", "3650",
-               "-extfile", ext.string(), "-out", out.string()});
-  fs::remove(ext);
-  fs::remove(csr);
-}
-
-/// A P-256 key and a signing request for `subject`.
-void key_and_csr(const fs::path& key, const fs::path& csr, const std::string& subject) {
-  run_checked({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key.string(),
-               "-out", csr.string(), "-subj", subject});
-  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
-}
-
-}  // namespace
-
 ClientTls ensure_client_tls(const fs::path& dir, const std::string& cluster) {
-  ClientTls tls{dir};
-  fs::create_directories(dir);
-  if (!fs::exists(tls.ca())) {
-    const fs::path ca_key = dir / "ca-key.pem";
-    run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                 ca_key.string(), "-out", tls.ca().string(), "-days", "3650", "-subj", "/CN=Flotilla netns CA " + cluster});
-    fs::permissions(ca_key, fs::perms::owner_read | fs::perms::owner_write);
-    fs::remove(tls.cert());
-  }
-  if (!fs::exists(tls.cert())) {
-    key_and_csr(tls.key(), dir / "client.csr", "/CN=flotilla client " + cluster);
-    sign(tls, dir / "client.csr", tls.cert(), "extendedKeyUsage = clientAuth");
-  }
+  const ClientTls tls{dir};
+  const auto ca = support::ensure_certificate_authority(dir, ("Flotilla netns CA " + cluster).substr(0, 64));
+  support::ensure_certificate(ca, {.common_name = ("flotilla client " + cluster).substr(0, 64), .use = support::CertificateUse::client},
+                              tls.cert(), tls.key());
   return tls;
 }
 
 DockerdTls ensure_server_tls(const ClientTls& ca, const fs::path& dir, const std::string& node, const std::string& address) {
-  DockerdTls tls{ca.ca(), dir / "server.pem", dir / "server-key.pem"};
-  fs::create_directories(dir);
-  if (!fs::exists(tls.cert)) {
-    key_and_csr(tls.key, dir / "server.csr", "/CN=" + node);
-    sign(ca, dir / "server.csr", tls.cert, "subjectAltName = IP:" + address + ", IP:127.0.0.1\nextendedKeyUsage = serverAuth");
-  }
+  const DockerdTls tls{ca.ca(), dir / "server.pem", dir / "server-key.pem"};
+  support::ensure_certificate({ca.ca(), ca.dir / "ca-key.pem"},
+                              {.common_name = node.substr(0, 64), .ip_addresses = {address, "127.0.0.1"}, .use = support::CertificateUse::server},
+                              tls.cert, tls.key);
   return tls;
 }
 

@@ -61,12 +61,13 @@ struct ClientTls {
   [[nodiscard]] std::filesystem::path key() const { return dir / "key.pem"; }
 };
 
-/// Makes the CA and a client certificate in `dir` with openssl, unless they exist. Keys are
-/// 0600. Throws support::CommandError naming the openssl command that failed.
+/// The cluster's CA and a client certificate in `dir` (support::ensure_certificate_authority
+/// and ensure_certificate: made once, keys 0600, issued again only when they no longer fit).
+/// Throws support::CertificateError naming the file at fault.
 ClientTls ensure_client_tls(const std::filesystem::path& dir, const std::string& cluster);
 
-/// Makes a server certificate for `address` (and 127.0.0.1) signed by `ca` in `dir`
-/// (server.pem, server-key.pem), unless it exists.
+/// A server certificate for `address` (and 127.0.0.1) signed by `ca` in `dir` (server.pem,
+/// server-key.pem), issued again when the one there does not cover `address`.
 DockerdTls ensure_server_tls(const ClientTls& ca, const std::filesystem::path& dir, const std::string& node, const std::string& address);
 
 /// One dockerd inside a namespace. Everything it writes lives under `root`.
