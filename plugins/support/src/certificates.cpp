@@ -61,26 +61,21 @@ Bio read_bio(const std::string& text) {
   return bio;
 }
 
-/// The key in `path`, or nullopt when it is missing or not a PEM private key.
-std::optional<Key> try_load_key(const fs::path& path) {
+/// What `read` (a PEM_read_bio_* function) makes of the file at `path`; nullopt when the file
+/// is missing or holds no such PEM block.
+template <typename T, typename Read>
+std::optional<std::unique_ptr<T, Free>> try_load(const fs::path& path, Read read) {
   const auto text = read_file_if_exists(path);
   if (!text) return std::nullopt;
   const Bio bio = read_bio(*text);
-  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  std::unique_ptr<T, Free> value(read(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
-  if (!key) return std::nullopt;
-  return key;
+  if (!value) return std::nullopt;
+  return value;
 }
 
-std::optional<Cert> try_load_cert(const fs::path& path) {
-  const auto text = read_file_if_exists(path);
-  if (!text) return std::nullopt;
-  const Bio bio = read_bio(*text);
-  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (!cert) return std::nullopt;
-  return cert;
-}
+std::optional<Key> try_load_key(const fs::path& path) { return try_load<EVP_PKEY>(path, PEM_read_bio_PrivateKey); }
+std::optional<Cert> try_load_cert(const fs::path& path) { return try_load<X509>(path, PEM_read_bio_X509); }
 
 std::string drain(BIO* bio) {
   char* data = nullptr;

@@ -36,6 +36,15 @@ s::CertificateRequest server(std::vector<std::string> ips) {
   return {.common_name = "node-1", .ip_addresses = std::move(ips), .use = s::CertificateUse::server};
 }
 
+/// A CA in a scratch directory, and a server certificate it issued for 10.1.2.3.
+struct IssuedServer {
+  ScratchDir dir{"flt-ca"};
+  s::CertificateAuthority ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
+  fs::path cert = dir / "server.pem";
+  fs::path key = dir / "server-key.pem";
+  IssuedServer() { REQUIRE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key)); }
+};
+
 }  // namespace
 
 TEST_CASE("cluster CA: made once with a 0600 key, and what it issues verifies with openssl for its use", "[support][tls]") {
@@ -73,10 +82,8 @@ TEST_CASE("cluster CA: made once with a 0600 key, and what it issues verifies wi
 
 TEST_CASE("cluster CA: a certificate is issued again when its address changes, it is damaged, or another CA signed it",
           "[support][tls]") {
-  ScratchDir dir("flt-ca");
-  const auto ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
-  const fs::path cert = dir / "server.pem", key = dir / "server-key.pem";
-  REQUIRE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key));
+  const IssuedServer issued;
+  const auto& [dir, ca, cert, key] = issued;
 
   CHECK(s::ensure_certificate(ca, server({"10.1.2.4"}), cert, key));
   CHECK_THAT(openssl({"x509", "-noout", "-ext", "subjectAltName", "-in", cert.string()}).out, Catch::Contains("IP Address:10.1.2.4"));
@@ -99,10 +106,8 @@ TEST_CASE("cluster CA: a certificate is issued again when its address changes, i
 
 TEST_CASE("cluster CA: a lost or foreign CA key is an error saying what to restore, and a key left alone gets its certificate back",
           "[support][tls]") {
-  ScratchDir dir("flt-ca");
-  const auto ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
-  const fs::path cert = dir / "server.pem", key = dir / "server-key.pem";
-  REQUIRE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key));
+  const IssuedServer issued;
+  const auto& [dir, ca, cert, key] = issued;
   const std::string ca_pem = s::read_file(ca.cert), ca_key = s::read_file(ca.key);
 
   fs::remove(ca.key);
