@@ -14,7 +14,7 @@ packages=(
   # the real servers the addons run, and the tools the tests use
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base
-  curl dnsutils wrk iproute2 procps openssl
+  curl dnsutils wrk iproute2 procps openssl openssh-client
   # line coverage per directory (scripts/coverage.sh)
   gcovr
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
