@@ -57,6 +57,12 @@ std::string read_text(const fs::path& path) {
   return out.str();
 }
 
+support::CommandResult run_tool(const std::string& name, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {name};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return support::run_command(argv, std::chrono::seconds(20));
+}
+
 Shell run_flotilla_script(const fs::path& dir, const std::string& script) {
   const fs::path file = dir / "script.sh", out = dir / "out.txt", err = dir / "err.txt";
   std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nTOPOLOGY="

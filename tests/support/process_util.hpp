@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "flotilla/support/command.hpp"
+
 namespace flotilla::test::proc {
 
 /// A fresh directory under /tmp, removed with everything in it when destroyed, unless
@@ -48,6 +50,10 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 
 /// The whole file, or "" if it cannot be read.
 [[nodiscard]] std::string read_text(const std::filesystem::path& path);
+
+/// Runs the tool `name` (found on PATH) with `args`, for at most 20 s: how a test checks what
+/// Flotilla wrote with the program its users would use (openssl, ssh-keygen).
+support::CommandResult run_tool(const std::string& name, const std::vector<std::string>& args);
 
 /// What a shell script printed and how it ended.
 struct Shell {

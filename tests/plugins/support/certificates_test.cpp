@@ -16,15 +16,10 @@
 
 namespace fs = std::filesystem;
 namespace s = flotilla::support;
+using flotilla::test::proc::run_tool;
 using flotilla::test::proc::ScratchDir;
 
 namespace {
-
-s::CommandResult openssl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return s::run_command(argv, std::chrono::seconds(20));
-}
 
 mode_t mode_of(const fs::path& p) {
   struct stat st{};
@@ -53,7 +48,7 @@ TEST_CASE("cluster CA: made once with a 0600 key, and what it issues verifies wi
   CHECK(ca.cert == dir / "ca" / "ca.pem");
   CHECK(mode_of(ca.key) == 0600);
   const std::string ca_pem = s::read_file(ca.cert);
-  const auto text = openssl({"x509", "-noout", "-text", "-in", ca.cert.string()});
+  const auto text = run_tool("openssl", {"x509", "-noout", "-text", "-in", ca.cert.string()});
   REQUIRE(text.ok());
   CHECK_THAT(text.out, Catch::Contains("CA:TRUE") && Catch::Contains("Certificate Sign") && Catch::Contains("Flotilla test CA"));
   // Made once: the second call keeps both files.
@@ -67,17 +62,17 @@ TEST_CASE("cluster CA: made once with a 0600 key, and what it issues verifies wi
   CHECK_FALSE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key));  // it already covers that address
   CHECK(s::read_file(cert) == issued);
 
-  const auto verified = openssl({"verify", "-CAfile", ca.cert.string(), "-purpose", "sslserver", cert.string()});
+  const auto verified = run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), "-purpose", "sslserver", cert.string()});
   INFO(verified.out << verified.err);
   CHECK(verified.ok());
-  const auto sans = openssl({"x509", "-noout", "-ext", "subjectAltName", "-in", cert.string()});
+  const auto sans = run_tool("openssl", {"x509", "-noout", "-ext", "subjectAltName", "-in", cert.string()});
   CHECK_THAT(sans.out, Catch::Contains("IP Address:10.1.2.3") && Catch::Contains("IP Address:127.0.0.1"));
 
   const fs::path client = dir / "cert.pem", client_key = dir / "key.pem";
   CHECK(s::ensure_certificate(ca, {.common_name = "flotilla client", .use = s::CertificateUse::client}, client, client_key));
-  CHECK(openssl({"verify", "-CAfile", ca.cert.string(), "-purpose", "sslclient", client.string()}).ok());
+  CHECK(run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), "-purpose", "sslclient", client.string()}).ok());
   // A client certificate is not a server's.
-  CHECK_FALSE(openssl({"verify", "-CAfile", ca.cert.string(), "-purpose", "sslserver", client.string()}).ok());
+  CHECK_FALSE(run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), "-purpose", "sslserver", client.string()}).ok());
 }
 
 TEST_CASE("cluster CA: a certificate is issued again when its address changes, it is damaged, or another CA signed it",
@@ -86,16 +81,16 @@ TEST_CASE("cluster CA: a certificate is issued again when its address changes, i
   const auto& [dir, ca, cert, key] = issued;
 
   CHECK(s::ensure_certificate(ca, server({"10.1.2.4"}), cert, key));
-  CHECK_THAT(openssl({"x509", "-noout", "-ext", "subjectAltName", "-in", cert.string()}).out, Catch::Contains("IP Address:10.1.2.4"));
+  CHECK_THAT(run_tool("openssl", {"x509", "-noout", "-ext", "subjectAltName", "-in", cert.string()}).out, Catch::Contains("IP Address:10.1.2.4"));
 
   s::write_file_atomic(cert, "not a certificate\n");
   CHECK(s::ensure_certificate(ca, server({"10.1.2.4"}), cert, key));
-  CHECK(openssl({"verify", "-CAfile", ca.cert.string(), cert.string()}).ok());
+  CHECK(run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), cert.string()}).ok());
 
   const auto other = s::ensure_certificate_authority(dir / "other", "Another CA");
   REQUIRE(s::ensure_certificate(other, server({"10.1.2.4"}), cert, key));
   CHECK(s::ensure_certificate(ca, server({"10.1.2.4"}), cert, key));
-  CHECK(openssl({"verify", "-CAfile", ca.cert.string(), cert.string()}).ok());
+  CHECK(run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), cert.string()}).ok());
 
   // A key that does not match the certificate (a run stopped between the two writes).
   const auto spare = dir / "spare-key.pem";
@@ -128,7 +123,7 @@ TEST_CASE("cluster CA: a lost or foreign CA key is an error saying what to resto
   (void)s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
   REQUIRE(fs::exists(ca.cert));
   CHECK(s::read_file(ca.key) == ca_key);
-  const auto verified = openssl({"verify", "-CAfile", ca.cert.string(), cert.string()});
+  const auto verified = run_tool("openssl", {"verify", "-CAfile", ca.cert.string(), cert.string()});
   INFO(verified.out << verified.err);
   CHECK(verified.ok());
   CHECK_FALSE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key));
@@ -154,6 +149,9 @@ TEST_CASE("cluster CA: openssl s_server with the issued certificate accepts the 
   REQUIRE(flotilla::test::proc::wait_until([&] { return s::tcp_port_open("127.0.0.1", port, std::chrono::milliseconds(200)); },
                                             std::chrono::seconds(10)));
   CHECK(with_cert.get(url).status == 200);
+
+  s::HttpClient system_trust({.tls = {.cert_file = dir / "cert.pem", .key_file = dir / "key.pem"}, .timeouts = timeouts});
+  CHECK_THROWS_AS(system_trust.get(url), s::Unreachable);  // the system's CAs do not know the cluster CA
 
   s::HttpClient without_cert({.tls = {.ca_file = ca.cert}, .timeouts = timeouts});
   CHECK_THROWS_AS(without_cert.get(url), s::Unreachable);  // the server wants a client certificate

@@ -1,8 +1,5 @@
 #include "flotilla/support/http.hpp"
-#include "support/skip.hpp"
 
-#include "flotilla/support/net.hpp"
-#include "flotilla/support/process.hpp"
 #include "flotilla/support/wait.hpp"
 #include "support/http_server.hpp"
 #include "support/process_util.hpp"
@@ -10,11 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-#include <sys/wait.h>
-
 #include <atomic>
-#include <fstream>
 #include <thread>
 
 namespace s = flotilla::support;
@@ -150,76 +143,6 @@ TEST_CASE("HttpClient talks HTTP over a unix socket", "[support][http]") {
   CHECK(server.connections() == 1);
   s::HttpClient nowhere({.unix_socket = dir.path() / "absent.sock"});
   CHECK_THROWS_WITH(nowhere.get("http://localhost/_ping"), Catch::Contains("absent.sock"));
-}
-
-namespace {
-/// Runs openssl with `args`; true when it exits 0.
-bool openssl(const std::vector<std::string>& args, const fs::path& dir) {
-  s::SpawnOptions o;
-  o.argv = {"openssl"};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.cwd = dir;
-  o.stderr_path = dir / "openssl.log";
-  const auto id = s::spawn(o);
-  const auto status = s::reap_child(id.pid, 60s);
-  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-}
-
-/// A CA and a server and a client certificate it signed, in `dir`.
-void make_certificates(const fs::path& dir) {
-  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
-  auto with = [&](std::vector<std::string> head, const std::vector<std::string>& tail) {
-    head.insert(head.end(), tail.begin(), tail.end());
-    return head;
-  };
-  REQUIRE(openssl(with(with({"req", "-x509"}, ec), {"-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=flotilla test CA"}), dir));
-  std::ofstream(dir / "server.ext") << "subjectAltName=IP:127.0.0.1\n";
-  for (const std::string who : {"server", "client"}) {
-    REQUIRE(openssl(with(with({"req"}, ec), {"-keyout", who + ".key", "-out", who + ".csr", "-subj", "/CN=" + who}), dir));
-    std::vector<std::string> sign = {"x509", "-req", "-in", who + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                                     "-CAcreateserial", "-out", who + ".pem", "-days", "2"};
-    if (who == "server") sign.insert(sign.end(), {"-extfile", "server.ext"});
-    REQUIRE(openssl(sign, dir));
-  }
-}
-}  // namespace
-
-TEST_CASE("HttpClient verifies a TLS server against a CA file and presents a client certificate", "[support][http][integration]") {
-  if (!s::find_executable("openssl")) {
-    FLOTILLA_SKIP("openssl is not installed");
-  }
-  ScratchDir dir("flotilla-support-tls");
-  make_certificates(dir.path());
-  const std::uint16_t port = flotilla::test::resources::free_port();
-  // openssl s_server -www answers every request with a status page; -Verify 1 demands a client certificate.
-  s::SpawnOptions o;
-  o.argv = {"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", "server.pem", "-key", "server.key",
-            "-CAfile", "ca.pem", "-Verify", "1", "-www", "-quiet"};
-  o.cwd = dir.path();
-  o.stdout_path = dir.path() / "s_server.log";
-  o.stderr_path = dir.path() / "s_server.log";
-  const auto server = s::spawn(o);
-  struct Stop {
-    s::ProcessId id;
-    ~Stop() {
-      s::signal_process(id, SIGKILL);
-      (void)s::reap_child(id.pid, 5s);
-    }
-  } stop{server};
-  REQUIRE(s::wait_until(10s, 50ms, [&] { return s::tcp_port_open("127.0.0.1", port, 200ms); }));
-  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
-  const fs::path d = dir.path();
-
-  s::HttpClient good({.tls = {.ca_file = d / "ca.pem", .cert_file = d / "client.pem", .key_file = d / "client.key"}});
-  const auto r = good.get(url);
-  CHECK(r.status == 200);
-  CHECK(r.body.find("s_server") != std::string::npos);
-
-  s::HttpClient untrusting({.tls = {.cert_file = d / "client.pem", .key_file = d / "client.key"}});
-  CHECK_THROWS_AS(untrusting.get(url), s::Unreachable);  // the system CAs do not know this server
-
-  s::HttpClient anonymous({.tls = {.ca_file = d / "ca.pem"}});
-  CHECK_THROWS_AS(anonymous.get(url), s::Unreachable);  // the server wants a client certificate
 }
 
 TEST_CASE("url_encode keeps unreserved characters and escapes the rest", "[support][http]") {

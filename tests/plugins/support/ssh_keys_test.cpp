@@ -11,15 +11,10 @@
 
 namespace fs = std::filesystem;
 namespace s = flotilla::support;
+using flotilla::test::proc::run_tool;
 using flotilla::test::proc::ScratchDir;
 
 namespace {
-
-s::CommandResult ssh_keygen(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"ssh-keygen"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return s::run_command(argv, std::chrono::seconds(20));
-}
 
 /// "TYPE BASE64" of a public key line (without its comment).
 std::string key_of(const std::string& line) {
@@ -41,11 +36,11 @@ TEST_CASE("ssh keys: an Ed25519 pair made once, with a 0600 private key that ssh
   CHECK(pair.public_key.ends_with(" flotilla cluster demo"));
   CHECK(s::read_file(key.string() + ".pub") == pair.public_key + "\n");
 
-  const auto derived = ssh_keygen({"-y", "-f", key.string()});
+  const auto derived = run_tool("ssh-keygen", {"-y", "-f", key.string()});
   INFO(derived.out << derived.err);
   REQUIRE(derived.ok());
   CHECK(key_of(derived.out) == key_of(pair.public_key));
-  const auto listed = ssh_keygen({"-l", "-E", "sha256", "-f", key.string() + ".pub"});
+  const auto listed = run_tool("ssh-keygen", {"-l", "-E", "sha256", "-f", key.string() + ".pub"});
   REQUIRE(listed.ok());
   CHECK_THAT(listed.out, Catch::StartsWith("256 " + pair.fingerprint + " flotilla cluster demo (ED25519)"));
 
@@ -62,7 +57,7 @@ TEST_CASE("ssh keys: a key ssh-keygen made is used as it is, and a damaged one i
           "[support][ssh]") {
   ScratchDir dir("flt-ssh");
   const fs::path key = dir / "id_ed25519";
-  REQUIRE(ssh_keygen({"-q", "-t", "ed25519", "-N", "", "-C", "made by ssh-keygen", "-f", key.string()}).ok());
+  REQUIRE(run_tool("ssh-keygen", {"-q", "-t", "ed25519", "-N", "", "-C", "made by ssh-keygen", "-f", key.string()}).ok());
   const std::string theirs = s::read_file(key.string() + ".pub");
   const auto pair = s::ensure_ssh_key_pair(key, "unused");
   CHECK(key_of(pair.public_key) == key_of(theirs));
@@ -76,6 +71,6 @@ TEST_CASE("ssh keys: a key ssh-keygen made is used as it is, and a damaged one i
 
   // A passphrase-protected key is not one Flotilla can use unattended.
   const fs::path locked = dir / "locked";
-  REQUIRE(ssh_keygen({"-q", "-t", "ed25519", "-N", "secret phrase", "-f", locked.string()}).ok());
+  REQUIRE(run_tool("ssh-keygen", {"-q", "-t", "ed25519", "-N", "secret phrase", "-f", locked.string()}).ok());
   CHECK_THROWS_AS(s::ensure_ssh_key_pair(locked, "x"), s::SshKeyError);
 }
