@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -102,6 +103,26 @@ std::size_t spread(std::size_t count) {
   return mixed % count;
 }
 
+/// A candidate that no other process held, and the lock that now makes it this process's.
+struct Taken {
+  std::size_t index;
+  Reservation lock;
+};
+
+/// The first of `count` candidates, from a spread start, whose lock file `name_of(n)` no other
+/// process holds and which is `usable` (when given); nullopt if there is none.
+std::optional<Taken> first_free(std::size_t count, const std::function<std::string(std::size_t)>& name_of,
+                                const std::function<bool(std::size_t)>& usable = {}) {
+  const fs::path dir = ensure_dir();
+  const std::size_t start = spread(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t n = (start + i) % count;
+    auto lock = try_reserve(dir, name_of(n));
+    if (lock && (!usable || usable(n))) return Taken{n, std::move(*lock)};
+  }
+  return std::nullopt;
+}
+
 bool binds(int type, const std::string& address, int port) {
   const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -124,6 +145,13 @@ constexpr int kPorts = 32768 - kFirstPort;
 
 std::mutex process_mutex;
 
+/// Keeps `lock` until this process exits.
+void hold_for_process(Reservation lock) {
+  static std::vector<Reservation> held;
+  const std::lock_guard guard(process_mutex);
+  held.push_back(std::move(lock));
+}
+
 }  // namespace
 
 std::string Subnet::net() const { return "127." + std::to_string(second_) + "." + std::to_string(third_); }
@@ -138,31 +166,21 @@ std::string Subnet::address(int host) const {
 std::string Subnet::cidr() const { return prefix() + "0/24"; }
 
 Subnet reserve_subnet() {
-  const fs::path dir = ensure_dir();
-  constexpr std::size_t count = kSecondOctets * 256;
-  const std::size_t start = spread(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::size_t n = (start + i) % count;
-    const int second = kFirstSecondOctet + static_cast<int>(n / 256);
-    const int third = static_cast<int>(n % 256);
-    if (auto lock = try_reserve(dir, "subnet-127." + std::to_string(second) + "." + std::to_string(third)))
-      return Subnet(second, third, std::move(*lock));
-  }
+  auto name = [](std::size_t n) { return "subnet-127." + std::to_string(kFirstSecondOctet + n / 256) + "." + std::to_string(n % 256); };
+  if (auto taken = first_free(kSecondOctets * 256, name))
+    return Subnet(kFirstSecondOctet + static_cast<int>(taken->index / 256), static_cast<int>(taken->index % 256), std::move(taken->lock));
   throw std::runtime_error("test resources: every loopback /24 in 127.100-254.x is held by a test process (lock files in " +
-                           dir.string() + ")");
+                           reservation_dir().string() + ")");
 }
 
 Port reserve_port(const std::string& address) {
-  const fs::path dir = ensure_dir();
-  const std::size_t start = spread(kPorts);
-  for (std::size_t i = 0; i < static_cast<std::size_t>(kPorts); ++i) {
-    const int port = kFirstPort + static_cast<int>((start + i) % kPorts);
-    auto lock = try_reserve(dir, "port-" + std::to_string(port));
-    // Held by no test, but something else on this machine may listen there: skip it.
-    if (lock && binds(SOCK_STREAM, address, port) && binds(SOCK_DGRAM, address, port)) return Port(port, std::move(*lock));
-  }
+  auto port = [](std::size_t n) { return kFirstPort + static_cast<int>(n); };
+  // Held by no test, but something else on this machine may listen there: skip it.
+  auto usable = [&](std::size_t n) { return binds(SOCK_STREAM, address, port(n)) && binds(SOCK_DGRAM, address, port(n)); };
+  if (auto taken = first_free(kPorts, [&](std::size_t n) { return "port-" + std::to_string(port(n)); }, usable))
+    return Port(port(taken->index), std::move(taken->lock));
   throw std::runtime_error("test resources: no port in " + std::to_string(kFirstPort) + "-32767 is free on " + address +
-                           " (lock files in " + dir.string() + ")");
+                           " (lock files in " + reservation_dir().string() + ")");
 }
 
 const Subnet& process_subnet(std::string_view purpose) {
@@ -183,40 +201,28 @@ int free_port(const std::string& address) {
 }
 
 std::string netns_subnet() {
-  static std::vector<Reservation> held;
-  const fs::path dir = ensure_dir();
-  constexpr std::size_t count = 155;  // 10.214.100-254
-  const std::size_t start = spread(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string net = "10.214." + std::to_string(100 + (start + i) % count);
-    if (auto lock = try_reserve(dir, "subnet-" + net)) {
-      const std::lock_guard guard(process_mutex);
-      held.push_back(std::move(*lock));
-      return net + ".0/24";
-    }
+  auto net = [](std::size_t n) { return "10.214." + std::to_string(100 + n); };
+  if (auto taken = first_free(155, [&](std::size_t n) { return "subnet-" + net(n); })) {  // 10.214.100-254
+    hold_for_process(std::move(taken->lock));
+    return net(taken->index) + ".0/24";
   }
   throw std::runtime_error("test resources: every netns subnet 10.214.100-254.0/24 is held by a test process (lock files in " +
-                           dir.string() + ")");
+                           reservation_dir().string() + ")");
 }
 
 std::string unique_name(std::string_view prefix, std::size_t max_length) {
   if (prefix.size() >= max_length)
     throw std::invalid_argument("test resources: name prefix \"" + std::string(prefix) + "\" leaves no room for digits in " +
                                 std::to_string(max_length) + " characters");
-  static std::vector<Reservation> held;
-  const fs::path dir = ensure_dir();
   std::size_t count = 1;
   for (std::size_t d = prefix.size(); d < max_length && count < 100000; ++d) count *= 10;
-  const std::size_t start = spread(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string name = std::string(prefix) + std::to_string((start + i) % count);
-    if (auto lock = try_reserve(dir, "name-" + name)) {
-      const std::lock_guard guard(process_mutex);
-      held.push_back(std::move(*lock));
-      return name;
-    }
+  auto name = [&](std::size_t n) { return std::string(prefix) + std::to_string(n); };
+  if (auto taken = first_free(count, [&](std::size_t n) { return "name-" + name(n); })) {
+    hold_for_process(std::move(taken->lock));
+    return name(taken->index);
   }
-  throw std::runtime_error("test resources: every name " + std::string(prefix) + "N is held (lock files in " + dir.string() + ")");
+  throw std::runtime_error("test resources: every name " + std::string(prefix) + "N is held (lock files in " +
+                           reservation_dir().string() + ")");
 }
 
 }  // namespace flotilla::test::resources
