@@ -1,6 +1,5 @@
 #include "driver_netns/host.hpp"
 
-#include <flotilla/support/certificates.hpp>
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
@@ -83,16 +82,15 @@ void remove_namespace(const NamespaceSpec& s) {
 }
 
 ClientTls ensure_client_tls(const fs::path& dir, const std::string& cluster) {
-  const ClientTls tls{dir};
-  const auto ca = support::ensure_certificate_authority(dir, ("Flotilla netns CA " + cluster).substr(0, 64));
-  support::ensure_certificate(ca, {.common_name = ("flotilla client " + cluster).substr(0, 64), .use = support::CertificateUse::client},
+  const ClientTls tls{dir, support::ensure_certificate_authority(dir, ("Flotilla netns CA " + cluster).substr(0, 64))};
+  support::ensure_certificate(tls.authority, {.common_name = ("flotilla client " + cluster).substr(0, 64), .use = support::CertificateUse::client},
                               tls.cert(), tls.key());
   return tls;
 }
 
 DockerdTls ensure_server_tls(const ClientTls& ca, const fs::path& dir, const std::string& node, const std::string& address) {
   const DockerdTls tls{ca.ca(), dir / "server.pem", dir / "server-key.pem"};
-  support::ensure_certificate({ca.ca(), ca.dir / "ca-key.pem"},
+  support::ensure_certificate(ca.authority,
                               {.common_name = node.substr(0, 64), .ip_addresses = {address, "127.0.0.1"}, .use = support::CertificateUse::server},
                               tls.cert, tls.key);
   return tls;

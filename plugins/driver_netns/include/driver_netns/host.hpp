@@ -4,6 +4,7 @@
 // lab build nodes from these; each removal touches only the object it names.
 #pragma once
 
+#include <flotilla/support/certificates.hpp>
 #include <flotilla/support/process.hpp>
 
 #include <chrono>
@@ -56,7 +57,8 @@ struct DockerdTls {
 /// docker CLI's DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem (and ca-key.pem, which signs).
 struct ClientTls {
   std::filesystem::path dir;
-  [[nodiscard]] std::filesystem::path ca() const { return dir / "ca.pem"; }
+  support::CertificateAuthority authority;  ///< dir/ca.pem and dir/ca-key.pem
+  [[nodiscard]] std::filesystem::path ca() const { return authority.cert; }
   [[nodiscard]] std::filesystem::path cert() const { return dir / "cert.pem"; }
   [[nodiscard]] std::filesystem::path key() const { return dir / "key.pem"; }
 };
