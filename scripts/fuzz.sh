@@ -21,8 +21,10 @@ pids=()
 for t in $targets; do
   # New inputs go to the build tree; the seeds in tests/fuzz/corpus stay as committed.
   work="$build/fuzz/$t"
-  mkdir -p "$work/corpus" "$work/artifacts"
-  "$build/bin/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+  mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"
+  # The targets keep their scratch files in TMPDIR; libFuzzer ends a run with _Exit, so no exit
+  # handler of theirs runs: this directory is removed below instead.
+  TMPDIR="$work/tmp" "$build/bin/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "tests/fuzz/corpus/$t" \
     >"$work/log" 2>&1 &
   pids+=("$!")
@@ -33,6 +35,7 @@ i=0
 for t in $targets; do
   work="$build/fuzz/$t"
   if wait "${pids[$i]}"; then
+    rm -rf "$work/tmp"
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$work/log" | tail -1)
     echo "fuzz_$t: ok, ${execs:-?} inputs in ${seconds}s, peak RSS ${rss:-?} MB"

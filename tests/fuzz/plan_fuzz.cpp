@@ -21,12 +21,11 @@
 
 namespace {
 
+// One scratch file for the whole run, in TMPDIR: libFuzzer ends a run with _Exit, so no exit
+// handler could remove it; scripts/fuzz.sh gives each target a TMPDIR it deletes afterwards.
 const std::filesystem::path& plan_file() {
-  static const std::filesystem::path file = [] {
-    auto f = std::filesystem::temp_directory_path() / ("flotilla-fuzz-plan-" + std::to_string(::getpid()) + ".json");
-    std::atexit([] { std::error_code ec; std::filesystem::remove(plan_file(), ec); });
-    return f;
-  }();
+  static const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("flotilla-fuzz-plan-" + std::to_string(::getpid()) + ".json");
   return file;
 }
 

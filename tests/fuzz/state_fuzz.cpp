@@ -16,12 +16,12 @@
 
 namespace {
 
-// One scratch state directory for the whole run, removed at exit.
+// One scratch state directory for the whole run, in TMPDIR (see plan_fuzz.cpp for why it is not
+// removed at exit; scripts/fuzz.sh removes it).
 const std::filesystem::path& state_dir() {
   static const std::filesystem::path dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("flotilla-fuzz-state-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
-    std::atexit([] { std::error_code ec; std::filesystem::remove_all(state_dir(), ec); });
     return d;
   }();
   return dir;
