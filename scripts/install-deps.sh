@@ -15,7 +15,7 @@ packages=(
   haproxy prometheus prometheus-node-exporter etcd-server etcd-client
   rsyslog rsyslog-relp dnsmasq-base
   curl dnsutils wrk iproute2 procps openssl openssh-client
-  # line coverage per directory (scripts/coverage.sh)
+  # line coverage per directory (scripts/test.sh --coverage)
   gcovr
   # the Debian package (dpkg-shlibdeps), and the tests of the topology schema and completion
   dpkg-dev python3-jsonschema zsh man-db

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Builds the Debian package from a built tree, checks it with lintian, installs it with apt,
 # brings a small cluster up and down with the installed binary, then purges the package and
-# checks that nothing of it is left. Run as root after scripts/test.sh (which builds the tree).
+# checks that nothing of it is left. Run as root after scripts/install-deps.sh; the package is
+# built by scripts/package.sh (a release build without tests, in build-deb/).
 #
-#   sudo bash scripts/package-test.sh            # uses ./build
+#   sudo bash scripts/package-test.sh
 #   BUILD_DIR=out sudo bash scripts/package-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
-build=${BUILD_DIR:-build}
+build=${BUILD_DIR:-build-deb}
 [ "$(id -u)" -eq 0 ] || { echo "package-test: run as root (it installs and purges the package)" >&2; exit 2; }
-[ -x "$build/bin/flotilla" ] || { echo "package-test: $build is not built; run scripts/test.sh first" >&2; exit 2; }
 if dpkg -s flotilla >/dev/null 2>&1; then
   echo "package-test: a flotilla package is already installed; purge it first (apt-get purge flotilla)" >&2
   exit 2
@@ -32,9 +32,8 @@ trap cleanup EXIT
 
 step() { echo "== $*"; }
 
-step "cpack -G DEB"
-rm -f "$build"/flotilla_*.deb
-(cd "$build" && cpack -G DEB >/dev/null)
+step "scripts/package.sh (a release build and cpack -G DEB)"
+BUILD_DIR="$build" bash scripts/package.sh
 deb=$(ls "$build"/flotilla_*.deb)
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
 
