@@ -322,6 +322,7 @@ DockerEndpoint docker_endpoint_of(const nlohmann::json& node) {
     e.tls.ca_file = text(tls, "ca");
     e.tls.cert_file = text(tls, "cert");
     e.tls.key_file = text(tls, "key");
+    e.tls.server_name = text(tls, "server_name");
   }
   return e;
 }

@@ -135,7 +135,23 @@ HttpResponse HttpClient::send(const HttpRequest& request) {
   Transfer t{h, &response, &request.on_chunk, &options_.cancelled};
   char error[CURL_ERROR_SIZE] = {0};
   const HttpTimeouts timeouts = request.timeouts.value_or(options_.timeouts);
-  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  // With a TLS server name, the URL names the server by it and CONNECT_TO sends the
+  // connection to the URL's real host, so the handshake checks the name, not the address.
+  std::string url = request.url;
+  curl_slist* connect_to = nullptr;
+  if (!options_.tls.server_name.empty() && url.starts_with("https://")) {
+    const auto rest = url.substr(8);
+    const std::size_t end = std::min(rest.find('/'), rest.size());
+    const std::string authority = rest.substr(0, end);
+    const std::size_t colon = authority.starts_with("[") ? authority.find("]:") + 1 : authority.rfind(':');
+    const std::string host = colon == std::string::npos || colon == 0 ? authority : authority.substr(0, colon);
+    const std::string port = colon == std::string::npos || colon == 0 ? std::string() : authority.substr(colon);
+    url = "https://" + options_.tls.server_name + port + rest.substr(end);
+    connect_to = curl_slist_append(connect_to, (options_.tls.server_name + "::" + host + ":").c_str());
+  }
+  const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> connect_guard(connect_to, &curl_slist_free_all);
+  if (connect_to) curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method == "HEAD") curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);

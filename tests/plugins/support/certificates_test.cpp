@@ -160,3 +160,33 @@ TEST_CASE("cluster CA: openssl s_server with the issued certificate accepts the 
   s::HttpClient other_trust({.tls = {.ca_file = other.cert, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"}, .timeouts = timeouts});
   CHECK_THROWS_AS(other_trust.get(url), s::Unreachable);
 }
+
+TEST_CASE("cluster CA: a server certificate for a DNS name only is accepted at its address when the client names it (server_name)",
+          "[support][tls][integration]") {
+  // The aws driver's case: the certificate is issued before the server has an address.
+  ScratchDir dir("flt-ca");
+  const auto ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
+  REQUIRE(s::ensure_certificate(ca, {.common_name = "node-1.demo.flotilla.internal", .dns_names = {"node-1.demo.flotilla.internal"}},
+                                dir / "server.pem", dir / "server-key.pem"));
+  REQUIRE(s::ensure_certificate(ca, {.common_name = "flotilla client", .use = s::CertificateUse::client}, dir / "cert.pem",
+                                dir / "key.pem"));
+  const auto program = s::find_executable("openssl");
+  REQUIRE(program);
+  const int port = flotilla::test::resources::free_port("127.0.0.1");
+  flotilla::test::proc::Child server({program->string(), "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+                                      (dir / "server.pem").string(), "-key", (dir / "server-key.pem").string(), "-CAfile",
+                                      ca.cert.string(), "-Verify", "1", "-www"});
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
+  const s::HttpTimeouts timeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)};
+  REQUIRE(flotilla::test::proc::wait_until([&] { return s::tcp_port_open("127.0.0.1", port, std::chrono::milliseconds(200)); },
+                                            std::chrono::seconds(10)));
+  s::TlsOptions tls{.ca_file = ca.cert, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"};
+  s::HttpClient by_address({.tls = tls, .timeouts = timeouts});
+  CHECK_THROWS_AS(by_address.get(url), s::Unreachable);  // the certificate does not name 127.0.0.1
+  tls.server_name = "node-1.demo.flotilla.internal";
+  s::HttpClient by_name({.tls = tls, .timeouts = timeouts});
+  CHECK(by_name.get(url).status == 200);
+  tls.server_name = "node-2.demo.flotilla.internal";
+  s::HttpClient other_name({.tls = tls, .timeouts = timeouts});
+  CHECK_THROWS_AS(other_name.get(url), s::Unreachable);  // nor another node's name
+}

@@ -37,7 +37,8 @@ struct DockerEndpoint {
 };
 
 /// The endpoint of a node as drivers record it in the node's view: `name`, and in
-/// `runtime_config` the `host` and, for TLS client certificates, `tls` {ca, cert, key}. `host`
+/// `runtime_config` the `host` and, for TLS client certificates, `tls` {ca, cert, key, and
+/// optionally server_name: the name the daemon's certificate carries when not its address}. `host`
 /// is empty when the driver recorded none; the caller says what that means.
 [[nodiscard]] DockerEndpoint docker_endpoint_of(const nlohmann::json& node);
 

@@ -31,6 +31,11 @@ struct TlsOptions {
   std::filesystem::path cert_file;  ///< PEM client certificate
   std::filesystem::path key_file;   ///< PEM key of the client certificate
   bool verify = true;               ///< check the server's certificate and name
+  /// The name the server's certificate must carry when it is not the URL's host: requests go
+  /// to the URL's host and port, but TLS (SNI and the name check) uses this name, as curl's
+  /// --connect-to does. For servers whose certificate is issued before their address is known
+  /// (EC2 instances). Empty: the URL's host.
+  std::string server_name;
 };
 
 /// What every request of one client shares.
