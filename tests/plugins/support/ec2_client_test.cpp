@@ -4,6 +4,7 @@
 #include "flotilla/support/ec2_client.hpp"
 
 #include "flotilla/support/files.hpp"
+#include "support/fake_ec2.hpp"
 #include "support/http_server.hpp"
 #include "support/skip.hpp"
 
@@ -24,113 +25,11 @@ using flotilla::test::ServedResponse;
 
 namespace {
 
-constexpr const char* kKeyId = "AKIAFAKEEC2TEST";
-constexpr const char* kSecret = "fake-ec2-secret-key/for+tests";
-constexpr const char* kNs = "http://ec2.amazonaws.com/doc/2016-11-15/";
-
-std::string form_decode(std::string_view v) {
-  std::string out;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '%' && i + 2 < v.size()) {
-      out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += v[i] == '+' ? ' ' : v[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> form(const std::string& body) {
-  std::map<std::string, std::string> out;
-  std::size_t start = 0;
-  while (start < body.size()) {
-    const std::size_t end = std::min(body.find('&', start), body.size());
-    const std::string pair = body.substr(start, end - start);
-    const std::size_t eq = pair.find('=');
-    out[form_decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : form_decode(pair.substr(eq + 1));
-    start = end + 1;
-  }
-  return out;
-}
-
-ServedResponse ec2_error(int status, const std::string& code, const std::string& message) {
-  return {.status = status,
-          .body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>" + code + "</Code><Message>" +
-                  message + "</Message></Error></Errors><RequestID>req-" + code + "</RequestID></Response>",
-          .headers = {{"Content-Type", "text/xml;charset=UTF-8"}}};
-}
-
-// Recomputes the signature of a received request from the headers it says it signed.
-std::string signature_problem(const ServedRequest& r) {
-  const auto auth = r.headers.find("authorization");
-  const auto date = r.headers.find("x-amz-date");
-  if (auth == r.headers.end() || date == r.headers.end()) return "no Authorization or X-Amz-Date header";
-  const std::string& a = auth->second;
-  const auto field = [&](const std::string& name) {
-    const std::size_t at = a.find(name + "=");
-    if (at == std::string::npos) return std::string();
-    const std::size_t end = a.find(',', at);
-    return a.substr(at + name.size() + 1, end == std::string::npos ? std::string::npos : end - at - name.size() - 1);
-  };
-  const std::string credential = field("Credential");
-  if (!credential.starts_with(std::string(kKeyId) + "/")) return "unknown access key in " + credential;
-  s::SigV4Request req{.method = r.method, .path = r.target.substr(0, r.target.find('?')), .body = r.body};
-  std::string names = field("SignedHeaders");
-  for (std::size_t start = 0; start <= names.size();) {
-    const std::size_t end = std::min(names.find(';', start), names.size());
-    const std::string name = names.substr(start, end - start);
-    const auto h = r.headers.find(name);
-    if (h == r.headers.end()) return "signed header " + name + " missing";
-    req.headers.emplace_back(name, h->second);
-    start = end + 1;
-  }
-  const auto time = s::parse_amz_date(date->second);
-  if (!time) return "bad X-Amz-Date";
-  const s::AwsCredentials creds{.access_key_id = kKeyId, .secret_access_key = s::Secret(kSecret)};
-  const auto expected = s::sigv4_sign(req, creds, {.region = "eu-west-1", .service = "ec2", .time = *time});
-  if (expected.authorization != a) return "signature mismatch";
-  return {};
-}
-
-// A fake EC2: checks signatures, then lets the test's script answer.
-class FakeEc2 {
- public:
-  using Script = std::function<ServedResponse(const std::map<std::string, std::string>& params, int call)>;
-  explicit FakeEc2(Script script)
-      : script_(std::move(script)), server_([this](const ServedRequest& r) { return handle(r); }) {}
-  [[nodiscard]] std::string url() const { return server_.url() + "/"; }
-  [[nodiscard]] std::vector<std::map<std::string, std::string>> calls() const {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-  [[nodiscard]] int bad_signatures() const { return bad_signatures_.load(); }
-
- private:
-  ServedResponse handle(const ServedRequest& r) {
-    if (const std::string p = signature_problem(r); !p.empty()) {
-      ++bad_signatures_;
-      return ec2_error(401, "AuthFailure", "SignatureDoesNotMatch: " + p);
-    }
-    if (r.headers.count("content-type") == 0 || !r.headers.at("content-type").starts_with("application/x-www-form-urlencoded"))
-      return ec2_error(400, "InvalidParameterValue", "form body expected");
-    const auto params = form(r.body);
-    if (params.count("Version") == 0 || params.at("Version") != "2016-11-15")
-      return ec2_error(400, "InvalidParameterValue", "Version must be 2016-11-15");
-    int call;
-    {
-      std::lock_guard lock(mu_);
-      calls_.push_back(params);
-      call = static_cast<int>(calls_.size());
-    }
-    return script_(params, call);
-  }
-  Script script_;
-  mutable std::mutex mu_;
-  std::vector<std::map<std::string, std::string>> calls_;
-  std::atomic<int> bad_signatures_{0};
-  HttpTestServer server_;
-};
+constexpr const char* kKeyId = flotilla::test::kFakeEc2KeyId;
+constexpr const char* kSecret = flotilla::test::kFakeEc2Secret;
+constexpr const char* kNs = flotilla::test::kEc2Ns;
+using flotilla::test::ec2_error;
+using flotilla::test::FakeEc2;
 
 s::Ec2Client client_for(const FakeEc2& fake, std::string secret = kSecret, std::vector<std::string>* log = nullptr) {
   return s::Ec2Client({.region = "eu-west-1",
