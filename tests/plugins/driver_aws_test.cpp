@@ -1,0 +1,475 @@
+// The aws driver, loaded as a plugin, against a fake EC2 on 127.0.0.1: a small in-memory cloud
+// (key pairs, security groups, instances, tags) behind support/fake_ec2, which checks every
+// request's SigV4 signature. It injects throttling, eventual consistency after RunInstances and
+// paginated describes. No Docker runs here: the nodes' docker_timeout is 0.
+#include "driver_aws/driver.hpp"
+
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/request.hpp"
+#include "support/fake_ec2.hpp"
+#include "support/plugin_harness.hpp"
+#include "support/process_util.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+namespace fs = std::filesystem;
+namespace s = flotilla::support;
+using flotilla::test::ec2_error;
+using flotilla::test::FakeEc2;
+using flotilla::test::PluginHarness;
+using flotilla::test::ServedResponse;
+using flotilla::test::proc::ScratchDir;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kNs = flotilla::test::kEc2Ns;
+
+// Sets environment variables for one test and puts the old values back.
+class ScopedEnv {
+ public:
+  void set(const std::string& name, const std::optional<std::string>& value) {
+    if (!saved_.count(name)) {
+      const char* old = std::getenv(name.c_str());
+      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+    }
+    if (value) ::setenv(name.c_str(), value->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+void use_fake_credentials(ScopedEnv& env, const fs::path& dir) {
+  env.set("AWS_ACCESS_KEY_ID", flotilla::test::kFakeEc2KeyId);
+  env.set("AWS_SECRET_ACCESS_KEY", flotilla::test::kFakeEc2Secret);
+  env.set("AWS_SESSION_TOKEN", std::nullopt);
+  env.set("AWS_PROFILE", std::nullopt);
+  env.set("AWS_REGION", std::nullopt);
+  env.set("AWS_DEFAULT_REGION", std::nullopt);
+  env.set("AWS_SHARED_CREDENTIALS_FILE", (dir / "no-credentials").string());
+  env.set("AWS_CONFIG_FILE", (dir / "no-config").string());
+  env.set("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+using Tags = std::map<std::string, std::string>;
+
+Tags tags_of(const FakeEc2::Params& p, const std::string& resource_type) {
+  Tags out;
+  for (int n = 1; p.count("TagSpecification." + std::to_string(n) + ".ResourceType"); ++n) {
+    const std::string pre = "TagSpecification." + std::to_string(n) + ".";
+    if (p.at(pre + "ResourceType") != resource_type) continue;
+    for (int m = 1; p.count(pre + "Tag." + std::to_string(m) + ".Key"); ++m)
+      out[p.at(pre + "Tag." + std::to_string(m) + ".Key")] = p.at(pre + "Tag." + std::to_string(m) + ".Value");
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> filters_of(const FakeEc2::Params& p) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (int n = 1; p.count("Filter." + std::to_string(n) + ".Name"); ++n) {
+    std::vector<std::string> values;
+    for (int m = 1; p.count("Filter." + std::to_string(n) + ".Value." + std::to_string(m)); ++m)
+      values.push_back(p.at("Filter." + std::to_string(n) + ".Value." + std::to_string(m)));
+    out.emplace_back(p.at("Filter." + std::to_string(n) + ".Name"), values);
+  }
+  return out;
+}
+
+bool tags_match(const FakeEc2::Params& p, const Tags& tags) {
+  for (const auto& [name, values] : filters_of(p)) {
+    if (!name.starts_with("tag:")) continue;
+    const auto it = tags.find(name.substr(4));
+    if (it == tags.end() || std::find(values.begin(), values.end(), it->second) == values.end()) return false;
+  }
+  return true;
+}
+
+std::string tag_set(const Tags& tags) {
+  std::string xml = "<tagSet>";
+  for (const auto& [k, v] : tags) xml += "<item><key>" + k + "</key><value>" + v + "</value></item>";
+  return xml + "</tagSet>";
+}
+
+ServedResponse answer(const std::string& action, const std::string& inner) {
+  return {.status = 200, .body = "<" + action + "Response xmlns=\"" + kNs + "\"><requestId>r</requestId>" + inner + "</" + action + "Response>",
+          .headers = {{"Content-Type", "text/xml;charset=UTF-8"}}};
+}
+
+// A small EC2 region in memory.
+struct FakeCloud {
+  struct KeyPair { std::string fingerprint; Tags tags; };
+  struct Group { std::string name; Tags tags; bool rules = false; };
+  struct Instance { std::string state; Tags tags; std::string token; std::string user_data; std::string ip; std::string image; };
+
+  std::mutex mu;
+  std::map<std::string, KeyPair> keys;
+  std::map<std::string, Group> groups;
+  std::map<std::string, Instance> instances;
+  std::set<std::string> hidden_once;  // instances a describe by id does not know yet
+  int throttle_run_instances = 1;     // RunInstances answers RequestLimitExceeded this many times
+  std::string unauthorized;           // an action answered with UnauthorizedOperation
+  int next = 1;
+
+  ServedResponse operator()(const FakeEc2::Params& p, int) {
+    std::lock_guard lock(mu);
+    const std::string a = p.at("Action");
+    const auto get = [&](const std::string& k) { return p.count(k) ? p.at(k) : std::string(); };
+    if (a == unauthorized) return ec2_error(403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
+    if (a == "DescribeImages") {
+      if (p.count("ImageId.1")) {
+        if (get("ImageId.1") != "ami-0aaa") return ec2_error(400, "InvalidAMIID.NotFound", "The image id '[" + get("ImageId.1") + "]' does not exist");
+        return answer(a, "<imagesSet><item><imageId>ami-0aaa</imageId></item></imagesSet>");
+      }
+      if (get("Owner.1") != "136693071363") return answer(a, "<imagesSet/>");
+      // Two pages: the newest image is on the second.
+      if (get("NextToken").empty())
+        return answer(a, "<imagesSet><item><imageId>ami-0old</imageId><creationDate>2025-01-01T00:00:00.000Z</creationDate></item></imagesSet>"
+                         "<nextToken>page2</nextToken>");
+      return answer(a, "<imagesSet><item><imageId>ami-0new</imageId><creationDate>2026-06-01T00:00:00.000Z</creationDate></item>"
+                       "<item><imageId>ami-0mid</imageId><creationDate>2025-06-01T00:00:00.000Z</creationDate></item></imagesSet>");
+    }
+    if (a == "DescribeInstanceTypeOfferings") {
+      const std::string type = get("Filter.1.Value.1");
+      if (type != "t3.small" && type != "t3.micro") return answer(a, "<instanceTypeOfferingSet/>");
+      return answer(a, "<instanceTypeOfferingSet><item><instanceType>" + type + "</instanceType><locationType>region</locationType>"
+                       "<location>eu-west-1</location></item></instanceTypeOfferingSet>");
+    }
+    if (a == "DescribeKeyPairs") {
+      std::string items;
+      if (p.count("KeyName.1")) {
+        const auto it = keys.find(get("KeyName.1"));
+        if (it == keys.end()) return ec2_error(400, "InvalidKeyPair.NotFound", "The key pair '" + get("KeyName.1") + "' does not exist");
+        items = "<item><keyName>" + it->first + "</keyName><keyFingerprint>" + it->second.fingerprint + "</keyFingerprint></item>";
+      } else {
+        for (const auto& [name, k] : keys)
+          if (tags_match(p, k.tags)) items += "<item><keyName>" + name + "</keyName>" + tag_set(k.tags) + "</item>";
+      }
+      return answer(a, "<keySet>" + items + "</keySet>");
+    }
+    if (a == "ImportKeyPair") {
+      const std::string line = s::base64_decode(get("PublicKeyMaterial")).value_or("");
+      const auto first = line.find(' ');
+      const std::string blob = s::base64_decode(line.substr(first + 1, line.find(' ', first + 1) - first - 1)).value_or("");
+      keys[get("KeyName")] = {s::base64_encode(s::sha256_bytes(blob)), tags_of(p, "key-pair")};
+      return answer(a, "<keyName>" + get("KeyName") + "</keyName><keyFingerprint>" + keys[get("KeyName")].fingerprint + "</keyFingerprint>");
+    }
+    if (a == "DescribeSecurityGroups") {
+      std::string items;
+      for (const auto& [id, g] : groups) {
+        bool ok = tags_match(p, g.tags);
+        for (const auto& [name, values] : filters_of(p))
+          if (name == "group-name" && values.front() != g.name) ok = false;
+        if (ok)
+          items += "<item><groupId>" + id + "</groupId><groupName>" + g.name + "</groupName><ipPermissions>" +
+                   (g.rules ? "<item><ipProtocol>-1</ipProtocol></item>" : "") + "</ipPermissions>" + tag_set(g.tags) + "</item>";
+      }
+      return answer(a, "<securityGroupInfo>" + items + "</securityGroupInfo>");
+    }
+    if (a == "CreateSecurityGroup") {
+      const std::string id = "sg-" + std::to_string(next++);
+      groups[id] = {get("GroupName"), tags_of(p, "security-group")};
+      return answer(a, "<return>true</return><groupId>" + id + "</groupId>");
+    }
+    if (a == "AuthorizeSecurityGroupIngress") {
+      groups.at(get("GroupId")).rules = true;
+      return answer(a, "<return>true</return>");
+    }
+    if (a == "DeleteSecurityGroup") {
+      groups.erase(get("GroupId"));
+      return answer(a, "<return>true</return>");
+    }
+    if (a == "DeleteKeyPair") {
+      keys.erase(get("KeyName"));
+      return answer(a, "<return>true</return>");
+    }
+    if (a == "RunInstances") {
+      if (throttle_run_instances > 0) {
+        --throttle_run_instances;
+        return ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.");
+      }
+      std::string id;
+      for (const auto& [iid, i] : instances)
+        if (i.token == get("ClientToken")) id = iid;
+      if (id.empty()) {
+        id = "i-" + std::to_string(next++);
+        instances[id] = {"pending", tags_of(p, "instance"), get("ClientToken"), get("UserData"), "198.51.100." + std::to_string(next),
+                         get("ImageId")};
+        hidden_once.insert(id);
+      }
+      return answer(a, "<reservationId>r-1</reservationId><instancesSet>" + instance_xml(id) + "</instancesSet>");
+    }
+    if (a == "DescribeInstances") {
+      std::vector<std::string> ids;
+      if (p.count("InstanceId.1")) {
+        const std::string id = get("InstanceId.1");
+        if (!instances.count(id) || hidden_once.erase(id))
+          return ec2_error(400, "InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist");
+        ids.push_back(id);
+      } else {
+        for (const auto& [id, i] : instances)
+          if (tags_match(p, i.tags)) ids.push_back(id);
+      }
+      for (const auto& id : ids) advance(id);
+      // One reservation per page.
+      const std::size_t at = get("NextToken").empty() ? 0 : std::stoul(get("NextToken"));
+      std::string body = "<reservationSet>";
+      if (at < ids.size()) body += "<item><reservationId>r-" + ids[at] + "</reservationId><instancesSet>" + instance_xml(ids[at]) + "</instancesSet></item>";
+      body += "</reservationSet>";
+      if (at + 1 < ids.size()) body += "<nextToken>" + std::to_string(at + 1) + "</nextToken>";
+      return answer(a, body);
+    }
+    if (a == "StartInstances" || a == "TerminateInstances") {
+      const std::string id = get("InstanceId.1");
+      if (!instances.count(id)) return ec2_error(400, "InvalidInstanceID.NotFound", "no " + id);
+      instances[id].state = a == "StartInstances" ? "pending" : "terminated";
+      return answer(a, "<instancesSet><item><instanceId>" + id + "</instanceId></item></instancesSet>");
+    }
+    return ec2_error(400, "InvalidAction", "the fake EC2 does not know " + a);
+  }
+
+  void advance(const std::string& id) {
+    if (instances[id].state == "pending") instances[id].state = "running";
+  }
+
+  std::string instance_xml(const std::string& id) {
+    const Instance& i = instances.at(id);
+    return "<item><instanceId>" + id + "</instanceId><imageId>" + i.image + "</imageId><instanceState><name>" + i.state +
+           "</name></instanceState>" + (i.state == "running" ? "<ipAddress>" + i.ip + "</ipAddress>" : "") +
+           "<privateIpAddress>10.0.0." + id.substr(2) + "</privateIpAddress>" + tag_set(i.tags) + "</item>";
+  }
+};
+
+int count(const std::vector<FakeEc2::Params>& calls, const std::string& action) {
+  return static_cast<int>(std::count_if(calls.begin(), calls.end(), [&](const auto& p) { return p.at("Action") == action; }));
+}
+
+const std::set<std::string> kCreatingActions = {"ImportKeyPair", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances",
+                                                "StartInstances", "CreateTags"};
+
+int creating_calls(const std::vector<FakeEc2::Params>& calls) {
+  return static_cast<int>(std::count_if(calls.begin(), calls.end(), [](const auto& p) { return kCreatingActions.count(p.at("Action")); }));
+}
+
+struct Lab {
+  ScratchDir dir{"flotilla-aws"};
+  ScopedEnv env;
+  FakeCloud cloud;
+  FakeEc2 fake{[this](const FakeEc2::Params& p, int call) { return cloud(p, call); }};
+  PluginHarness plugin{"driver_aws"};
+  json config = {{"region", "eu-west-1"}, {"operator_cidr", "203.0.113.7/32"}, {"docker_timeout", 0}};
+
+  Lab() {
+    use_fake_credentials(env, dir.path());
+    config["endpoint"] = fake.url();
+  }
+  json request(const std::string& node) const {
+    return {{"config", config},
+            {"cluster", {{"name", "demo"}, {"state_dir", (dir.path() / "state").string()}}},
+            {"node", {{"name", node}, {"slot", node == "infra" ? 0 : 1}, {"workdir", (dir.path() / "state" / "nodes" / node).string()}}}};
+  }
+  flotilla::test::PluginCallOutcome call(const std::string& op, const std::string& node) const { return plugin.call(op, request(node)); }
+};
+
+bool cert_names(const fs::path& pem, const std::string& name) {
+  BIO* bio = BIO_new_file(pem.c_str(), "r");
+  if (!bio) return false;
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!cert) return false;
+  const bool ok = X509_check_host(cert, name.c_str(), name.size(), 0, nullptr) == 1;
+  X509_free(cert);
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("driver aws against a fake EC2 creates a 2-node cluster with one key pair, one group and two tagged instances",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  const fs::path aws = lab.dir.path() / "state" / "aws";
+  std::vector<json> results;
+  for (const std::string node : {"infra", "swarm-1"}) {
+    const auto out = lab.call("create", node);
+    INFO(out.describe());
+    REQUIRE(out.ok());
+    results.push_back(out.result);
+  }
+  const auto calls = lab.fake.calls();
+  CHECK(lab.fake.bad_signatures() == 0);
+  CHECK(count(calls, "ImportKeyPair") == 1);
+  CHECK(count(calls, "CreateSecurityGroup") == 1);
+  CHECK(count(calls, "AuthorizeSecurityGroupIngress") == 1);
+  CHECK(count(calls, "RunInstances") == 3);  // the first was throttled and retried with its ClientToken
+  CHECK(lab.cloud.instances.size() == 2);
+  CHECK(lab.cloud.keys.size() == 1);
+  CHECK(lab.cloud.groups.size() == 1);
+
+  const std::string id = flotilla::aws::cluster_id({{"name", "demo"}, {"state_dir", (lab.dir.path() / "state").string()}});
+  // The key pair and group carry the cluster's tag; the group's rules are the documented ones.
+  CHECK(lab.cloud.keys.begin()->second.tags.at("flotilla:cluster") == id);
+  CHECK(lab.cloud.groups.begin()->second.tags.at("flotilla:cluster") == id);
+  for (const auto& p : calls) {
+    if (p.at("Action") != "AuthorizeSecurityGroupIngress") continue;
+    CHECK(p.at("IpPermissions.1.FromPort") == "22");
+    CHECK(p.at("IpPermissions.1.IpRanges.1.CidrIp") == "203.0.113.7/32");
+    CHECK(p.at("IpPermissions.2.FromPort") == "2376");
+    CHECK(p.at("IpPermissions.2.IpRanges.1.CidrIp") == "203.0.113.7/32");
+    CHECK(p.at("IpPermissions.3.FromPort") == "8080");
+    CHECK(p.at("IpPermissions.4.IpProtocol") == "-1");
+    CHECK(p.at("IpPermissions.4.Groups.1.GroupId") == lab.cloud.groups.begin()->first);
+  }
+  // The private key stays here, readable by its owner only.
+  CHECK((fs::status(aws / "ssh_key").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+
+  const std::string ca = s::read_text(aws / "tls" / "ca.pem");
+  REQUIRE(!ca.empty());
+  for (std::size_t n = 0; n < 2; ++n) {
+    const std::string node = n == 0 ? "infra" : "swarm-1";
+    const auto& [iid, inst] = *std::find_if(lab.cloud.instances.begin(), lab.cloud.instances.end(),
+                                            [&](const auto& e) { return e.second.tags.at("flotilla:node") == node; });
+    CHECK(inst.tags.at("flotilla:cluster") == id);
+    CHECK(inst.tags.at("Name") == "demo-" + node);
+    CHECK(inst.token == flotilla::aws::client_token(id, node, 0));
+    CHECK(inst.image == "ami-0new");  // the newest Debian image, found on the second page
+    const std::string user_data = s::base64_decode(inst.user_data).value_or("");
+    CHECK(user_data.starts_with("#cloud-config\n"));
+    const std::string server_name = node + ".demo.flotilla.internal";
+    const fs::path cert = aws / "nodes" / node / "server.pem";
+    CHECK(cert_names(cert, server_name));
+    const auto first_line = [](const std::string& pem) { return pem.substr(pem.find('\n') + 1, 64); };
+    CHECK(user_data.find(first_line(s::read_text(cert))) != std::string::npos);
+    CHECK(user_data.find(first_line(ca)) != std::string::npos);
+    CHECK(user_data.find("--tlsverify") != std::string::npos);
+    // What the docker runtime gets: the instance's address, TLS files and the certificate's name.
+    const json& r = results[n];
+    CHECK(r.at("runtime") == "docker");
+    CHECK(r.at("address") == inst.ip);
+    CHECK(r.at("runtime_config").at("host") == "tcp://" + inst.ip + ":2376");
+    CHECK(r.at("runtime_config").at("tls").at("server_name") == server_name);
+    CHECK(r.at("data").at("instance_id") == iid);
+    // No secret in what Flotilla records or prints.
+    const std::string out = r.dump();
+    CHECK(out.find(flotilla::test::kFakeEc2Secret) == std::string::npos);
+    CHECK(out.find("PRIVATE KEY") == std::string::npos);
+  }
+
+  // Again: nothing new is created.
+  const int before = creating_calls(lab.fake.calls());
+  for (const std::string node : {"infra", "swarm-1"}) {
+    const auto out = lab.call("create", node);
+    REQUIRE(out.ok());
+    for (const auto& line : out.logs) CHECK(line.find(flotilla::test::kFakeEc2Secret) == std::string::npos);
+  }
+  CHECK(creating_calls(lab.fake.calls()) == before);
+  CHECK(lab.cloud.instances.size() == 2);
+}
+
+TEST_CASE("driver aws against a fake EC2 reports a stopped or terminated instance and repairs it", "[plugins][driver_aws]") {
+  Lab lab;
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.cloud.instances.size() == 1);
+  const std::string first = lab.cloud.instances.begin()->first;
+  CHECK(lab.call("inspect", "infra").result.at("state") == "running");
+
+  lab.cloud.instances[first].state = "stopped";  // stopped behind Flotilla's back
+  CHECK(lab.call("inspect", "infra").result.at("state") == "stopped");
+  REQUIRE(lab.call("create", "infra").ok());
+  CHECK(count(lab.fake.calls(), "StartInstances") == 1);
+  CHECK(lab.cloud.instances.size() == 1);
+  CHECK(lab.call("inspect", "infra").result.at("state") == "running");
+
+  lab.cloud.instances[first].state = "terminated";
+  CHECK(lab.call("inspect", "infra").result.at("state") == "missing");
+  const auto again = lab.call("create", "infra");
+  INFO(again.describe());
+  REQUIRE(again.ok());
+  REQUIRE(lab.cloud.instances.size() == 2);
+  const auto& replacement = std::prev(lab.cloud.instances.end())->second;
+  CHECK(replacement.state == "running");
+  CHECK(replacement.token != lab.cloud.instances[first].token);
+}
+
+TEST_CASE("driver aws against a fake EC2 destroys only what carries its cluster tag", "[plugins][driver_aws]") {
+  Lab lab;
+  // Another owner's resources in the same region.
+  lab.cloud.keys["someone-else"] = {"abc", {{"Name", "someone-else"}}};
+  lab.cloud.groups["sg-foreign"] = {"flotilla-demo-other", {{"flotilla:cluster", "other-00000000"}}, true};
+  lab.cloud.instances["i-foreign"] = {"running", {{"flotilla:cluster", "other-00000000"}, {"flotilla:node", "infra"}}, "t", "", "192.0.2.9", "ami-x"};
+  for (const std::string node : {"infra", "swarm-1"}) REQUIRE(lab.call("create", node).ok());
+  REQUIRE(lab.cloud.instances.size() == 3);
+
+  REQUIRE(lab.call("destroy", "infra").ok());
+  CHECK(lab.cloud.groups.size() == 2);  // swarm-1 still runs in it
+  REQUIRE(lab.call("destroy", "swarm-1").ok());
+  for (const auto& [id, i] : lab.cloud.instances) CHECK(i.state == (id == "i-foreign" ? "running" : "terminated"));
+  CHECK(lab.cloud.groups.size() == 1);
+  CHECK(lab.cloud.groups.count("sg-foreign") == 1);
+  CHECK(lab.cloud.keys.size() == 1);
+  CHECK(lab.cloud.keys.count("someone-else") == 1);
+  CHECK(lab.call("inspect", "infra").result.at("state") == "missing");
+  // Again: nothing left to remove, not an error.
+  CHECK(lab.call("destroy", "infra").ok());
+}
+
+TEST_CASE("driver aws against a fake EC2 explains bad input before creating anything", "[plugins][driver_aws]") {
+  const auto fails_with = [](Lab& lab, const std::string& text) {
+    const auto out = lab.call("create", "infra");
+    INFO(out.describe());
+    CHECK_FALSE(out.ok());
+    CHECK(out.error.find(text) != std::string::npos);
+    CHECK(out.error.find(flotilla::test::kFakeEc2Secret) == std::string::npos);
+    CHECK(creating_calls(lab.fake.calls()) == 0);
+  };
+  SECTION("no credentials") {
+    Lab lab;
+    lab.env.set("AWS_ACCESS_KEY_ID", std::nullopt);
+    lab.env.set("AWS_SECRET_ACCESS_KEY", std::nullopt);
+    fails_with(lab, "AWS_ACCESS_KEY_ID");
+  }
+  SECTION("a region the endpoint does not serve") {
+    Lab lab;
+    lab.config["region"] = "eu-wset-1";
+    fails_with(lab, "region eu-wset-1");
+  }
+  SECTION("an image that does not exist") {
+    Lab lab;
+    lab.config["ami"] = "ami-0dead";
+    fails_with(lab, "image ami-0dead (option ami) does not exist");
+  }
+  SECTION("an instance type the region lacks") {
+    Lab lab;
+    lab.config["instance_type"] = "x9.huge";
+    fails_with(lab, "instance type x9.huge (option instance_type) is not offered in region eu-west-1");
+  }
+  SECTION("keys without permission") {
+    Lab lab;
+    lab.cloud.unauthorized = "DescribeImages";
+    fails_with(lab, "must allow ec2:DescribeImages");
+  }
+  SECTION("no operator_cidr") {
+    Lab lab;
+    lab.config.erase("operator_cidr");
+    const auto v = lab.plugin.call("validate", lab.request("infra"));
+    REQUIRE(v.ok());
+    CHECK(v.result.at("errors").dump().find("operator_cidr is required") != std::string::npos);
+    fails_with(lab, "operator_cidr is required");
+  }
+}
