@@ -40,6 +40,13 @@ const s::ConfigMap<Options>& options_map() {
           .string("endpoint", &Options::endpoint,
                   "EC2 endpoint URL; default https://ec2.REGION.amazonaws.com (set for other partitions or a stand-in)")
           .string("profile", &Options::profile, "Profile of the shared credentials and config files; default AWS_PROFILE or default")
+          .string("access_key_id", &Options::access_key_id,
+                  "Access key id as a reference (env:NAME or file:/path); default the credential chain (environment, profile, IMDSv2)")
+          .secret()
+          .string("secret_access_key", &Options::secret_access_key, "Secret access key as a reference, with access_key_id")
+          .secret()
+          .string("session_token", &Options::session_token, "Session token of temporary keys, as a reference")
+          .secret()
           .string("instance_type", &Options::instance_type, "EC2 instance type of every node")
           .string("ami", &Options::ami, "Image of every node; default the newest ami_name image of ami_owner, looked up at run time")
           .pattern(R"((|ami-[0-9a-f]+))")
@@ -124,8 +131,22 @@ Session open_session(const json& req, const s::EnvLookup& env, Context* ctx) {
   }
   // Resolved once here, so that missing keys are reported before anything else happens.
   std::optional<s::AwsCredentials> first;
+  if (!ss.o.access_key_id.empty() || !ss.o.secret_access_key.empty()) {
+    if (ss.o.access_key_id.empty() || ss.o.secret_access_key.empty())
+      throw Invalid("driver aws: access_key_id and secret_access_key go together; set both in [driver.aws] (as env:NAME), or neither "
+                    "to use the credential chain");
+    first = s::AwsCredentials{.access_key_id = ss.o.access_key_id, .secret_access_key = s::Secret(ss.o.secret_access_key),
+                              .session_token = s::Secret(ss.o.session_token), .source = "[driver.aws] options", .expiration = {}};
+    copts.env = [first](const std::string& name) -> std::optional<std::string> {
+      // Later refreshes give the same keys: the options are all there is.
+      if (name == "AWS_ACCESS_KEY_ID") return first->access_key_id;
+      if (name == "AWS_SECRET_ACCESS_KEY") return std::string(first->secret_access_key.reveal());
+      if (name == "AWS_SESSION_TOKEN" && !first->session_token.reveal().empty()) return std::string(first->session_token.reveal());
+      return std::nullopt;
+    };
+  }
   try {
-    first = s::resolve_aws_credentials(copts);
+    if (!first) first = s::resolve_aws_credentials(copts);
   } catch (const s::AwsCredentialsError& e) {
     throw Invalid(std::string("driver aws: ") + e.what());
   }

@@ -19,6 +19,9 @@ struct Options {
   std::string region;         ///< "": AWS_REGION, AWS_DEFAULT_REGION, the profile's region
   std::string endpoint;       ///< "": https://ec2.REGION.amazonaws.com
   std::string profile;        ///< "": AWS_PROFILE or default
+  std::string access_key_id;      ///< secret reference ("env:NAME"); "": the credential chain
+  std::string secret_access_key;  ///< secret reference, with access_key_id
+  std::string session_token;      ///< secret reference, for temporary keys
   std::string instance_type = "t3.small";
   std::string ami;            ///< "": the newest image named ami_name owned by ami_owner
   std::string ami_owner = "136693071363";  ///< Debian's AWS account
