@@ -1,7 +1,7 @@
 // The aws driver, loaded as a plugin, against a fake EC2 on 127.0.0.1: a small in-memory cloud
 // (key pairs, security groups, instances, tags) behind support/fake_ec2, which checks every
 // request's SigV4 signature. It injects throttling, eventual consistency after RunInstances and
-// paginated describes. No Docker runs here: the nodes' docker_timeout is 0.
+// paginated DescribeInstances answers (one reservation per page). No Docker runs here: the nodes' docker_timeout is 0.
 #include "driver_aws/driver.hpp"
 
 #include "flotilla/support/encoding.hpp"
@@ -9,6 +9,7 @@
 #include "support/fake_ec2.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
+#include "support/skip.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -139,11 +140,8 @@ struct FakeCloud {
         return answer(a, "<imagesSet><item><imageId>ami-0aaa</imageId></item></imagesSet>");
       }
       if (get("Owner.1") != "136693071363") return answer(a, "<imagesSet/>");
-      // Two pages: the newest image is on the second.
-      if (get("NextToken").empty())
-        return answer(a, "<imagesSet><item><imageId>ami-0old</imageId><creationDate>2025-01-01T00:00:00.000Z</creationDate></item></imagesSet>"
-                         "<nextToken>page2</nextToken>");
-      return answer(a, "<imagesSet><item><imageId>ami-0new</imageId><creationDate>2026-06-01T00:00:00.000Z</creationDate></item>"
+      return answer(a, "<imagesSet><item><imageId>ami-0old</imageId><creationDate>2025-01-01T00:00:00.000Z</creationDate></item>"
+                       "<item><imageId>ami-0new</imageId><creationDate>2026-06-01T00:00:00.000Z</creationDate></item>"
                        "<item><imageId>ami-0mid</imageId><creationDate>2025-06-01T00:00:00.000Z</creationDate></item></imagesSet>");
     }
     if (a == "DescribeInstanceTypeOfferings") {
@@ -348,7 +346,7 @@ TEST_CASE("driver aws against a fake EC2 creates a 2-node cluster with one key p
     CHECK(inst.tags.at("flotilla:cluster") == id);
     CHECK(inst.tags.at("Name") == "demo-" + node);
     CHECK(inst.token == flotilla::aws::client_token(id, node, 0));
-    CHECK(inst.image == "ami-0new");  // the newest Debian image, found on the second page
+    CHECK(inst.image == "ami-0new");  // the newest of Debian's images
     const std::string user_data = s::base64_decode(inst.user_data).value_or("");
     CHECK(user_data.starts_with("#cloud-config\n"));
     const std::string server_name = node + ".demo.flotilla.internal";
@@ -472,4 +470,29 @@ TEST_CASE("driver aws against a fake EC2 explains bad input before creating anyt
     CHECK(v.result.at("errors").dump().find("operator_cidr is required") != std::string::npos);
     fails_with(lab, "operator_cidr is required");
   }
+}
+
+TEST_CASE("driver aws against a fake EC2 sends only parameters python3-botocore's EC2 model knows", "[plugins][driver_aws]") {
+  const fs::path path = flotilla::test::ec2_model_path();
+  if (!fs::exists(path)) FLOTILLA_SKIP("the EC2 service model " << path << " is missing; install python3-botocore (scripts/install-deps.sh)");
+  const auto model = json::parse(s::read_text(path));
+  Lab lab;
+  lab.config["subnet_id"] = "subnet-1";
+  lab.config["vpc_id"] = "vpc-1";
+  REQUIRE(lab.call("create", "infra").ok());
+  lab.cloud.instances.begin()->second.state = "stopped";
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.call("inspect", "infra").ok());
+  REQUIRE(lab.call("destroy", "infra").ok());
+  std::set<std::string> actions;
+  for (const auto& p : lab.fake.calls()) {
+    actions.insert(p.at("Action"));
+    for (const auto& [name, value] : p)
+      if (name != "Action" && name != "Version") CHECK(flotilla::test::problem_in_model(model, p.at("Action"), name) == "");
+  }
+  // Every action the driver uses was seen here.
+  for (const char* a : {"DescribeImages", "DescribeInstanceTypeOfferings", "DescribeKeyPairs", "ImportKeyPair", "DescribeSecurityGroups",
+                        "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances", "DescribeInstances", "StartInstances",
+                        "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair"})
+    CHECK(actions.count(a) == 1);
 }

@@ -2,6 +2,10 @@
 
 #include "flotilla/support/aws_sigv4.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
 namespace flotilla::test {
 
 namespace s = flotilla::support;
@@ -68,6 +72,52 @@ std::string signature_problem(const ServedRequest& r) {
   const s::AwsCredentials creds{.access_key_id = kFakeEc2KeyId, .secret_access_key = s::Secret(kFakeEc2Secret)};
   const auto expected = s::sigv4_sign(req, creds, {.region = kFakeEc2Region, .service = "ec2", .time = *time});
   if (expected.authorization != a) return "signature mismatch";
+  return {};
+}
+
+std::string ec2_model_path() {
+  const char* env = std::getenv("FLOTILLA_EC2_MODEL");
+  return env && *env ? env : "/usr/lib/python3/dist-packages/botocore/data/ec2/2016-11-15/service-2.json";
+}
+
+std::string problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& param) {
+  const auto& shapes = model.at("shapes");
+  const auto op = model.at("operations").find(action);
+  if (op == model.at("operations").end()) return action + " is not an operation of the model";
+  std::string shape = op->at("input").at("shape").get<std::string>();
+  std::size_t start = 0;
+  while (start <= param.size()) {
+    const std::size_t end = std::min(param.find('.', start), param.size());
+    const std::string part = param.substr(start, end - start);
+    start = end + 1;
+    const auto& sh = shapes.at(shape);
+    const std::string type = sh.at("type").get<std::string>();
+    if (type == "list") {
+      if (part.empty() || !std::all_of(part.begin(), part.end(), ::isdigit) || part == "0")
+        return param + ": " + part + " should be a 1-based index of the list " + shape;
+      shape = sh.at("member").at("shape").get<std::string>();
+      continue;
+    }
+    if (type != "structure") return param + ": " + part + " under " + shape + ", which is a " + type;
+    bool found = false;
+    for (const auto& [member, spec] : sh.at("members").items()) {
+      std::string wire = member;
+      if (spec.contains("queryName")) {
+        wire = spec.at("queryName").get<std::string>();
+      } else if (spec.contains("locationName")) {
+        wire = spec.at("locationName").get<std::string>();
+        wire[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(wire[0])));
+      }
+      if (wire == part) {
+        shape = spec.at("shape").get<std::string>();
+        found = true;
+        break;
+      }
+    }
+    if (!found) return param + ": " + shape + " has no member sent as " + part;
+  }
+  const std::string last = shapes.at(shape).at("type").get<std::string>();
+  if (last == "structure" || last == "list") return param + " ends at " + shape + ", a " + last + ", not a value";
   return {};
 }
 

@@ -7,6 +7,8 @@
 
 #include "support/http_server.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <functional>
 #include <map>
@@ -31,6 +33,13 @@ inline constexpr const char* kEc2Ns = "http://ec2.amazonaws.com/doc/2016-11-15/"
 [[nodiscard]] ServedResponse ec2_error(int status, const std::string& code, const std::string& message);
 /// Why the request's signature is not what kFakeEc2Secret gives for kFakeEc2Region ("" when it is).
 [[nodiscard]] std::string signature_problem(const ServedRequest& r);
+
+/// The EC2 service model Debian's python3-botocore ships (FLOTILLA_EC2_MODEL moves it).
+[[nodiscard]] std::string ec2_model_path();
+/// Why `param` of `action` is not a name the ec2 protocol sends for the model's input shape
+/// ("" when it is): botocore's EC2Serializer's names (queryName, else locationName with its
+/// first letter upper-cased, else the member's name), lists 1-based.
+[[nodiscard]] std::string problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& param);
 
 /// A fake EC2: checks signatures, then lets the test's script answer.
 class FakeEc2 {

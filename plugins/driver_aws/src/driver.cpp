@@ -201,20 +201,19 @@ std::string resolve_ami(Session& ss) {
                     " or is not visible to this account; use an image of this region, or leave ami unset for Debian 12");
     return ss.o.ami;
   }
+  // One call: DescribeImages answers every match at once unless asked for pages (MaxResults),
+  // and the API version's model (botocore 1.29) has no NextToken for it.
   std::string best, best_date;
   ec2(ss, [&](s::Ec2Client& c) {
-    c.call_pages("DescribeImages",
-                 s::Ec2Params().list("Owner", {ss.o.ami_owner}).filters({{"name", {ss.o.ami_name}}, {"architecture", {"x86_64"}},
-                                                                          {"state", {"available"}}}),
-                 [&](const s::XmlElement& page) {
-                   for (const auto* image : page.items("imagesSet")) {
-                     const std::string date = image->child_text("creationDate");
-                     if (best.empty() || date > best_date) {
-                       best = image->child_text("imageId");
-                       best_date = date;
-                     }
-                   }
-                 });
+    const auto page = c.call("DescribeImages", s::Ec2Params().list("Owner", {ss.o.ami_owner}).filters(
+                                                   {{"name", {ss.o.ami_name}}, {"architecture", {"x86_64"}}, {"state", {"available"}}}));
+    for (const auto* image : page.items("imagesSet")) {
+      const std::string date = image->child_text("creationDate");
+      if (best.empty() || date > best_date) {
+        best = image->child_text("imageId");
+        best_date = date;
+      }
+    }
     return 0;
   });
   if (best.empty())

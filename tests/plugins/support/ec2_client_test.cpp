@@ -30,6 +30,7 @@ constexpr const char* kSecret = flotilla::test::kFakeEc2Secret;
 constexpr const char* kNs = flotilla::test::kEc2Ns;
 using flotilla::test::ec2_error;
 using flotilla::test::FakeEc2;
+using flotilla::test::problem_in_model;
 
 s::Ec2Client client_for(const FakeEc2& fake, std::string secret = kSecret, std::vector<std::string>* log = nullptr) {
   return s::Ec2Client({.region = "eu-west-1",
@@ -51,49 +52,6 @@ std::string instances_page(const std::vector<std::string>& ids, const std::strin
   xml += "</instancesSet></item></reservationSet>";
   if (!next.empty()) xml += "<nextToken>" + next + "</nextToken>";
   return xml + "</DescribeInstancesResponse>";
-}
-
-// The input member names the ec2 protocol sends for a shape, as botocore's EC2Serializer
-// computes them: queryName, else locationName with its first letter upper-cased, else the name.
-std::string problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& param) {
-  const auto& shapes = model.at("shapes");
-  const auto op = model.at("operations").find(action);
-  if (op == model.at("operations").end()) return action + " is not an operation of the model";
-  std::string shape = op->at("input").at("shape").get<std::string>();
-  std::size_t start = 0;
-  while (start <= param.size()) {
-    const std::size_t end = std::min(param.find('.', start), param.size());
-    const std::string part = param.substr(start, end - start);
-    start = end + 1;
-    const auto& sh = shapes.at(shape);
-    const std::string type = sh.at("type").get<std::string>();
-    if (type == "list") {
-      if (part.empty() || !std::all_of(part.begin(), part.end(), ::isdigit) || part == "0")
-        return param + ": " + part + " should be a 1-based index of the list " + shape;
-      shape = sh.at("member").at("shape").get<std::string>();
-      continue;
-    }
-    if (type != "structure") return param + ": " + part + " under " + shape + ", which is a " + type;
-    bool found = false;
-    for (const auto& [member, spec] : sh.at("members").items()) {
-      std::string wire = member;
-      if (spec.contains("queryName")) {
-        wire = spec.at("queryName").get<std::string>();
-      } else if (spec.contains("locationName")) {
-        wire = spec.at("locationName").get<std::string>();
-        wire[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(wire[0])));
-      }
-      if (wire == part) {
-        shape = spec.at("shape").get<std::string>();
-        found = true;
-        break;
-      }
-    }
-    if (!found) return param + ": " + shape + " has no member sent as " + part;
-  }
-  const std::string last = shapes.at(shape).at("type").get<std::string>();
-  if (last == "structure" || last == "list") return param + " ends at " + shape + ", a " + last + ", not a value";
-  return {};
 }
 
 // The same for an answer: a "/"-separated path of XML element names under <ACTIONResponse>,
@@ -171,9 +129,7 @@ TEST_CASE("ec2: XML answers are read by local name, with item lists, malformed X
 }
 
 TEST_CASE("ec2: parameter names the client writes exist in python3-botocore's EC2 model", "[support][ec2]") {
-  const char* env = std::getenv("FLOTILLA_EC2_MODEL");
-  const std::filesystem::path path =
-      env && *env ? env : "/usr/lib/python3/dist-packages/botocore/data/ec2/2016-11-15/service-2.json";
+  const std::filesystem::path path = flotilla::test::ec2_model_path();
   if (!std::filesystem::exists(path))
     FLOTILLA_SKIP("the EC2 service model " << path << " is missing; install python3-botocore (scripts/install-deps.sh)");
   const auto model = nlohmann::json::parse(s::read_file(path));
