@@ -490,6 +490,21 @@ TEST_CASE("driver aws against a fake EC2 sends only parameters python3-botocore'
     for (const auto& [name, value] : p)
       if (name != "Action" && name != "Version") CHECK(flotilla::test::problem_in_model(model, p.at("Action"), name) == "");
   }
+  // The elements the driver reads from the answers (and the fake writes).
+  for (const auto& [action, element] : std::vector<std::pair<std::string, std::string>>{
+           {"DescribeImages", "imagesSet/item/imageId"},
+           {"DescribeImages", "imagesSet/item/creationDate"},
+           {"DescribeInstanceTypeOfferings", "instanceTypeOfferingSet/item/instanceType"},
+           {"DescribeKeyPairs", "keySet/item/keyFingerprint"},
+           {"DescribeKeyPairs", "keySet/item/keyName"},
+           {"DescribeSecurityGroups", "securityGroupInfo/item/groupId"},
+           {"DescribeSecurityGroups", "securityGroupInfo/item/ipPermissions/item"},
+           {"CreateSecurityGroup", "groupId"},
+           {"RunInstances", "instancesSet/item/instanceState/name"},
+           {"DescribeInstances", "reservationSet/item/instancesSet/item/ipAddress"},
+           {"DescribeInstances", "reservationSet/item/instancesSet/item/privateIpAddress"},
+           {"DescribeInstances", "nextToken"}})
+    CHECK(flotilla::test::answer_problem_in_model(model, action, element) == "");
   // Every action the driver uses was seen here.
   for (const char* a : {"DescribeImages", "DescribeInstanceTypeOfferings", "DescribeKeyPairs", "ImportKeyPair", "DescribeSecurityGroups",
                         "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances", "DescribeInstances", "StartInstances",

@@ -121,6 +121,36 @@ std::string problem_in_model(const nlohmann::json& model, const std::string& act
   return {};
 }
 
+std::string answer_problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& path) {
+  const auto& shapes = model.at("shapes");
+  std::string shape = model.at("operations").at(action).at("output").at("shape").get<std::string>();
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string part = path.substr(start, end - start);
+    start = end + 1;
+    const auto& sh = shapes.at(shape);
+    const std::string type = sh.at("type").get<std::string>();
+    if (type == "list") {
+      const std::string item = sh.at("member").value("locationName", std::string("member"));
+      if (part != item) return path + ": the list " + shape + " holds <" + item + ">, not <" + part + ">";
+      shape = sh.at("member").at("shape").get<std::string>();
+      continue;
+    }
+    if (type != "structure") return path + ": " + part + " under " + shape + ", which is a " + type;
+    bool found = false;
+    for (const auto& [member, spec] : sh.at("members").items()) {
+      if (spec.value("locationName", member) == part) {
+        shape = spec.at("shape").get<std::string>();
+        found = true;
+        break;
+      }
+    }
+    if (!found) return path + ": " + shape + " has no element <" + part + ">";
+  }
+  return {};
+}
+
 FakeEc2::FakeEc2(Script script) : script_(std::move(script)), server_([this](const ServedRequest& r) { return handle(r); }) {}
 
 std::vector<FakeEc2::Params> FakeEc2::calls() const {

@@ -40,6 +40,9 @@ inline constexpr const char* kEc2Ns = "http://ec2.amazonaws.com/doc/2016-11-15/"
 /// ("" when it is): botocore's EC2Serializer's names (queryName, else locationName with its
 /// first letter upper-cased, else the member's name), lists 1-based.
 [[nodiscard]] std::string problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& param);
+/// The same for an answer: why `path` ("/"-separated XML element names under <ACTIONResponse>,
+/// lists written <xxxSet><item>) is not in the model's output shape of `action` ("" when it is).
+[[nodiscard]] std::string answer_problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& path);
 
 /// A fake EC2: checks signatures, then lets the test's script answer.
 class FakeEc2 {

@@ -30,6 +30,7 @@ constexpr const char* kSecret = flotilla::test::kFakeEc2Secret;
 constexpr const char* kNs = flotilla::test::kEc2Ns;
 using flotilla::test::ec2_error;
 using flotilla::test::FakeEc2;
+using flotilla::test::answer_problem_in_model;
 using flotilla::test::problem_in_model;
 
 s::Ec2Client client_for(const FakeEc2& fake, std::string secret = kSecret, std::vector<std::string>* log = nullptr) {
@@ -52,38 +53,6 @@ std::string instances_page(const std::vector<std::string>& ids, const std::strin
   xml += "</instancesSet></item></reservationSet>";
   if (!next.empty()) xml += "<nextToken>" + next + "</nextToken>";
   return xml + "</DescribeInstancesResponse>";
-}
-
-// The same for an answer: a "/"-separated path of XML element names under <ACTIONResponse>,
-// lists written <xxxSet><item>, names from each member's locationName.
-std::string answer_problem_in_model(const nlohmann::json& model, const std::string& action, const std::string& path) {
-  const auto& shapes = model.at("shapes");
-  std::string shape = model.at("operations").at(action).at("output").at("shape").get<std::string>();
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    const std::size_t end = std::min(path.find('/', start), path.size());
-    const std::string part = path.substr(start, end - start);
-    start = end + 1;
-    const auto& sh = shapes.at(shape);
-    const std::string type = sh.at("type").get<std::string>();
-    if (type == "list") {
-      const std::string item = sh.at("member").value("locationName", std::string("member"));
-      if (part != item) return path + ": the list " + shape + " holds <" + item + ">, not <" + part + ">";
-      shape = sh.at("member").at("shape").get<std::string>();
-      continue;
-    }
-    if (type != "structure") return path + ": " + part + " under " + shape + ", which is a " + type;
-    bool found = false;
-    for (const auto& [member, spec] : sh.at("members").items()) {
-      if (spec.value("locationName", member) == part) {
-        shape = spec.at("shape").get<std::string>();
-        found = true;
-        break;
-      }
-    }
-    if (!found) return path + ": " + shape + " has no element <" + part + ">";
-  }
-  return {};
 }
 
 }  // namespace
