@@ -511,3 +511,25 @@ TEST_CASE("driver aws against a fake EC2 sends only parameters python3-botocore'
                         "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair"})
     CHECK(actions.count(a) == 1);
 }
+
+TEST_CASE("driver aws against a fake EC2 takes keys from its options before the credential chain", "[plugins][driver_aws]") {
+  Lab lab;
+  lab.env.set("AWS_ACCESS_KEY_ID", std::nullopt);
+  lab.env.set("AWS_SECRET_ACCESS_KEY", std::nullopt);
+  // The engine resolves env:NAME references before the driver sees them; the harness does not.
+  lab.config["access_key_id"] = flotilla::test::kFakeEc2KeyId;
+  lab.config["secret_access_key"] = "not-the-key";
+  auto out = lab.call("create", "infra");
+  CHECK_FALSE(out.ok());
+  CHECK(out.error.find("AuthFailure") != std::string::npos);  // the options' key was used, and is wrong
+  CHECK(out.error.find("not-the-key") == std::string::npos);
+  lab.config["secret_access_key"] = flotilla::test::kFakeEc2Secret;
+  out = lab.call("create", "infra");
+  INFO(out.describe());
+  CHECK(out.ok());
+  CHECK(lab.fake.bad_signatures() == 1);
+  lab.config.erase("access_key_id");
+  out = lab.call("inspect", "infra");
+  CHECK_FALSE(out.ok());
+  CHECK(out.error.find("access_key_id and secret_access_key go together") != std::string::npos);
+}
