@@ -14,6 +14,8 @@
 
 #include <sys/stat.h>
 
+#include <optional>
+
 namespace fs = std::filesystem;
 namespace s = flotilla::support;
 using flotilla::test::proc::run_tool;
@@ -38,6 +40,35 @@ struct IssuedServer {
   fs::path cert = dir / "server.pem";
   fs::path key = dir / "server-key.pem";
   IssuedServer() { REQUIRE(s::ensure_certificate(ca, server({"10.1.2.3"}), cert, key)); }
+};
+
+/// `openssl s_server` with a server certificate of `server_request` from a scratch CA, demanding a
+/// client certificate signed by it (-Verify; -www answers GET with a page), and that client
+/// certificate (cert.pem, key.pem).
+struct TlsLab {
+  ScratchDir dir{"flt-ca"};
+  s::CertificateAuthority ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
+  int port = flotilla::test::resources::free_port("127.0.0.1");
+  std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
+  s::HttpTimeouts timeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)};
+  std::optional<flotilla::test::proc::Child> server;
+
+  explicit TlsLab(const s::CertificateRequest& server_request) {
+    REQUIRE(s::ensure_certificate(ca, server_request, dir / "server.pem", dir / "server-key.pem"));
+    REQUIRE(s::ensure_certificate(ca, {.common_name = "flotilla client", .use = s::CertificateUse::client}, dir / "cert.pem",
+                                  dir / "key.pem"));
+    const auto program = s::find_executable("openssl");
+    REQUIRE(program);
+    server.emplace(std::vector<std::string>{program->string(), "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port),
+                                            "-cert", (dir / "server.pem").string(), "-key", (dir / "server-key.pem").string(),
+                                            "-CAfile", ca.cert.string(), "-Verify", "1", "-www"});
+    REQUIRE(flotilla::test::proc::wait_until([&] { return s::tcp_port_open("127.0.0.1", port, std::chrono::milliseconds(200)); },
+                                              std::chrono::seconds(10)));
+  }
+  /// TLS options with the client certificate, trusting `trusted`.
+  [[nodiscard]] s::TlsOptions client(const fs::path& trusted) const {
+    return {.ca_file = trusted, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"};
+  }
 };
 
 }  // namespace
@@ -131,62 +162,32 @@ TEST_CASE("cluster CA: a lost or foreign CA key is an error saying what to resto
 
 TEST_CASE("cluster CA: openssl s_server with the issued certificate accepts the HTTP client with its client certificate, and only it",
           "[support][tls][integration]") {
-  ScratchDir dir("flt-ca");
-  const auto ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
-  REQUIRE(s::ensure_certificate(ca, server({"127.0.0.1"}), dir / "server.pem", dir / "server-key.pem"));
-  REQUIRE(s::ensure_certificate(ca, {.common_name = "flotilla client", .use = s::CertificateUse::client}, dir / "cert.pem",
-                                dir / "key.pem"));
-  const auto program = s::find_executable("openssl");
-  REQUIRE(program);
-  const int port = flotilla::test::resources::free_port("127.0.0.1");
-  // -Verify: a client certificate signed by the CA is required. -www answers GET with a page.
-  flotilla::test::proc::Child server({program->string(), "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
-                                      (dir / "server.pem").string(), "-key", (dir / "server-key.pem").string(), "-CAfile",
-                                      ca.cert.string(), "-Verify", "1", "-www"});
-  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
-  const s::HttpTimeouts timeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)};
-  s::HttpClient with_cert({.tls = {.ca_file = ca.cert, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"}, .timeouts = timeouts});
-  REQUIRE(flotilla::test::proc::wait_until([&] { return s::tcp_port_open("127.0.0.1", port, std::chrono::milliseconds(200)); },
-                                            std::chrono::seconds(10)));
-  CHECK(with_cert.get(url).status == 200);
+  TlsLab lab(server({"127.0.0.1"}));
+  s::HttpClient with_cert({.tls = lab.client(lab.ca.cert), .timeouts = lab.timeouts});
+  CHECK(with_cert.get(lab.url).status == 200);
 
-  s::HttpClient system_trust({.tls = {.cert_file = dir / "cert.pem", .key_file = dir / "key.pem"}, .timeouts = timeouts});
-  CHECK_THROWS_AS(system_trust.get(url), s::Unreachable);  // the system's CAs do not know the cluster CA
+  s::HttpClient system_trust({.tls = lab.client({}), .timeouts = lab.timeouts});
+  CHECK_THROWS_AS(system_trust.get(lab.url), s::Unreachable);  // the system's CAs do not know the cluster CA
 
-  s::HttpClient without_cert({.tls = {.ca_file = ca.cert}, .timeouts = timeouts});
-  CHECK_THROWS_AS(without_cert.get(url), s::Unreachable);  // the server wants a client certificate
+  s::HttpClient without_cert({.tls = {.ca_file = lab.ca.cert}, .timeouts = lab.timeouts});
+  CHECK_THROWS_AS(without_cert.get(lab.url), s::Unreachable);  // the server wants a client certificate
   // A client that trusts another CA refuses the server.
-  const auto other = s::ensure_certificate_authority(dir / "other", "Another CA");
-  s::HttpClient other_trust({.tls = {.ca_file = other.cert, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"}, .timeouts = timeouts});
-  CHECK_THROWS_AS(other_trust.get(url), s::Unreachable);
+  const auto other = s::ensure_certificate_authority(lab.dir / "other", "Another CA");
+  s::HttpClient other_trust({.tls = lab.client(other.cert), .timeouts = lab.timeouts});
+  CHECK_THROWS_AS(other_trust.get(lab.url), s::Unreachable);
 }
 
 TEST_CASE("cluster CA: a server certificate for a DNS name only is accepted at its address when the client names it (server_name)",
           "[support][tls][integration]") {
   // The aws driver's case: the certificate is issued before the server has an address.
-  ScratchDir dir("flt-ca");
-  const auto ca = s::ensure_certificate_authority(dir / "ca", "Flotilla test CA");
-  REQUIRE(s::ensure_certificate(ca, {.common_name = "node-1.demo.flotilla.internal", .dns_names = {"node-1.demo.flotilla.internal"}},
-                                dir / "server.pem", dir / "server-key.pem"));
-  REQUIRE(s::ensure_certificate(ca, {.common_name = "flotilla client", .use = s::CertificateUse::client}, dir / "cert.pem",
-                                dir / "key.pem"));
-  const auto program = s::find_executable("openssl");
-  REQUIRE(program);
-  const int port = flotilla::test::resources::free_port("127.0.0.1");
-  flotilla::test::proc::Child server({program->string(), "s_server", "-quiet", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
-                                      (dir / "server.pem").string(), "-key", (dir / "server-key.pem").string(), "-CAfile",
-                                      ca.cert.string(), "-Verify", "1", "-www"});
-  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
-  const s::HttpTimeouts timeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(3000)};
-  REQUIRE(flotilla::test::proc::wait_until([&] { return s::tcp_port_open("127.0.0.1", port, std::chrono::milliseconds(200)); },
-                                            std::chrono::seconds(10)));
-  s::TlsOptions tls{.ca_file = ca.cert, .cert_file = dir / "cert.pem", .key_file = dir / "key.pem"};
-  s::HttpClient by_address({.tls = tls, .timeouts = timeouts});
-  CHECK_THROWS_AS(by_address.get(url), s::Unreachable);  // the certificate does not name 127.0.0.1
+  TlsLab lab({.common_name = "node-1.demo.flotilla.internal", .dns_names = {"node-1.demo.flotilla.internal"}});
+  s::TlsOptions tls = lab.client(lab.ca.cert);
+  s::HttpClient by_address({.tls = tls, .timeouts = lab.timeouts});
+  CHECK_THROWS_AS(by_address.get(lab.url), s::Unreachable);  // the certificate does not name 127.0.0.1
   tls.server_name = "node-1.demo.flotilla.internal";
-  s::HttpClient by_name({.tls = tls, .timeouts = timeouts});
-  CHECK(by_name.get(url).status == 200);
+  s::HttpClient by_name({.tls = tls, .timeouts = lab.timeouts});
+  CHECK(by_name.get(lab.url).status == 200);
   tls.server_name = "node-2.demo.flotilla.internal";
-  s::HttpClient other_name({.tls = tls, .timeouts = timeouts});
-  CHECK_THROWS_AS(other_name.get(url), s::Unreachable);  // nor another node's name
+  s::HttpClient other_name({.tls = tls, .timeouts = lab.timeouts});
+  CHECK_THROWS_AS(other_name.get(lab.url), s::Unreachable);  // nor another node's name
 }
