@@ -65,7 +65,8 @@ TEST_CASE("a file that is not a library is reported, not fatal, during discovery
   auto missing = host.get("driver", "broken");
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message, Catch::Contains("driver_broken.so"));
-  CHECK_THAT(missing.error().message, Catch::Contains("known drivers: local"));
+  // Every driver found is listed, whichever others are built besides local.
+  CHECK_THAT(missing.error().message, Catch::Matches(".*known drivers: ([a-z]+, )*local(, [a-z]+)*;.*"));
   fs::remove_all(dir);
 }
 
