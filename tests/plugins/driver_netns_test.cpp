@@ -150,6 +150,10 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
     const auto id = s::read_pid_file(fs::path(records[i]["data"]["workdir"].get<std::string>()) / "docker" / "dockerd.identity");
     REQUIRE(id);
     dockerds.push_back(*id);
+    // Its TMPDIR (and so its containerd's, where a stack dump goes) is under the node's root.
+    const std::string env_text = flotilla::test::proc::read_text("/proc/" + std::to_string(id->pid) + "/environ");
+    const std::string tmpdir = (fs::path(records[i]["data"]["workdir"].get<std::string>()) / "docker" / "tmp").string();
+    CHECK(env_text.find(std::string("TMPDIR=") + tmpdir + '\0') != std::string::npos);
   }
   for (int i = 0; i < 2; ++i) {
     const json n = node("swarm-" + std::to_string(i + 1), i);

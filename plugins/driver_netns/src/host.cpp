@@ -124,6 +124,10 @@ support::ProcessId start_dockerd(const DockerdSpec& s) {
   // Its own (empty) config file, so the machine's /etc/docker/daemon.json cannot change it.
   support::write_file_atomic(s.root / "daemon.json", "{}\n", 0600);
   support::SpawnOptions options{.argv = dockerd_argv(s), .stdout_path = s.log_file(), .stderr_path = s.log_file(), .detach = true};
+  // containerd, which dockerd starts, writes a stack dump to TMPDIR when dockerd kills it for
+  // failing its health checks: kept under the node's root, it goes away with the node.
+  fs::create_directories(s.root / "tmp");
+  options.env_add = {{"TMPDIR", (s.root / "tmp").string()}};
   options.before_exec = [&](const support::ProcessId& id) { support::write_pid_file(s.identity_file(), id); };
   const support::ProcessId id = support::spawn(options);
   support::DockerClient client({.node = s.netns, .host = s.unix_host(), .timeouts = {std::chrono::milliseconds(500), std::chrono::seconds(2)}});

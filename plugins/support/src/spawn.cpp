@@ -172,12 +172,20 @@ void prepare(ChildPlan& plan, const SpawnOptions& o) {
   }
   for (const auto& a : o.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
+  std::map<std::string, std::string> env;
   if (o.env) {
-    for (const auto& [k, v] : *o.env) plan.env_strings.push_back(k + "=" + v);
-    for (auto& e : plan.env_strings) plan.envp.push_back(e.data());
+    env = *o.env;
   } else {
-    for (char** e = environ; e && *e; ++e) plan.envp.push_back(*e);
+    for (char** e = environ; e && *e; ++e) {
+      const std::string_view entry(*e);
+      const auto eq = entry.find('=');
+      if (eq != std::string_view::npos) env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
   }
+  for (const auto& [k, v] : o.env_add) env[k] = v;
+  for (const auto& [k, v] : env) plan.env_strings.push_back(k + "=" + v);
+  // Built completely first: env_strings must not reallocate once envp points into it.
+  for (auto& e : plan.env_strings) plan.envp.push_back(e.data());
   plan.envp.push_back(nullptr);
   plan.cwd = o.cwd.string();
   plan.new_session = o.new_session;

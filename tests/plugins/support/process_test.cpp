@@ -14,6 +14,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <cstdlib>
+#include <map>
 #include <optional>
 
 namespace s = flotilla::support;
@@ -283,4 +285,31 @@ TEST_CASE("spawn reports what went wrong, naming the program", "[support][proces
   o.cwd.clear();
   o.before_exec = [](const s::ProcessId&) { throw std::runtime_error("cannot record it"); };
   CHECK_THROWS_WITH(s::spawn(o), "cannot record it");
+}
+
+TEST_CASE("spawn adds env_add on top of this process's environment, or of the one given", "[support][process]") {
+  ScratchDir dir("flotilla-support-process");
+  const fs::path out = dir.path() / "out.log";
+  const char* home = std::getenv("HOME");
+  REQUIRE(home != nullptr);
+  auto run = [&](std::optional<std::map<std::string, std::string>> env) {
+    std::error_code ec;
+    fs::remove(out, ec);
+    s::SpawnOptions o;
+    o.argv = {"sh", "-c", "echo \"$HOME|$FLOTILLA_ADDED|$TMPDIR\""};
+    o.env = std::move(env);
+    o.env_add = {{"FLOTILLA_ADDED", "yes"}, {"TMPDIR", dir.path().string()}};
+    o.stdout_path = out;
+    const auto id = s::spawn(o);
+    Started guard{id};
+    const auto status = s::reap_child(id.pid, 10s);
+    REQUIRE(status);
+    guard.id = {};
+    return s::read_file(out);
+  };
+  // Inherited: HOME stays, the additions are set, and an inherited TMPDIR is replaced.
+  CHECK(run(std::nullopt) == std::string(home) + "|yes|" + dir.path().string() + "\n");
+  // Given: only what was given, plus the additions.
+  CHECK(run(std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}, {"TMPDIR", "/nowhere"}}) ==
+        "|yes|" + dir.path().string() + "\n");
 }

@@ -74,6 +74,7 @@ struct ExecutableSearch {
 struct SpawnOptions {
   std::vector<std::string> argv;                           ///< argv[0] is found with find_executable
   std::optional<std::map<std::string, std::string>> env;   ///< nullopt = this process's environment
+  std::map<std::string, std::string> env_add;              ///< set on top of env (or this process's)
   std::filesystem::path cwd;                               ///< empty = this process's directory
   std::filesystem::path stdout_path;                       ///< appended to (created 0644); empty = /dev/null
   std::filesystem::path stderr_path;                       ///< the same; empty = /dev/null
