@@ -1,7 +1,9 @@
 // The aws driver, loaded as a plugin, against a fake EC2 on 127.0.0.1: a small in-memory cloud
 // (key pairs, security groups, instances, tags) behind support/fake_ec2, which checks every
 // request's SigV4 signature. It injects throttling, eventual consistency after RunInstances and
-// paginated DescribeInstances answers (one reservation per page). No Docker runs here: the nodes' docker_timeout is 0.
+// paginated DescribeInstances answers (one reservation per page), instances that stop or shut
+// down behind Flotilla's back and a security group still in use after termination. The nodes'
+// docker_timeout is 0 except where a test waits for Docker's TLS port.
 #include "driver_aws/driver.hpp"
 
 #include "flotilla/support/encoding.hpp"
@@ -10,6 +12,7 @@
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
+#include "support/test_resources.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -127,6 +130,9 @@ struct FakeCloud {
   std::set<std::string> hidden_once;  // instances a describe by id does not know yet
   int throttle_run_instances = 1;     // RunInstances answers RequestLimitExceeded this many times
   std::string unauthorized;           // an action answered with UnauthorizedOperation
+  std::string public_ip;              // the public address of new instances, when not 198.51.100.N
+  int stopping_for = 0;               // describes a stopping instance still reports stopping
+  int dependency_violations = 0;      // DeleteSecurityGroup answers DependencyViolation this many times
   int next = 1;
 
   ServedResponse operator()(const FakeEc2::Params& p, int) {
@@ -191,6 +197,10 @@ struct FakeCloud {
       return answer(a, "<return>true</return>");
     }
     if (a == "DeleteSecurityGroup") {
+      if (dependency_violations > 0) {
+        --dependency_violations;
+        return ec2_error(400, "DependencyViolation", "resource " + get("GroupId") + " has a dependent object");
+      }
       groups.erase(get("GroupId"));
       return answer(a, "<return>true</return>");
     }
@@ -208,7 +218,7 @@ struct FakeCloud {
         if (i.token == get("ClientToken")) id = iid;
       if (id.empty()) {
         id = "i-" + std::to_string(next++);
-        instances[id] = {"pending", tags_of(p, "instance"), get("ClientToken"), get("UserData"), "198.51.100." + std::to_string(next),
+        instances[id] = {"pending", tags_of(p, "instance"), get("ClientToken"), get("UserData"), public_ip.empty() ? "198.51.100." + std::to_string(next) : public_ip,
                          get("ImageId")};
         hidden_once.insert(id);
       }
@@ -225,7 +235,7 @@ struct FakeCloud {
         for (const auto& [id, i] : instances)
           if (tags_match(p, i.tags)) ids.push_back(id);
       }
-      for (const auto& id : ids) advance(id);
+      for (const auto& id : ids) advance(id, p.count("InstanceId.1") == 1);
       // One reservation per page.
       const std::size_t at = get("NextToken").empty() ? 0 : std::stoul(get("NextToken"));
       std::string body = "<reservationSet>";
@@ -237,14 +247,24 @@ struct FakeCloud {
     if (a == "StartInstances" || a == "TerminateInstances") {
       const std::string id = get("InstanceId.1");
       if (!instances.count(id)) return ec2_error(400, "InvalidInstanceID.NotFound", "no " + id);
-      instances[id].state = a == "StartInstances" ? "pending" : "terminated";
+      const std::string state = instances[id].state;
+      if (a == "StartInstances" && state != "stopped" && state != "running" && state != "pending")
+        return ec2_error(400, "IncorrectInstanceState", "The instance '" + id + "' is not in a state from which it can be started.");
+      // Terminated instances pass through shutting-down, as in EC2.
+      if (a == "TerminateInstances" && state != "terminated") instances[id].state = "shutting-down";
+      if (a == "StartInstances" && state == "stopped") instances[id].state = "pending";
       return answer(a, "<instancesSet><item><instanceId>" + id + "</instanceId></item></instancesSet>");
     }
     return ec2_error(400, "InvalidAction", "the fake EC2 does not know " + a);
   }
 
-  void advance(const std::string& id) {
-    if (instances[id].state == "pending") instances[id].state = "running";
+  // One step of an instance's life per describe; shutting-down ends only when asked for by id, so
+  // that a search by tag still finds it on its way out.
+  void advance(const std::string& id, bool by_id) {
+    std::string& state = instances[id].state;
+    if (state == "pending") state = "running";
+    else if (state == "shutting-down" && by_id) state = "terminated";
+    else if (state == "stopping" && stopping_for-- <= 0) state = "stopped";
   }
 
   std::string instance_xml(const std::string& id) {
@@ -532,4 +552,114 @@ TEST_CASE("driver aws against a fake EC2 takes keys from its options before the 
   out = lab.call("inspect", "infra");
   CHECK_FALSE(out.ok());
   CHECK(out.error.find("access_key_id and secret_access_key go together") != std::string::npos);
+}
+
+TEST_CASE("driver aws against a fake EC2 waits for an instance that is stopping to stop, then starts it", "[plugins][driver_aws]") {
+  Lab lab;
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.cloud.instances.size() == 1);
+  const std::string first = lab.cloud.instances.begin()->first;
+  {
+    std::lock_guard lock(lab.cloud.mu);
+    // Stopped behind Flotilla's back, and still stopping when create looks (for the describe that
+    // finds it and the wait's first one): EC2 refuses to start it until it has stopped.
+    lab.cloud.instances[first].state = "stopping";
+    lab.cloud.stopping_for = 2;
+  }
+  const auto out = lab.call("create", "infra");
+  INFO(out.describe());
+  REQUIRE(out.ok());
+  CHECK(count(lab.fake.calls(), "StartInstances") == 1);
+  CHECK(count(lab.fake.calls(), "RunInstances") == 2);  // the first create's throttled one and its retry; none now
+  CHECK(lab.cloud.instances.size() == 1);
+  CHECK(lab.cloud.instances[first].state == "running");
+  CHECK(out.result.at("data").at("instance_id") == first);
+  bool logged = false;
+  for (const auto& line : out.logs) logged = logged || line.find("started stopped instance " + first + " of node infra") != std::string::npos;
+  CHECK(logged);
+}
+
+TEST_CASE("driver aws against a fake EC2 replaces an instance that is shutting down with one of the next generation",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.cloud.instances.size() == 1);
+  const std::string first = lab.cloud.instances.begin()->first;
+  const std::string id = flotilla::aws::cluster_id({{"name", "demo"}, {"state_dir", (lab.dir.path() / "state").string()}});
+  {
+    std::lock_guard lock(lab.cloud.mu);
+    lab.cloud.instances[first].state = "shutting-down";  // terminated behind Flotilla's back, not gone yet
+  }
+  CHECK(lab.call("inspect", "infra").result.at("state") == "missing");
+  const auto out = lab.call("create", "infra");
+  INFO(out.describe());
+  REQUIRE(out.ok());
+  // Not adopted and not started: its ClientToken (generation 0) names it, so RunInstances answers
+  // with it once more, and generation 1 gets the replacement.
+  CHECK(count(lab.fake.calls(), "StartInstances") == 0);
+  REQUIRE(lab.cloud.instances.size() == 2);
+  const auto& [replacement_id, replacement] = *std::prev(lab.cloud.instances.end());
+  CHECK(replacement_id != first);
+  CHECK(replacement.state == "running");
+  CHECK(replacement.token == flotilla::aws::client_token(id, "infra", 1));
+  CHECK(out.result.at("data").at("instance_id") == replacement_id);
+  CHECK(out.result.at("data").at("generation") == 1);
+  CHECK(s::read_text(lab.dir.path() / "state" / "aws" / "nodes" / "infra" / "generation") == "1\n");
+}
+
+TEST_CASE("driver aws against a fake EC2 retries deleting the security group while EC2 says it is still in use",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.cloud.groups.size() == 1);
+  const std::string group = lab.cloud.groups.begin()->first;
+
+  SECTION("until the instances' interfaces have left it") {
+    lab.cloud.dependency_violations = 1;
+    const auto out = lab.call("destroy", "infra");
+    INFO(out.describe());
+    REQUIRE(out.ok());
+    CHECK(count(lab.fake.calls(), "DeleteSecurityGroup") == 2);
+    CHECK(lab.cloud.groups.empty());
+    CHECK(lab.cloud.keys.empty());
+    CHECK(lab.cloud.instances.begin()->second.state == "terminated");
+  }
+  SECTION("and says to run down again when it stays in use") {
+    lab.config["running_timeout"] = 1;
+    lab.cloud.dependency_violations = 1000;
+    const auto out = lab.call("destroy", "infra");
+    INFO(out.describe());
+    CHECK_FALSE(out.ok());
+    CHECK(out.error.find("security group " + group + " is still in use (resource " + group + " has a dependent object); run down again") !=
+          std::string::npos);
+    CHECK(count(lab.fake.calls(), "DeleteSecurityGroup") >= 1);
+    CHECK(count(lab.fake.calls(), "DeleteKeyPair") == 0);  // the key pair waits for the next down
+    CHECK(lab.cloud.groups.count(group) == 1);
+    CHECK(lab.cloud.keys.size() == 1);
+    // Once the group is free, down again finishes the job.
+    lab.cloud.dependency_violations = 0;
+    const auto again = lab.call("destroy", "infra");
+    INFO(again.describe());
+    CHECK(again.ok());
+    CHECK(lab.cloud.groups.empty());
+    CHECK(lab.cloud.keys.empty());
+  }
+}
+
+TEST_CASE("driver aws against a fake EC2 names the node and docker_timeout when Docker never answers over TLS",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  // The instance's public address is 127.0.0.1, where nothing listens on the Docker port.
+  lab.cloud.public_ip = "127.0.0.1";
+  lab.config["docker_port"] = flotilla::test::resources::free_port("127.0.0.1");
+  lab.config["docker_timeout"] = 1;
+  const auto out = lab.call("create", "infra");
+  INFO(out.describe());
+  CHECK_FALSE(out.ok());
+  CHECK(out.error.find("Docker on node infra did not answer over TLS within 1 s (option docker_timeout)") != std::string::npos);
+  CHECK(out.error.find("console output") != std::string::npos);
+  CHECK(out.error.find("run up again") != std::string::npos);
+  // The instance is kept for the next up to adopt.
+  REQUIRE(lab.cloud.instances.size() == 1);
+  CHECK(lab.cloud.instances.begin()->second.state == "running");
 }
