@@ -401,6 +401,38 @@ std::int64_t read_generation(const fs::path& file) {
   }
 }
 
+/// Runs the node's instance from `ami` in `group` with `user_data`, tagged with the cluster and
+/// the node, and returns it as RunInstances answered (pending, usually). `generation` picks the
+/// ClientToken and is written to `generation_file` before each call; it moves on when EC2
+/// answers with a terminated instance. Throws Error when EC2 refuses or keeps answering so.
+Instance launch_instance(Session& ss, Context& ctx, const std::string& node, const std::string& ami, const std::string& group,
+                         const std::string& user_data, const fs::path& generation_file, std::int64_t& generation) {
+  const std::string encoded = s::base64_encode(user_data);
+  const std::vector<s::Ec2Tag> tags = {{"Name", ss.cluster + "-" + node}, {kClusterTag, ss.id}, {kNodeTag, node}};
+  // A ClientToken whose instance is terminated answers with that instance again: the next
+  // generation gets a new token. Recorded before the call, so a resumed create reuses it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    s::write_file_atomic(generation_file, std::to_string(generation) + "\n");
+    s::Ec2Params p;
+    p.set("ImageId", ami).set("InstanceType", ss.o.instance_type).set("MinCount", "1").set("MaxCount", "1");
+    p.set("KeyName", key_name(ss)).set("ClientToken", client_token(ss.id, node, generation)).set("UserData", encoded);
+    if (!ss.o.subnet_id.empty()) p.set("SubnetId", ss.o.subnet_id);
+    p.list("SecurityGroupId", {group});
+    p.tag_specification("instance", tags).tag_specification("volume", tags);
+    const auto r = ec2(ss, [&](s::Ec2Client& c) { return c.call("RunInstances", p); });
+    std::optional<Instance> launched;
+    for (const auto* i : r.items("instancesSet")) launched = instance_of(*i);
+    if (!launched) throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node + " answered without an instance");
+    if (!gone(*launched)) {
+      ctx.info("node " + node + " is instance " + launched->id);
+      return *launched;
+    }
+    ctx.info("instance " + launched->id + " of node " + node + " is " + launched->state + "; starting a new one");
+    ++generation;
+  }
+  throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node + " keeps answering with terminated instances");
+}
+
 Instance wait_running(Session& ss, Context& ctx, const std::string& node, const std::string& id) {
   Instance last{id, "unknown", "", ""};
   const bool ok = s::wait_until(
@@ -524,34 +556,11 @@ json AwsDriver::create(Context& ctx, const json& req) {
   }
   const fs::path generation_file = node_dir / "generation";
   std::int64_t generation = read_generation(generation_file);
-  if (!current) {
-    const std::string user_data = s::base64_encode(
-        cloud_init_user_data(s::read_text(tls.ca.cert), s::read_text(node_dir / "server.pem"), s::read_text(node_dir / "server-key.pem"),
-                             ss.o.docker_port));
-    const std::vector<s::Ec2Tag> tags = {{"Name", ss.cluster + "-" + node}, {kClusterTag, ss.id}, {kNodeTag, node}};
-    // A ClientToken whose instance is terminated answers with that instance again: the next
-    // generation gets a new token. Recorded before the call, so a resumed create reuses it.
-    for (int attempt = 0; attempt < 2 && !current; ++attempt) {
-      s::write_file_atomic(generation_file, std::to_string(generation) + "\n");
-      s::Ec2Params p;
-      p.set("ImageId", ami).set("InstanceType", ss.o.instance_type).set("MinCount", "1").set("MaxCount", "1");
-      p.set("KeyName", key_name(ss)).set("ClientToken", client_token(ss.id, node, generation)).set("UserData", user_data);
-      if (!ss.o.subnet_id.empty()) p.set("SubnetId", ss.o.subnet_id);
-      p.list("SecurityGroupId", {group});
-      p.tag_specification("instance", tags).tag_specification("volume", tags);
-      const auto r = ec2(ss, [&](s::Ec2Client& c) { return c.call("RunInstances", p); });
-      for (const auto* i : r.items("instancesSet")) current = instance_of(*i);
-      if (!current) throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node + " answered without an instance");
-      if (gone(*current)) {
-        ctx.info("instance " + current->id + " of node " + node + " is " + current->state + "; starting a new one");
-        current.reset();
-        ++generation;
-      } else {
-        ctx.info("node " + node + " is instance " + current->id);
-      }
-    }
-    if (!current) throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node + " keeps answering with terminated instances");
-  }
+  if (!current)
+    current = launch_instance(ss, ctx, node, ami, group,
+                              cloud_init_user_data(s::read_text(tls.ca.cert), s::read_text(node_dir / "server.pem"),
+                                                   s::read_text(node_dir / "server-key.pem"), ss.o.docker_port),
+                              generation_file, generation);
   const Instance running = wait_running(ss, ctx, node, current->id);
   const std::string address = running.public_ip.empty() ? running.private_ip : running.public_ip;
   const json runtime_config = docker_runtime_config(ss, tls, node, address);
