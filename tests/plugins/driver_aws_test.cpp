@@ -6,8 +6,10 @@
 // docker_timeout is 0 except where a test waits for Docker's TLS port.
 #include "driver_aws/driver.hpp"
 
+#include "flotilla/support/docker_client.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "flotilla/support/request.hpp"
+#include "support/docker_lab.hpp"
 #include "support/fake_ec2.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/process_util.hpp"
@@ -18,13 +20,22 @@
 #include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 
 namespace fs = std::filesystem;
 namespace s = flotilla::support;
@@ -662,4 +673,118 @@ TEST_CASE("driver aws against a fake EC2 names the node and docker_timeout when 
   // The instance is kept for the next up to adopt.
   REQUIRE(lab.cloud.instances.size() == 1);
   CHECK(lab.cloud.instances.begin()->second.state == "running");
+}
+
+namespace {
+
+/// A network namespace on a bridge of its own, as an instance the test stands in for, removed
+/// with everything in it (its dockerd included) when the test ends, failed or not.
+struct InstanceNamespace {
+  ScratchDir dir{"flotilla-aws-node"};
+  flotilla::netns::NamespaceSpec net;
+  flotilla::netns::DockerdSpec dockerd;
+
+  InstanceNamespace() {
+    namespace r = flotilla::test::resources;
+    const std::string subnet = r::netns_subnet();
+    const std::string prefix = subnet.substr(0, subnet.rfind('.'));
+    net = {.netns = r::unique_name("fltawsn"), .host_veth = r::unique_name("fltawsv"), .bridge = r::unique_name("fltawsb"),
+           .address = prefix + ".2", .prefix = 24, .gateway = prefix + ".1"};
+    dockerd.netns = net.netns;
+    dockerd.root = dir.path() / "dockerd";
+    dockerd.bridge_none = true;
+    flotilla::netns::ensure_bridge(net.bridge, net.gateway, net.prefix);
+    flotilla::netns::ensure_namespace(net);
+  }
+  ~InstanceNamespace() {
+    try {
+      (void)flotilla::netns::stop_dockerd(dockerd, std::chrono::seconds(10));
+      flotilla::netns::remove_namespace(net);
+      flotilla::netns::remove_bridge(net.bridge);
+      flotilla::netns::remove_tree(dockerd.root);
+    } catch (const std::exception& e) {
+      WARN("cannot remove the instance's namespace " << net.netns << ": " << e.what());
+    }
+  }
+  InstanceNamespace(const InstanceNamespace&) = delete;
+  InstanceNamespace& operator=(const InstanceNamespace&) = delete;
+};
+
+/// Listens on `address`:`port` inside namespace `netns` (this thread only joins it) and closes the
+/// first connection at once, as a port with nothing behind it yet; true once one came.
+bool refuse_first_connection(const std::string& netns, const std::string& address, int port, std::atomic<bool>& listening,
+                             const std::stop_token& stop) {
+  const int ns = ::open(flotilla::netns::netns_path(netns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) return false;
+  ::close(ns);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 4) != 0) {
+    ::close(fd);
+    return false;
+  }
+  listening = true;
+  bool accepted = false;
+  for (int i = 0; i < 600 && !accepted && !stop.stop_requested(); ++i) {  // at most a minute
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) {
+      const int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      accepted = conn >= 0;
+      if (conn >= 0) ::close(conn);
+    }
+  }
+  ::close(fd);
+  return accepted;
+}
+
+}  // namespace
+
+TEST_CASE("driver aws against a fake EC2 waits until the instance's dockerd answers over TLS with the certificates it made",
+          "[plugins][driver_aws][docker]") {
+  if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
+  InstanceNamespace instance;
+  Lab lab;
+  const int port = 2376;
+  lab.cloud.public_ip = instance.net.address;
+  lab.config["docker_port"] = port;
+  lab.config["docker_timeout"] = 60;
+  const fs::path aws = lab.dir.path() / "state" / "aws";
+
+  // The instance boots: its port first turns the driver's probe away, then the real dockerd,
+  // with the CA and server certificate the driver issued (what its user data carries), takes it.
+  std::atomic<bool> listening{false}, refused{false}, launching{false};
+  std::string dockerd_error;
+  std::jthread boot([&](const std::stop_token& stop) {
+    refused = refuse_first_connection(instance.net.netns, instance.net.address, port, listening, stop);
+    if (!refused || stop.stop_requested()) return;
+    instance.dockerd.tcp_address = instance.net.address + ":" + std::to_string(port);
+    instance.dockerd.tls = flotilla::netns::DockerdTls{
+        .ca = aws / "tls" / "ca.pem", .cert = aws / "nodes" / "infra" / "server.pem", .key = aws / "nodes" / "infra" / "server-key.pem"};
+    launching = true;
+    try {
+      (void)flotilla::netns::start_dockerd(instance.dockerd);
+    } catch (const std::exception& e) {
+      dockerd_error = e.what();
+    }
+  });
+  REQUIRE(flotilla::test::proc::wait_until([&] { return listening.load(); }, std::chrono::seconds(10)));
+
+  const auto out = lab.call("create", "infra");
+  boot.request_stop();
+  boot.join();
+  INFO(out.describe() << "\ndockerd: " << dockerd_error);
+  REQUIRE(out.ok());
+  CHECK(dockerd_error.empty());
+  // The driver probed before Docker was there, and returned only once it answered.
+  CHECK(refused);
+  CHECK(launching);
+  const json& config = out.result.at("runtime_config");
+  CHECK(config.at("host") == "tcp://" + instance.net.address + ":" + std::to_string(port));
+  s::DockerClient docker(s::docker_endpoint_of({{"name", "infra"}, {"runtime_config", config}}));
+  CHECK_FALSE(docker.version().value("Version", "").empty());
 }
