@@ -1,0 +1,54 @@
+// A small EC2 region in memory, the script of a FakeEc2: key pairs, security groups and
+// instances with their tags, enough for the aws driver's calls. It injects throttling of
+// RunInstances, eventual consistency after it (a describe by id does not know a new instance
+// once) and paginated DescribeInstances answers (one reservation per page); instances pass
+// through stopping and shutting-down as in EC2, one step per describe. A test may let each new
+// instance boot something real (on_launch) and be torn down on termination (on_terminate).
+//
+//   FakeEc2Cloud cloud;
+//   FakeEc2 fake{[&](const FakeEc2::Params& p, int call) { return cloud(p, call); }};
+#pragma once
+
+#include "support/fake_ec2.hpp"
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace flotilla::test {
+
+struct FakeEc2Cloud {
+  using Tags = std::map<std::string, std::string>;
+  struct KeyPair { std::string fingerprint; Tags tags; };
+  struct Group { std::string name; Tags tags; bool rules = false; };
+  struct Instance { std::string state; Tags tags; std::string token; std::string user_data; std::string ip; std::string image; };
+
+  /// Held while answering; a test that changes the cloud during a call takes it too.
+  std::mutex mu;
+  std::map<std::string, KeyPair> keys;
+  std::map<std::string, Group> groups;
+  std::map<std::string, Instance> instances;
+  std::set<std::string> hidden_once;  ///< instances a describe by id does not know yet
+  int throttle_run_instances = 1;     ///< RunInstances answers RequestLimitExceeded this many times
+  std::string unauthorized;           ///< an action answered with UnauthorizedOperation
+  std::string public_ip;              ///< the public address of new instances, when not 198.51.100.N
+  int stopping_for = 0;               ///< describes a stopping instance still reports stopping
+  int dependency_violations = 0;      ///< DeleteSecurityGroup answers DependencyViolation this many times
+  int next = 1;
+  /// Called (under `mu`) for each new instance with its id and decoded user data; a non-empty
+  /// answer is its public address. Should not block: boot in the background.
+  std::function<std::string(const std::string& id, const std::string& user_data)> on_launch;
+  /// Called (under `mu`) when an instance is told to terminate. Should not block either.
+  std::function<void(const std::string& id)> on_terminate;
+
+  /// The answer to one request, as FakeEc2's script.
+  ServedResponse operator()(const FakeEc2::Params& p, int call);
+
+ private:
+  void advance(const std::string& id, bool by_id);
+  std::string instance_xml(const std::string& id);
+};
+
+}  // namespace flotilla::test
