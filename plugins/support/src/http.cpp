@@ -25,6 +25,25 @@ struct Transfer {
   bool cancelled_now = false;
 };
 
+/// `url` with its host replaced by `name`, and the host it named (an IPv6 address in brackets,
+/// as CONNECT_TO wants it). Throws Unreachable when curl cannot parse the URL.
+std::pair<std::string, std::string> named_url(const std::string& url, const std::string& name) {
+  const std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  const auto part = [&](CURLUPart which) {
+    char* text = nullptr;
+    if (curl_url_get(u.get(), which, &text, 0) != CURLUE_OK) throw Unreachable("cannot read the URL " + url, url);
+    std::string out(text);
+    curl_free(text);
+    return out;
+  };
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    throw Unreachable("cannot parse the URL " + url, url);
+  const std::string host = part(CURLUPART_HOST);
+  if (curl_url_set(u.get(), CURLUPART_HOST, name.c_str(), 0) != CURLUE_OK)
+    throw Unreachable("the TLS server name " + name + " is not a host name", url);
+  return {part(CURLUPART_URL), host};
+}
+
 bool is_cancelled(Transfer& t) {
   if (!t.cancelled_now && t.cancelled && *t.cancelled && (*t.cancelled)()) t.cancelled_now = true;
   return t.cancelled_now;
@@ -140,13 +159,8 @@ HttpResponse HttpClient::send(const HttpRequest& request) {
   std::string url = request.url;
   curl_slist* connect_to = nullptr;
   if (!options_.tls.server_name.empty() && url.starts_with("https://")) {
-    const auto rest = url.substr(8);
-    const std::size_t end = std::min(rest.find('/'), rest.size());
-    const std::string authority = rest.substr(0, end);
-    const std::size_t colon = authority.starts_with("[") ? authority.find("]:") + 1 : authority.rfind(':');
-    const std::string host = colon == std::string::npos || colon == 0 ? authority : authority.substr(0, colon);
-    const std::string port = colon == std::string::npos || colon == 0 ? std::string() : authority.substr(colon);
-    url = "https://" + options_.tls.server_name + port + rest.substr(end);
+    const auto [named, host] = named_url(url, options_.tls.server_name);
+    url = named;
     connect_to = curl_slist_append(connect_to, (options_.tls.server_name + "::" + host + ":").c_str());
   }
   const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> connect_guard(connect_to, &curl_slist_free_all);
