@@ -27,8 +27,9 @@
 
 namespace flotilla::test {
 
-/// Puts images of scripts/build-images.sh (tag `flotilla`) into the dockerd of each of the
-/// first `nodes` lab nodes, once per process; returns "" or why it could not. With the lab's
+/// Puts images of scripts/build-images.sh (tag `flotilla`; flotilla-hello from the built
+/// flotilla-hello) into the dockerd of each of the first `nodes` lab nodes, once per process;
+/// returns "" or why it could not. With the lab's
 /// registry, the script pushes what the registry lacks through the first node (once for the
 /// whole suite: the registry's storage is shared by every test process's lab, under a lock), and
 /// each node pulls REGISTRY/NAME:flotilla and tags it NAME:flotilla. Without one, the script
@@ -38,8 +39,9 @@ inline std::string build_lab_images(const DockerLab& lab, const std::vector<std:
   static std::set<std::pair<std::string, std::string>> built;
   std::lock_guard lock(mu);
   const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/build-images.sh";
+  const std::string hello = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla-hello";  // for the image flotilla-hello
   if (!lab.registry().empty()) {
-    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[0].host, "--registry", lab.registry()};
+    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[0].host, "--registry", lab.registry(), "--hello", hello};
     const size_t fixed = argv.size();
     for (const auto& n : names)
       if (!built.contains({lab.registry(), n})) argv.push_back(n);
@@ -67,7 +69,7 @@ inline std::string build_lab_images(const DockerLab& lab, const std::vector<std:
     return {};
   }
   for (size_t i = 0; i < nodes && i < lab.nodes().size(); ++i) {
-    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[i].host};
+    std::vector<std::string> argv = {"bash", script, "--host", lab.nodes()[i].host, "--hello", hello};
     const size_t fixed = argv.size();
     for (const auto& n : names)
       if (!built.contains({lab.nodes()[i].host, n})) argv.push_back(n);

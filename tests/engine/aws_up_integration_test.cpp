@@ -1,0 +1,317 @@
+// configs/aws.toml end to end against an EC2 stand-in, as root: the fake EC2 of
+// support/fake_ec2_cloud answers the aws driver, and each instance it launches boots for real
+// as a network namespace on the Docker lab's bridge with a dockerd listening on the Docker TLS
+// port, with the CA, server certificate and key taken from the instance's user data (the
+// cloud-config user_data.cpp writes), so the driver's wait for Docker, the docker runtime and
+// HAProxy all run against real daemons. The namespace's address is the instance's public IP;
+// terminating the instance stops its dockerd and removes its namespace.
+//
+// The copy of configs/aws.toml differs in the cluster's name, the endpoint (the stand-in), the
+// images (the lab registry's, as configs/netns.toml names them) and its addons: only HAProxy,
+// the ingress, is kept; the others have end-to-end tests of their own on netns nodes.
+#include "support/cleanup_report.hpp"
+#include "support/docker_addon_host.hpp"
+#include "support/docker_lab.hpp"
+#include "support/fake_ec2.hpp"
+#include "support/fake_ec2_cloud.hpp"
+#include "support/process_util.hpp"
+#include "support/skip.hpp"
+#include "support/test_resources.hpp"
+
+#include <flotilla/support/files.hpp>
+#include <flotilla/support/http.hpp>
+#include <flotilla/support/wait.hpp>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace s = flotilla::support;
+using nlohmann::json;
+using flotilla::test::FakeEc2;
+using flotilla::test::FakeEc2Cloud;
+using flotilla::test::proc::ScratchDir;
+using flotilla::test::proc::Shell;
+using flotilla::test::proc::read_text;
+using namespace std::chrono_literals;
+
+/// The content of the file `path` that a cloud-config's write_files puts there ("" if none).
+std::string written_file(const std::string& cloud_config, const std::string& path) {
+  const std::size_t at = cloud_config.find("  - path: " + path + "\n");
+  if (at == std::string::npos) return {};
+  const std::size_t content = cloud_config.find("    content: |\n", at);
+  if (content == std::string::npos) return {};
+  std::istringstream in(cloud_config.substr(content + 15));
+  std::string out;
+  for (std::string line; std::getline(in, line) && line.starts_with("      ");) out += line.substr(6) + "\n";
+  return out;
+}
+
+/// The stand-in's machines: one namespace with a dockerd per instance, on the lab's bridge (so
+/// it pulls from the lab's registry), booted in the background when EC2 launches the instance
+/// and torn down when it is told to terminate it, or when the test ends. Each dockerd keeps its
+/// own docker0, as on a netns node, so the docker runtime's published ports work.
+class InstanceHosts {
+ public:
+  InstanceHosts(const flotilla::test::DockerLab& lab, fs::path root, int docker_port)
+      : lab_(lab), root_(std::move(root)), docker_port_(docker_port) {}
+  ~InstanceHosts() {
+    std::lock_guard lock(mu_);
+    for (auto& [id, h] : hosts_) {
+      // A teardown under way joins the boot itself.
+      if (h->teardown.joinable()) h->teardown.join();
+      else if (h->boot.joinable()) h->boot.join();
+      remove(*h);
+    }
+  }
+  InstanceHosts(const InstanceHosts&) = delete;
+  InstanceHosts& operator=(const InstanceHosts&) = delete;
+
+  /// FakeEc2Cloud::on_launch: the instance's address.
+  std::string launch(const std::string& id, const std::string& user_data) {
+    std::lock_guard lock(mu_);
+    auto h = std::make_unique<Host>();
+    const std::string prefix = lab_.gateway().substr(0, lab_.gateway().rfind('.'));
+    h->net = {.netns = flotilla::test::resources::unique_name("fltec2n"), .host_veth = flotilla::test::resources::unique_name("fltec2v"),
+              .bridge = lab_.bridge(), .address = prefix + "." + std::to_string(100 + static_cast<int>(hosts_.size())), .prefix = 24,
+              .gateway = lab_.gateway()};
+    h->dockerd.netns = h->net.netns;
+    h->dockerd.root = root_ / id;
+    h->dockerd.insecure_registry = lab_.registry();
+    h->dockerd.tcp_address = h->net.address + ":" + std::to_string(docker_port_);
+    // The files cloud-init would write, from the instance's own user data.
+    const fs::path tls = root_ / (id + "-tls");
+    fs::create_directories(tls);
+    for (const char* f : {"ca.pem", "server.pem", "server-key.pem"}) {
+      const std::string text = written_file(user_data, std::string("/etc/docker/tls/") + f);
+      if (text.empty()) h->error = std::string("the user data writes no /etc/docker/tls/") + f;
+      s::write_file_atomic(tls / f, text, 0600);
+    }
+    h->dockerd.tls = flotilla::netns::DockerdTls{.ca = tls / "ca.pem", .cert = tls / "server.pem", .key = tls / "server-key.pem"};
+    Host* host = h.get();
+    host->boot = std::jthread([host] {
+      try {
+        flotilla::netns::ensure_namespace(host->net);
+        if (host->error.empty()) (void)flotilla::netns::start_dockerd(host->dockerd);
+      } catch (const std::exception& e) {
+        host->error = e.what();
+      }
+    });
+    const std::string address = host->net.address;
+    hosts_[id] = std::move(h);
+    return address;
+  }
+
+  /// FakeEc2Cloud::on_terminate.
+  void terminate(const std::string& id) {
+    std::lock_guard lock(mu_);
+    const auto it = hosts_.find(id);
+    if (it == hosts_.end() || it->second->teardown.joinable()) return;
+    Host* host = it->second.get();
+    host->teardown = std::jthread([host] {
+      if (host->boot.joinable()) host->boot.join();
+      remove(*host);
+      host->gone = true;
+    });
+  }
+
+  /// Namespaces booted so far, and whether each one is torn down.
+  std::map<std::string, bool> torn_down() {
+    std::lock_guard lock(mu_);
+    std::map<std::string, bool> out;
+    for (const auto& [id, h] : hosts_) out[h->net.netns] = h->gone.load();
+    return out;
+  }
+  /// What went wrong booting an instance, if anything did.
+  std::string errors() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& [id, h] : hosts_)
+      if (!h->error.empty()) out += id + ": " + h->error + "\n";
+    return out;
+  }
+  /// The dockerd roots, to look for processes left running.
+  [[nodiscard]] const fs::path& root() const { return root_; }
+
+ private:
+  struct Host {
+    flotilla::netns::NamespaceSpec net;
+    flotilla::netns::DockerdSpec dockerd;
+    std::string error;
+    std::atomic<bool> gone{false};
+    std::jthread boot, teardown;
+  };
+  static void remove(Host& h) noexcept {
+    try {
+      (void)flotilla::netns::stop_dockerd(h.dockerd, std::chrono::seconds(10));
+      flotilla::netns::remove_namespace(h.net);
+      flotilla::netns::remove_tree(h.dockerd.root);
+    } catch (const std::exception& e) {
+      if (h.error.empty()) h.error = std::string("teardown: ") + e.what();
+    }
+  }
+
+  const flotilla::test::DockerLab& lab_;
+  fs::path root_;
+  int docker_port_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Host>> hosts_;
+};
+
+/// configs/aws.toml on the stand-in: its endpoint, the lab registry's images, HAProxy only.
+std::string topology(const std::string& endpoint, const std::string& registry) {
+  std::string text = read_text(fs::path(FLOTILLA_SOURCE_DIR) / "configs/aws.toml");
+  const auto cut = [&](const std::string& from, const std::string& to) {
+    const auto a = text.find(from);
+    REQUIRE(a != std::string::npos);
+    const auto b = to.empty() ? text.size() : text.find(to, a);
+    REQUIRE(b != std::string::npos);
+    text.erase(a, b - a);
+  };
+  cut("# Service discovery", "# The ingress");
+  cut("# Metrics", "");
+  text = std::regex_replace(text, std::regex(R"(name = "aws")"), R"(name = "awse2e")");
+  text = std::regex_replace(text, std::regex(R"(\[driver\.aws\]\n)"),
+                            "[driver.aws]\nendpoint = \"" + endpoint + "\"\nfiles_image = \"" + registry + "/busybox:flotilla\"\n");
+  text = std::regex_replace(text, std::regex(R"(image = "sirile/node-test")"), "image = \"" + registry + "/flotilla-hello:flotilla\"");
+  text = std::regex_replace(text, std::regex(R"(\[addons\.options\]\nport = 8080\n)"),
+                            "[addons.options]\nport = 8080\nimage = \"" + registry + "/haproxy:flotilla\"\n");
+  REQUIRE(text.find("endpoint = ") != std::string::npos);
+  REQUIRE(text.find(registry + "/flotilla-hello") != std::string::npos);
+  REQUIRE(text.find(registry + "/haproxy") != std::string::npos);
+  return text;
+}
+
+/// Runs `script` in `dir` with the stand-in's keys in the environment and nothing else of AWS's.
+Shell sh(const fs::path& dir, const std::string& script) {
+  return flotilla::test::proc::run_flotilla_script(dir, ". ./aws-env.sh\n" + script);
+}
+
+std::string lines_of(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) ::pclose(p);
+  return out;
+}
+
+/// Instances of each node that are not terminated.
+std::map<std::string, int> live_instances(FakeEc2Cloud& cloud) {
+  std::lock_guard lock(cloud.mu);
+  std::map<std::string, int> out;
+  for (const auto& [id, i] : cloud.instances)
+    if (i.state != "terminated" && i.tags.count("flotilla:node")) ++out[i.tags.at("flotilla:node")];
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a netns Docker host per instance, "
+          "serves through HAProxy, survives a kill -9 during create and down leaves nothing",
+          "[engine][cli][docker][driver_aws][integration]") {
+  if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
+  auto* lab = flotilla::test::DockerLab::get();
+  REQUIRE(lab);
+  if (lab->registry().empty()) FLOTILLA_SKIP("docker-registry is not installed; scripts/install-deps.sh installs it");
+  ScratchDir dir("flt-ec2");  // short: containerd's socket paths under it must fit 107 bytes
+  // The images the topology names, in the lab's registry (pushed once for the whole suite).
+  const std::string pushed = flotilla::test::build_lab_images(*lab, {"busybox", "haproxy", "flotilla-hello"}, 0);
+  INFO(pushed);
+  REQUIRE(pushed.empty());
+
+  FakeEc2Cloud cloud;
+  InstanceHosts hosts(*lab, dir.path() / "i", 2376);
+  cloud.on_launch = [&](const std::string& id, const std::string& user_data) { return hosts.launch(id, user_data); };
+  cloud.on_terminate = [&](const std::string& id) { hosts.terminate(id); };
+  FakeEc2 fake{[&](const FakeEc2::Params& p, int call) { return cloud(p, call); }};
+
+  std::ofstream(dir.path() / "aws-env.sh") << "export AWS_ACCESS_KEY_ID=" << flotilla::test::kFakeEc2KeyId << " AWS_SECRET_ACCESS_KEY='"
+                                           << flotilla::test::kFakeEc2Secret << "'\nexport AWS_SHARED_CREDENTIALS_FILE="
+                                           << (dir.path() / "none").string() << " AWS_CONFIG_FILE=" << (dir.path() / "none").string()
+                                           << " AWS_EC2_METADATA_DISABLED=true\nunset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION\n";
+  std::ofstream(dir.path() / "topology.toml") << topology(fake.url(), lab->registry());
+  struct Down {
+    const fs::path& dir;
+    ~Down() {
+      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
+        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
+    }
+  } down{dir.path()};
+  const std::map<std::string, int> one_each = {{"infra", 1}, {"swarm-1", 1}, {"swarm-2", 1}, {"swarm-3", 1}};
+
+  SECTION("up serves hello/v1 through HAProxy on the instances, and down terminates them and removes their hosts") {
+    const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
+    INFO(up.out << up.err << "\ninstances: " << hosts.errors());
+    REQUIRE(up.code == 0);
+    CHECK(fake.bad_signatures() == 0);
+    CHECK(live_instances(cloud) == one_each);
+    std::smatch m;
+    const std::string printed = up.out + up.err;
+    REQUIRE(std::regex_search(printed, m, std::regex(R"(http://[0-9.]+:8080/hello/v1)")));
+    const std::string url = m.str();
+    s::HttpClient http;
+    std::set<std::string> serving_nodes;
+    for (int i = 0; i < 20; ++i) {
+      const auto r = http.get(url);
+      CHECK(r.status == 200);
+      serving_nodes.insert(json::parse(r.body, nullptr, false).value("node", ""));
+    }
+    INFO("nodes that answered: " << json(serving_nodes).dump());
+    CHECK(serving_nodes.size() > 1);
+    CHECK_FALSE(serving_nodes.contains(""));
+
+    const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
+    INFO(gone.out << gone.err);
+    REQUIRE(gone.code == 0);
+    CHECK(live_instances(cloud).empty());
+    CHECK(cloud.groups.empty());
+    CHECK(cloud.keys.empty());
+    REQUIRE(flotilla::test::proc::wait_until(
+        [&] {
+          for (const auto& [ns, done] : hosts.torn_down())
+            if (!done) return false;
+          return true;
+        },
+        60s));
+    CHECK(hosts.torn_down().size() == 4);
+    for (const auto& [ns, done] : hosts.torn_down()) CHECK_FALSE(flotilla::netns::netns_exists(ns));
+    CHECK(lines_of("ps -eo args | grep -F '" + hosts.root().string() + "' | grep -v grep || true").empty());
+  }
+
+  SECTION("up killed with SIGKILL while it creates instances leaves, after another up, exactly one instance per node") {
+    flotilla::test::proc::Child killed({"/bin/sh", "-c", "cd " + dir.path().string() + " && . ./aws-env.sh && exec " FLOTILLA_BINARY_DIR
+                                        "/bin/flotilla up topology.toml -q >up-killed.txt 2>&1"});
+    // Killed once EC2 has launched a first instance: the others are being created.
+    REQUIRE(flotilla::test::proc::wait_until(
+        [&] {
+          std::lock_guard lock(cloud.mu);
+          return !cloud.instances.empty();
+        },
+        120s));
+    REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
+    const auto status = killed.wait_exit(10s);
+    REQUIRE(status);
+    CHECK(WIFSIGNALED(*status));
+    const Shell again = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
+    INFO(read_text(dir.path() / "up-killed.txt") << again.out << again.err << "\ninstances: " << hosts.errors());
+    REQUIRE(again.code == 0);
+    CHECK(live_instances(cloud) == one_each);
+    CHECK(cloud.instances.size() == 4);  // the ClientTokens made the resumed RunInstances return the same instances
+  }
+}
