@@ -8,6 +8,7 @@
 
 #include "flotilla/support/docker_client.hpp"
 #include "flotilla/support/encoding.hpp"
+#include "flotilla/support/files.hpp"
 #include "flotilla/support/request.hpp"
 #include "support/docker_lab.hpp"
 #include "support/fake_ec2.hpp"
@@ -414,6 +415,36 @@ TEST_CASE("driver aws against a fake EC2 replaces an instance that is shutting d
   CHECK(out.result.at("data").at("instance_id") == replacement_id);
   CHECK(out.result.at("data").at("generation") == 1);
   CHECK(s::read_text(lab.dir.path() / "state" / "aws" / "nodes" / "infra" / "generation") == "1\n");
+}
+
+TEST_CASE("driver aws against a fake EC2 reads a damaged generation file as 0, says so, and still launches no second instance",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  REQUIRE(lab.call("create", "infra").ok());
+  REQUIRE(lab.cloud.instances.size() == 1);
+  const std::string first = lab.cloud.instances.begin()->first;
+  const fs::path generation = lab.dir.path() / "state" / "aws" / "nodes" / "infra" / "generation";
+  s::write_file_atomic(generation, "1x\n");
+  // Still running: generation 0's token finds it, whatever the file said.
+  auto out = lab.call("create", "infra");
+  INFO(out.describe());
+  REQUIRE(out.ok());
+  CHECK(lab.cloud.instances.size() == 1);
+  CHECK(out.result.at("data").at("instance_id") == first);
+  bool warned = false;
+  for (const auto& line : out.logs) warned = warned || line.find("node infra: " + generation.string() + " holds no launch generation") != std::string::npos;
+  CHECK(warned);
+  // Terminated: generation 0's token names the terminated instance, so the next one launches.
+  {
+    std::lock_guard lock(lab.cloud.mu);
+    lab.cloud.instances[first].state = "terminated";
+  }
+  s::write_file_atomic(generation, "garbage");
+  out = lab.call("create", "infra");
+  REQUIRE(out.ok());
+  CHECK(lab.cloud.instances.size() == 2);
+  CHECK(out.result.at("data").at("generation") == 1);
+  CHECK(s::read_text(generation) == "1\n");
 }
 
 TEST_CASE("driver aws against a fake EC2 retries deleting the security group while EC2 says it is still in use",

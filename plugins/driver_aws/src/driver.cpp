@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <optional>
 
@@ -392,13 +393,18 @@ std::optional<Instance> describe_instance(Session& ss, const std::string& id) {
   return out;
 }
 
-std::int64_t read_generation(const fs::path& file) {
-  const std::string text = s::read_text(file);
-  try {
-    return text.empty() ? 0 : std::stoll(text);
-  } catch (const std::exception&) {
-    return 0;
-  }
+/// The launch generation of `node` that `file` holds, 0 when there is none yet. A file that holds
+/// no number (damaged by hand or by a full disk) is read as 0 and said so: launch_instance moves
+/// past the token of any instance that was terminated, so this never launches a second one.
+std::int64_t read_generation(const Context& ctx, const std::string& node, const fs::path& file) {
+  std::string text = s::read_text(file);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty()) return 0;
+  std::int64_t generation = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), generation);
+  if (ec == std::errc() && end == text.data() + text.size() && generation >= 0) return generation;
+  ctx.warn("node " + node + ": " + file.string() + " holds no launch generation; starting again from 0");
+  return 0;
 }
 
 /// Runs the node's instance from `ami` in `group` with `user_data`, tagged with the cluster and
@@ -555,7 +561,7 @@ json AwsDriver::create(Context& ctx, const json& req) {
     ctx.info("started stopped instance " + current->id + " of node " + node);
   }
   const fs::path generation_file = node_dir / "generation";
-  std::int64_t generation = read_generation(generation_file);
+  std::int64_t generation = read_generation(ctx, node, generation_file);
   if (!current)
     current = launch_instance(ss, ctx, node, ami, group,
                               cloud_init_user_data(s::read_text(tls.ca.cert), s::read_text(node_dir / "server.pem"),
