@@ -6,10 +6,11 @@
 // HAProxy all run against real daemons. The namespace's address is the instance's public IP;
 // terminating the instance stops its dockerd and removes its namespace.
 //
-// The copy of configs/aws.toml differs in the cluster's name, the endpoint (the stand-in), the
-// images (the lab registry's, as configs/netns.toml names them) and its addons: only HAProxy,
-// the ingress, is kept; the others have end-to-end tests of their own on netns nodes.
+// The copy of configs/aws.toml differs only in the cluster's name, the endpoint (the stand-in)
+// and the images (the lab registry's, as configs/netns.toml names them): all five addons run,
+// and Prometheus and `flotilla logs` are checked as the netns end-to-end test checks them.
 #include "support/cleanup_report.hpp"
+#include "support/cluster_checks.hpp"
 #include "support/docker_addon_host.hpp"
 #include "support/docker_lab.hpp"
 #include "support/fake_ec2.hpp"
@@ -20,6 +21,7 @@
 
 #include <flotilla/support/files.hpp>
 #include <flotilla/support/http.hpp>
+#include <flotilla/support/process.hpp>
 #include <flotilla/support/wait.hpp>
 
 #include <catch2/catch.hpp>
@@ -173,27 +175,43 @@ class InstanceHosts {
   std::map<std::string, std::unique_ptr<Host>> hosts_;
 };
 
-/// configs/aws.toml on the stand-in: its endpoint, the lab registry's images, HAProxy only.
+/// The image options configs/netns.toml gives each addon (plugin -> its "...image = " lines), with
+/// `registry` for the netns lab's registry.
+std::map<std::string, std::string> netns_addon_images(const std::string& registry) {
+  std::istringstream in(read_text(fs::path(FLOTILLA_SOURCE_DIR) / "configs/netns.toml"));
+  const std::regex image(R"re(^(\w*image) = "10\.214\.0\.1:5050/(.*)"$)re");
+  std::map<std::string, std::string> out;
+  std::string plugin;
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("[[")) plugin.clear();
+    else if (line.starts_with("plugin = \"")) plugin = line.substr(10, line.size() - 11);
+    else if (!plugin.empty() && std::regex_match(line, m, image)) out[plugin] += m.str(1) + " = \"" + registry + "/" + m.str(2) + "\"\n";
+  }
+  return out;
+}
+
+/// configs/aws.toml on the stand-in: its endpoint, and the lab registry's images where
+/// configs/netns.toml names them.
 std::string topology(const std::string& endpoint, const std::string& registry) {
   std::string text = read_text(fs::path(FLOTILLA_SOURCE_DIR) / "configs/aws.toml");
-  const auto cut = [&](const std::string& from, const std::string& to) {
-    const auto a = text.find(from);
-    REQUIRE(a != std::string::npos);
-    const auto b = to.empty() ? text.size() : text.find(to, a);
-    REQUIRE(b != std::string::npos);
-    text.erase(a, b - a);
-  };
-  cut("# Service discovery", "# The ingress");
-  cut("# Metrics", "");
   text = std::regex_replace(text, std::regex(R"(name = "aws")"), R"(name = "awse2e")");
   text = std::regex_replace(text, std::regex(R"(\[driver\.aws\]\n)"),
                             "[driver.aws]\nendpoint = \"" + endpoint + "\"\nfiles_image = \"" + registry + "/busybox:flotilla\"\n");
   text = std::regex_replace(text, std::regex(R"(image = "sirile/node-test")"), "image = \"" + registry + "/flotilla-hello:flotilla\"");
-  text = std::regex_replace(text, std::regex(R"(\[addons\.options\]\nport = 8080\n)"),
-                            "[addons.options]\nport = 8080\nimage = \"" + registry + "/haproxy:flotilla\"\n");
+  const auto images = netns_addon_images(registry);
+  for (const char* addon : {"etcd", "registrator", "haproxy", "prometheus-cadvisor", "syslog"}) {
+    const std::string line = std::string("plugin = \"") + addon + "\"\n";
+    const auto at = text.find(line);
+    REQUIRE(at != std::string::npos);
+    if (!images.contains(addon)) continue;
+    const bool has_options = text.compare(at + line.size(), 17, "[addons.options]\n") == 0;
+    text.insert(at + line.size() + (has_options ? 17 : 0), (has_options ? "" : "[addons.options]\n") + images.at(addon));
+  }
   REQUIRE(text.find("endpoint = ") != std::string::npos);
   REQUIRE(text.find(registry + "/flotilla-hello") != std::string::npos);
-  REQUIRE(text.find(registry + "/haproxy") != std::string::npos);
+  for (const char* image : {"haproxy", "etcd", "dnsmasq", "prometheus", "node-exporter"})
+    REQUIRE(text.find(registry + "/" + image + ":flotilla") != std::string::npos);
   return text;
 }
 
@@ -223,15 +241,17 @@ std::map<std::string, int> live_instances(FakeEc2Cloud& cloud) {
 }  // namespace
 
 TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a netns Docker host per instance, "
-          "serves through HAProxy, survives a kill -9 during create and down leaves nothing",
+          "serves through HAProxy with all five addons, survives a kill -9 during create and down leaves nothing",
           "[engine][cli][docker][driver_aws][integration]") {
   if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
   auto* lab = flotilla::test::DockerLab::get();
   REQUIRE(lab);
   if (lab->registry().empty()) FLOTILLA_SKIP("docker-registry is not installed; scripts/install-deps.sh installs it");
+  for (const char* program : {"haproxy", "prometheus", "prometheus-node-exporter", "etcd", "dnsmasq"})
+    if (!s::find_executable(program)) FLOTILLA_SKIP(std::string(program) + " is not installed; scripts/install-deps.sh installs it");
   ScratchDir dir("flt-ec2");  // short: containerd's socket paths under it must fit 107 bytes
   // The images the topology names, in the lab's registry (pushed once for the whole suite).
-  const std::string pushed = flotilla::test::build_lab_images(*lab, {"busybox", "haproxy", "flotilla-hello"}, 0);
+  const std::string pushed = flotilla::test::build_lab_images(*lab, {"busybox", "haproxy", "prometheus", "node-exporter", "etcd", "dnsmasq", "flotilla-hello"}, 0);
   INFO(pushed);
   REQUIRE(pushed.empty());
 
@@ -255,7 +275,7 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
   } down{dir.path()};
   const std::map<std::string, int> one_each = {{"infra", 1}, {"swarm-1", 1}, {"swarm-2", 1}, {"swarm-3", 1}};
 
-  SECTION("up serves hello/v1 through HAProxy on the instances, and down terminates them and removes their hosts") {
+  SECTION("up serves hello/v1 through HAProxy on the instances with Prometheus and logs, and down terminates them and removes their hosts") {
     const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
     INFO(up.out << up.err << "\ninstances: " << hosts.errors());
     REQUIRE(up.code == 0);
@@ -275,6 +295,9 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
     INFO("nodes that answered: " << json(serving_nodes).dump());
     CHECK(serving_nodes.size() > 1);
     CHECK_FALSE(serving_nodes.contains(""));
+    const flotilla::test::cluster::RunScript run = [&](const std::string& script) { return sh(dir.path(), script); };
+    flotilla::test::cluster::check_prometheus(flotilla::test::cluster::addresses(run));
+    flotilla::test::cluster::check_logs(run);
 
     const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
     INFO(gone.out << gone.err);

@@ -13,6 +13,7 @@
 // The copy of configs/netns.toml differs only in the cluster's name and subnet (and so the
 // registry's address), and keeps the registry's images in the build tree across runs.
 #include "support/cleanup_report.hpp"
+#include "support/cluster_checks.hpp"
 #include "support/docker_lab.hpp"
 #include "support/process_util.hpp"
 #include "support/skip.hpp"
@@ -44,6 +45,7 @@ namespace fs = std::filesystem;
 namespace s = flotilla::support;
 using nlohmann::json;
 using flotilla::test::proc::ScratchDir;
+using flotilla::test::proc::Shell;
 using flotilla::test::proc::read_text;
 using namespace std::chrono_literals;
 
@@ -54,12 +56,6 @@ const std::string& net() {
   static const std::string prefix = subnet.substr(0, subnet.rfind('.'));
   return prefix;
 }
-
-struct Shell {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
 
 /// Runs `script` with sh in `dir`; $FLOTILLA, $TOPOLOGY, $SOURCE and $BIN are set. Safe to call
 /// from several threads at once (each call has its own files).
@@ -112,19 +108,6 @@ std::string lines_of(const std::string& cmd) {
   return out;
 }
 
-const std::vector<std::string> kNodes = {"infra", "swarm-1", "swarm-2", "swarm-3"};
-
-/// Every node's address, from `flotilla ip`.
-std::map<std::string, std::string> addresses(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& node : kNodes) {
-    const Shell ip = sh(dir, "$FLOTILLA ip $TOPOLOGY " + node);
-    REQUIRE(ip.code == 0);
-    out[node] = ip.out.substr(0, ip.out.find('\n'));
-  }
-  return out;
-}
-
 /// Pushes the images configs/netns.toml names to the lab's registry once, through infra's
 /// dockerd, as the README says.
 void push_images(const fs::path& dir) {
@@ -132,41 +115,6 @@ void push_images(const fs::path& dir) {
                                ".1:5050 --hello $BIN/flotilla-hello busybox haproxy prometheus node-exporter etcd dnsmasq flotilla-hello");
   INFO(images.out << images.err);
   REQUIRE(images.code == 0);
-}
-
-/// Prometheus's active targets as job -> scrape URLs, and whether every one of them is up.
-std::pair<std::map<std::string, std::set<std::string>>, bool> targets(const std::string& prometheus, std::string& body) {
-  std::map<std::string, std::set<std::string>> jobs;
-  bool all_up = true;
-  body = s::HttpClient().get(prometheus + "/api/v1/targets").body;
-  const json doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded()) return {jobs, false};
-  for (const auto& t : doc["data"]["activeTargets"]) {
-    jobs[t["labels"].value("job", "")].insert(t.value("scrapeUrl", ""));
-    all_up = all_up && t.value("health", "") == "up";
-  }
-  return {jobs, all_up};
-}
-
-/// Prometheus on infra scrapes node_exporter on every node, etcd, HAProxy, itself and the
-/// hello instances, and every target is up.
-void check_prometheus(const std::map<std::string, std::string>& at) {
-  const std::string prometheus = "http://" + at.at("infra") + ":9090";
-  std::set<std::string> exporters;
-  for (const auto& [node, address] : at) exporters.insert("http://" + address + ":9100/metrics");
-  std::string body;
-  std::map<std::string, std::set<std::string>> jobs;
-  const bool seen = s::wait_until(60s, 500ms, [&] {
-    try {
-      bool up = false;
-      std::tie(jobs, up) = targets(prometheus, body);
-      return up && jobs["node"] == exporters && jobs["service:hello/v1"].size() == 5 && jobs.contains("etcd") && jobs.contains("haproxy");
-    } catch (const s::HttpError&) {
-      return false;
-    }
-  });
-  INFO(body);
-  CHECK(seen);
 }
 
 /// The registrator's catalog in etcd holds each hello instance, and the dnsmasq on infra answers
@@ -197,24 +145,6 @@ void check_catalog(const std::map<std::string, std::string>& at) {
   });
   INFO("dig answered: " << json(answer).dump());
   CHECK(answered);
-}
-
-/// `flotilla logs` shows lines of the hello containers, from more than one node.
-void check_logs(const fs::path& dir) {
-  Shell logs;
-  std::set<std::string> nodes;
-  const bool arrived = s::wait_until(30s, 500ms, [&] {
-    logs = sh(dir, "$FLOTILLA logs $TOPOLOGY hello/v1");
-    nodes.clear();
-    std::istringstream in(logs.out);
-    for (std::string line; std::getline(in, line);)
-      for (const char* node : {"swarm-1", "swarm-2", "swarm-3"})
-        if (line.find(std::string(" ") + node + " hello/v1#") != std::string::npos && line.find("listening on") != std::string::npos)
-          nodes.insert(node);
-    return logs.code == 0 && nodes.size() > 1;
-  });
-  INFO(logs.out << logs.err);
-  CHECK(arrived);
 }
 
 /// Debian's docker CLI, pointed at swarm-1 by `eval $(flotilla env ...)`, lists exactly the
@@ -278,7 +208,8 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
     if (!before.contains(name) && name.find(tag) != std::string::npos) made.insert(name);
   CHECK(made.size() >= 1 + 4 + 4);
   push_images(dir.path());
-  const auto at = addresses(dir.path());
+  const flotilla::test::cluster::RunScript run = [&](const std::string& script) { return sh(dir.path(), script); };
+  const auto at = flotilla::test::cluster::addresses(run);
 
   std::ofstream(dir.path() / "topology.toml") << topology(false);
   const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
@@ -299,9 +230,9 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   CHECK(serving_nodes.size() > 1);
   CHECK_FALSE(serving_nodes.contains(""));
 
-  check_prometheus(at);
+  flotilla::test::cluster::check_prometheus(at);
   check_catalog(at);
-  check_logs(dir.path());
+  flotilla::test::cluster::check_logs(run);
   s::DockerClient swarm2(endpoint_of(dir.path(), "swarm-2"));
   s::DockerClient swarm1(endpoint_of(dir.path(), "swarm-1"));
   check_docker_ps(dir.path(), swarm1);
