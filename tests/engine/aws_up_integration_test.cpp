@@ -4,7 +4,9 @@
 // port, with the CA, server certificate and key taken from the instance's user data (the
 // cloud-config user_data.cpp writes), so the driver's wait for Docker, the docker runtime and
 // HAProxy all run against real daemons. The namespace's address is the instance's public IP;
-// terminating the instance stops its dockerd and removes its namespace.
+// terminating the instance stops its dockerd and removes its namespace. During the first up
+// the stand-in throttles a RunInstances, does not know each new instance at its first describe
+// by id and answers listings in pages, and the test checks that it did.
 //
 // The copy of configs/aws.toml differs only in the cluster's name, the endpoint (the stand-in)
 // and the images (the lab registry's, as configs/netns.toml names them): all five addons run,
@@ -275,10 +277,25 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
   } down{dir.path()};
   const std::map<std::string, int> one_each = {{"infra", 1}, {"swarm-1", 1}, {"swarm-2", 1}, {"swarm-3", 1}};
 
-  SECTION("up serves hello/v1 through HAProxy on the instances with Prometheus and logs, and down terminates them and removes their hosts") {
+  SECTION("up, through throttling, eventual consistency and paginated describes, serves hello/v1 through HAProxy on the "
+          "instances with Prometheus and logs, and down terminates them and removes their hosts") {
+    {
+      // What EC2 does to clients now and then, during this same up: one RequestLimitExceeded,
+      // each new instance unknown to the first describe by id after RunInstances, and listings
+      // that come in pages (an empty one first, then one reservation per page).
+      std::lock_guard lock(cloud.mu);
+      cloud.throttle_run_instances = 1;
+      cloud.empty_pages = 1;
+    }
     const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
     INFO(up.out << up.err << "\ninstances: " << hosts.errors());
     REQUIRE(up.code == 0);
+    {
+      std::lock_guard lock(cloud.mu);
+      CHECK(cloud.injected.throttled == 1);
+      CHECK(cloud.injected.not_yet_known == 4);
+      CHECK(cloud.injected.next_pages >= 4);  // at least each node's search for its instance
+    }
     CHECK(fake.bad_signatures() == 0);
     CHECK(live_instances(cloud) == one_each);
     std::smatch m;

@@ -132,6 +132,7 @@ ServedResponse FakeEc2Cloud::operator()(const FakeEc2::Params& p, int) {
   if (a == "RunInstances") {
     if (throttle_run_instances > 0) {
       --throttle_run_instances;
+      ++injected.throttled;
       return ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.");
     }
     std::string id;
@@ -151,7 +152,9 @@ ServedResponse FakeEc2Cloud::operator()(const FakeEc2::Params& p, int) {
     std::vector<std::string> ids;
     if (p.count("InstanceId.1")) {
       const std::string id = get("InstanceId.1");
-      if (!instances.count(id) || hidden_once.erase(id))
+      const bool hidden = instances.count(id) && hidden_once.erase(id);
+      injected.not_yet_known += hidden ? 1 : 0;
+      if (!instances.count(id) || hidden)
         return ec2_error(400, "InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist");
       ids.push_back(id);
     } else {
@@ -159,12 +162,16 @@ ServedResponse FakeEc2Cloud::operator()(const FakeEc2::Params& p, int) {
         if (tags_match(p, i.tags)) ids.push_back(id);
     }
     for (const auto& id : ids) advance(id, p.count("InstanceId.1") == 1);
-    // One reservation per page.
+    // The empty pages, then one reservation per page.
     const std::size_t at = get("NextToken").empty() ? 0 : std::stoul(get("NextToken"));
+    injected.next_pages += at > 0 ? 1 : 0;
+    const std::size_t empty = p.count("InstanceId.1") ? 0 : static_cast<std::size_t>(std::max(empty_pages, 0));
     std::string body = "<reservationSet>";
-    if (at < ids.size()) body += "<item><reservationId>r-" + ids[at] + "</reservationId><instancesSet>" + instance_xml(ids[at]) + "</instancesSet></item>";
+    if (at >= empty && at - empty < ids.size())
+      body += "<item><reservationId>r-" + ids[at - empty] + "</reservationId><instancesSet>" + instance_xml(ids[at - empty]) +
+              "</instancesSet></item>";
     body += "</reservationSet>";
-    if (at + 1 < ids.size()) body += "<nextToken>" + std::to_string(at + 1) + "</nextToken>";
+    if (at < empty || at + 1 < empty + ids.size()) body += "<nextToken>" + std::to_string(at + 1) + "</nextToken>";
     return answer(a, body);
   }
   if (a == "StartInstances" || a == "TerminateInstances") {

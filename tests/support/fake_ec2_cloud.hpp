@@ -1,7 +1,8 @@
 // A small EC2 region in memory, the script of a FakeEc2: key pairs, security groups and
 // instances with their tags, enough for the aws driver's calls. It injects throttling of
 // RunInstances, eventual consistency after it (a describe by id does not know a new instance
-// once) and paginated DescribeInstances answers (one reservation per page); instances pass
+// once) and paginated DescribeInstances answers (one reservation per page, after as many empty
+// pages as `empty_pages` asks for), and counts what it injected; instances pass
 // through stopping and shutting-down as in EC2, one step per describe. A test may let each new
 // instance boot something real (on_launch) and be torn down on termination (on_terminate).
 //
@@ -36,6 +37,15 @@ struct FakeEc2Cloud {
   std::string public_ip;              ///< the public address of new instances, when not 198.51.100.N
   int stopping_for = 0;               ///< describes a stopping instance still reports stopping
   int dependency_violations = 0;      ///< DeleteSecurityGroup answers DependencyViolation this many times
+  /// DescribeInstances by filter starts with this many pages holding no reservation (EC2 may
+  /// answer so when its filters leave a page empty), each with a nextToken.
+  int empty_pages = 0;
+  /// What was injected so far.
+  struct Injected {
+    int throttled = 0;       ///< RequestLimitExceeded answers
+    int not_yet_known = 0;   ///< InvalidInstanceID.NotFound for an instance that exists (hidden_once)
+    int next_pages = 0;      ///< DescribeInstances answers to a NextToken
+  } injected;
   int next = 1;
   /// Called (under `mu`) for each new instance with its id and decoded user data; a non-empty
   /// answer is its public address. Should not block: boot in the background.
