@@ -4,7 +4,8 @@
 // port, with the CA, server certificate and key taken from the instance's user data (the
 // cloud-config user_data.cpp writes), so the driver's wait for Docker, the docker runtime and
 // HAProxy all run against real daemons. The namespace's address is the instance's public IP;
-// terminating the instance stops its dockerd and removes its namespace. During the first up
+// terminating the instance stops its dockerd and removes its namespace, stopping it stops its
+// dockerd and starting it boots that again. During the first up
 // the stand-in throttles a RunInstances, does not know each new instance at its first describe
 // by id and answers listings in pages, and the test checks that it did.
 //
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -131,6 +133,32 @@ class InstanceHosts {
       if (host->boot.joinable()) host->boot.join();
       remove(*host);
       host->gone = true;
+    });
+  }
+
+  /// Stops the instance's dockerd, as when EC2 stops it; false when it was not running.
+  bool stop(const std::string& id) {
+    std::lock_guard lock(mu_);
+    const auto it = hosts_.find(id);
+    if (it == hosts_.end()) return false;
+    Host& h = *it->second;
+    if (h.boot.joinable()) h.boot.join();
+    return flotilla::netns::stop_dockerd(h.dockerd, std::chrono::seconds(10));
+  }
+
+  /// FakeEc2Cloud::on_start: boots the stopped instance's dockerd again, in its namespace.
+  void start(const std::string& id) {
+    std::lock_guard lock(mu_);
+    const auto it = hosts_.find(id);
+    if (it == hosts_.end() || it->second->teardown.joinable()) return;
+    Host* host = it->second.get();
+    if (host->boot.joinable()) host->boot.join();
+    host->boot = std::jthread([host] {
+      try {
+        (void)flotilla::netns::start_dockerd(host->dockerd);
+      } catch (const std::exception& e) {
+        host->error = e.what();
+      }
     });
   }
 
@@ -243,7 +271,8 @@ std::map<std::string, int> live_instances(FakeEc2Cloud& cloud) {
 }  // namespace
 
 TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a netns Docker host per instance, "
-          "serves through HAProxy with all five addons, survives a kill -9 during create and down leaves nothing",
+          "serves through HAProxy with all five addons, starts an instance stopped behind its back, survives a kill -9 during "
+          "create and down leaves nothing",
           "[engine][cli][docker][driver_aws][integration]") {
   if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
   auto* lab = flotilla::test::DockerLab::get();
@@ -261,6 +290,7 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
   InstanceHosts hosts(*lab, dir.path() / "i", 2376);
   cloud.on_launch = [&](const std::string& id, const std::string& user_data) { return hosts.launch(id, user_data); };
   cloud.on_terminate = [&](const std::string& id) { hosts.terminate(id); };
+  cloud.on_start = [&](const std::string& id) { hosts.start(id); };
   FakeEc2 fake{[&](const FakeEc2::Params& p, int call) { return cloud(p, call); }};
 
   std::ofstream(dir.path() / "aws-env.sh") << "export AWS_ACCESS_KEY_ID=" << flotilla::test::kFakeEc2KeyId << " AWS_SECRET_ACCESS_KEY='"
@@ -278,7 +308,8 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
   const std::map<std::string, int> one_each = {{"infra", 1}, {"swarm-1", 1}, {"swarm-2", 1}, {"swarm-3", 1}};
 
   SECTION("up, through throttling, eventual consistency and paginated describes, serves hello/v1 through HAProxy on the "
-          "instances with Prometheus and logs, and down terminates them and removes their hosts") {
+          "instances with Prometheus and logs, a second up starts an instance stopped behind its back, and down terminates "
+          "them and removes their hosts") {
     {
       // What EC2 does to clients now and then, during this same up: one RequestLimitExceeded,
       // each new instance unknown to the first describe by id after RunInstances, and listings
@@ -315,6 +346,44 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
     const flotilla::test::cluster::RunScript run = [&](const std::string& script) { return sh(dir.path(), script); };
     flotilla::test::cluster::check_prometheus(flotilla::test::cluster::addresses(run));
     flotilla::test::cluster::check_logs(run);
+
+    // swarm-2's instance stopped behind Flotilla's back: EC2 reports it stopped and its dockerd,
+    // with the containers on it, is gone. The next up starts that same instance again.
+    std::string stopped;
+    {
+      std::lock_guard lock(cloud.mu);
+      for (auto& [id, i] : cloud.instances)
+        if (i.state == "running" && i.tags["flotilla:node"] == "swarm-2") stopped = id;
+      REQUIRE_FALSE(stopped.empty());
+      cloud.instances[stopped].state = "stopped";
+    }
+    REQUIRE(hosts.stop(stopped));
+    const Shell repair = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
+    INFO(repair.out << repair.err << "\ninstances: " << hosts.errors());
+    REQUIRE(repair.code == 0);
+    const auto calls = fake.calls();
+    CHECK(std::count_if(calls.begin(), calls.end(), [](const FakeEc2::Params& p) { return p.at("Action") == "StartInstances"; }) == 1);
+    {
+      std::lock_guard lock(cloud.mu);
+      CHECK(cloud.instances.size() == 4);  // started, not replaced
+      CHECK(cloud.instances[stopped].state == "running");
+    }
+    // hello/v1 on swarm-2 answers through HAProxy again.
+    std::string last;
+    const bool back = flotilla::test::proc::wait_until(
+        [&] {
+          try {
+            const auto r = http.get(url);
+            last = r.body;
+            return r.status == 200 && json::parse(r.body, nullptr, false).value("node", "") == "swarm-2";
+          } catch (const s::HttpError& e) {
+            last = e.what();
+            return false;
+          }
+        },
+        60s);
+    INFO("last answer: " << last);
+    CHECK(back);
 
     const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
     INFO(gone.out << gone.err);

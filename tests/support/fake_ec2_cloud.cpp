@@ -185,7 +185,10 @@ ServedResponse FakeEc2Cloud::operator()(const FakeEc2::Params& p, int) {
       instances[id].state = "shutting-down";
       if (on_terminate) on_terminate(id);
     }
-    if (a == "StartInstances" && state == "stopped") instances[id].state = "pending";
+    if (a == "StartInstances" && state == "stopped") {
+      instances[id].state = "pending";
+      if (on_start) on_start(id);
+    }
     return answer(a, "<instancesSet><item><instanceId>" + id + "</instanceId></item></instancesSet>");
   }
   return ec2_error(400, "InvalidAction", "the fake EC2 does not know " + a);

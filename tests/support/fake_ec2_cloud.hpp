@@ -4,7 +4,8 @@
 // once) and paginated DescribeInstances answers (one reservation per page, after as many empty
 // pages as `empty_pages` asks for), and counts what it injected; instances pass
 // through stopping and shutting-down as in EC2, one step per describe. A test may let each new
-// instance boot something real (on_launch) and be torn down on termination (on_terminate).
+// instance boot something real (on_launch), boot again when a stopped one is started
+// (on_start) and be torn down on termination (on_terminate).
 //
 //   FakeEc2Cloud cloud;
 //   FakeEc2 fake{[&](const FakeEc2::Params& p, int call) { return cloud(p, call); }};
@@ -52,6 +53,8 @@ struct FakeEc2Cloud {
   std::function<std::string(const std::string& id, const std::string& user_data)> on_launch;
   /// Called (under `mu`) when an instance is told to terminate. Should not block either.
   std::function<void(const std::string& id)> on_terminate;
+  /// Called (under `mu`) when a stopped instance is told to start. Should not block either.
+  std::function<void(const std::string& id)> on_start;
 
   /// The answer to one request, as FakeEc2's script.
   ServedResponse operator()(const FakeEc2::Params& p, int call);
