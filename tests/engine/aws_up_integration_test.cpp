@@ -250,15 +250,6 @@ Shell sh(const fs::path& dir, const std::string& script) {
   return flotilla::test::proc::run_flotilla_script(dir, ". ./aws-env.sh\n" + script);
 }
 
-std::string lines_of(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) ::pclose(p);
-  return out;
-}
-
 /// Instances of each node that are not terminated.
 std::map<std::string, int> live_instances(FakeEc2Cloud& cloud) {
   std::lock_guard lock(cloud.mu);
@@ -298,13 +289,7 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
                                            << (dir.path() / "none").string() << " AWS_CONFIG_FILE=" << (dir.path() / "none").string()
                                            << " AWS_EC2_METADATA_DISABLED=true\nunset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION\n";
   std::ofstream(dir.path() / "topology.toml") << topology(fake.url(), lab->registry());
-  struct Down {
-    const fs::path& dir;
-    ~Down() {
-      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
-        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
-    }
-  } down{dir.path()};
+  const flotilla::test::proc::DownOnExit down(dir.path(), ". ./aws-env.sh\n");
   const std::map<std::string, int> one_each = {{"infra", 1}, {"swarm-1", 1}, {"swarm-2", 1}, {"swarm-3", 1}};
 
   SECTION("up, through throttling, eventual consistency and paginated describes, serves hello/v1 through HAProxy on the "
@@ -400,7 +385,7 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
         60s));
     CHECK(hosts.torn_down().size() == 4);
     for (const auto& [ns, done] : hosts.torn_down()) CHECK_FALSE(flotilla::netns::netns_exists(ns));
-    CHECK(lines_of("ps -eo args | grep -F '" + hosts.root().string() + "' | grep -v grep || true").empty());
+    CHECK(flotilla::test::proc::shell_output("ps -eo args | grep -F '" + hosts.root().string() + "' | grep -v grep || true").empty());
   }
 
   SECTION("up killed with SIGKILL while it creates instances leaves, after another up, exactly one instance per node") {

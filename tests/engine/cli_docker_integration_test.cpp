@@ -65,13 +65,7 @@ TEST_CASE("flotilla env points Debian's docker CLI at a netns node over TLS, and
   // The first node's address: slot 0, after the bridge's .1.
   const std::string docker_host = "tcp://" + subnet.substr(0, subnet.rfind('.')) + ".2:2376";
   std::ofstream(dir.path() / "topology.toml") << node_topology(subnet);
-  struct Down {
-    const fs::path& dir;
-    ~Down() {
-      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
-        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
-    }
-  } down{dir.path()};
+  const flotilla::test::proc::DownOnExit down(dir.path());
 
   const Shell up = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
   INFO(up.out << up.err);

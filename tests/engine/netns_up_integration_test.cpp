@@ -57,18 +57,7 @@ const std::string& net() {
   return prefix;
 }
 
-/// Runs `script` with sh in `dir`; $FLOTILLA, $TOPOLOGY, $SOURCE and $BIN are set. Safe to call
-/// from several threads at once (each call has its own files).
-Shell sh(const fs::path& dir, const std::string& script) {
-  static std::atomic<int> calls{0};
-  const std::string n = std::to_string(calls++);
-  const fs::path file = dir / ("script-" + n + ".sh"), out = dir / ("out-" + n + ".txt"), err = dir / ("err-" + n + ".txt");
-  std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nBIN=" << FLOTILLA_BINARY_DIR
-                      << "/bin\nSOURCE=" << FLOTILLA_SOURCE_DIR << "\nTOPOLOGY=" << (dir / "topology.toml").string() << "\n"
-                      << script << "\n";
-  const int status = std::system(("sh " + file.string() + " >" + out.string() + " 2>" + err.string() + " </dev/null").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
-}
+Shell sh(const fs::path& dir, const std::string& script) { return flotilla::test::proc::run_flotilla_script(dir, script); }
 
 /// configs/netns.toml on its own subnet and name; up to the first [[services]] when `nodes_only`.
 std::string topology(bool nodes_only) {
@@ -97,15 +86,6 @@ s::DockerEndpoint endpoint_of(const fs::path& dir, const std::string& node) {
   ep.tls.cert_file = (certs / "cert.pem").string();
   ep.tls.key_file = (certs / "key.pem").string();
   return ep;
-}
-
-std::string lines_of(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) ::pclose(p);
-  return out;
 }
 
 /// Pushes the images configs/netns.toml names to the lab's registry once, through infra's
@@ -177,18 +157,12 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   ScratchDir dir("flt-e2e");  // short: containerd's socket paths under it must fit 107 bytes
   const auto objects = [] {
     std::set<std::string> out;
-    std::istringstream in(lines_of("ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1; ip netns list | cut -d' ' -f1"));
+    std::istringstream in(flotilla::test::proc::shell_output("ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1; ip netns list | cut -d' ' -f1"));
     for (std::string line; std::getline(in, line);) out.insert(line);
     return out;
   };
   const std::set<std::string> before = objects();
-  struct Down {
-    const fs::path& dir;
-    ~Down() {
-      if (const Shell r = sh(dir, "$FLOTILLA down $TOPOLOGY -q"); r.code != 0)
-        flotilla::test::report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
-    }
-  } down{dir.path()};
+  const flotilla::test::proc::DownOnExit down(dir.path());
 
   std::ofstream(dir.path() / "topology.toml") << topology(true);
   const Shell nodes = sh(dir.path(), "$FLOTILLA up $TOPOLOGY -q");
@@ -197,7 +171,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   // What the driver made: the bridge, the veths and the namespaces. Each name carries the
   // cluster's tag, and the bridge holding the subnet's gateway is flt<tag>; objects of other
   // clusters and labs made meanwhile (tests running at the same time) are not ours to check.
-  std::string bridge = lines_of("ip -o -4 addr show to " + net() + ".1/32 | awk '{print $2}'");
+  std::string bridge = flotilla::test::proc::shell_output("ip -o -4 addr show to " + net() + ".1/32 | awk '{print $2}'");
   bridge.erase(bridge.find_last_not_of(" \n") + 1);
   INFO("the bridge on " << net() << ".1: " << bridge);
   REQUIRE(bridge.starts_with("flt"));
@@ -297,8 +271,8 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   REQUIRE(gone.code == 0);
   for (const auto& name : objects()) CHECK_FALSE(made.contains(name));
   // No dockerd, containerd, container shim or registry of the cluster runs, nothing stays mounted.
-  CHECK(lines_of("ps -eo args | grep -F '" + state_dir + "' | grep -v grep || true").empty());
-  CHECK(lines_of("grep -F '" + dir.path().string() + "' /proc/self/mounts || true").empty());
+  CHECK(flotilla::test::proc::shell_output("ps -eo args | grep -F '" + state_dir + "' | grep -v grep || true").empty());
+  CHECK(flotilla::test::proc::shell_output("grep -F '" + dir.path().string() + "' /proc/self/mounts || true").empty());
   // No node directory, certificate or state file: the state directory holds nothing.
   std::vector<std::string> left;
   if (fs::exists(state_dir))

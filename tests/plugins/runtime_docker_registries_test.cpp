@@ -248,10 +248,7 @@ image = "127.0.0.1:5999/private/web:1"
 port = 18210
 replicas = 1
 )";
-  struct Down {
-    const fs::path& dir;
-    ~Down() { (void)sh(dir, "$FLOTILLA down $TOPOLOGY -q"); }
-  } down{dir.path()};
+  const flotilla::test::proc::DownOnExit down(dir.path());
 
   const Shell plan = sh(dir.path(), "$FLOTILLA plan $TOPOLOGY --output json");
   INFO(plan.out << plan.err);

@@ -1,5 +1,7 @@
 #include "support/process_util.hpp"
 
+#include "support/cleanup_report.hpp"
+
 #include "flotilla/support/process.hpp"
 #include "flotilla/support/wait.hpp"
 
@@ -9,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -64,11 +68,28 @@ support::CommandResult run_tool(const std::string& name, const std::vector<std::
 }
 
 Shell run_flotilla_script(const fs::path& dir, const std::string& script) {
-  const fs::path file = dir / "script.sh", out = dir / "out.txt", err = dir / "err.txt";
-  std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nTOPOLOGY="
-                      << (dir / "topology.toml").string() << "\n" << script << "\n";
+  static std::atomic<int> calls{0};
+  const std::string n = std::to_string(calls++);
+  const fs::path file = dir / ("script-" + n + ".sh"), out = dir / ("out-" + n + ".txt"), err = dir / ("err-" + n + ".txt");
+  std::ofstream(file) << "cd " << dir.string() << "\nFLOTILLA=" << FLOTILLA_BINARY_DIR << "/bin/flotilla\nBIN=" << FLOTILLA_BINARY_DIR
+                      << "/bin\nSOURCE=" << FLOTILLA_SOURCE_DIR << "\nTOPOLOGY=" << (dir / "topology.toml").string() << "\n"
+                      << script << "\n";
   const int status = std::system(("sh " + file.string() + " >" + out.string() + " 2>" + err.string() + " </dev/null").c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+}
+
+std::string shell_output(const std::string& command) {
+  FILE* p = ::popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+  if (p) ::pclose(p);
+  return out;
+}
+
+DownOnExit::~DownOnExit() {
+  if (const Shell r = run_flotilla_script(dir_, prefix_ + "$FLOTILLA down \"$TOPOLOGY\" -q"); r.code != 0)
+    report_cleanup_failure("flotilla down exited " + std::to_string(r.code) + ": " + r.out + r.err);
 }
 
 Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& env_add, bool capture_stdout) {

@@ -62,9 +62,28 @@ struct Shell {
   std::string err;
 };
 
-/// Runs `script` with sh in `dir`, where the built `flotilla` is $FLOTILLA and
-/// `dir`/topology.toml is $TOPOLOGY; stdin is /dev/null.
+/// Runs `script` with sh in `dir`, where the built `flotilla` is $FLOTILLA, its directory $BIN,
+/// the source tree $SOURCE and `dir`/topology.toml $TOPOLOGY; stdin is /dev/null. Safe to call
+/// from several threads at once (each call has its own files in `dir`).
 Shell run_flotilla_script(const std::filesystem::path& dir, const std::string& script);
+
+/// What `command` (run by sh) printed on stdout; "" if it could not run.
+std::string shell_output(const std::string& command);
+
+/// Brings the test's cluster down when destroyed, failed or not: runs `prefix` (say, a line that
+/// sets the environment) and `$FLOTILLA down "$TOPOLOGY" -q` in `dir` with run_flotilla_script.
+/// A failed down is reported (report_cleanup_failure): it would leave processes behind.
+class DownOnExit {
+ public:
+  explicit DownOnExit(std::filesystem::path dir, std::string prefix = {}) : dir_(std::move(dir)), prefix_(std::move(prefix)) {}
+  ~DownOnExit();
+  DownOnExit(const DownOnExit&) = delete;
+  DownOnExit& operator=(const DownOnExit&) = delete;
+
+ private:
+  std::filesystem::path dir_;
+  std::string prefix_;
+};
 
 /// A process this test started with fork/exec. Killed (SIGKILL) and reaped when destroyed.
 class Child {
