@@ -228,15 +228,31 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
       id = std::stoll(leases[node].value("id", "0"));
       if (etcd.lease_ttl(id) <= 0) id = 0;  // expired: its node's keepalive died
     }
-    if (id == 0) {
-      id = etcd.lease_grant(ttl);
-      leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
-      state["leases"] = leases;
-      ctx.set_state(state);
-      ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
+    // A new lease lives `ttl` seconds before its keepalive first renews it; a keepalive slower
+    // to start than that (a container whose image is pulled, say) finds it gone. Then the
+    // lease is granted once more, to a keepalive that is by now quick to start.
+    for (int attempt = 0;; ++attempt) {
+      if (id == 0) {
+        id = etcd.lease_grant(ttl);
+        leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
+        state["leases"] = leases;
+        ctx.set_state(state);
+        ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
+      }
+      const json workload = keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id);
+      try {
+        (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
+      } catch (const std::exception&) {
+        if (etcd.lease_ttl(id) > 0) throw;  // not the lease: etcdctl exits at once when its lease is gone
+      }
+      if (etcd.lease_ttl(id) > 0) break;
+      if (attempt == 1)
+        throw std::runtime_error("the lease of node " + node + " expired before its keepalive renewed it, twice: `ttl` (" +
+                                 std::to_string(ttl) + " s) is shorter than the keepalive takes to start on that node; raise `ttl` in the "
+                                 "registrator's options and run up again");
+      ctx.warn("the lease of node " + node + " expired while its keepalive started (ttl " + std::to_string(ttl) + " s); granting another");
+      id = 0;
     }
-    const json workload = keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id);
-    (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
     lease_of[node] = id;
   }
   const json previous = leases;
