@@ -417,6 +417,25 @@ TEST_CASE("driver aws against a fake EC2 replaces an instance that is shutting d
   CHECK(s::read_text(lab.dir.path() / "state" / "aws" / "nodes" / "infra" / "generation") == "1\n");
 }
 
+TEST_CASE("driver aws against a fake EC2 gives up when every instance it launches comes back terminated, and says what to do",
+          "[plugins][driver_aws]") {
+  Lab lab;
+  const std::string id = flotilla::aws::cluster_id({{"name", "demo"}, {"state_dir", (lab.dir.path() / "state").string()}});
+  {
+    // The instances of generations 0 and 1 died at boot: their ClientTokens answer with them.
+    std::lock_guard lock(lab.cloud.mu);
+    lab.cloud.throttle_run_instances = 0;
+    for (int generation : {0, 1})
+      lab.cloud.instances["i-dead" + std::to_string(generation)] = {"terminated", {}, flotilla::aws::client_token(id, "infra", generation), "", "", ""};
+  }
+  const auto out = lab.call("create", "infra");
+  REQUIRE_FALSE(out.ok());
+  INFO(out.error);
+  for (const char* part : {"node infra", "keeps answering with terminated instances", "run up again"}) CHECK(out.error.find(part) != std::string::npos);
+  CHECK(count(lab.fake.calls(), "RunInstances") == 2);
+  CHECK(lab.cloud.instances.size() == 2);  // none launched besides
+}
+
 TEST_CASE("driver aws against a fake EC2 reads a damaged generation file as 0, says so, and still launches no second instance",
           "[plugins][driver_aws]") {
   Lab lab;

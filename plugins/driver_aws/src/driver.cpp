@@ -436,7 +436,9 @@ Instance launch_instance(Session& ss, Context& ctx, const std::string& node, con
     ctx.info("instance " + launched->id + " of node " + node + " is " + launched->state + "; starting a new one");
     ++generation;
   }
-  throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node + " keeps answering with terminated instances");
+  throw Error(FLT_ERROR, "driver aws: RunInstances for node " + node +
+                             " keeps answering with terminated instances; see why in the EC2 console (State transition reason), "
+                             "then run up again");
 }
 
 Instance wait_running(Session& ss, Context& ctx, const std::string& node, const std::string& id) {
