@@ -346,8 +346,7 @@ TEST_CASE("flotilla up configs/aws.toml against an EC2 stand-in that boots a net
     const Shell repair = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
     INFO(repair.out << repair.err << "\ninstances: " << hosts.errors());
     REQUIRE(repair.code == 0);
-    const auto calls = fake.calls();
-    CHECK(std::count_if(calls.begin(), calls.end(), [](const FakeEc2::Params& p) { return p.at("Action") == "StartInstances"; }) == 1);
+    CHECK(fake.calls_of("StartInstances") == 1);
     {
       std::lock_guard lock(cloud.mu);
       CHECK(cloud.instances.size() == 4);  // started, not replaced

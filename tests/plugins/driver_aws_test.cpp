@@ -85,10 +85,6 @@ void use_fake_credentials(ScopedEnv& env, const fs::path& dir) {
 }
 
 
-int count(const std::vector<FakeEc2::Params>& calls, const std::string& action) {
-  return static_cast<int>(std::count_if(calls.begin(), calls.end(), [&](const auto& p) { return p.at("Action") == action; }));
-}
-
 const std::set<std::string> kCreatingActions = {"ImportKeyPair", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances",
                                                 "StartInstances", "CreateTags"};
 
@@ -142,10 +138,10 @@ TEST_CASE("driver aws against a fake EC2 creates a 2-node cluster with one key p
   }
   const auto calls = lab.fake.calls();
   CHECK(lab.fake.bad_signatures() == 0);
-  CHECK(count(calls, "ImportKeyPair") == 1);
-  CHECK(count(calls, "CreateSecurityGroup") == 1);
-  CHECK(count(calls, "AuthorizeSecurityGroupIngress") == 1);
-  CHECK(count(calls, "RunInstances") == 3);  // the first was throttled and retried with its ClientToken
+  CHECK(lab.fake.calls_of("ImportKeyPair") == 1);
+  CHECK(lab.fake.calls_of("CreateSecurityGroup") == 1);
+  CHECK(lab.fake.calls_of("AuthorizeSecurityGroupIngress") == 1);
+  CHECK(lab.fake.calls_of("RunInstances") == 3);  // the first was throttled and retried with its ClientToken
   CHECK(lab.cloud.instances.size() == 2);
   CHECK(lab.cloud.keys.size() == 1);
   CHECK(lab.cloud.groups.size() == 1);
@@ -220,7 +216,7 @@ TEST_CASE("driver aws against a fake EC2 reports a stopped or terminated instanc
   lab.cloud.instances[first].state = "stopped";  // stopped behind Flotilla's back
   CHECK(lab.call("inspect", "infra").result.at("state") == "stopped");
   REQUIRE(lab.call("create", "infra").ok());
-  CHECK(count(lab.fake.calls(), "StartInstances") == 1);
+  CHECK(lab.fake.calls_of("StartInstances") == 1);
   CHECK(lab.cloud.instances.size() == 1);
   CHECK(lab.call("inspect", "infra").result.at("state") == "running");
 
@@ -379,8 +375,8 @@ TEST_CASE("driver aws against a fake EC2 waits for an instance that is stopping 
   const auto out = lab.call("create", "infra");
   INFO(out.describe());
   REQUIRE(out.ok());
-  CHECK(count(lab.fake.calls(), "StartInstances") == 1);
-  CHECK(count(lab.fake.calls(), "RunInstances") == 2);  // the first create's throttled one and its retry; none now
+  CHECK(lab.fake.calls_of("StartInstances") == 1);
+  CHECK(lab.fake.calls_of("RunInstances") == 2);  // the first create's throttled one and its retry; none now
   CHECK(lab.cloud.instances.size() == 1);
   CHECK(lab.cloud.instances[first].state == "running");
   CHECK(out.result.at("data").at("instance_id") == first);
@@ -406,7 +402,7 @@ TEST_CASE("driver aws against a fake EC2 replaces an instance that is shutting d
   REQUIRE(out.ok());
   // Not adopted and not started: its ClientToken (generation 0) names it, so RunInstances answers
   // with it once more, and generation 1 gets the replacement.
-  CHECK(count(lab.fake.calls(), "StartInstances") == 0);
+  CHECK(lab.fake.calls_of("StartInstances") == 0);
   REQUIRE(lab.cloud.instances.size() == 2);
   const auto& [replacement_id, replacement] = *std::prev(lab.cloud.instances.end());
   CHECK(replacement_id != first);
@@ -432,7 +428,7 @@ TEST_CASE("driver aws against a fake EC2 gives up when every instance it launche
   REQUIRE_FALSE(out.ok());
   INFO(out.error);
   for (const char* part : {"node infra", "keeps answering with terminated instances", "run up again"}) CHECK(out.error.find(part) != std::string::npos);
-  CHECK(count(lab.fake.calls(), "RunInstances") == 2);
+  CHECK(lab.fake.calls_of("RunInstances") == 2);
   CHECK(lab.cloud.instances.size() == 2);  // none launched besides
 }
 
@@ -478,7 +474,7 @@ TEST_CASE("driver aws against a fake EC2 retries deleting the security group whi
     const auto out = lab.call("destroy", "infra");
     INFO(out.describe());
     REQUIRE(out.ok());
-    CHECK(count(lab.fake.calls(), "DeleteSecurityGroup") == 2);
+    CHECK(lab.fake.calls_of("DeleteSecurityGroup") == 2);
     CHECK(lab.cloud.groups.empty());
     CHECK(lab.cloud.keys.empty());
     CHECK(lab.cloud.instances.begin()->second.state == "terminated");
@@ -491,8 +487,8 @@ TEST_CASE("driver aws against a fake EC2 retries deleting the security group whi
     CHECK_FALSE(out.ok());
     CHECK(out.error.find("security group " + group + " is still in use (resource " + group + " has a dependent object); run down again") !=
           std::string::npos);
-    CHECK(count(lab.fake.calls(), "DeleteSecurityGroup") >= 1);
-    CHECK(count(lab.fake.calls(), "DeleteKeyPair") == 0);  // the key pair waits for the next down
+    CHECK(lab.fake.calls_of("DeleteSecurityGroup") >= 1);
+    CHECK(lab.fake.calls_of("DeleteKeyPair") == 0);  // the key pair waits for the next down
     CHECK(lab.cloud.groups.count(group) == 1);
     CHECK(lab.cloud.keys.size() == 1);
     // Once the group is free, down again finishes the job.

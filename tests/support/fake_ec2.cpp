@@ -158,6 +158,11 @@ std::vector<FakeEc2::Params> FakeEc2::calls() const {
   return calls_;
 }
 
+int FakeEc2::calls_of(const std::string& action) const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(std::count_if(calls_.begin(), calls_.end(), [&](const Params& p) { return p.at("Action") == action; }));
+}
+
 ServedResponse FakeEc2::handle(const ServedRequest& r) {
   if (const std::string p = signature_problem(r); !p.empty()) {
     ++bad_signatures_;

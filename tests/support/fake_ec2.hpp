@@ -53,6 +53,8 @@ class FakeEc2 {
   explicit FakeEc2(Script script);
   [[nodiscard]] std::string url() const { return server_.url() + "/"; }
   [[nodiscard]] std::vector<Params> calls() const;
+  /// How many of those were `action` ("RunInstances").
+  [[nodiscard]] int calls_of(const std::string& action) const;
   [[nodiscard]] int bad_signatures() const { return bad_signatures_.load(); }
 
  private:

@@ -60,6 +60,19 @@ struct FakeEc2Cloud {
   ServedResponse operator()(const FakeEc2::Params& p, int call);
 
  private:
+  // One handler per action, called with `mu` held; `a` is the action's name.
+  ServedResponse describe_images(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse describe_instance_type_offerings(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse describe_key_pairs(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse import_key_pair(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse describe_security_groups(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse create_security_group(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse authorize_security_group_ingress(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse delete_security_group(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse delete_key_pair(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse run_instances(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse describe_instances(const FakeEc2::Params& p, const std::string& a);
+  ServedResponse start_or_terminate_instances(const FakeEc2::Params& p, const std::string& a);
   void advance(const std::string& id, bool by_id);
   std::string instance_xml(const std::string& id);
 };
