@@ -18,7 +18,9 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <string>
@@ -62,7 +64,7 @@ Run run(const std::vector<std::string>& argv, const fs::path& scratch, int timeo
   return r;
 }
 
-/// Flotilla installed into a scratch prefix, and the greeter addon built against it.
+/// Flotilla installed into a scratch prefix, and the example plugins built from it.
 struct Installed {
   ScratchDir dir{"flotilla-sdk"};
   fs::path prefix = dir.path() / "prefix";
@@ -70,51 +72,48 @@ struct Installed {
   fs::path greeter10 = dir.path() / "greeter-sdk-1.0-build";
   fs::path sandbox = dir.path() / "sandbox-build";
   fs::path flotilla = prefix / "bin" / "flotilla";
+  std::set<std::string> built;
 };
 
-/// Installs and builds once per test process; every failure is a failed REQUIRE with output.
-const Installed& installed() {
+/// The example plugins: the greeter addon against the installed prefix, the greeter as written
+/// for SDK 1.0 against the 1.0 headers kept as test data, and the guide's sandbox driver.
+enum class Example { greeter, greeter10, sandbox };
+
+/// Configures (only the installed prefix: no package registry, no build tree) and builds one
+/// example into `build`; a failure is a failed REQUIRE with the output.
+void build_example(const Installed& inst, const std::string& source, const fs::path& build, bool with_prefix) {
+  std::vector<std::string> configure = {FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/" + source, "-B",
+                                        build.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON",
+                                        "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"};
+  if (with_prefix) configure.push_back("-DCMAKE_PREFIX_PATH=" + inst.prefix.string());
+  const Run configured = run(configure, inst.dir.path(), 300);
+  INFO(configured.both());
+  REQUIRE(configured.code == 0);
+  const Run built = run({FLOTILLA_CMAKE_COMMAND, "--build", build.string(), "-j2"}, inst.dir.path(), 600);
+  INFO(built.both());
+  REQUIRE(built.code == 0);
+}
+
+/// Installs once per test process, and builds `examples` the first time a test asks for them
+/// (each test case runs in its own process under ctest, so each builds only what it uses).
+const Installed& installed(std::initializer_list<Example> examples) {
   static std::unique_ptr<Installed> inst;
-  if (inst) return *inst;
-  auto fresh = std::make_unique<Installed>();
-  const fs::path scratch = fresh->dir.path();
-
-  const Run install = run({FLOTILLA_CMAKE_COMMAND, "--install", FLOTILLA_BINARY_DIR, "--prefix", fresh->prefix.string()}, scratch, 300);
-  INFO(install.both());
-  REQUIRE(install.code == 0);
-
-  // Only the installed prefix: no package registry, no build tree.
-  const Run configure = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/greeter", "-B",
-                             fresh->greeter.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_PREFIX_PATH=" + fresh->prefix.string(),
-                             "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"},
-                            scratch, 300);
-  INFO(configure.both());
-  REQUIRE(configure.code == 0);
-  const Run build = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter.string(), "-j2"}, scratch, 600);
-  INFO(build.both());
-  REQUIRE(build.code == 0);
-
-  // The greeter as written for SDK 1.0, against the 1.0 headers kept as test data.
-  const Run configure10 = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sdk-1.0", "-B",
-                               fresh->greeter10.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON",
-                               "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"},
-                              scratch, 300);
-  INFO(configure10.both());
-  REQUIRE(configure10.code == 0);
-  const Run build10 = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->greeter10.string(), "-j2"}, scratch, 600);
-  INFO(build10.both());
-  REQUIRE(build10.code == 0);
-  // The sandbox driver of the guide's driver example, against the installed package too.
-  const Run configure_sandbox = run({FLOTILLA_CMAKE_COMMAND, "-S", std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sandbox", "-B",
-                                     fresh->sandbox.string(), "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_PREFIX_PATH=" + fresh->prefix.string(),
-                                     "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON"},
-                                    scratch, 300);
-  INFO(configure_sandbox.both());
-  REQUIRE(configure_sandbox.code == 0);
-  const Run build_sandbox = run({FLOTILLA_CMAKE_COMMAND, "--build", fresh->sandbox.string(), "-j2"}, scratch, 600);
-  INFO(build_sandbox.both());
-  REQUIRE(build_sandbox.code == 0);
-  inst = std::move(fresh);
+  if (!inst) {
+    auto fresh = std::make_unique<Installed>();
+    const Run install = run({FLOTILLA_CMAKE_COMMAND, "--install", FLOTILLA_BINARY_DIR, "--prefix", fresh->prefix.string()},
+                            fresh->dir.path(), 300);
+    INFO(install.both());
+    REQUIRE(install.code == 0);
+    inst = std::move(fresh);
+  }
+  for (const Example e : examples) {
+    const auto [source, build, with_prefix] = e == Example::greeter     ? std::tuple{"greeter", inst->greeter, true}
+                                              : e == Example::greeter10 ? std::tuple{"sdk-1.0", inst->greeter10, false}
+                                                                        : std::tuple{"sandbox", inst->sandbox, true};
+    if (inst->built.contains(source)) continue;
+    build_example(*inst, source, build, with_prefix);
+    inst->built.insert(source);
+  }
   return *inst;
 }
 
@@ -163,7 +162,7 @@ std::string net_prefix() { return flotilla::test::resources::process_subnet("clu
 }  // namespace
 
 TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tree addon", "[integration][sdk]") {
-  const Installed& inst = installed();
+  const Installed& inst = installed({Example::greeter});
 
   SECTION("the installed tree has the CLI, the plugins, the sample service, the headers and the CMake package") {
     for (const char* rel : {"bin/flotilla", "bin/flotilla-hello", "lib/flotilla/plugins/driver_local.so",
@@ -322,7 +321,7 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
 }
 
 TEST_CASE("sdk: the installed CLI refuses a misspelt or out-of-range greeter option at validate", "[integration][sdk]") {
-  const Installed& inst = installed();
+  const Installed& inst = installed({Example::greeter});
   ScratchDir work("flotilla-sdk-validate");
   const fs::path topo = work.path() / "topology.toml";
   const fs::path state_dir = work.path() / "state";
@@ -368,7 +367,7 @@ TEST_CASE("sdk: the installed CLI refuses a misspelt or out-of-range greeter opt
 }
 
 TEST_CASE("sdk: a greeter built against the SDK 1.0 headers loads and runs in this engine", "[integration][sdk]") {
-  const Installed& inst = installed();
+  const Installed& inst = installed({Example::greeter10});
   // It was built from the 1.0 copy of the headers only.
   const std::string commands = flotilla::test::proc::read_text(inst.greeter10 / "compile_commands.json");
   CHECK(commands.find(std::string(FLOTILLA_SOURCE_DIR) + "/tests/sdk/sdk-1.0/include") != std::string::npos);
@@ -439,7 +438,7 @@ std::string sandbox_topology(const std::string& network, const std::string& owne
 }  // namespace
 
 TEST_CASE("sdk: the guide's sandbox driver, built out of tree, creates and removes a cluster's nodes", "[integration][sdk]") {
-  const Installed& inst = installed();
+  const Installed& inst = installed({Example::sandbox});
   ScratchDir work("flotilla-sdk-sandbox");
   const fs::path topo = work.path() / "topology.toml";
   const fs::path state_dir = work.path() / "state";
