@@ -65,6 +65,46 @@ TEST_CASE("docker runtime: a workload becomes a container config with ports on t
   CHECK_THROWS_WITH(rt::endpoint_of({{"name", "n1"}}), Catch::Contains("node n1") && Catch::Contains("runtime_config.host"));
 }
 
+TEST_CASE("docker runtime: privileged, devices, a mapped port and bind mounts that create their source",
+          "[plugins][docker-runtime]") {
+  const json node = {{"name", "swarm-1"}, {"address", "10.214.0.3"}, {"runtime_config", {{"host", "unix:///x.sock"}}}};
+  json w = web_workload("addon-m-cadvisor", 8080, "hi");
+  // Without the new fields nothing new appears, so every existing container keeps its spec hash.
+  const json plain = rt::container_config(node, w, "lab");
+  CHECK_FALSE(plain["HostConfig"].contains("Privileged"));
+  CHECK_FALSE(plain["HostConfig"].contains("Devices"));
+  CHECK_FALSE(plain["HostConfig"].contains("Binds"));
+
+  w["ports"] = {{{"container", 8080}, {"host", 8081}}};
+  w["privileged"] = true;
+  w["devices"] = {"/dev/kmsg"};
+  w["mounts"] = {{{"source", "/"}, {"target", "/rootfs"}, {"read_only", true}, {"create_source", true}},
+                 {{"source", "/var/run"}, {"target", "/var/run"}, {"create_source", true}},
+                 {{"source", "/srv/data"}, {"target", "/data"}}};
+  CHECK(rt::workload_errors(w).empty());
+  const json c = rt::container_config(node, w, "lab");
+  CHECK(c["ExposedPorts"].contains("8080/tcp"));
+  CHECK(c["HostConfig"]["PortBindings"]["8080/tcp"][0] == json{{"HostIp", "10.214.0.3"}, {"HostPort", "8081"}});
+  CHECK(c["HostConfig"]["Privileged"] == true);
+  CHECK(c["HostConfig"]["Devices"] == json::array({{{"PathOnHost", "/dev/kmsg"}, {"PathInContainer", "/dev/kmsg"}, {"CgroupPermissions", "rwm"}}}));
+  CHECK(c["HostConfig"]["Binds"] == json::array({"/:/rootfs:ro", "/var/run:/var/run:rw"}));
+  REQUIRE(c["HostConfig"]["Mounts"].size() == 1);
+  CHECK(c["HostConfig"]["Mounts"][0]["Target"] == "/data");
+
+  json bad = w;
+  bad["privileged"] = "yes";
+  bad["devices"] = {"kmsg"};
+  bad["ports"] = {{{"container", 8080}}};
+  const auto errors = rt::workload_errors(bad);
+  REQUIRE(errors.size() == 3);
+  CHECK_THAT(errors[0], Catch::Contains("addon-m-cadvisor") && Catch::Contains("`ports`"));
+  CHECK_THAT(errors[1], Catch::Contains("`privileged`"));
+  CHECK_THAT(errors[2], Catch::Contains("`devices`") && Catch::Contains("/dev/kmsg"));
+  json volume = w;
+  volume["mounts"] = {{{"source", "data"}, {"target", "/data"}, {"create_source", true}}};
+  CHECK_THROWS_WITH(rt::container_config(node, volume, "lab"), Catch::Contains("addon-m-cadvisor") && Catch::Contains("create_source"));
+}
+
 TEST_CASE("docker runtime on real dockerd: start, no-op restart, replace on change, recreate after removal, signal, stop",
           "[plugins][docker-runtime][docker][integration]") {
   auto* lab = DockerLab::get();

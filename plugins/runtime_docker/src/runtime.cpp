@@ -7,7 +7,9 @@
 #include <flotilla/support/request.hpp>
 #include <flotilla/support/wait.hpp>
 
+#include <optional>
 #include <regex>
+#include <utility>
 
 namespace flotilla::docker_runtime {
 namespace {
@@ -87,16 +89,38 @@ void add_resources(json& host, const json& resources, const std::string& name) {
   }
 }
 
-json mounts_of(const json& mounts, const std::string& name) {
-  json out = json::array();
-  if (!mounts.is_array()) return out;
-  for (const json& m : mounts) {
-    const std::string source = str_or(m, "source"), target = str_or(m, "target");
-    if (target.empty() || target.front() != '/') throw Invalid("workload " + name + ": every mount needs an absolute `target`");
-    const std::string type = str_or(m, "type", source.starts_with("/") ? "bind" : "volume");
-    out.push_back({{"Type", type}, {"Source", source}, {"Target", target}, {"ReadOnly", m.value("read_only", false)}});
+/// Mounts go to HostConfig.Mounts, except those with `create_source`, which go to
+/// HostConfig.Binds: only that form creates a missing source directory on the node, as
+/// `docker run --volume` does (the Mounts API refuses a missing source before API 1.42).
+void add_mounts(json& host, const json& mounts, const std::string& name) {
+  json out = json::array(), binds = json::array();
+  if (mounts.is_array()) {
+    for (const json& m : mounts) {
+      const std::string source = str_or(m, "source"), target = str_or(m, "target");
+      if (target.empty() || target.front() != '/') throw Invalid("workload " + name + ": every mount needs an absolute `target`");
+      const std::string type = str_or(m, "type", source.starts_with("/") ? "bind" : "volume");
+      const bool read_only = m.value("read_only", false);
+      if (m.value("create_source", false)) {
+        if (type != "bind" || !source.starts_with("/"))
+          throw Invalid("workload " + name + ": mount " + target + " has `create_source` but is not a bind mount of an absolute `source`");
+        binds.push_back(source + ":" + target + (read_only ? ":ro" : ":rw"));
+        continue;
+      }
+      out.push_back({{"Type", type}, {"Source", source}, {"Target", target}, {"ReadOnly", read_only}});
+    }
   }
-  return out;
+  host["Mounts"] = out;
+  if (!binds.empty()) host["Binds"] = binds;
+}
+
+/// A `ports` entry: a number (the same port in the container and on the node's address) or
+/// {container, host}.
+std::optional<std::pair<int, int>> port_pair(const json& p) {
+  const auto valid = [](const json& v) { return v.is_number_integer() && v.get<int>() > 0 && v.get<int>() < 65536; };
+  if (valid(p)) return std::pair{p.get<int>(), p.get<int>()};
+  if (p.is_object() && p.size() == 2 && p.contains("container") && p.contains("host") && valid(p["container"]) && valid(p["host"]))
+    return std::pair{p["container"].get<int>(), p["host"].get<int>()};
+  return std::nullopt;
 }
 
 /// True when Flotilla made the container.
@@ -133,9 +157,15 @@ std::vector<std::string> workload_errors(const json& w) {
   if (w.contains("cmd") && !(w["cmd"].is_array() && std::all_of(w["cmd"].begin(), w["cmd"].end(), [](const json& a) { return a.is_string(); })))
     errors.push_back("workload " + name + ": `cmd` must be an array of strings");
   if (w.contains("ports") && !(w["ports"].is_array() && std::all_of(w["ports"].begin(), w["ports"].end(), [](const json& p) {
-        return p.is_number_integer() && p.get<int>() > 0 && p.get<int>() < 65536;
+        return port_pair(p).has_value();
       })))
-    errors.push_back("workload " + name + ": `ports` must be an array of port numbers");
+    errors.push_back("workload " + name + ": `ports` must be an array of port numbers or {\"container\": PORT, \"host\": PORT} tables");
+  if (w.contains("privileged") && !w["privileged"].is_boolean())
+    errors.push_back("workload " + name + ": `privileged` must be true or false");
+  if (w.contains("devices") && !(w["devices"].is_array() && std::all_of(w["devices"].begin(), w["devices"].end(), [](const json& d) {
+        return d.is_string() && d.get<std::string>().starts_with("/dev/");
+      })))
+    errors.push_back("workload " + name + ": `devices` must be an array of device paths on the node, e.g. [\"/dev/kmsg\"]");
   if (const std::string net = str_or(w, "network"); !net.empty() && net != "host" && net != "bridge")
     errors.push_back("workload " + name + ": `network` must be \"host\" or \"bridge\" (the default), not \"" + net + "\"");
   return errors;
@@ -152,15 +182,24 @@ json container_config(const json& node, const json& w, const std::string& cluste
   env.push_back("FLOTILLA_WORKLOAD=" + name);
   json exposed = json::object(), bindings = json::object();
   for (const json& p : w.value("ports", json::array())) {
-    const std::string key = std::to_string(p.get<int>()) + "/tcp";
+    const auto pair = port_pair(p);
+    if (!pair) throw Invalid("workload " + name + ": bad `ports` entry " + p.dump());
+    const std::string key = std::to_string(pair->first) + "/tcp";
     exposed[key] = json::object();
-    bindings[key] = json::array({{{"HostIp", address}, {"HostPort", std::to_string(p.get<int>())}}});
+    bindings[key] = json::array({{{"HostIp", address}, {"HostPort", std::to_string(pair->second)}}});
   }
-  json mounts = mounts_of(w.value("mounts", json::array()), name);
-  if (json files = owner_files_mount(cluster, str_or(w, "owner")); !files.is_null()) mounts.push_back(std::move(files));
-  json host = {{"PortBindings", bindings},
-               {"RestartPolicy", {{"Name", str_or(w, "restart", "unless-stopped")}}},
-               {"Mounts", mounts}};
+  json host = {{"PortBindings", bindings}, {"RestartPolicy", {{"Name", str_or(w, "restart", "unless-stopped")}}}};
+  add_mounts(host, w.value("mounts", json::array()), name);
+  if (json files = owner_files_mount(cluster, str_or(w, "owner")); !files.is_null()) host["Mounts"].push_back(std::move(files));
+  // Set only when asked for, so the spec hash of every other workload stays what it was.
+  if (w.value("privileged", false)) host["Privileged"] = true;
+  if (const json devices = w.value("devices", json::array()); devices.is_array() && !devices.empty()) {
+    host["Devices"] = json::array();
+    for (const json& d : devices) {
+      if (!d.is_string()) throw Invalid("workload " + name + ": `devices` must be an array of device paths");
+      host["Devices"].push_back({{"PathOnHost", d}, {"PathInContainer", d}, {"CgroupPermissions", "rwm"}});
+    }
+  }
   // `network: "host"`: the container shares the node's network (its address, its routes to
   // other nodes); ports are then bound by the program itself, not published.
   if (str_or(w, "network") == "host") {

@@ -29,8 +29,9 @@ inline constexpr const char* kSpecHashLabel = "io.flotilla.spec-hash";
 [[nodiscard]] support::DockerEndpoint endpoint_of(const sdk::json& node);
 
 /// The Engine API container config for `workload` on `node`: image, cmd, env, ports published
-/// on the node's address, mounts, restart policy, resource limits and the ownership labels
-/// (without the spec hash). Throws sdk::Invalid naming the workload for a bad field.
+/// on the node's address, mounts, restart policy, resource limits, `privileged`, `devices` and
+/// the ownership labels (without the spec hash). Throws sdk::Invalid naming the workload for a
+/// bad field.
 [[nodiscard]] sdk::json container_config(const sdk::json& node, const sdk::json& workload, const std::string& cluster);
 
 /// The labels of an inspected container ({} when it has none).
