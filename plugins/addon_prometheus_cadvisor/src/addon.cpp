@@ -1,5 +1,6 @@
-// Addon prometheus-cadvisor: Prometheus on one node, an exporter on every chosen node
-// (node_exporter, a process or a container of the node), and scrape targets that follow
+// Addon prometheus-cadvisor: Prometheus on one node, exporters on every chosen node
+// (node_exporter as a process or a container, cAdvisor in a container on Docker nodes, as
+// option `exporter` says), and scrape targets that follow
 // the cluster through file_sd files, so nodes and instances come and go without a reload.
 //
 // Changes that need a new configuration (a job appears or goes, the scrape interval changes)
@@ -178,11 +179,19 @@ json PrometheusCadvisor::apply(Context& ctx, const json& request) {
   std::set<std::pair<std::string, std::string>> wanted{{prom_name, prom::kPrometheusWorkload}};
   for (const json* node : prom::exporter_nodes(request, o)) {
     const std::string name = str_or(*node, "name");
-    const json workload = prom::exporter_workload(*node, o);
-    ctx.progress("exporter " + workload["name"].get<std::string>() + " on " + name);
-    (void)ctx.runtime(json{{"op", "start"}, {"node", name}, {"workload", workload}});
-    wanted.insert({name, workload["name"].get<std::string>()});
+    for (const json& workload : prom::node_workloads(*node, o)) {
+      ctx.progress("exporter " + workload["name"].get<std::string>() + " on " + name);
+      (void)ctx.runtime(json{{"op", "start"}, {"node", name}, {"workload", workload}});
+      wanted.insert({name, workload["name"].get<std::string>()});
+    }
   }
+  if (const auto kept = prom::nodes_without_cadvisor(request, o); !kept.empty()) {
+    std::string names;
+    for (const auto& n : kept) names += (names.empty() ? "" : ", ") + n;
+    ctx.warn("exporter = \"" + o.exporter + "\": node(s) " + names +
+             " run the process runtime, where cAdvisor (a container) cannot run; they keep node_exporter");
+  }
+  // Exporters no longer wanted (exporter changed, a node left the roles) go with their targets.
   stop_unwanted(ctx, wanted);
 
   // Targets: one file_sd file per job. put_file replaces a file atomically, which is what

@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 namespace flotilla::addons::prometheus {
 namespace {
@@ -59,7 +60,14 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .string("node_exporter_bin", &Options::node_exporter_bin, "node_exporter binary on process-runtime nodes")
           .integer("ready_timeout_s", &Options::ready_timeout_s,
                    "How long to wait for Prometheus to report ready after a start")
-          .min(1);
+          .min(1)
+          .string("exporter", &Options::exporter,
+                  "What Docker nodes run: node-exporter, cadvisor or both (process nodes always run node_exporter)")
+          .one_of({"node-exporter", "cadvisor", "both"})
+          .string("cadvisor_image", &Options::cadvisor_image,
+                  "cAdvisor image for Docker nodes (as gcr.io/cadvisor/cadvisor or ghcr.io/google/cadvisor: its entrypoint is cadvisor, on port 8080)")
+          .integer("cadvisor_port", &Options::cadvisor_port, "Port on each Docker node's address where cAdvisor's 8080 is published")
+          .range(1, 65535);
   return map;
 }
 
@@ -114,6 +122,46 @@ json exporter_workload(const json& node, const Options& o) {
   }
   throw std::invalid_argument("node " + str_or(node, "name") + " uses runtime \"" + runtime +
                               "\"; prometheus-cadvisor runs exporters only on the process and docker runtimes");
+}
+
+json cadvisor_workload(const json& node, const Options& o) {
+  const std::string runtime = str_or(node, "runtime", "process");
+  if (runtime != "docker")
+    throw std::invalid_argument("node " + str_or(node, "name") + " uses runtime \"" + runtime +
+                                "\"; cAdvisor runs only in a container on a Docker node");
+  // The README's `--volume=SRC:DST:ro` lines. --volume creates a missing source directory (a
+  // host without /dev/disk, say), so the mounts ask the runtime for the same.
+  static const std::vector<std::pair<std::string, std::string>> kMounts = {
+      {"/", "/rootfs"}, {"/var/run", "/var/run"}, {"/sys", "/sys"}, {"/var/lib/docker", "/var/lib/docker"}, {"/dev/disk", "/dev/disk"}};
+  json mounts = json::array();
+  for (const auto& [source, target] : kMounts)
+    mounts.push_back({{"source", source}, {"target", target}, {"type", "bind"}, {"read_only", true}, {"create_source", true}});
+  // Bridged with the port published, as the README runs it: the image's own HEALTHCHECK asks
+  // localhost:8080, so the container keeps that port and the node's address maps it. The image's
+  // entrypoint and flags stay as they are.
+  return json{{"name", kCadvisorWorkload},
+              {"image", o.cadvisor_image},
+              {"env", json::object()},
+              {"ports", json::array({json{{"container", kCadvisorContainerPort}, {"host", o.cadvisor_port}}})},
+              {"mounts", mounts},
+              {"privileged", true},
+              {"devices", json::array({"/dev/kmsg"})}};
+}
+
+std::vector<json> node_workloads(const json& node, const Options& o) {
+  if (str_or(node, "runtime", "process") != "docker") return {exporter_workload(node, o)};
+  std::vector<json> out;
+  if (wants_node_exporter(o)) out.push_back(exporter_workload(node, o));
+  if (wants_cadvisor(o)) out.push_back(cadvisor_workload(node, o));
+  return out;
+}
+
+std::vector<std::string> nodes_without_cadvisor(const json& request, const Options& o) {
+  std::vector<std::string> out;
+  if (!wants_cadvisor(o)) return out;
+  for (const json* n : exporter_nodes(request, o))
+    if (str_or(*n, "runtime", "process") == "process") out.push_back(str_or(*n, "name"));
+  return out;
 }
 
 json prometheus_workload(const json& node, const Options& o, const std::string& config_path, const std::string& data_dir) {
@@ -194,15 +242,22 @@ std::vector<Job> desired_jobs(const json& request, const Options& o) {
   add(std::move(self));
 
   Job node_job{.name = "node"};
+  Job cadvisor_job{.name = "cadvisor"};
   for (const json* n : exporter_nodes(request, o)) {
-    if (!runtime_supported(str_or(*n, "runtime", "process"))) continue;
+    const std::string runtime = str_or(*n, "runtime", "process");
+    if (!runtime_supported(runtime)) continue;
     std::map<std::string, std::string> labels{{"node", str_or(*n, "name")}};
     if (const auto group = str_or(*n, "group"); !group.empty()) labels["group"] = group;
-    node_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), labels});
+    if (runtime == "process" || wants_node_exporter(o))
+      node_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), labels});
+    if (runtime == "docker" && wants_cadvisor(o))
+      cadvisor_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.cadvisor_port), labels});
   }
-  // The node job stays even when empty, so the configuration does not change as the first
-  // exporter node joins.
+  // The node job stays even when empty, and so does the cadvisor job while cAdvisor is asked
+  // for, so the configuration does not change as the first exporter node joins; without
+  // cAdvisor there is no cadvisor job, so existing configurations stay as they were.
   add(std::move(node_job));
+  if (wants_cadvisor(o)) add(std::move(cadvisor_job));
 
   if (request.contains("addons") && request["addons"].is_object()) {
     // std::map iteration gives the addons sorted by name, so the order is stable across runs.
@@ -316,20 +371,29 @@ std::vector<OptionError> validate_request(const json& request) {
   }
   // Ports this addon binds, per node, against each other and against the service instances
   // already placed there: a clash would only show later as a component that cannot bind.
-  std::map<std::string, std::map<int, std::string>> used;  // node -> port -> what
+  struct Use {
+    std::string what;
+    std::string key;  // the option that sets the port
+  };
+  std::map<std::string, std::map<int, Use>> used;  // node -> port -> what
   try {
-    used[str_or(prometheus_node(request), "name")][o.port] = "Prometheus (option port)";
+    used[str_or(prometheus_node(request), "name")][o.port] = {"Prometheus (option port)", "port"};
   } catch (const std::exception&) {
   }
   for (const json* n : exporter_nodes(request, o)) {
-    const int port = o.exporter_port;
-    const std::string what = "node_exporter (option exporter_port)";
+    const std::string runtime = str_or(*n, "runtime", "process");
+    std::vector<std::pair<int, Use>> wanted;
+    if (runtime != "docker" || wants_node_exporter(o))
+      wanted.push_back({o.exporter_port, {"node_exporter (option exporter_port)", "exporter_port"}});
+    if (runtime == "docker" && wants_cadvisor(o)) wanted.push_back({o.cadvisor_port, {"cAdvisor (option cadvisor_port)", "cadvisor_port"}});
     auto& ports = used[str_or(*n, "name")];
-    if (auto it = ports.find(port); it != ports.end())
-      errors.push_back({"exporter_port", what + " and " + it->second + " both use port " + std::to_string(port) + " on node " +
-                                             str_or(*n, "name") + "; give them different ports"});
-    else
-      ports[port] = what;
+    for (auto& [port, use] : wanted) {
+      if (auto it = ports.find(port); it != ports.end())
+        errors.push_back({use.key, use.what + " and " + it->second.what + " both use port " + std::to_string(port) + " on node " +
+                                       str_or(*n, "name") + "; give them different ports"});
+      else
+        ports[port] = std::move(use);
+    }
   }
   if (request.contains("services") && request["services"].is_array()) {
     for (const auto& svc : request["services"]) {
@@ -340,8 +404,8 @@ std::vector<OptionError> validate_request(const json& request) {
         if (node_it == used.end()) continue;
         const auto it = node_it->second.find(inst["port"].get<int>());
         if (it == node_it->second.end()) continue;
-        const std::string key = it->second.find("option port)") != std::string::npos ? "port" : "exporter_port";
-        errors.push_back({key, it->second + " uses port " + std::to_string(it->first) + " on node " + node_it->first + ", where " +
+        const std::string& key = it->second.key;
+        errors.push_back({key, it->second.what + " uses port " + std::to_string(it->first) + " on node " + node_it->first + ", where " +
                                    str_or(inst, "id", str_or(svc, "name")) + " already listens; choose another " + key});
       }
     }

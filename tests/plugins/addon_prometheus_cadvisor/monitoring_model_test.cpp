@@ -228,6 +228,121 @@ TEST_CASE("prometheus-cadvisor on Docker runtime nodes: node_exporter and Promet
   CHECK(p["cmd"][2] == "--storage.tsdb.path=/prometheus");
 }
 
+namespace {
+
+/// The workload names a node gets under `exporter`.
+std::vector<std::string> workload_names(const json& node, const std::string& exporter) {
+  std::vector<std::string> out;
+  for (const json& w : pm::node_workloads(node, pm::parse_options(json{{"exporter", exporter}}))) out.push_back(w["name"]);
+  return out;
+}
+
+/// sample_request(2) with swarm-1 and swarm-2 on the docker runtime and `config`.
+json docker_request(const json& config) {
+  json req = sample_request(2, config);
+  req["nodes"][1]["runtime"] = "docker";
+  req["nodes"][2]["runtime"] = "docker";
+  return req;
+}
+
+}  // namespace
+
+TEST_CASE("prometheus-cadvisor exporter option: which nodes get node_exporter and which get cAdvisor", "[prometheus-cadvisor]") {
+  std::vector<pm::OptionError> errors;
+  CHECK(pm::parse_options(json::object(), errors).exporter == "node-exporter");
+  CHECK(pm::parse_options(json::object(), errors).cadvisor_port == 8081);
+  CHECK(pm::parse_options(json::object(), errors).cadvisor_image == "ghcr.io/google/cadvisor:v0.53.0");
+  CHECK(errors.empty());
+  (void)pm::parse_options(json{{"exporter", "cadvisor-exporter"}, {"cadvisor_port", 0}}, errors);
+  std::set<std::string> keys;
+  for (const auto& e : errors) keys.insert(e.key);
+  CHECK(keys == std::set<std::string>{"exporter", "cadvisor_port"});
+
+  const json docker = node("swarm-1", "swarm", "swarm", "127.77.0.2", "docker");
+  const json process = node("infra", "infra", "infra", "127.77.0.1", "process");
+  using names = std::vector<std::string>;
+  CHECK(workload_names(docker, "node-exporter") == names{"node-exporter"});
+  CHECK(workload_names(docker, "cadvisor") == names{"cadvisor"});
+  CHECK(workload_names(docker, "both") == names{"node-exporter", "cadvisor"});
+  // A process node keeps node_exporter whatever `exporter` says: cAdvisor runs only in Docker.
+  for (const std::string exporter : {"node-exporter", "cadvisor", "both"}) {
+    INFO(exporter);
+    CHECK(workload_names(process, exporter) == names{"node-exporter"});
+  }
+  CHECK_THROWS_AS(pm::cadvisor_workload(process, pm::Options{}), std::invalid_argument);
+
+  // The warning line names the process nodes only when cAdvisor is asked for.
+  CHECK(pm::nodes_without_cadvisor(docker_request(json::object()), pm::parse_options(json::object())).empty());
+  CHECK(pm::nodes_without_cadvisor(docker_request({{"exporter", "cadvisor"}}), pm::parse_options({{"exporter", "cadvisor"}})) == names{"infra"});
+  CHECK(pm::nodes_without_cadvisor(docker_request({{"exporter", "both"}}), pm::parse_options({{"exporter", "both"}})) == names{"infra"});
+}
+
+TEST_CASE("prometheus-cadvisor cadvisor job: Docker nodes at cadvisor_port labelled with the node's name, process nodes stay in the node job",
+          "[prometheus-cadvisor]") {
+  // The default: no cadvisor job at all, so an existing configuration renders as before.
+  auto jobs = pm::desired_jobs(docker_request(json::object()), pm::Options{});
+  CHECK(find_job(jobs, "cadvisor") == nullptr);
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100", "127.77.0.2:9100", "127.77.0.3:9100"});
+
+  const json cadvisor_only = docker_request({{"exporter", "cadvisor"}});
+  jobs = pm::desired_jobs(cadvisor_only, pm::parse_options(cadvisor_only["addon"]["config"]));
+  std::vector<std::string> job_names;
+  for (const auto& j : jobs) job_names.push_back(j.name);
+  CHECK(job_names == std::vector<std::string>{"prometheus", "node", "cadvisor", "haproxy", "service:hello/v1"});
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100"});
+  const pm::Job& cadvisor = *find_job(jobs, "cadvisor");
+  CHECK(addresses(cadvisor) == std::vector<std::string>{"127.77.0.2:8081", "127.77.0.3:8081"});
+  CHECK(cadvisor.targets[0].labels == std::map<std::string, std::string>{{"node", "swarm-1"}, {"group", "swarm"}});
+  CHECK(cadvisor.targets[1].labels.at("node") == "swarm-2");
+  CHECK(cadvisor.metrics_path == "/metrics");
+  CHECK(cadvisor.file == "cadvisor");
+
+  const json both = docker_request({{"exporter", "both"}, {"cadvisor_port", 9338}});
+  jobs = pm::desired_jobs(both, pm::parse_options(both["addon"]["config"]));
+  CHECK(addresses(*find_job(jobs, "node")) == std::vector<std::string>{"127.77.0.1:9100", "127.77.0.2:9100", "127.77.0.3:9100"});
+  CHECK(addresses(*find_job(jobs, "cadvisor")) == std::vector<std::string>{"127.77.0.2:9338", "127.77.0.3:9338"});
+
+  // A Docker node joining changes the cadvisor file_sd file, not prometheus.yml.
+  json grown = cadvisor_only;
+  grown["nodes"].push_back(node("swarm-3", "swarm", "swarm", "127.77.0.4", "docker"));
+  const pm::Options o = pm::parse_options(cadvisor_only["addon"]["config"]);
+  const auto before = pm::desired_jobs(cadvisor_only, o), after = pm::desired_jobs(grown, o);
+  std::map<std::string, std::string> paths;
+  for (const auto& j : after) paths[j.name] = "/sd/" + j.file + ".json";
+  CHECK(pm::render_config(before, paths, o, "local") == pm::render_config(after, paths, o, "local"));
+  CHECK(pm::render_file_sd(*find_job(before, "cadvisor")) != pm::render_file_sd(*find_job(after, "cadvisor")));
+
+  // With no Docker node yet, the cadvisor job is there and empty.
+  const json none = sample_request(1, {{"exporter", "cadvisor"}});
+  jobs = pm::desired_jobs(none, pm::parse_options(none["addon"]["config"]));
+  REQUIRE(find_job(jobs, "cadvisor") != nullptr);
+  CHECK(find_job(jobs, "cadvisor")->targets.empty());
+}
+
+TEST_CASE("prometheus-cadvisor cAdvisor workload: the README's docker run as a workload spec", "[prometheus-cadvisor]") {
+  // cAdvisor's README, "Quick Start: Running cAdvisor in a Docker Container" (github.com/google/cadvisor,
+  // README.md as of v0.53.0): --volume=/:/rootfs:ro --volume=/var/run:/var/run:ro --volume=/sys:/sys:ro
+  // --volume=/var/lib/docker/:/var/lib/docker:ro --volume=/dev/disk/:/dev/disk:ro --publish=8080:8080
+  // --privileged --device=/dev/kmsg ghcr.io/google/cadvisor:$VERSION.
+  const json n = node("swarm-1", "swarm", "swarm", "127.77.0.2", "docker");
+  const json w = pm::cadvisor_workload(n, pm::parse_options({{"cadvisor_image", "cadvisor:test"}, {"cadvisor_port", 8099}}));
+  CHECK(w["name"] == "cadvisor");
+  CHECK(w["image"] == "cadvisor:test");
+  CHECK_FALSE(w.contains("cmd"));  // the image's entrypoint and defaults
+  CHECK_FALSE(w.contains("network"));  // bridged, port published, as the README runs it
+  CHECK(w["ports"] == json::array({{{"container", 8080}, {"host", 8099}}}));
+  CHECK(w["privileged"] == true);
+  CHECK(w["devices"] == json::array({"/dev/kmsg"}));
+  std::map<std::string, std::string> mounts;
+  for (const auto& m : w["mounts"]) {
+    CHECK(m["read_only"] == true);
+    CHECK(m["type"] == "bind");
+    mounts[m.value("target", "")] = m.value("source", "");
+  }
+  CHECK(mounts == std::map<std::string, std::string>{
+                      {"/rootfs", "/"}, {"/var/run", "/var/run"}, {"/sys", "/sys"}, {"/var/lib/docker", "/var/lib/docker"}, {"/dev/disk", "/dev/disk"}});
+}
+
 TEST_CASE("prometheus-cadvisor validation names the placement and unsupported runtimes", "[prometheus-cadvisor]") {
   json req = sample_request(1);
   CHECK(pm::validate_request(req).empty());
@@ -263,6 +378,19 @@ TEST_CASE("prometheus-cadvisor validation finds port clashes on a node", "[prome
 
   // Not an exporter node: no clash.
   CHECK(pm::validate_request(sample_request(2, json{{"exporter_port", 8000}, {"exporter_roles", {"infra"}}})).empty());
+
+  // cAdvisor's published port against a service instance and against node_exporter, on Docker
+  // nodes only; the process node infra keeps node_exporter and has no cAdvisor to clash.
+  errors = pm::validate_request(docker_request({{"exporter", "cadvisor"}, {"cadvisor_port", 8000}}));
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].key == "cadvisor_port");
+  CHECK(errors[0].message.find("cAdvisor") != std::string::npos);
+  CHECK(errors[0].message.find("hello/v1#1") != std::string::npos);
+  errors = pm::validate_request(docker_request({{"exporter", "both"}, {"cadvisor_port", 9100}}));
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].key == "cadvisor_port");
+  CHECK(errors[0].message.find("node swarm-1") != std::string::npos);
+  CHECK(pm::validate_request(docker_request({{"exporter", "cadvisor"}, {"cadvisor_port", 9100}})).empty());
 }
 
 TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabilities", "[prometheus-cadvisor]") {
@@ -272,7 +400,8 @@ TEST_CASE("prometheus-cadvisor manifest is valid JSON with the declared capabili
   CHECK(m["optional"] == json::array({"ingress", "discovery"}));
   CHECK(m["placement"] == json{{"roles", {"infra"}}, {"mode", "first"}});
   // Every option the parser reads is declared, with a default of the declared type.
-  for (const char* key : {"port", "retention", "scrape_interval", "exporter_roles", "exporter_port", "node_exporter_image", "prometheus_image", "scrape_services"})
+  for (const char* key : {"port", "retention", "scrape_interval", "exporter_roles", "exporter_port", "node_exporter_image", "prometheus_image", "scrape_services",
+                          "exporter", "cadvisor_image", "cadvisor_port"})
     CHECK(m["schema"].contains(key));
   std::vector<pm::OptionError> errors;
   json defaults = json::object();

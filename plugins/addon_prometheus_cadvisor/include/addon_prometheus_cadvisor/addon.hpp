@@ -1,5 +1,6 @@
 // Addon prometheus-cadvisor: Prometheus on one node, an exporter on every chosen node
-// (node_exporter on the process runtime, cAdvisor on Docker), and scrape targets that follow
+// (node_exporter on either runtime, cAdvisor in a container on Docker nodes, as option
+// `exporter` says), and scrape targets that follow
 // the cluster through file_sd files, so nodes and instances come and go without a reload.
 #pragma once
 

@@ -25,6 +25,11 @@ using json = nlohmann::json;
 /// Workload names on the nodes (the engine keeps them apart from other addons' names).
 inline constexpr const char* kPrometheusWorkload = "prometheus";
 inline constexpr const char* kNodeExporterWorkload = "node-exporter";
+inline constexpr const char* kCadvisorWorkload = "cadvisor";
+
+/// The port cAdvisor listens on in its container, as its image documents (and its HEALTHCHECK
+/// asks); option cadvisor_port is where the node's address publishes it.
+inline constexpr int kCadvisorContainerPort = 8080;
 
 /// The manifest: option schema, capabilities and default placement (JSON text; lives as
 /// long as the process).
@@ -45,7 +50,16 @@ struct Options {
   std::string prometheus_bin = "/usr/bin/prometheus";
   std::string node_exporter_bin = "/usr/bin/prometheus-node-exporter";
   int ready_timeout_s = 60;
+  /// "node-exporter", "cadvisor" or "both": what runs on Docker nodes. Process nodes always
+  /// get node_exporter.
+  std::string exporter = "node-exporter";
+  std::string cadvisor_image = "ghcr.io/google/cadvisor:v0.53.0";
+  int cadvisor_port = 8081;
 };
+
+/// True when Docker nodes get node_exporter / cAdvisor under `o.exporter`.
+inline bool wants_node_exporter(const Options& o) { return o.exporter != "cadvisor"; }
+inline bool wants_cadvisor(const Options& o) { return o.exporter != "node-exporter"; }
 
 /// One option problem, as the validate operation reports it.
 using OptionError = flotilla::support::OptionError;
@@ -72,6 +86,21 @@ inline bool runtime_supported(const std::string& runtime) { return runtime == "p
 /// the `node_exporter_image` container in the node's network on Docker. Throws
 /// std::invalid_argument for any other runtime.
 json exporter_workload(const json& node, const Options& o);
+
+/// The cAdvisor container for a Docker node, as cAdvisor's README runs it ("Quick Start:
+/// Running cAdvisor in a Docker Container"): /, /var/run, /sys, /var/lib/docker and /dev/disk
+/// bound read-only, privileged, /dev/kmsg, port 8080 published on the node's address at
+/// cadvisor_port. Throws std::invalid_argument for a node that is not on the docker runtime.
+json cadvisor_workload(const json& node, const Options& o);
+
+/// The exporter workloads a node gets under `o.exporter`: node_exporter and/or cAdvisor on a
+/// Docker node, node_exporter alone on a process node (cAdvisor runs only in Docker). Throws
+/// std::invalid_argument for any other runtime.
+std::vector<json> node_workloads(const json& node, const Options& o);
+
+/// The exporter nodes that get no cAdvisor although `o.exporter` asks for it (they run the
+/// process runtime and keep node_exporter), in request order.
+std::vector<std::string> nodes_without_cadvisor(const json& request, const Options& o);
 
 /// The Prometheus workload on `node`: the Debian binary on the process runtime, the image on Docker.
 /// `config_path` is where put_file placed prometheus.yml, as the workload sees it.
@@ -103,7 +132,8 @@ const json& prometheus_node(const json& request);
 /// Nodes that should run an exporter (placed by role, with a known address), in request order.
 std::vector<const json*> exporter_nodes(const json& request, const Options& o);
 
-/// Every scrape job the addon wants, in a stable order: prometheus, node, the jobs
+/// Every scrape job the addon wants, in a stable order: prometheus, node, cadvisor (only when
+/// `exporter` is "cadvisor" or "both"), the jobs
 /// published by other addons (sorted by addon), then one job per service.
 std::vector<Job> desired_jobs(const json& request, const Options& o);
 
