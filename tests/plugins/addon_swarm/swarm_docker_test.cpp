@@ -1,0 +1,169 @@
+// The swarm addon on the Docker lab, for real: dockerd's built-in Swarm mode across the lab's
+// three nodes (one manager, two workers), through each node's Engine API. A rerun changes
+// nothing, a node made to leave behind the addon's back is joined again (and its stale entry
+// removed), the join tokens reach no result, state or log line, and destroy leaves every node
+// inactive.
+#include "flotilla/support/docker_client.hpp"
+#include "support/docker_addon_host.hpp"
+#include "support/plugin_harness.hpp"
+#include "support/skip.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+namespace s = flotilla::support;
+using flotilla::test::DockerAddonHost;
+using flotilla::test::DockerLab;
+using nlohmann::json;
+
+namespace {
+
+s::DockerClient client_of(const flotilla::test::LabNode& n) { return s::DockerClient({.node = n.name, .host = n.host}); }
+
+json swarm_info(const flotilla::test::LabNode& n) {
+  auto docker = client_of(n);
+  const auto r = docker.call("GET", "/info");
+  REQUIRE(r.status == 200);
+  return json::parse(r.body)["Swarm"];
+}
+
+void force_leave(const flotilla::test::LabNode& n) {
+  auto docker = client_of(n);
+  (void)docker.call("POST", "/swarm/leave?force=true");
+}
+
+/// Every lab node out of any swarm, at the start and at the end (a failed check included), so
+/// the other tests of the process find plain dockerds.
+struct LeaveOnExit {
+  const DockerLab& lab;
+  explicit LeaveOnExit(const DockerLab& l) : lab(l) { leave_all(); }
+  ~LeaveOnExit() {
+    try {
+      leave_all();
+    } catch (...) {
+    }
+  }
+  void leave_all() const {
+    for (const auto& n : lab.nodes()) force_leave(n);
+  }
+};
+
+/// The manager's node list: node ID -> {role, state}.
+std::map<std::string, std::pair<std::string, std::string>> listed(const flotilla::test::LabNode& manager) {
+  auto docker = client_of(manager);
+  const auto r = docker.call("GET", "/nodes");
+  REQUIRE(r.status == 200);
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  for (const auto& e : json::parse(r.body)) out[e["ID"]] = {e["Spec"]["Role"], e["Status"]["State"]};
+  return out;
+}
+
+/// Checks the manager lists exactly the three lab nodes, ready, node 0 the manager.
+void check_three_ready(const DockerLab& lab) {
+  const auto nodes = listed(lab.nodes()[0]);
+  CHECK(nodes.size() == 3);
+  for (size_t i = 0; i < lab.nodes().size(); ++i) {
+    const std::string id = swarm_info(lab.nodes()[i])["NodeID"];
+    INFO("lab node " << i << " (" << id << ")");
+    REQUIRE(nodes.contains(id));
+    CHECK(nodes.at(id).first == (i == 0 ? "manager" : "worker"));
+    CHECK(nodes.at(id).second == "ready");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes nothing, a node that left is joined again, destroy leaves",
+          "[swarm][docker][integration]") {
+  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  auto* lab = DockerLab::get();
+  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  const LeaveOnExit guard(*lab);
+
+  DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
+  const json req = host.request(json::object(), {"swarm-0", "swarm-1", "swarm-2"}, "/tmp/flotilla-swarm-docker-test");
+  std::string returned;  // everything the plugin gave back, for the token check
+
+  auto [vst, vout] = host.call("validate", req);
+  REQUIRE(vst == FLT_OK);
+  CHECK(json::parse(vout)["errors"].empty());
+
+  auto [st, out] = host.call("apply", req);
+  INFO(out);
+  REQUIRE(st == FLT_OK);
+  returned += out;
+  const json first = json::parse(out)["outputs"];
+  CHECK(first["changed"] == true);
+  REQUIRE(first["nodes"].size() == 3);
+  for (const auto& n : first["nodes"]) CHECK(n["state"] == "ready");
+  CHECK(first["nodes"][0]["role"] == "manager");
+  CHECK(first["nodes"][1]["role"] == "worker");
+  CHECK(first["managers"] == json::array({lab->nodes()[0].address + ":2377"}));
+  check_three_ready(*lab);
+
+  auto [st2, out2] = host.call("apply", req);
+  INFO(out2);
+  REQUIRE(st2 == FLT_OK);
+  returned += out2;
+  CHECK(json::parse(out2)["outputs"]["changed"] == false);
+  CHECK(json::parse(out2)["outputs"]["nodes"] == first["nodes"]);
+
+  // A worker leaves behind the addon's back; the next apply joins it again and removes the
+  // entry it left in the manager's list.
+  force_leave(lab->nodes()[2]);
+  CHECK(swarm_info(lab->nodes()[2])["LocalNodeState"] == "inactive");
+  auto [st3, out3] = host.call("apply", req);
+  INFO(out3);
+  REQUIRE(st3 == FLT_OK);
+  returned += out3;
+  CHECK(json::parse(out3)["outputs"]["changed"] == true);
+  CHECK(swarm_info(lab->nodes()[2])["LocalNodeState"] == "active");
+  check_three_ready(*lab);
+
+  // The join tokens, as the manager gives them, appear in nothing the addon returned or logged.
+  {
+    auto manager = client_of(lab->nodes()[0]);
+    const auto r = manager.call("GET", "/swarm");
+    REQUIRE(r.status == 200);
+    const json tokens = json::parse(r.body)["JoinTokens"];
+    std::string logged;
+    for (const auto& line : host.logs()) logged += line + "\n";
+    for (const std::string& token : {tokens["Worker"].get<std::string>(), tokens["Manager"].get<std::string>()}) {
+      REQUIRE(token.size() > 20);
+      CHECK(returned.find(token) == std::string::npos);
+      CHECK(logged.find(token) == std::string::npos);
+      CHECK(host.state().dump().find(token) == std::string::npos);
+    }
+  }
+
+  auto [st4, out4] = host.call("destroy", req);
+  INFO(out4);
+  REQUIRE(st4 == FLT_OK);
+  for (const auto& n : lab->nodes()) CHECK(swarm_info(n)["LocalNodeState"] == "inactive");
+  CHECK(host.state().empty());
+}
+
+TEST_CASE("swarm addon: validate names a node without a Docker Engine and a managers count above the placement", "[swarm]") {
+  flotilla::test::PluginHarness plugin("addon_swarm");
+  const json req = {{"addon", {{"name", "swarm"}, {"config", {{"managers", 3}}}, {"nodes", {"swarm-1", "swarm-2"}}, {"dir", "/tmp/x"}}},
+                    {"nodes",
+                     {{{"name", "swarm-1"}, {"address", "10.0.0.1"}, {"runtime", "process"}},
+                      {{"name", "swarm-2"}, {"address", "10.0.0.2"}, {"runtime", "docker"}}}}};
+  const auto r = plugin.call("validate", req);
+  REQUIRE(r.ok());
+  REQUIRE(r.result["errors"].size() == 2);
+  CHECK_THAT(r.result["errors"][0]["message"].get<std::string>(),
+             Catch::Contains("node swarm-1") && Catch::Contains("`process`") && Catch::Contains("needs Docker nodes"));
+  CHECK_THAT(r.result["errors"][1]["message"].get<std::string>(), Catch::Contains("managers = 3"));
+
+  // apply refuses the same node before touching anything.
+  json one = req;
+  one["addon"]["config"] = json::object();
+  const auto applied = plugin.call("apply", one);
+  CHECK(applied.status == FLT_NOT_SUPPORTED);
+  CHECK_THAT(applied.error, Catch::Contains("node swarm-1") && Catch::Contains("needs Docker nodes"));
+}
