@@ -1,11 +1,11 @@
-// configs/netns.toml end to end, as root, with the service and all five addons: `flotilla up`
+// configs/netns.toml end to end, as root, with the service and all six addons: `flotilla up`
 // makes 3+1 netns nodes with a dockerd each and the lab's registry, the images are pushed there
 // once with scripts/build-images.sh through `flotilla env`, and a second `up` runs hello/v1 as
 // containers (pulled from that registry) behind HAProxy in a container, with etcd, the
-// registrator, Prometheus with node_exporter and syslog. Then, on that one cluster: requests through HAProxy reach instances on several nodes;
+// registrator, Prometheus with node_exporter, syslog and Swarm mode. Then, on that one cluster: requests through HAProxy reach instances on several nodes;
 // Prometheus reports every exporter up; the hello containers' lines come out of `flotilla logs`;
 // the registrator's catalog in etcd holds every instance and its dnsmasq answers
-// hello-v1.service.consul; Debian's docker CLI pointed by `flotilla env` lists the node's
+// hello-v1.service.consul; the swarm's manager lists the three swarm nodes ready; Debian's docker CLI pointed by `flotilla env` lists the node's
 // containers; a second `up` changes nothing; a container removed by hand comes back with the
 // next `up`; scaling out and in under a bounded request loop fails no request; a route change
 // reloads HAProxy; `down` leaves no dockerd, registry, namespace, bridge, veth, mount or file.
@@ -70,7 +70,7 @@ std::string topology(bool nodes_only) {
                             "registry_port = 5050\nregistry_cache = \"" FLOTILLA_BINARY_DIR "/e2e-registry-cache\"");
   const auto services = text.find("[[services]]");
   REQUIRE(services != std::string::npos);
-  for (const char* addon : {"etcd", "registrator", "haproxy", "prometheus-cadvisor", "syslog"})
+  for (const char* addon : {"etcd", "registrator", "haproxy", "prometheus-cadvisor", "syslog", "swarm"})
     REQUIRE(text.find(std::string("plugin = \"") + addon + "\"") != std::string::npos);
   return nodes_only ? text.substr(0, services) : text;
 }
@@ -145,9 +145,24 @@ void check_docker_ps(const fs::path& dir, s::DockerClient& swarm1) {
   CHECK(listed.contains("addon-prometheus-cadvisor-node-exporter"));
 }
 
+/// Swarm mode: the manager swarm-1 lists the three swarm nodes, every one ready.
+void check_swarm(s::DockerClient& swarm1) {
+  const auto r = swarm1.call("GET", "/nodes");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  const json nodes = json::parse(r.body);
+  CHECK(nodes.size() == 3);
+  int managers = 0;
+  for (const auto& n : nodes) {
+    CHECK(n["Status"]["State"] == "ready");
+    managers += n["Spec"]["Role"] == "manager";
+  }
+  CHECK(managers == 1);
+}
+
 }  // namespace
 
-TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes behind HAProxy with all five addons, checked "
+TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes behind HAProxy with all six addons, checked "
           "end to end, kept and scaled without failed requests, and down leaves nothing",
           "[engine][cli][docker][integration]") {
   if (const std::string why = flotilla::test::DockerLab::unavailable_reason(); !why.empty()) FLOTILLA_SKIP(why);
@@ -210,6 +225,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   s::DockerClient swarm2(endpoint_of(dir.path(), "swarm-2"));
   s::DockerClient swarm1(endpoint_of(dir.path(), "swarm-1"));
   check_docker_ps(dir.path(), swarm1);
+  check_swarm(swarm1);
 
   const Shell again = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
   INFO(again.out << again.err);
