@@ -105,6 +105,41 @@ TEST_CASE("docker runtime: privileged, devices, a mapped port and bind mounts th
   CHECK_THROWS_WITH(rt::container_config(node, volume, "lab"), Catch::Contains("addon-m-cadvisor") && Catch::Contains("create_source"));
 }
 
+TEST_CASE("docker runtime: dns and dns_search become the container's resolvers, and anything but addresses and domains is refused",
+          "[plugins][docker-runtime]") {
+  const json node = {{"name", "swarm-1"}, {"address", "10.214.0.3"}, {"runtime_config", {{"host", "unix:///x.sock"}}}};
+  json w = web_workload("service-hello-v1-1", 8001, "hi");
+  const json plain = rt::container_config(node, w, "lab");
+  CHECK_FALSE(plain["HostConfig"].contains("Dns"));
+  CHECK_FALSE(plain["HostConfig"].contains("DnsSearch"));
+  w["dns"] = {"172.17.0.1"};
+  w["dns_search"] = {"service.consul"};
+  CHECK(rt::workload_errors(w).empty());
+  const json c = rt::container_config(node, w, "lab");
+  CHECK(c["HostConfig"]["Dns"] == json{"172.17.0.1"});
+  CHECK(c["HostConfig"]["DnsSearch"] == json{"service.consul"});
+  CHECK(rt::config_hash(c) != rt::config_hash(plain));
+  // Empty lists are the same as none: the spec (and so the running container) stays.
+  w["dns"] = json::array();
+  w["dns_search"] = json::array();
+  CHECK(rt::config_hash(rt::container_config(node, w, "lab")) == rt::config_hash(plain));
+
+  for (const json& bad : {json("172.17.0.1"), json{"172.17.0.1:53"}, json{"resolver.lab"}, json{"256.1.1.1"}, json{53}}) {
+    w["dns"] = bad;
+    const auto errors = rt::workload_errors(w);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0], Catch::Contains("service-hello-v1-1") && Catch::Contains("`dns` must be an array of IPv4 addresses") &&
+                              Catch::Contains(bad.dump()));
+  }
+  w["dns"] = {"10.0.0.2"};
+  for (const json& bad : {json("service.consul"), json{"Service.Consul"}, json{"-x.consul"}, json{""}}) {
+    w["dns_search"] = bad;
+    const auto errors = rt::workload_errors(w);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0], Catch::Contains("`dns_search` must be an array of DNS domains"));
+  }
+}
+
 TEST_CASE("docker runtime on real dockerd: start, no-op restart, replace on change, recreate after removal, signal, stop",
           "[plugins][docker-runtime][docker][integration]") {
   auto* lab = DockerLab::get();

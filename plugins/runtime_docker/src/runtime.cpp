@@ -168,6 +168,20 @@ std::vector<std::string> workload_errors(const json& w) {
     errors.push_back("workload " + name + ": `devices` must be an array of device paths on the node, e.g. [\"/dev/kmsg\"]");
   if (const std::string net = str_or(w, "network"); !net.empty() && net != "host" && net != "bridge")
     errors.push_back("workload " + name + ": `network` must be \"host\" or \"bridge\" (the default), not \"" + net + "\"");
+  // Docker's resolver list takes addresses only (queried on port 53), so a name or a port here
+  // would only fail inside the container, at its first lookup.
+  static const std::regex ipv4(R"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})");
+  if (w.contains("dns") && !(w["dns"].is_array() && std::all_of(w["dns"].begin(), w["dns"].end(), [](const json& a) {
+        return a.is_string() && std::regex_match(a.get<std::string>(), ipv4);
+      })))
+    errors.push_back("workload " + name + ": `dns` must be an array of IPv4 addresses (resolvers queried on port 53, e.g. [\"172.17.0.1\"]), not " +
+                     w["dns"].dump());
+  static const std::regex domain("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*");
+  if (w.contains("dns_search") && !(w["dns_search"].is_array() && std::all_of(w["dns_search"].begin(), w["dns_search"].end(), [](const json& d) {
+        return d.is_string() && std::regex_match(d.get<std::string>(), domain);
+      })))
+    errors.push_back("workload " + name + ": `dns_search` must be an array of DNS domains (e.g. [\"service.consul\"]), not " +
+                     w["dns_search"].dump());
   return errors;
 }
 
@@ -208,6 +222,9 @@ json container_config(const json& node, const json& w, const std::string& cluste
     exposed = json::object();
   }
   add_resources(host, w.value("resources", json::object()), name);
+  // Set only when given, so that the spec hash of a workload without them stays what it was.
+  if (const json dns = w.value("dns", json::array()); dns.is_array() && !dns.empty()) host["Dns"] = dns;
+  if (const json search = w.value("dns_search", json::array()); search.is_array() && !search.empty()) host["DnsSearch"] = search;
   json config = {{"Image", str_or(w, "image")},
                  {"Env", env},
                  {"ExposedPorts", exposed},
