@@ -24,8 +24,9 @@ packages=(
   # the fuzz targets (scripts/fuzz.sh): clang, and its runtime with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
   # Docker nodes (the netns driver and the docker runtime): dockerd per namespace, the lab's
-  # registry, and busybox-static for the tests' tiny image
-  docker.io docker-registry busybox-static util-linux
+  # registry, busybox-static for the tests' tiny image, and iptables for the rule that lets
+  # containers reach the other nodes
+  docker.io docker-registry busybox-static util-linux iptables
 )
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${packages[@]}"

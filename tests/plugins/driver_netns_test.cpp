@@ -82,6 +82,11 @@ TEST_CASE("netns driver: manifest and option checks", "[plugins][netns]") {
   CHECK(l.bridge.size() <= 15);
   CHECK(l.dockerd.root == "/var/tmp/c/nodes/swarm-1/docker");
   CHECK_THROWS_WITH(flotilla::netns::layout_of({{"name", "c"}, {"state_dir", "/x"}}, o, node("big", 300)), Catch::Contains("node big"));
+
+  // The containers' way to the other nodes: a rule of the node's namespace, never the host's.
+  const auto masq = flotilla::netns::masquerade_argv("flt-ab-1", {"172.17.0.1", "172.17.0.0/16"}, "-A");
+  CHECK(masq == std::vector<std::string>{"nsenter", "--net=/var/run/netns/flt-ab-1", "iptables", "-w", "-t", "nat", "-A", "POSTROUTING",
+                                         "-s", "172.17.0.0/16", "-o", "eth0", "-j", "MASQUERADE"});
 }
 
 TEST_CASE("netns driver: validate says root is needed when it is not root", "[plugins][netns]") {
@@ -107,6 +112,7 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
   const json config = {{"subnet", subnet}, {"registry_cache", (scratch.path() / "cache").string()}};
   { std::ofstream(scratch.path() / "keep.txt") << "not the driver's\n"; }
 
+  const std::string host_rules_before = flotilla::test::host_iptables_rules();
   std::vector<json> records;
   for (int i = 0; i < 2; ++i) {
     const json n = node("swarm-" + std::to_string(i + 1), i);
@@ -115,6 +121,11 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
     REQUIRE(made.ok());
     CHECK(made.result["address"] == net + "." + std::to_string(i + 2));
     CHECK(made.result["runtime"] == "docker");
+    // docker0's gateway, where its containers reach their node; masqueraded out of eth0.
+    const std::string gateway = made.result["runtime_config"].value("bridge_gateway", "");
+    CHECK_FALSE(gateway.empty());
+    const std::string nat = s::run_checked({"nsenter", "--net=/var/run/netns/" + made.result["data"]["netns"].get<std::string>(), "iptables-save", "-t", "nat"}).out;
+    CHECK_THAT(nat, Catch::Contains("-o eth0 -j MASQUERADE"));
     records.push_back(made.result);
   }
   // Idempotent: the same record again, nothing restarted.
@@ -174,6 +185,7 @@ TEST_CASE("netns driver: nodes are namespaces with their own dockerd, and destro
   CHECK_FALSE(fs::exists(scratch.path() / ("netns-bridge-" + bridge)));
   CHECK_FALSE(fs::exists(scratch.path() / "netns-tls"));
   CHECK_FALSE(fs::exists(scratch.path() / "netns-registry"));
+  CHECK(flotilla::test::host_iptables_rules() == host_rules_before);  // the rules were the namespaces' alone
 }
 
 TEST_CASE("netns driver: the lab's registry comes up with the nodes, serves pulls, heals on a rerun, and goes with the last node",

@@ -1,5 +1,6 @@
 #include "support/docker_lab.hpp"
 
+#include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
 #include <flotilla/support/process.hpp>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 
 namespace flotilla::test {
@@ -178,5 +180,16 @@ void DockerLab::teardown() noexcept {
 }
 
 DockerLab::~DockerLab() { teardown(); }
+
+std::string host_iptables_rules() {
+  std::istringstream in(s::run_checked({"iptables-save"}).out);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("#")) continue;
+    if (line.starts_with(":")) line = line.substr(0, line.rfind(" ["));  // ":INPUT ACCEPT [12:345]"
+    out += line + "\n";
+  }
+  return out;
+}
 
 }  // namespace flotilla::test

@@ -77,4 +77,9 @@ class DockerLab {
 /// The lab's registry for slot `k`.
 [[nodiscard]] netns::RegistrySpec lab_registry(int k);
 
+/// The rules of this machine's own network namespace, as `iptables-save` prints them without
+/// its dated comments and packet counters: equal before and after a lab when nothing of the
+/// lab reached the host's firewall. Throws when iptables-save fails.
+[[nodiscard]] std::string host_iptables_rules();
+
 }  // namespace flotilla::test

@@ -95,9 +95,9 @@ json errors_of(const std::vector<support::OptionError>& errors) {
 std::string unavailable_reason() {
   if (::geteuid() != 0)
     return "driver netns: network namespaces and dockerd need root; run flotilla as root (sudo), or use driver local";
-  for (const char* tool : {"ip", "nsenter", "dockerd", "containerd"})
+  for (const char* tool : {"ip", "nsenter", "dockerd", "containerd", "iptables"})
     if (!support::find_executable(tool))
-      return std::string("driver netns: `") + tool + "` is not installed; run scripts/install-deps.sh (iproute2, util-linux, docker.io)";
+      return std::string("driver netns: `") + tool + "` is not installed; run scripts/install-deps.sh (iproute2, util-linux, docker.io, iptables)";
   return {};
 }
 
@@ -166,6 +166,9 @@ json NetnsDriver::create(Context& ctx, const json& req) {
     throw Invalid("driver netns: node " + l.name + ": the socket path " + longest.string() + " is " +
                   std::to_string(longest.string().size()) + " bytes, longer than a unix socket path may be (" +
                   std::to_string(kMaxSocketPath) + "); use a shorter state directory or cluster name");
+  // docker0 in the namespace: its containers reach the other nodes through the rule below, and
+  // their node (a DNS forwarder there, say) at its gateway.
+  std::optional<DockerBridge> bridge;
   try {
     // Marks the bridge as this cluster's, so that destroy removes only a bridge it made.
     const fs::path mark = fs::path(str_or(cluster, "state_dir", l.dockerd.root.parent_path().string())) / ("netns-bridge-" + l.bridge);
@@ -185,12 +188,17 @@ json NetnsDriver::create(Context& ctx, const json& req) {
     }
     if (client) l.dockerd.tls = ensure_server_tls(*client, l.dockerd.root / "tls", l.name, l.net.address);
     const auto id = start_dockerd(l.dockerd);
+    if (!l.dockerd.bridge_none) {
+      bridge = docker_bridge(l.dockerd);
+      ensure_masquerade(l.net.netns, *bridge);
+    }
     ctx.debug("node " + l.name + " is " + l.net.address + " in namespace " + l.net.netns + ", dockerd pid " + std::to_string(id.pid));
   } catch (const std::exception& e) {
     throw Error(FLT_ERROR, "driver netns: cannot create node " + l.name + ": " + e.what());
   }
   json runtime_config = {{"host", l.dockerd.unix_host()}, {"cluster", str_or(cluster, "name")}, {"files_image", o.files_image}};
   if (l.registry) runtime_config["registry"] = l.registry->address;
+  if (bridge) runtime_config["bridge_gateway"] = bridge->gateway;
   // What a docker client elsewhere on this machine needs (`flotilla env`).
   if (o.tls)
     runtime_config["env"] = {{"DOCKER_HOST", "tcp://" + l.dockerd.tcp_address}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", l.tls_dir.string()}};

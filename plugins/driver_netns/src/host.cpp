@@ -6,6 +6,8 @@
 #include <flotilla/support/http.hpp>
 #include <flotilla/support/wait.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <signal.h>
 #include <sys/mount.h>
 
@@ -147,7 +149,44 @@ support::ProcessId start_dockerd(const DockerdSpec& s) {
                            "; its log " + s.log_file().string() + " ends with:" + log_tail(s.log_file()));
 }
 
+DockerBridge docker_bridge(const DockerdSpec& s) {
+  support::DockerClient client({.node = s.netns, .host = s.unix_host(), .timeouts = {std::chrono::milliseconds(500), std::chrono::seconds(5)}});
+  try {
+    const auto r = client.call("GET", "/networks/bridge");
+    const auto network = nlohmann::json::parse(r.body, nullptr, false);
+    if (r.status == 200 && network.is_object())
+      for (const auto& c : network.value("IPAM", nlohmann::json::object()).value("Config", nlohmann::json::array())) {
+        if (!c.is_object() || c.value("Subnet", "").empty()) continue;
+        DockerBridge out{c.value("Gateway", ""), c.value("Subnet", "")};
+        // The default bridge states no gateway: it is the address of its interface (docker0).
+        const std::string device = network.value("Options", nlohmann::json::object()).value("com.docker.network.bridge.name", "docker0");
+        if (out.gateway.empty()) {
+          const auto shown = run_checked({"ip", "-n", s.netns, "-4", "-o", "addr", "show", "dev", device});
+          const auto inet = shown.out.find(" inet ");
+          if (inet != std::string::npos) out.gateway = shown.out.substr(inet + 6, shown.out.find('/', inet) - inet - 6);
+        }
+        if (!out.gateway.empty()) return out;
+      }
+    throw std::runtime_error("HTTP " + std::to_string(r.status) + " without a subnet and gateway");
+  } catch (const std::exception& e) {
+    throw std::runtime_error("dockerd in namespace " + s.netns + " reports no bridge network: " + e.what() +
+                             "; see its log " + s.log_file().string());
+  }
+}
+
+std::vector<std::string> masquerade_argv(const std::string& netns, const DockerBridge& bridge, const std::string& op) {
+  return {"nsenter", "--net=" + netns_path(netns).string(), "iptables", "-w", "-t", "nat", op, "POSTROUTING",
+          "-s",      bridge.subnet,                          "-o",       "eth0", "-j", "MASQUERADE"};
+}
+
+void ensure_masquerade(const std::string& netns, const DockerBridge& bridge) {
+  if (support::run_command(masquerade_argv(netns, bridge, "-C")).exit_code == 0) return;
+  run_checked(masquerade_argv(netns, bridge, "-A"));
+}
+
 namespace {
+
+/// Stops the process recorded in `identity`namespace {
 
 /// Stops the process recorded in `identity` (SIGTERM, SIGKILL after `grace`); false when none runs.
 bool stop_recorded(const fs::path& identity, std::chrono::milliseconds grace) {

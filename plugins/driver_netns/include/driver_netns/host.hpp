@@ -95,6 +95,25 @@ struct DockerdSpec {
 /// The dockerd command line for `spec` (nsenter into the namespace, then dockerd).
 [[nodiscard]] std::vector<std::string> dockerd_argv(const DockerdSpec& spec);
 
+/// The address and subnet of a dockerd's default bridge network (docker0 in its namespace).
+struct DockerBridge {
+  std::string gateway;  ///< "172.17.0.1": what its containers reach of their node
+  std::string subnet;   ///< "172.17.0.0/16"
+};
+
+/// Asks the dockerd of `spec` for its bridge network (GET /networks/bridge). Throws
+/// std::runtime_error naming the namespace when it has none or does not answer.
+[[nodiscard]] DockerBridge docker_bridge(const DockerdSpec& spec);
+
+/// The iptables command that lets the containers of `bridge` reach the other nodes: traffic
+/// from its subnet leaving by the namespace's eth0 takes the node's address (the other nodes
+/// have no route back to a container subnet, and each has the same one). `op` is "-C" (check)
+/// or "-A" (append); the rule lives in the node's namespace only and goes with it.
+[[nodiscard]] std::vector<std::string> masquerade_argv(const std::string& netns, const DockerBridge& bridge, const std::string& op);
+
+/// Adds that rule unless the namespace has it.
+void ensure_masquerade(const std::string& netns, const DockerBridge& bridge);
+
 /// Starts dockerd (detached, so it outlives this process) unless the one recorded in its pid
 /// file runs, and waits until its socket answers /_ping. Returns its identity. Throws
 /// std::runtime_error with the tail of its log when it exits or does not answer in time.
