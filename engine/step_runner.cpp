@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace flotilla {
@@ -139,6 +140,16 @@ Result<void> EngineStepRunner::destroy_node(const std::string& name, const Cance
   return e_.erase_record("nodes", name);
 }
 
+std::string EngineStepRunner::container_resolver(const std::string& node) const {
+  // Containers on a node's Docker bridge reach their node at the bridge's gateway, where an
+  // addon that provides `container-dns` (the registrator) forwards the cluster's names.
+  const bool forwarded = std::any_of(e_.addons().begin(), e_.addons().end(), [](const AddonPlan& a) {
+    return std::find(a.provides.begin(), a.provides.end(), "container-dns") != a.provides.end();
+  });
+  if (!forwarded) return {};
+  return str_or(e_.node_view(e_.snapshot(), node).value("runtime_config", json::object()), "bridge_gateway");
+}
+
 Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const CancelToken& cancel) {
   const std::string& id = ip.id;
   const std::string& node = ip.node;
@@ -162,8 +173,9 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   env["FLOTILLA_INSTANCE"] = id;
   env["FLOTILLA_SERVICE"] = svc->name;
   if (port > 0) env["PORT"] = std::to_string(port);
-  const json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
-                         {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
+  json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
+                   {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
+  if (const std::string resolver = container_resolver(node); !resolver.empty()) workload["dns"] = json::array({resolver});
   // A replaced instance that moves to another node is stopped where it was first.
   const auto old = record_of<InstanceRecord>(state, "instances", id);
   if (old.status != WorkloadStatus::unknown && old.node != node)

@@ -40,6 +40,8 @@ class EngineStepRunner final : public StepRunner {
   [[nodiscard]] CallHooks addon_hooks(const std::string& addon, const std::string& plugin, const CancelToken& cancel);
   [[nodiscard]] json driver_request(const std::string& name, const json& state);
   [[nodiscard]] Result<void> stop_everything_on(const std::string& node);
+  /// The resolver address for a service's containers on `node` ("" to leave Docker's default).
+  [[nodiscard]] std::string container_resolver(const std::string& node) const;
   /// Waits until the instance answers its health check, exits, or the health timeout passes.
   [[nodiscard]] Result<void> wait_healthy(const std::string& id, const std::string& node, const std::string& url,
                                           const json& record, const CancelToken& cancel);

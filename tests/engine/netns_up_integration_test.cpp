@@ -5,10 +5,13 @@
 // registrator, Prometheus with node_exporter, syslog and Swarm mode. Then, on that one cluster: requests through HAProxy reach instances on several nodes;
 // Prometheus reports every exporter up; the hello containers' lines come out of `flotilla logs`;
 // the registrator's catalog in etcd holds every instance and its dnsmasq answers
-// hello-v1.service.consul; the swarm's manager lists the three swarm nodes ready; Debian's docker CLI pointed by `flotilla env` lists the node's
+// hello-v1.service.consul, also from inside a hello container through its node's forwarder,
+// from which instances on other nodes and rest.service.consul answer HTTP; the swarm's manager
+// lists the three swarm nodes ready; Debian's docker CLI pointed by `flotilla env` lists the node's
 // containers; a second `up` changes nothing; a container removed by hand comes back with the
 // next `up`; scaling out and in under a bounded request loop fails no request; a route change
-// reloads HAProxy; `down` leaves no dockerd, registry, namespace, bridge, veth, mount or file.
+// reloads HAProxy; `down` leaves no dockerd, registry, namespace, bridge, veth, mount or file,
+// and this machine's iptables rules as they were.
 //
 // The copy of configs/netns.toml differs only in the cluster's name and subnet (and so the
 // registry's address), and keeps the registry's images in the build tree across runs.
@@ -160,6 +163,62 @@ void check_swarm(s::DockerClient& swarm1) {
   CHECK(managers == 1);
 }
 
+/// Names inside containers, as in the original: from a hello container on swarm-2 (Debian's
+/// docker CLI, `docker exec` through `flotilla env`), its resolver is swarm-2's Docker bridge
+/// gateway, where the registrator's forwarder sends *.service.consul to the cluster's dnsmasq
+/// on infra; hello-v1.service.consul resolves to the swarm nodes (A) and the instances' ports
+/// (SRV); an instance on another node answers at its catalog address and port, and
+/// rest.service.consul:8080/hello/v1 (HAProxy on swarm-1) answers by its name.
+void check_container_dns(const fs::path& dir, s::DockerClient& swarm2, const std::map<std::string, std::string>& at) {
+  const auto mine = swarm2.list_containers({"io.flotilla.component=service:hello/v1"});
+  REQUIRE_FALSE(mine.empty());
+  const std::string container = mine.front().name;
+  const auto in_container = [&](const std::string& command) {
+    return sh(dir, "eval \"$($FLOTILLA env $TOPOLOGY swarm-2)\"\n/usr/bin/docker exec " + container + " " + command);
+  };
+  // An HTTP GET from inside the container with busybox's nc (the image's busybox wget crashes in
+  // its static resolver setup; nc resolves through the same resolv.conf); the response's body.
+  const auto get_in_container = [&](const std::string& host, int port, const std::string& path) {
+    const Shell r = in_container("/bin/sh -c 'printf \"GET " + path + " HTTP/1.0\\r\\n\\r\\n\" | /bin/busybox nc -w 5 " + host + " " +
+                                 std::to_string(port) + "'");
+    INFO("GET http://" << host << ":" << port << path << " in " << container << ": " << r.out << r.err);
+    REQUIRE(r.code == 0);
+    const auto body = r.out.find("\r\n\r\n");
+    REQUIRE(body != std::string::npos);
+    CHECK((r.out.starts_with("HTTP/1.0 200") || r.out.starts_with("HTTP/1.1 200")));
+    return json::parse(r.out.substr(body + 4));
+  };
+  const Shell resolv = in_container("cat /etc/resolv.conf");
+  INFO("resolv.conf of " << container << ": " << resolv.out << resolv.err);
+  std::smatch ns;
+  REQUIRE(std::regex_search(resolv.out, ns, std::regex(R"(nameserver (\d+\.\d+\.\d+\.\d+))")));
+  const std::string gateway = ns[1];
+  CHECK_FALSE(gateway.starts_with(net() + "."));  // the container's own node, on its Docker bridge
+
+  // The forwarder starts with the registrator's apply; names answer as soon as it does.
+  Shell a;
+  const bool resolved = s::wait_until(20s, 250ms, [&] {
+    a = in_container("/bin/busybox nslookup -type=a hello-v1.service.consul");
+    return a.out.find(at.at("swarm-1")) != std::string::npos && a.out.find(at.at("swarm-2")) != std::string::npos &&
+           a.out.find(at.at("swarm-3")) != std::string::npos;
+  });
+  INFO("nslookup in " << container << ": " << a.out << a.err);
+  CHECK(resolved);
+  CHECK_THAT(a.out, Catch::Contains(gateway));  // asked of the node's forwarder
+  const Shell srv = in_container("/bin/busybox nslookup -type=srv hello-v1.service.consul");
+  INFO("SRV: " << srv.out << srv.err);
+  CHECK_THAT(srv.out, Catch::Contains(" 8000 "));
+
+  // An instance on another node, at the address and port the catalog gives it.
+  const s::EtcdClient etcd("http://" + at.at("infra") + ":2379");
+  json other;
+  for (const auto& kv : etcd.range_prefix("/flotilla/e2e/services/hello-v1/"))
+    if (const json entry = json::parse(kv.value); entry.value("node", "") != "swarm-2") other = entry;
+  REQUIRE(other.is_object());
+  CHECK(get_in_container(other.value("address", ""), other.value("port", 0), "/hello/v1").value("node", "") == other.value("node", ""));
+  CHECK_FALSE(get_in_container("rest.service.consul", 8080, "/hello/v1").value("node", "").empty());
+}
+
 }  // namespace
 
 TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes behind HAProxy with all six addons, checked "
@@ -177,6 +236,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
     return out;
   };
   const std::set<std::string> before = objects();
+  const std::string host_rules = flotilla::test::host_iptables_rules();
   const flotilla::test::proc::DownOnExit down(dir.path());
 
   std::ofstream(dir.path() / "topology.toml") << topology(true);
@@ -226,6 +286,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   s::DockerClient swarm1(endpoint_of(dir.path(), "swarm-1"));
   check_docker_ps(dir.path(), swarm1);
   check_swarm(swarm1);
+  check_container_dns(dir.path(), swarm2, at);
 
   const Shell again = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
   INFO(again.out << again.err);
@@ -286,6 +347,8 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   INFO(gone.out << gone.err);
   REQUIRE(gone.code == 0);
   for (const auto& name : objects()) CHECK_FALSE(made.contains(name));
+  // The containers' NAT rules were the namespaces' own: this machine's firewall is as it was.
+  CHECK(flotilla::test::host_iptables_rules() == host_rules);
   // No dockerd, containerd, container shim or registry of the cluster runs, nothing stays mounted.
   CHECK(flotilla::test::proc::shell_output("ps -eo args | grep -F '" + state_dir + "' | grep -v grep || true").empty());
   CHECK(flotilla::test::proc::shell_output("grep -F '" + dir.path().string() + "' /proc/self/mounts || true").empty());

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 namespace flotilla::discovery {
@@ -84,6 +85,20 @@ std::vector<std::string> dnsmasq_command(const DnsmasqOptions& o) {
                                   "--pid-file=",
                                   "--log-facility=-"};
   if (o.stay_root) cmd.push_back("--user=root");
+  return cmd;
+}
+
+std::vector<std::string> forwarder_command(const ForwarderOptions& o) {
+  std::vector<std::string> cmd = {o.binary,     "--keep-in-foreground", "--no-hosts", "--no-negcache",
+                                  "--port=53", "--listen-address=" + o.listen_address, "--bind-interfaces"};
+  if (!o.server.empty()) {
+    const auto colon = o.server.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == o.server.size())
+      throw std::invalid_argument("the cluster's DNS server \"" + o.server + "\" is not ADDRESS:PORT");
+    // dnsmasq writes a server's port after '#'.
+    cmd.push_back("--server=/" + o.domain + "/" + o.server.substr(0, colon) + "#" + o.server.substr(colon + 1));
+  }
+  cmd.insert(cmd.end(), {"--pid-file=", "--log-facility=-", "--user=root"});
   return cmd;
 }
 

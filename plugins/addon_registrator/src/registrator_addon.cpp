@@ -32,9 +32,10 @@ namespace d = flotilla::discovery;
 
 constexpr const char* kKeepalive = "keepalive";
 constexpr const char* kDns = "dns";
+constexpr const char* kForwarder = "dns-forward";
 
 constexpr const char* kManifest = R"json({
-  "provides": ["catalog-sync"],
+  "provides": ["catalog-sync", "container-dns"],
   "reconcile": true,
   "requires": ["services", "discovery"],
   "optional": ["ingress", "metrics", "logs"],
@@ -412,6 +413,53 @@ json apply_consul(Context& ctx, const json& req, const Options& cfg, const Backe
               {"messages", json::array({"catalog (consul): " + report.summary()})}};
 }
 
+/// Runs the DNS forwarder on every Docker node whose containers reach it at a bridge gateway
+/// (the driver reports `runtime_config.bridge_gateway`), so that the engine can give service
+/// containers that address as their resolver; stops those of nodes that have none any more.
+/// `dns` is the apply's `outputs.dns` ({server, domain}), absent without a cluster DNS.
+/// Returns {node: address the forwarder listens on}.
+json run_forwarders(Context& ctx, const json& req, const Options& cfg, const json& dns) {
+  json state = ctx.state();
+  json previous = state.value("forwarders", json::array());
+  json running = json::array();
+  json where = json::object();
+  for (const auto& n : req.value("nodes", json::array())) {
+    const std::string gateway = n.value("runtime_config", json::object()).value("bridge_gateway", "");
+    if (n.value("runtime", "") != "docker" || gateway.empty()) continue;
+    ctx.check_cancelled();
+    d::ForwarderOptions o;
+    o.listen_address = gateway;
+    o.domain = dns.is_object() ? dns.value("domain", cfg.domain) : cfg.domain;
+    o.server = dns.is_object() ? dns.value("server", "") : "";
+    const json workload = {{"name", kForwarder}, {"image", cfg.dns_image}, {"network", "host"}, {"cmd", d::forwarder_command(o)},
+                           {"ports", json::array()}};
+    (void)ctx.runtime({{"op", "start"}, {"node", n.value("name", "")}, {"workload", workload}});
+    running.push_back(n.value("name", ""));
+    where[n.value("name", "")] = gateway;
+  }
+  for (const auto& node : previous) {
+    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kForwarder}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the DNS forwarder on node " + node.get<std::string>() + ": " + e.what());
+    }
+  }
+  state["forwarders"] = running;
+  ctx.set_state(state);
+  return where;
+}
+
+void stop_forwarders(Context& ctx, const json& state) {
+  for (const auto& node : state.value("forwarders", json::array())) {
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kForwarder}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the DNS forwarder on node " + node.get<std::string>() + ": " + e.what());
+    }
+  }
+}
+
 }  // namespace
 
 const char* manifest() {
@@ -456,7 +504,15 @@ json Registrator::apply(Context& ctx, const json& req) {
     const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
     const std::string home = placed.empty() ? std::string() : placed.front();
     const auto desired = d::desired_registrations(req, home);
-    return backend.kind == "etcd" ? apply_etcd(ctx, req, cfg, backend, home, desired) : apply_consul(ctx, req, cfg, backend, desired);
+    const json forwarders = ctx.state().value("forwarders", json::array());
+    json out = backend.kind == "etcd" ? apply_etcd(ctx, req, cfg, backend, home, desired) : apply_consul(ctx, req, cfg, backend, desired);
+    // The Consul path starts its state anew; the forwarders it does not know of stay recorded.
+    if (json state = ctx.state(); !state.contains("forwarders")) {
+      state["forwarders"] = forwarders;
+      ctx.set_state(state);
+    }
+    out["outputs"]["container_dns"] = run_forwarders(ctx, req, cfg, out["outputs"].value("dns", json()));
+    return out;
   });
 }
 
@@ -481,6 +537,7 @@ json Registrator::destroy(Context& ctx, const json& req) {
     ctx.warn(std::string("could not clean the catalog (continuing): ") + e.what());
   }
   stop_etcd_helpers(ctx, state);
+  stop_forwarders(ctx, state);
   ctx.set_state(json::object());
   return json::object();
 }

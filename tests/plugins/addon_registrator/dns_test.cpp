@@ -145,6 +145,26 @@ TEST_CASE("the dnsmasq command keeps root only when its files are closed to othe
   CHECK(std::find(cmd.begin(), cmd.end(), "--user=root") != cmd.end());
 }
 
+TEST_CASE("the DNS forwarder for a node's containers: port 53 on the bridge gateway, the domain to the cluster's DNS",
+          "[discovery][dns]") {
+  d::ForwarderOptions o;
+  o.listen_address = "172.17.0.1";
+  o.domain = "consul";
+  o.server = "10.214.0.2:8600";
+  CHECK(d::forwarder_command(o) == std::vector<std::string>{"dnsmasq", "--keep-in-foreground", "--no-hosts", "--no-negcache", "--port=53",
+                                                            "--listen-address=172.17.0.1", "--bind-interfaces",
+                                                            "--server=/consul/10.214.0.2#8600", "--pid-file=", "--log-facility=-",
+                                                            "--user=root"});
+  // Without a cluster DNS it still answers the node's other names; a server without a port is refused.
+  o.server.clear();
+  const auto plain = d::forwarder_command(o);
+  CHECK(std::none_of(plain.begin(), plain.end(), [](const std::string& a) { return a.starts_with("--server="); }));
+  for (const char* bad : {"10.214.0.2", ":8600", "10.214.0.2:"}) {
+    o.server = bad;
+    CHECK_THROWS_WITH(d::forwarder_command(o), Catch::Contains(bad) && Catch::Contains("ADDRESS:PORT"));
+  }
+}
+
 TEST_CASE("srv digest: the corrected hash restarts a running dnsmasq only when its srv-host lines change", "[discovery][dns]") {
   namespace s = flotilla::support;
   const std::string srv = "srv-host=_rest._tcp.service.consul,rest.service.consul,8080\n";

@@ -57,6 +57,22 @@ struct DnsmasqOptions {
 /// to stderr, writing no pid file.
 [[nodiscard]] std::vector<std::string> dnsmasq_command(const DnsmasqOptions& o);
 
+/// A DNS forwarder on a Docker node, as Consul's agent on docker0 was in the original: the
+/// node's containers use it as their resolver (Docker's `Dns` takes addresses on port 53).
+struct ForwarderOptions {
+  std::string binary = "dnsmasq";
+  std::string listen_address;  // the node's Docker bridge gateway
+  std::string domain = "consul";
+  std::string server;          // "ADDRESS:PORT" of the cluster's DNS; empty: none
+};
+
+/// The forwarder's dnsmasq command line: foreground, port 53 on `listen_address` alone, names
+/// under `domain` sent to `server` (no cache of missing names, so a service registered a moment
+/// later resolves at once), everything else to the resolvers of the node's resolv.conf; as the
+/// container's root, no pid file, logging to stderr. Throws std::invalid_argument when
+/// `server` is not ADDRESS:PORT.
+[[nodiscard]] std::vector<std::string> forwarder_command(const ForwarderOptions& o);
+
 /// True when a process running as "nobody" could read `dir`: every ancestor is searchable by
 /// others and `dir` itself readable and searchable. dnsmasq drops to "nobody" unless told
 /// otherwise, and Flotilla's state directory is 0700.
