@@ -1,6 +1,7 @@
 #include "flotilla/support/etcd_client.hpp"
 
 #include "flotilla/support/encoding.hpp"
+#include "flotilla/support/wait.hpp"
 
 #include <sstream>
 
@@ -134,33 +135,47 @@ std::int64_t EtcdClient::lease_keepalive_once(std::int64_t id) const {
 }
 
 json EtcdClient::call(const std::string& path, const json& body) const {
+  // A member answers 503 while the cluster elects a leader ("no leader", "leader changed") or
+  // when consensus on the request timed out. Both pass within an election or two, so such an
+  // answer sends the request to the next member and, once every member has been tried, round
+  // again with a growing pause until kUnavailableGrace has passed.
+  const auto deadline = std::chrono::steady_clock::now() + kUnavailableGrace;
   std::string failures;
-  for (size_t n = 0; n < endpoints_.size(); ++n) {
-    const size_t i = (preferred_ + n) % endpoints_.size();
-    const std::string url = endpoints_[i] + path;
-    HttpResponse r;
-    try {
-      r = http_.send({.method = "POST", .url = url, .body = body.dump()});
-    } catch (const Unreachable& e) {
-      failures += std::string(failures.empty() ? "" : "; ") + e.what();
-      continue;
+  std::optional<Refused> unavailable;
+  for (int round = 0;; ++round) {
+    for (size_t n = 0; n < endpoints_.size(); ++n) {
+      const size_t i = (preferred_ + n) % endpoints_.size();
+      const std::string url = endpoints_[i] + path;
+      HttpResponse r;
+      try {
+        r = http_.send({.method = "POST", .url = url, .body = body.dump()});
+      } catch (const Unreachable& e) {
+        if (round == 0) failures += std::string(failures.empty() ? "" : "; ") + e.what();
+        continue;
+      }
+      const json doc = json::parse(r.body, nullptr, false);
+      if (r.status != 200) {
+        std::string why = doc.is_object() && doc.contains("message") && doc["message"].is_string()
+                              ? doc["message"].get<std::string>()
+                              : (doc.is_object() && doc.contains("error") && doc["error"].is_string() ? doc["error"].get<std::string>()
+                                                                                                       : r.body.substr(0, 200));
+        Refused refused("etcd at " + endpoints_[i] + " refused " + path + " (HTTP " + std::to_string(r.status) + "): " + why, url,
+                        r.status, r.body);
+        if (r.status != 503) throw refused;
+        unavailable = std::move(refused);
+        continue;
+      }
+      preferred_ = i;
+      if (doc.is_discarded()) {
+        throw Refused("etcd at " + endpoints_[i] + " answered " + path + " with something that is not JSON: " + r.body.substr(0, 200),
+                      url, r.status, r.body);
+      }
+      return doc;
     }
-    preferred_ = i;
-    const json doc = json::parse(r.body, nullptr, false);
-    if (r.status != 200) {
-      std::string why = doc.is_object() && doc.contains("message") && doc["message"].is_string()
-                            ? doc["message"].get<std::string>()
-                            : (doc.is_object() && doc.contains("error") && doc["error"].is_string() ? doc["error"].get<std::string>()
-                                                                                                     : r.body.substr(0, 200));
-      throw Refused("etcd at " + endpoints_[i] + " refused " + path + " (HTTP " + std::to_string(r.status) + "): " + why, url,
-                    r.status, r.body);
-    }
-    if (doc.is_discarded()) {
-      throw Refused("etcd at " + endpoints_[i] + " answered " + path + " with something that is not JSON: " + r.body.substr(0, 200),
-                    url, r.status, r.body);
-    }
-    return doc;
+    if (!unavailable || std::chrono::steady_clock::now() >= deadline) break;
+    (void)sleep_for(backoff_ceiling(std::chrono::milliseconds(100), std::chrono::milliseconds(800), round));
   }
+  if (unavailable) throw *unavailable;
   throw Unreachable("etcd is unreachable at " + endpoint_list() + " (" + failures +
                         "); check that the etcd addon runs (flotilla status) and that its endpoints are right",
                     endpoints_.front() + path);

@@ -1,15 +1,26 @@
 // The etcd v3 gateway client against a real etcd 3.4 started by the test.
 #include "flotilla/support/etcd_client.hpp"
 
+#include "flotilla/support/encoding.hpp"
 #include "support/discovery_servers.hpp"
+#include "support/http_server.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 
 namespace s = flotilla::support;
 using flotilla::test::discovery::EtcdServer;
 using flotilla::test::discovery::free_port;
+using flotilla::test::HttpTestServer;
+using flotilla::test::ServedRequest;
+using flotilla::test::ServedResponse;
+
+namespace {
+/// What etcd 3.4's gateway answers while its cluster has no leader.
+ServedResponse no_leader() { return {.status = 503, .body = R"({"error":"etcdserver: no leader","code":14,"message":"etcdserver: no leader"})"}; }
+}  // namespace
 
 TEST_CASE("EtcdClient: the prefix range end is the prefix with its last byte incremented", "[support][etcd]") {
   CHECK(s::prefix_range_end("foo") == "fop");
@@ -132,4 +143,37 @@ TEST_CASE("EtcdClient: etcd refusing a write gives a clear error naming etcd's r
   } catch (const s::Refused& e) {
     CHECK_THAT(std::string(e.what()), Catch::Contains("lease not found"));
   }
+}
+
+TEST_CASE("EtcdClient sends a request refused for want of a leader to the next member (stand-in member mid-election)", "[support][etcd]") {
+  EtcdServer server;
+  HttpTestServer electing([](const ServedRequest&) { return no_leader(); });
+  const s::EtcdClient etcd(std::vector<std::string>{electing.url(), server.endpoint()});
+  etcd.put("/elected", "yes");
+  CHECK(etcd.get("/elected")->value == "yes");
+  CHECK(electing.requests().size() == 1);  // the member that answered stays preferred
+}
+
+TEST_CASE("EtcdClient retries while every member is mid-election, then gives etcd's reason (stand-in members)", "[support][etcd]") {
+  std::atomic<int> answered{0};
+  HttpTestServer member([&](const ServedRequest&) -> ServedResponse {
+    if (++answered <= 2) return no_leader();
+    return {.body = R"({"header":{},"kvs":[{"key":")" + s::base64_encode("/k") + R"(","value":")" + s::base64_encode("v") + R"("}],"count":"1"})"};
+  });
+  const s::EtcdClient etcd(member.url());
+  const auto kv = etcd.get("/k");
+  REQUIRE(kv.has_value());
+  CHECK(kv->value == "v");
+  CHECK(answered == 3);
+
+  HttpTestServer leaderless([](const ServedRequest&) { return no_leader(); });
+  const s::EtcdClient stuck(leaderless.url());
+  try {
+    stuck.put("/k", "v");
+    FAIL("a put to a cluster without a leader succeeded");
+  } catch (const s::Refused& e) {
+    CHECK(e.status() == 503);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("refused /v3/kv/put (HTTP 503): etcdserver: no leader"));
+  }
+  CHECK(leaderless.requests().size() > 1);
 }

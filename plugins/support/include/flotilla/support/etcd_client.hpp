@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -75,8 +76,13 @@ class EtcdClient {
   /// are the keepalive workload's job; this is for tests and one-off refreshes.)
   std::int64_t lease_keepalive_once(std::int64_t id) const;
 
+  /// How long call() keeps trying while members answer 503 (no leader yet, or consensus timed
+  /// out): about two elections at etcd's default 1 s election timeout.
+  static constexpr std::chrono::milliseconds kUnavailableGrace{3000};
+
   /// POSTs `body` to `path` on the first endpoint that answers; throws Unreachable when none
-  /// does and Refused when etcd answers with an error.
+  /// does and Refused when etcd answers with an error. A 503 is tried on the other endpoints
+  /// and again for up to kUnavailableGrace before it is thrown.
   [[nodiscard]] nlohmann::json call(const std::string& path, const nlohmann::json& body) const;
 
  private:
