@@ -20,6 +20,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -47,22 +48,38 @@ LeaseRenewals wait_for_lease_renewals(const support::EtcdClient& etcd, int times
     int renewals = 0;
   };
   const auto int64 = [](const nlohmann::json& v) { return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<long long>(); };
+  // While a new leader is elected, a member may hold a request past the client's timeout or
+  // refuse it; such a look tells nothing, so it is simply taken again at the next poll.
+  const auto look = [&etcd](const std::string& path, const nlohmann::json& body) -> std::optional<nlohmann::json> {
+    try {
+      return etcd.call(path, body);
+    } catch (const support::HttpError&) {
+      return std::nullopt;
+    }
+  };
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::map<std::string, Seen> leases;
-  for (const auto& l : etcd.call("/v3/lease/leases", nlohmann::json::object()).value("leases", nlohmann::json::array()))
-    leases[l["ID"].is_string() ? l["ID"].get<std::string>() : l["ID"].dump()] = {};
+  (void)support::wait_until(deadline, std::chrono::milliseconds(50), [&] {
+    const auto listed = look("/v3/lease/leases", nlohmann::json::object());
+    if (!listed) return false;
+    for (const auto& l : listed->value("leases", nlohmann::json::array()))
+      leases[l["ID"].is_string() ? l["ID"].get<std::string>() : l["ID"].dump()] = {};
+    return true;
+  });
   LeaseRenewals result{static_cast<int>(leases.size()), 0};
-  wait_for(
-      [&] {
-        result.renewed = 0;
-        for (auto& [id, seen] : leases) {
-          const long long now = int64(etcd.call("/v3/lease/timetolive", {{"ID", id}}).value("TTL", nlohmann::json(-1)));
-          if (now > seen.last) ++seen.renewals;
-          seen.last = now;
-          result.renewed += seen.renewals >= times;
-        }
-        return result.all();
-      },
-      timeout);
+  (void)support::wait_until(deadline, std::chrono::milliseconds(50), [&] {
+    result.renewed = 0;
+    for (auto& [id, seen] : leases) {
+      const auto ttl = look("/v3/lease/timetolive", {{"ID", id}});
+      if (ttl) {
+        const long long now = int64(ttl->value("TTL", nlohmann::json(-1)));
+        if (now > seen.last) ++seen.renewals;
+        seen.last = now;
+      }
+      result.renewed += seen.renewals >= times;
+    }
+    return result.all();
+  });
   return result;
 }
 
