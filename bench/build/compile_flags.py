@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""CPU time to compile a few of the tree's sources with the sanitizer and coverage builds' flags
-as they were and as they are, side by side in one run, with the ratio new / old.
+"""CPU time to compile a few of the tree's sources with the sanitizer, coverage and package builds'
+flags as they were and as they are, side by side in one run, with the ratio new / old.
 
-    python3 bench/build/compile_flags.py build      # any configured build with compile_commands.json
+    python3 bench/build/compile_flags.py build              # any configured build with compile_commands.json
+    python3 bench/build/compile_flags.py build package      # only the named variants
 
 Each source is compiled with its own include paths and definitions from BUILD's
 compile_commands.json; only the debug, optimisation, sanitizer and coverage options change.
@@ -22,6 +23,8 @@ VARIANTS = {
     "asan+ubsan": ("-O0 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined",
                    "-O0 -g1 -fsanitize=address,undefined -fno-sanitize=alignment,null,vptr -fno-sanitize-recover=undefined"),
     "coverage": ("-O0 -g --coverage", "-O0 -g1 --coverage"),
+    # The package's files are stripped (CPACK_STRIP_FILES), so its debug information was never shipped.
+    "package": ("-O2 -g -DNDEBUG", "-O2 -DNDEBUG"),
 }
 DROPPED = ("-g", "-O", "-fsanitize", "-fno-sanitize", "--coverage", "-o", "-c", "-DNDEBUG")
 
@@ -50,9 +53,10 @@ def cpu_seconds(cmd, cwd):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
+    if len(sys.argv) < 2 or any(v not in VARIANTS for v in sys.argv[2:]):
+        sys.exit(__doc__ + "\nvariants: " + ", ".join(VARIANTS))
     build = os.path.abspath(sys.argv[1])
+    variants = {name: flags for name, flags in VARIANTS.items() if len(sys.argv) == 2 or name in sys.argv[2:]}
     src = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     try:
         with open(os.path.join(build, "compile_commands.json")) as f:
@@ -67,7 +71,7 @@ def main():
                 sys.exit(f"{source} is not in {build}/compile_commands.json (a build with tests is needed)")
             entry = entries[source]
             base = base_command(entry)
-            for name, (old, new) in VARIANTS.items():
+            for name, (old, new) in variants.items():
                 t_old = cpu_seconds(base + shlex.split(old) + ["-c", entry["file"], "-o", obj], entry["directory"])
                 t_new = cpu_seconds(base + shlex.split(new) + ["-c", entry["file"], "-o", obj], entry["directory"])
                 totals.setdefault(name, [0.0, 0.0])
