@@ -266,61 +266,64 @@ auto engine_errors(Fn&& body) {
   }
 }
 
-json apply_swarm(Context& ctx, const json& req) {
-  const Options cfg = options_of(req);
-  const auto members = members_of(req, cfg);
-  const json previous = ctx.state();
+/// What an apply did: `changed` when it touched the swarm, and the messages for the user.
+struct Report {
   bool changed = false;
   std::vector<std::string> messages;
 
-  ctx.progress("asking each node's dockerd for its swarm state");
-  Daemons ds = daemons_of(members, ctx);
-
-  // The manager that speaks for the swarm: the first placed manager that controls one, else
-  // any placed node that does (the managers option may have changed).
-  Daemon* lead = nullptr;
-  for (auto& d : ds)
-    if (d->member().manager && d->controls()) {
-      lead = d.get();
-      break;
-    }
-  for (auto& d : ds)
-    if (lead == nullptr && d->controls()) lead = d.get();
-  if (lead == nullptr) {
-    std::vector<std::string> in_one;
-    for (auto& d : ds)
-      if (d->state() != "inactive") in_one.push_back(d->node() + " (" + d->state() + ")");
-    if (!in_one.empty()) {
-      std::string list;
-      for (const auto& n : in_one) list += (list.empty() ? "" : ", ") + n;
-      throw sdk::Error(FLT_ERROR, "swarm: node(s) " + list +
-                                      " belong to a swarm that no placed node manages (its managers left or are gone); make them leave "
-                                      "it (POST /swarm/leave?force=true, or `docker swarm leave --force` with `flotilla env`) and run up again");
-    }
-    Daemon& first = *ds.front();
-    ctx.progress("initialising the swarm on " + first.node());
-    const json body = {{"ListenAddr", "0.0.0.0:" + std::to_string(cfg.port)}, {"AdvertiseAddr", first.swarm_addr(cfg.port)}};
-    (void)first.call("POST", "/swarm/init", "initialise the swarm (POST /swarm/init)", body.dump(), std::chrono::seconds(cfg.join_timeout));
-    (void)s::wait_until(std::chrono::seconds(cfg.join_timeout), 200ms, [&] {
-                          first.refresh();
-                          return first.controls();
-                        },
-                        [&ctx] { return ctx.cancelled(); });
-    ctx.check_cancelled();
-    if (!first.controls()) throw sdk::Retryable("swarm: " + first.node() + " initialised a swarm but does not report itself its manager yet");
-    lead = &first;
+  /// Records a change and the message that tells of it.
+  void note_change(std::string message) {
     changed = true;
-    messages.push_back("swarm: initialised on " + first.node() + " (" + first.swarm_addr(cfg.port) + ")");
+    messages.push_back(std::move(message));
   }
-  const std::string cluster = lead->cluster_id();
-  if (const std::string before = previous.value("cluster_id", ""); !before.empty() && before != cluster)
-    messages.push_back("swarm: the swarm was made anew (cluster " + before + " -> " + cluster + ")");
+};
 
-  // Members that are out join; members in another swarm are an error naming them.
+/// The manager that speaks for the swarm: the first placed manager that controls one, else any
+/// placed node that does (the managers option may have changed). Null when none does.
+Daemon* lead_of(Daemons& ds) {
+  for (auto& d : ds)
+    if (d->member().manager && d->controls()) return d.get();
+  for (auto& d : ds)
+    if (d->controls()) return d.get();
+  return nullptr;
+}
+
+/// Initialises a swarm on the first placed node, when no placed node is in any swarm; throws
+/// naming the nodes that are in a swarm none of them manages.
+Daemon& init_swarm(Context& ctx, Daemons& ds, const Options& cfg, Report& report) {
+  std::vector<std::string> in_one;
+  for (auto& d : ds)
+    if (d->state() != "inactive") in_one.push_back(d->node() + " (" + d->state() + ")");
+  if (!in_one.empty()) {
+    std::string list;
+    for (const auto& n : in_one) list += (list.empty() ? "" : ", ") + n;
+    throw sdk::Error(FLT_ERROR, "swarm: node(s) " + list +
+                                    " belong to a swarm that no placed node manages (its managers left or are gone); make them leave "
+                                    "it (POST /swarm/leave?force=true, or `docker swarm leave --force` with `flotilla env`) and run up again");
+  }
+  Daemon& first = *ds.front();
+  ctx.progress("initialising the swarm on " + first.node());
+  const json body = {{"ListenAddr", "0.0.0.0:" + std::to_string(cfg.port)}, {"AdvertiseAddr", first.swarm_addr(cfg.port)}};
+  (void)first.call("POST", "/swarm/init", "initialise the swarm (POST /swarm/init)", body.dump(), std::chrono::seconds(cfg.join_timeout));
+  (void)s::wait_until(std::chrono::seconds(cfg.join_timeout), 200ms, [&] {
+                        first.refresh();
+                        return first.controls();
+                      },
+                      [&ctx] { return ctx.cancelled(); });
+  ctx.check_cancelled();
+  if (!first.controls()) throw sdk::Retryable("swarm: " + first.node() + " initialised a swarm but does not report itself its manager yet");
+  report.note_change("swarm: initialised on " + first.node() + " (" + first.swarm_addr(cfg.port) + ")");
+  return first;
+}
+
+/// Members that are out join the swarm of `lead`; members in another swarm are an error naming
+/// them, members still joining are waited for.
+void join_members(Context& ctx, Daemons& ds, Daemon& lead, const Options& cfg, Report& report) {
+  const std::string cluster = lead.cluster_id();
   std::optional<JoinTokens> tokens;
-  json nodes = node_list(*lead);
+  const json nodes = node_list(lead);
   for (auto& d : ds) {
-    if (d.get() == lead) continue;
+    if (d.get() == &lead) continue;
     if (d->state() == "pending") {
       ctx.progress("waiting for " + d->node() + " to finish joining");
       (void)s::wait_until(std::chrono::seconds(cfg.join_timeout), 200ms, [&] {
@@ -336,37 +339,39 @@ json apply_swarm(Context& ctx, const json& req) {
       if (!ours)
         throw sdk::Error(FLT_ERROR, "swarm: node " + d->node() + " is in another swarm (" +
                                         (d->controls() ? "cluster " + d->cluster_id() : "node " + d->node_id()) + ") than the one " +
-                                        lead->node() + " manages; make it leave that swarm (POST /swarm/leave?force=true, or "
+                                        lead.node() + " manages; make it leave that swarm (POST /swarm/leave?force=true, or "
                                         "`docker swarm leave --force` with `flotilla env`) and run up again");
       continue;
     }
     if (st != "inactive")
       throw sdk::Retryable("swarm: node " + d->node() + " is in swarm state `" + st + "`" + (d->error().empty() ? "" : ": " + d->error()) +
                            "; if it stays so, make it leave (docker swarm leave --force) and run up again");
-    if (!tokens) tokens = join_tokens(*lead);
+    if (!tokens) tokens = join_tokens(lead);
     ctx.progress("joining " + d->node() + " to the swarm as a " + role_of(d->member().manager));
-    join(*d, *lead, *tokens, cfg);
-    changed = true;
-    messages.push_back("swarm: " + d->node() + " joined as a " + role_of(d->member().manager));
+    join(*d, lead, *tokens, cfg);
+    report.note_change("swarm: " + d->node() + " joined as a " + role_of(d->member().manager));
   }
-  tokens.reset();
+}
 
-  // Roles: promotions before demotions, so the swarm never runs short of managers.
-  nodes = node_list(*lead);
+/// Gives every member the role of its place: promotions before demotions, so the swarm never
+/// runs short of managers.
+void set_roles(Context& ctx, Daemons& ds, Daemon& lead, Report& report) {
+  json nodes = node_list(lead);
   for (const bool promote : {true, false})
     for (auto& d : ds) {
       const json* e = entry_of(nodes, d->node_id());
       if (e == nullptr || d->member().manager != promote || entry_role(*e) == role_of(promote)) continue;
-      if (d.get() == lead) continue;  // the lead stays a manager until another one is there
+      if (d.get() == &lead) continue;  // the lead stays a manager until another one is there
       ctx.progress((promote ? "promoting " : "demoting ") + d->node());
-      set_role(*lead, *e, role_of(promote));
-      changed = true;
-      messages.push_back("swarm: " + d->node() + " is now a " + role_of(promote));
-      nodes = node_list(*lead);
+      set_role(lead, *e, role_of(promote));
+      report.note_change("swarm: " + d->node() + " is now a " + role_of(promote));
+      nodes = node_list(lead);
     }
+}
 
-  // Nodes that left the placement leave the swarm; their entries, and the stale entries of
-  // nodes that joined again under a new ID, are removed from the manager's list.
+/// Nodes that left the placement leave the swarm; their entries, and the stale entries of nodes
+/// that joined again under a new ID, are removed from the manager's list.
+void remove_departed(Context& ctx, const json& req, const json& previous, Daemons& ds, Daemon& lead, Report& report) {
   std::set<std::string> current_ids, current_addrs, current_names;
   for (auto& d : ds) {
     current_ids.insert(d->node_id());
@@ -385,31 +390,32 @@ json apply_swarm(Context& ctx, const json& req) {
       Daemon gone({name, view->value("address", ""), false, *view}, ctx);
       ctx.progress("making " + name + " leave the swarm (no longer placed)");
       leave(gone);
-      changed = true;
-      messages.push_back("swarm: " + name + " left the swarm (no longer placed)");
+      report.note_change("swarm: " + name + " left the swarm (no longer placed)");
     } catch (const s::DockerError& e) {
       ctx.warn(std::string("swarm: node ") + name + ", no longer placed, could not leave the swarm: " + e.what());
     }
   }
-  nodes = node_list(*lead);
-  for (const auto& e : nodes) {
+  for (const auto& e : node_list(lead)) {
     const std::string id = e.value("ID", "");
     if (current_ids.contains(id)) continue;
     const std::string addr = entry_addr(e);
     if (!ours_ids.contains(id) && !ours_addrs.contains(addr) && !current_addrs.contains(addr)) continue;
     ctx.progress("removing the stale entry " + id + " (" + addr + ") from the swarm's node list");
-    remove_entry(*lead, e);
-    changed = true;
-    messages.push_back("swarm: removed the stale node entry " + id + " (" + addr + ")");
+    remove_entry(lead, e);
+    report.note_change("swarm: removed the stale node entry " + id + " (" + addr + ")");
   }
+}
 
-  // Every placed node ready in the manager's list.
+/// Waits until the manager lists every member `ready`; returns that list. Throws Retryable
+/// naming the members that are not, after `join_timeout`.
+json wait_ready(Context& ctx, Daemons& ds, Daemon& lead, const Options& cfg) {
+  json nodes;
   std::vector<std::string> waiting;
   ctx.progress("waiting for every swarm node to be ready");
   const bool ready = s::wait_until(
       std::chrono::seconds(cfg.join_timeout), 200ms,
       [&] {
-        nodes = node_list(*lead);
+        nodes = node_list(lead);
         waiting.clear();
         for (auto& d : ds) {
           const json* e = entry_of(nodes, d->node_id());
@@ -423,11 +429,17 @@ json apply_swarm(Context& ctx, const json& req) {
   if (!ready) {
     std::string list;
     for (const auto& w : waiting) list += (list.empty() ? "" : ", ") + w;
-    throw sdk::Retryable("swarm: node(s) " + list + " not ready in the list of manager " + lead->node() + " after " +
+    throw sdk::Retryable("swarm: node(s) " + list + " not ready in the list of manager " + lead.node() + " after " +
                          std::to_string(cfg.join_timeout) + " s; check that port " + std::to_string(cfg.port) +
                          " and 7946 (tcp and udp) are open between the nodes");
   }
+  return nodes;
+}
 
+/// Records the members in the addon's state and returns the apply's answer, from the manager's
+/// list `nodes`.
+json record_members(Context& ctx, const json& previous, Daemons& ds, Daemon& lead, const json& nodes, const Options& cfg, Report& report) {
+  const std::string cluster = lead.cluster_id();
   json state = {{"cluster_id", cluster}, {"members", json::array()}};
   json out_nodes = json::array();
   json managers = json::array();
@@ -447,12 +459,33 @@ json apply_swarm(Context& ctx, const json& req) {
                          {"state", e != nullptr ? entry_state(*e) : "missing"}});
   }
   const json old_state = {{"cluster_id", previous.value("cluster_id", "")}, {"members", previous.value("members", json::array())}};
-  if (old_state != state) changed = true;
+  if (old_state != state) report.changed = true;
   ctx.set_state(state);
-  messages.push_back("swarm: " + std::to_string(ds.size()) + " node(s) ready, " + std::to_string(manager_count) + " manager(s), managed at " +
-                     lead->swarm_addr(cfg.port) + (changed ? "" : " (unchanged)"));
-  return json{{"outputs", {{"cluster_id", cluster}, {"managers", managers}, {"nodes", out_nodes}, {"changed", changed}}},
-              {"messages", messages}};
+  report.messages.push_back("swarm: " + std::to_string(ds.size()) + " node(s) ready, " + std::to_string(manager_count) +
+                            " manager(s), managed at " + lead.swarm_addr(cfg.port) + (report.changed ? "" : " (unchanged)"));
+  return json{{"outputs", {{"cluster_id", cluster}, {"managers", managers}, {"nodes", out_nodes}, {"changed", report.changed}}},
+              {"messages", report.messages}};
+}
+
+json apply_swarm(Context& ctx, const json& req) {
+  const Options cfg = options_of(req);
+  const auto members = members_of(req, cfg);
+  const json previous = ctx.state();
+  Report report;
+
+  ctx.progress("asking each node's dockerd for its swarm state");
+  Daemons ds = daemons_of(members, ctx);
+  Daemon* lead = lead_of(ds);
+  if (lead == nullptr) lead = &init_swarm(ctx, ds, cfg, report);
+  const std::string cluster = lead->cluster_id();
+  if (const std::string before = previous.value("cluster_id", ""); !before.empty() && before != cluster)
+    report.messages.push_back("swarm: the swarm was made anew (cluster " + before + " -> " + cluster + ")");
+
+  join_members(ctx, ds, *lead, cfg, report);
+  set_roles(ctx, ds, *lead, report);
+  remove_departed(ctx, req, previous, ds, *lead, report);
+  const json nodes = wait_ready(ctx, ds, *lead, cfg);
+  return record_members(ctx, previous, ds, *lead, nodes, cfg, report);
 }
 
 json destroy_swarm(Context& ctx, const json& req) {
