@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <system_error>
@@ -152,30 +153,21 @@ void reload(Context& ctx, const std::string& base_url, const std::string& node) 
   if (!reloaded) throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
 }
 
-}  // namespace
-
-json PrometheusCadvisor::validate(Context&, const json& request) {
-  json errors = json::array();
-  for (const auto& e : prom::validate_request(request)) errors.push_back(json{{"key", e.key}, {"message", e.message}});
-  return json{{"errors", errors}};
-}
-
-json PrometheusCadvisor::apply(Context& ctx, const json& request) {
+/// The options of a request that passes validate; throws Invalid naming every problem.
+prom::Options checked_options(const json& request) {
   const auto problems = prom::validate_request(request);
   if (!problems.empty()) {
     std::string msg;
     for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p.message;
     throw flotilla::sdk::Invalid(msg);
   }
-  const json& addon = request.at("addon");
-  const prom::Options o = prom::parse_options(addon.value("config", json::object()));
-  const json& prom_node = prom::prometheus_node(request);
-  const std::string prom_name = str_or(prom_node, "name");
-  const std::string prom_address = str_or(prom_node, "address");
-  const std::string base_url = "http://" + prom_address + ":" + std::to_string(o.port);
-  json state = ctx.state();
+  return prom::parse_options(request.at("addon").value("config", json::object()));
+}
 
-  // Exporters first, so a node's target already answers when Prometheus learns about it.
+/// Starts the exporters of every exporter node, then stops the exporters no longer wanted
+/// (exporter changed, a node left the roles), so their targets go with them. Prometheus, on
+/// `prom_name`, stays.
+void start_exporters(Context& ctx, const json& request, const prom::Options& o, const std::string& prom_name) {
   std::set<std::pair<std::string, std::string>> wanted{{prom_name, prom::kPrometheusWorkload}};
   for (const json* node : prom::exporter_nodes(request, o)) {
     const std::string name = str_or(*node, "name");
@@ -191,48 +183,80 @@ json PrometheusCadvisor::apply(Context& ctx, const json& request) {
     ctx.warn("exporter = \"" + o.exporter + "\": node(s) " + names +
              " run the process runtime, where cAdvisor (a container) cannot run; they keep node_exporter");
   }
-  // Exporters no longer wanted (exporter changed, a node left the roles) go with their targets.
   stop_unwanted(ctx, wanted);
+}
 
-  // Targets: one file_sd file per job. put_file replaces a file atomically, which is what
-  // Prometheus' file watcher needs to never read half a file.
-  // Paths are relative to the node's files directory, which the engine keeps per addon.
-  const std::vector<prom::Job> jobs = prom::desired_jobs(request, o);
+/// Writes one file_sd file per job on `prom_name` and empties the files of jobs that are gone,
+/// so nothing reads stale targets from them. Returns each job's file as Prometheus sees it;
+/// every file written is set in `files`.
+std::map<std::string, std::string> write_targets(Context& ctx, const std::vector<prom::Job>& jobs, const std::string& prom_name,
+                                                 const json& state, json& files) {
+  // put_file replaces a file atomically, which is what Prometheus' file watcher needs to never
+  // read half a file. Paths are relative to the node's files directory, which the engine keeps
+  // per addon.
   std::map<std::string, std::string> sd_paths;
-  json files = json::object();
   for (const auto& job : jobs) {
     const std::string rel = "sd/" + job.file + ".json";
     sd_paths[job.name] = put_file(ctx, prom_name, rel, prom::render_file_sd(job));
     files[rel] = true;
   }
-  // Files of jobs that are gone: emptied, so nothing reads stale targets from them.
   if (state.contains("files") && state["files"].is_object() && str_or(state, "node") == prom_name) {
     for (const auto& [rel, unused] : state["files"].items()) {
       if (!files.contains(rel) && rel.rfind("sd/", 0) == 0) (void)put_file(ctx, prom_name, rel, "[]\n");
     }
   }
+  return sd_paths;
+}
 
-  const std::string cluster = request.contains("cluster") ? str_or(request["cluster"], "name", "flotilla") : "flotilla";
-  const std::string config = prom::render_config(jobs, sd_paths, o, cluster);
-  const std::string config_rel = "prometheus.yml";
-  const std::string config_path = put_file(ctx, prom_name, config_rel, config);
-  files[config_rel] = true;
-
+/// Starts Prometheus on `prom_node` with the configuration at `config_path` and waits until it
+/// is ready. One that was already running loaded whatever config it had then; the state's
+/// `loaded_config` says which one, so a config written by a run that died before reloading is
+/// still reloaded.
+void run_prometheus(Context& ctx, const json& addon, const json& prom_node, const prom::Options& o, const std::string& base_url,
+                    const std::string& config_path, const std::string& config, const json& state) {
+  const std::string prom_name = str_or(prom_node, "name");
   const std::string data_dir = str_or(addon, "dir", ".") + "/data";
   const json workload = prom::prometheus_workload(prom_node, o, config_path, data_dir);
   ctx.progress("prometheus on " + prom_name);
   const json started = ctx.runtime(json{{"op", "start"}, {"node", prom_name}, {"workload", workload}});
   const bool fresh_start = started.value("changed", true);
   wait_ready(ctx, base_url, prom_name, o.ready_timeout_s, started);
-
-  // A process that was already running loaded whatever config it had then; the state says
-  // which one, so a config written by a run that died before reloading is still reloaded.
   if (!fresh_start && !prom::is_loaded_config(str_or(state, "loaded_config"), config)) reload(ctx, base_url, prom_name);
-  const std::string hash = flotilla::support::stable_hash(config);
+}
+
+}  // namespace
+
+json PrometheusCadvisor::validate(Context&, const json& request) {
+  json errors = json::array();
+  for (const auto& e : prom::validate_request(request)) errors.push_back(json{{"key", e.key}, {"message", e.message}});
+  return json{{"errors", errors}};
+}
+
+json PrometheusCadvisor::apply(Context& ctx, const json& request) {
+  const prom::Options o = checked_options(request);
+  const json& prom_node = prom::prometheus_node(request);
+  const std::string prom_name = str_or(prom_node, "name");
+  const std::string prom_address = str_or(prom_node, "address");
+  const std::string base_url = "http://" + prom_address + ":" + std::to_string(o.port);
+  json state = ctx.state();
+
+  // Exporters first, so a node's target already answers when Prometheus learns about it.
+  start_exporters(ctx, request, o, prom_name);
+
+  const std::vector<prom::Job> jobs = prom::desired_jobs(request, o);
+  json files = json::object();
+  const auto sd_paths = write_targets(ctx, jobs, prom_name, state, files);
+  const std::string cluster = request.contains("cluster") ? str_or(request["cluster"], "name", "flotilla") : "flotilla";
+  const std::string config = prom::render_config(jobs, sd_paths, o, cluster);
+  const std::string config_rel = "prometheus.yml";
+  const std::string config_path = put_file(ctx, prom_name, config_rel, config);
+  files[config_rel] = true;
+
+  run_prometheus(ctx, request.at("addon"), prom_node, o, base_url, config_path, config, state);
 
   json job_names = json::array();
   for (const auto& job : jobs) job_names.push_back(job.name);
-  state = json{{"node", prom_name}, {"loaded_config", hash}, {"jobs", job_names}, {"files", files}};
+  state = json{{"node", prom_name}, {"loaded_config", flotilla::support::stable_hash(config)}, {"jobs", job_names}, {"files", files}};
   ctx.set_state(state);
 
   json outputs = json::object();

@@ -222,99 +222,140 @@ std::vector<const json*> exporter_nodes(const json& request, const Options& o) {
   return out;
 }
 
-std::vector<Job> desired_jobs(const json& request, const Options& o) {
-  std::vector<Job> jobs;
-  std::set<std::string> names;
-  std::set<std::string> files;
-  auto add = [&](Job job) {
-    std::string stem = file_stem(job.name);
-    std::string unique = stem;
-    for (int i = 2; files.contains(unique); ++i) unique = stem + "-" + std::to_string(i);
-    job.file = unique;
-    files.insert(unique);
-    names.insert(job.name);
-    jobs.push_back(std::move(job));
-  };
+namespace {
 
+/// The jobs of one configuration, each given a file stem no other job has.
+class JobList {
+ public:
+  void add(Job job) {
+    const std::string stem = file_stem(job.name);
+    std::string unique = stem;
+    for (int i = 2; files_.contains(unique); ++i) unique = stem + "-" + std::to_string(i);
+    job.file = unique;
+    files_.insert(unique);
+    names_.insert(job.name);
+    jobs_.push_back(std::move(job));
+  }
+  [[nodiscard]] bool has(const std::string& name) const { return names_.contains(name); }
+  std::vector<Job> take() { return std::move(jobs_); }
+
+ private:
+  std::vector<Job> jobs_;
+  std::set<std::string> names_;
+  std::set<std::string> files_;
+};
+
+/// The labels of an exporter node's targets: its name and, when it has one, its group.
+std::map<std::string, std::string> node_labels(const json& node) {
+  std::map<std::string, std::string> labels{{"node", str_or(node, "name")}};
+  if (const auto group = str_or(node, "group"); !group.empty()) labels["group"] = group;
+  return labels;
+}
+
+/// Prometheus scraping itself.
+Job prometheus_job(const json& request, const Options& o) {
   const json& prom = prometheus_node(request);
   Job self{.name = "prometheus"};
   self.targets.push_back({str_or(prom, "address") + ":" + std::to_string(o.port), {{"node", str_or(prom, "name")}}});
-  add(std::move(self));
+  return self;
+}
 
-  Job node_job{.name = "node"};
-  Job cadvisor_job{.name = "cadvisor"};
+/// node_exporter on every exporter node that runs it: every process node, and the Docker nodes
+/// while option `exporter` asks for it.
+Job node_exporter_job(const json& request, const Options& o) {
+  Job job{.name = "node"};
   for (const json* n : exporter_nodes(request, o)) {
     const std::string runtime = str_or(*n, "runtime", "process");
     if (!runtime_supported(runtime)) continue;
-    std::map<std::string, std::string> labels{{"node", str_or(*n, "name")}};
-    if (const auto group = str_or(*n, "group"); !group.empty()) labels["group"] = group;
     if (runtime == "process" || wants_node_exporter(o))
-      node_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), labels});
-    if (runtime == "docker" && wants_cadvisor(o))
-      cadvisor_job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.cadvisor_port), labels});
+      job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.exporter_port), node_labels(*n)});
   }
+  return job;
+}
+
+/// cAdvisor on every exporter node of the docker runtime, at cadvisor_port.
+Job cadvisor_job(const json& request, const Options& o) {
+  Job job{.name = "cadvisor"};
+  for (const json* n : exporter_nodes(request, o))
+    if (str_or(*n, "runtime", "process") == "docker")
+      job.targets.push_back({str_or(*n, "address") + ":" + std::to_string(o.cadvisor_port), node_labels(*n)});
+  return job;
+}
+
+/// The jobs other addons ask for in their `metrics_targets` output; a name already taken gets
+/// the addon's name in front (and a number after, while that is taken too).
+void add_addon_jobs(const json& request, JobList& jobs) {
+  if (!request.contains("addons") || !request["addons"].is_object()) return;
+  // std::map iteration gives the addons sorted by name, so the order is stable across runs.
+  std::map<std::string, json> addons;
+  for (const auto& [key, value] : request["addons"].items()) addons[key] = value;
+  for (const auto& [addon_name, report] : addons) {
+    if (!report.is_object() || !report.contains("outputs") || !report["outputs"].is_object()) continue;
+    const json& outputs = report["outputs"];
+    if (!outputs.contains("metrics_targets") || !outputs["metrics_targets"].is_array()) continue;
+    for (const auto& entry : outputs["metrics_targets"]) {
+      if (!entry.is_object()) continue;
+      Job job;
+      job.name = str_or(entry, "job", addon_name);
+      if (jobs.has(job.name)) job.name = addon_name + ":" + job.name;
+      for (int i = 2; jobs.has(job.name); ++i) job.name = addon_name + ":" + str_or(entry, "job", addon_name) + "-" + std::to_string(i);
+      job.metrics_path = str_or(entry, "metrics_path", "/metrics");
+      job.scheme = str_or(entry, "scheme", "http");
+      job.scrape_interval = str_or(entry, "scrape_interval");
+      std::map<std::string, std::string> labels{{"addon", addon_name}};
+      if (entry.contains("labels") && entry["labels"].is_object()) {
+        for (const auto& [k, v] : entry["labels"].items()) {
+          if (v.is_string()) labels[k] = v.get<std::string>();
+        }
+      }
+      if (entry.contains("targets") && entry["targets"].is_array()) {
+        for (const auto& t : entry["targets"]) {
+          if (t.is_string()) job.targets.push_back({t.get<std::string>(), labels});
+        }
+      }
+      jobs.add(std::move(job));
+    }
+  }
+}
+
+/// One job per service with a port, its running instances the targets.
+void add_service_jobs(const json& request, const Options& o, JobList& jobs) {
+  if (!request.contains("services") || !request["services"].is_array()) return;
+  for (const auto& svc : request["services"]) {
+    const std::string name = str_or(svc, "name");
+    if (name.empty()) continue;
+    // A service without a port serves no HTTP, so there is nothing to scrape.
+    if (svc.contains("port") && svc["port"].is_number_integer() && svc["port"].get<int>() == 0) continue;
+    Job job{.name = "service:" + name, .file = {}, .metrics_path = o.services_metrics_path};
+    if (svc.contains("instances") && svc["instances"].is_array()) {
+      for (const auto& inst : svc["instances"]) {
+        const std::string state = str_or(inst, "state", "running");
+        if (state != "running") continue;
+        const std::string address = str_or(inst, "address");
+        if (address.empty() || !inst.contains("port") || !inst["port"].is_number_integer()) continue;
+        std::map<std::string, std::string> labels{{"service", name}};
+        if (const auto node = str_or(inst, "node"); !node.empty()) labels["node"] = node;
+        if (const auto id = str_or(inst, "id"); !id.empty()) labels["service_instance"] = id;
+        job.targets.push_back({address + ":" + std::to_string(inst["port"].get<int>()), labels});
+      }
+    }
+    jobs.add(std::move(job));
+  }
+}
+
+}  // namespace
+
+std::vector<Job> desired_jobs(const json& request, const Options& o) {
+  JobList jobs;
+  jobs.add(prometheus_job(request, o));
   // The node job stays even when empty, and so does the cadvisor job while cAdvisor is asked
   // for, so the configuration does not change as the first exporter node joins; without
   // cAdvisor there is no cadvisor job, so existing configurations stay as they were.
-  add(std::move(node_job));
-  if (wants_cadvisor(o)) add(std::move(cadvisor_job));
-
-  if (request.contains("addons") && request["addons"].is_object()) {
-    // std::map iteration gives the addons sorted by name, so the order is stable across runs.
-    std::map<std::string, json> addons;
-    for (const auto& [key, value] : request["addons"].items()) addons[key] = value;
-    for (const auto& [addon_name, report] : addons) {
-      if (!report.is_object() || !report.contains("outputs") || !report["outputs"].is_object()) continue;
-      const json& outputs = report["outputs"];
-      if (!outputs.contains("metrics_targets") || !outputs["metrics_targets"].is_array()) continue;
-      for (const auto& entry : outputs["metrics_targets"]) {
-        if (!entry.is_object()) continue;
-        Job job;
-        job.name = str_or(entry, "job", addon_name);
-        if (names.contains(job.name)) job.name = addon_name + ":" + job.name;
-        for (int i = 2; names.contains(job.name); ++i) job.name = addon_name + ":" + str_or(entry, "job", addon_name) + "-" + std::to_string(i);
-        job.metrics_path = str_or(entry, "metrics_path", "/metrics");
-        job.scheme = str_or(entry, "scheme", "http");
-        job.scrape_interval = str_or(entry, "scrape_interval");
-        std::map<std::string, std::string> labels{{"addon", addon_name}};
-        if (entry.contains("labels") && entry["labels"].is_object()) {
-          for (const auto& [k, v] : entry["labels"].items()) {
-            if (v.is_string()) labels[k] = v.get<std::string>();
-          }
-        }
-        if (entry.contains("targets") && entry["targets"].is_array()) {
-          for (const auto& t : entry["targets"]) {
-            if (t.is_string()) job.targets.push_back({t.get<std::string>(), labels});
-          }
-        }
-        add(std::move(job));
-      }
-    }
-  }
-
-  if (o.scrape_services && request.contains("services") && request["services"].is_array()) {
-    for (const auto& svc : request["services"]) {
-      const std::string name = str_or(svc, "name");
-      if (name.empty()) continue;
-      // A service without a port serves no HTTP, so there is nothing to scrape.
-      if (svc.contains("port") && svc["port"].is_number_integer() && svc["port"].get<int>() == 0) continue;
-      Job job{.name = "service:" + name, .file = {}, .metrics_path = o.services_metrics_path};
-      if (svc.contains("instances") && svc["instances"].is_array()) {
-        for (const auto& inst : svc["instances"]) {
-          const std::string state = str_or(inst, "state", "running");
-          if (state != "running") continue;
-          const std::string address = str_or(inst, "address");
-          if (address.empty() || !inst.contains("port") || !inst["port"].is_number_integer()) continue;
-          std::map<std::string, std::string> labels{{"service", name}};
-          if (const auto node = str_or(inst, "node"); !node.empty()) labels["node"] = node;
-          if (const auto id = str_or(inst, "id"); !id.empty()) labels["service_instance"] = id;
-          job.targets.push_back({address + ":" + std::to_string(inst["port"].get<int>()), labels});
-        }
-      }
-      add(std::move(job));
-    }
-  }
-  return jobs;
+  jobs.add(node_exporter_job(request, o));
+  if (wants_cadvisor(o)) jobs.add(cadvisor_job(request, o));
+  add_addon_jobs(request, jobs);
+  if (o.scrape_services) add_service_jobs(request, o, jobs);
+  return jobs.take();
 }
 
 std::string render_file_sd(const Job& job) {
