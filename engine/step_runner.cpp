@@ -19,7 +19,16 @@ Error on_node(const std::string& node, Error e) {
   return e;
 }
 
+bool provides_container_dns(const std::vector<AddonPlan>& addons) {
+  return std::any_of(addons.begin(), addons.end(), [](const AddonPlan& a) {
+    return std::find(a.provides.begin(), a.provides.end(), "container-dns") != a.provides.end();
+  });
+}
+
 }  // namespace
+
+EngineStepRunner::EngineStepRunner(Engine& engine, const Plan& plan)
+    : e_(engine), plan_(plan), broker_(engine), container_dns_(provides_container_dns(engine.addons())) {}
 
 Result<void> EngineStepRunner::run(const Step& step, const CancelToken& cancel) {
   const StepAction* work = plan_.action_of(step.id);
@@ -140,14 +149,11 @@ Result<void> EngineStepRunner::destroy_node(const std::string& name, const Cance
   return e_.erase_record("nodes", name);
 }
 
-std::string EngineStepRunner::container_resolver(const std::string& node) const {
+std::string EngineStepRunner::container_resolver(const json& state, const std::string& node) const {
   // Containers on a node's Docker bridge reach their node at the bridge's gateway, where an
   // addon that provides `container-dns` (the registrator) forwards the cluster's names.
-  const bool forwarded = std::any_of(e_.addons().begin(), e_.addons().end(), [](const AddonPlan& a) {
-    return std::find(a.provides.begin(), a.provides.end(), "container-dns") != a.provides.end();
-  });
-  if (!forwarded) return {};
-  return str_or(e_.node_view(e_.snapshot(), node).value("runtime_config", json::object()), "bridge_gateway");
+  if (!container_dns_) return {};
+  return str_or(e_.node_view(state, node).value("runtime_config", json::object()), "bridge_gateway");
 }
 
 Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const CancelToken& cancel) {
@@ -175,7 +181,7 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   if (port > 0) env["PORT"] = std::to_string(port);
   json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
                    {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
-  if (const std::string resolver = container_resolver(node); !resolver.empty()) workload["dns"] = json::array({resolver});
+  if (const std::string resolver = container_resolver(state, node); !resolver.empty()) workload["dns"] = json::array({resolver});
   // A replaced instance that moves to another node is stopped where it was first.
   const auto old = record_of<InstanceRecord>(state, "instances", id);
   if (old.status != WorkloadStatus::unknown && old.node != node)

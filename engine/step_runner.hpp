@@ -15,7 +15,7 @@ class Engine;
 
 class EngineStepRunner final : public StepRunner {
  public:
-  EngineStepRunner(Engine& engine, const Plan& plan) : e_(engine), plan_(plan), broker_(engine) {}
+  EngineStepRunner(Engine& engine, const Plan& plan);
 
   [[nodiscard]] Result<void> run(const Step& step, const CancelToken& cancel) override;
 
@@ -40,8 +40,9 @@ class EngineStepRunner final : public StepRunner {
   [[nodiscard]] CallHooks addon_hooks(const std::string& addon, const std::string& plugin, const CancelToken& cancel);
   [[nodiscard]] json driver_request(const std::string& name, const json& state);
   [[nodiscard]] Result<void> stop_everything_on(const std::string& node);
-  /// The resolver address for a service's containers on `node` ("" to leave Docker's default).
-  [[nodiscard]] std::string container_resolver(const std::string& node) const;
+  /// The resolver address for a service's containers on `node`, as `state` records the node
+  /// ("" to leave Docker's default).
+  [[nodiscard]] std::string container_resolver(const json& state, const std::string& node) const;
   /// Waits until the instance answers its health check, exits, or the health timeout passes.
   [[nodiscard]] Result<void> wait_healthy(const std::string& id, const std::string& node, const std::string& url,
                                           const json& record, const CancelToken& cancel);
@@ -49,6 +50,9 @@ class EngineStepRunner final : public StepRunner {
   Engine& e_;
   const Plan& plan_;
   RuntimeBroker broker_;
+  /// Whether an addon of the topology provides `container-dns`; the addons do not change
+  /// during a run.
+  bool container_dns_;
 };
 
 }  // namespace flotilla
