@@ -8,13 +8,17 @@
 
 #include "support/docker_lab.hpp"
 #include "support/plugin_harness.hpp"
+#include "support/skip.hpp"
 
 #include <flotilla/plugin.h>
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
 
+#include <catch2/catch.hpp>
+
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -24,6 +28,13 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+/// Declares `lab`, the process's DockerLab, or ends the test as skipped, saying why, when the
+/// lab cannot run here (not root, or a tool it needs is missing).
+#define FLOTILLA_LAB_OR_SKIP(lab)                                                          \
+  if (::geteuid() != 0) FLOTILLA_SKIP(::flotilla::test::DockerLab::unavailable_reason()); \
+  auto* lab = ::flotilla::test::DockerLab::get();                                          \
+  if (!(lab)) FLOTILLA_SKIP(::flotilla::test::DockerLab::unavailable_reason())
 
 namespace flotilla::test {
 
@@ -258,5 +269,14 @@ class DockerAddonHost {
   std::vector<std::string> logs_;
   nlohmann::json state_ = nlohmann::json::object();
 };
+
+/// Calls addon operation `op` and requires it to succeed, the plugin's error shown when it does
+/// not; returns the result's text.
+inline std::string call_ok(DockerAddonHost& host, const std::string& op, const nlohmann::json& request) {
+  auto [st, out] = host.call(op, request);
+  INFO(op << ": " << out);
+  REQUIRE(st == FLT_OK);
+  return out;
+}
 
 }  // namespace flotilla::test

@@ -14,14 +14,12 @@
 
 namespace s = flotilla::support;
 using flotilla::test::DockerAddonHost;
-using flotilla::test::DockerLab;
+using flotilla::test::call_ok;
 using nlohmann::json;
 
 TEST_CASE("etcd addon on Docker nodes: three member containers serve puts and gets, a rerun changes nothing, destroy removes them",
           "[etcd][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   if (!s::find_executable("etcd")) FLOTILLA_SKIP("etcd is not installed; scripts/install-deps.sh installs it");
   const std::string built = flotilla::test::build_lab_images(*lab, {"etcd"});
   REQUIRE(built.empty());
@@ -34,9 +32,7 @@ TEST_CASE("etcd addon on Docker nodes: three member containers serve puts and ge
   REQUIRE(vst == FLT_OK);
   CHECK(json::parse(vout)["errors"].empty());
 
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  const std::string out = call_ok(host, "apply", req);
   const json result = json::parse(out);
   const std::string endpoints = result["outputs"]["etcd_endpoints"];
   CHECK(endpoints == "http://" + lab->nodes()[0].address + ":2379,http://" + lab->nodes()[1].address + ":2379,http://" +
@@ -58,15 +54,11 @@ TEST_CASE("etcd addon on Docker nodes: three member containers serve puts and ge
   CHECK((*container)["Config"]["Labels"]["io.flotilla.component"] == "addon:etcd");
   const std::string id = (*container)["Id"];
 
-  auto [st2, out2] = host.call("apply", req);
-  INFO(out2);
-  REQUIRE(st2 == FLT_OK);
+  call_ok(host, "apply", req);
   CHECK((*docker.inspect_container(host.workload_name("etcd")))["Id"] == id);
   CHECK(third.get("/flotilla/test/key").has_value());
 
-  auto [st3, out3] = host.call("destroy", req);
-  INFO(out3);
-  REQUIRE(st3 == FLT_OK);
+  call_ok(host, "destroy", req);
   for (const auto& n : lab->nodes()) {
     s::DockerClient d({.node = n.name, .host = n.host});
     CHECK_FALSE(d.inspect_container(host.workload_name("etcd")).has_value());

@@ -40,6 +40,7 @@ namespace {
 namespace s = flotilla::support;
 namespace fx = flotilla::test::prom;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::call_ok;
 using flotilla::test::DockerLab;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -174,9 +175,7 @@ void check_contract(json c, json image, const flotilla::test::LabNode& node, con
 
 TEST_CASE("prometheus-cadvisor cAdvisor container contract on a real dockerd (stand-in image), scraped by Prometheus with node labels",
           "[prometheus-cadvisor][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   if (!s::find_executable("prometheus") || !s::find_executable("prometheus-node-exporter"))
     FLOTILLA_SKIP("prometheus or prometheus-node-exporter is not installed; scripts/install-deps.sh installs them");
   const CreatedDirs created({"/dev/disk", "/var/lib/docker"});
@@ -256,9 +255,7 @@ TEST_CASE("prometheus-cadvisor cAdvisor container contract on a real dockerd (st
   json off = req;
   off["addon"]["config"]["exporter"] = "node-exporter";
   off["addon"]["config"]["exporter_roles"] = {"infra"};
-  auto [st2, out2] = host.call("apply", off);
-  INFO(out2);
-  REQUIRE(st2 == FLT_OK);
+  call_ok(host, "apply", off);
   for (size_t i = 0; i < 2; ++i) {
     s::DockerClient d({.node = lab->nodes()[i].name, .host = lab->nodes()[i].host});
     CHECK_FALSE(d.inspect_container(host.workload_name("cadvisor")).has_value());

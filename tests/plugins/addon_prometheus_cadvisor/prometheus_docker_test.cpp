@@ -16,15 +16,14 @@
 namespace s = flotilla::support;
 namespace fx = flotilla::test::prom;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::call_ok;
 using flotilla::test::DockerLab;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 TEST_CASE("prometheus-cadvisor on Docker nodes: exporter containers on every node, Prometheus in a container sees them all up",
           "[prometheus-cadvisor][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   if (!s::find_executable("prometheus") || !s::find_executable("prometheus-node-exporter"))
     FLOTILLA_SKIP("prometheus or prometheus-node-exporter is not installed; scripts/install-deps.sh installs them");
   REQUIRE(flotilla::test::build_lab_images(*lab, {"node-exporter"}).empty());
@@ -43,9 +42,7 @@ TEST_CASE("prometheus-cadvisor on Docker nodes: exporter containers on every nod
   REQUIRE(vst == FLT_OK);
   CHECK(json::parse(vout)["errors"].empty());
 
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  const std::string out = call_ok(host, "apply", req);
   const std::string base_url = "http://" + lab->nodes()[0].address + ":9090";
   CHECK(json::parse(out)["endpoints"]["prometheus"] == base_url);
 
@@ -63,14 +60,10 @@ TEST_CASE("prometheus-cadvisor on Docker nodes: exporter containers on every nod
   CHECK((*prometheus)["HostConfig"]["NetworkMode"] == "host");
   const std::string id = (*prometheus)["Id"];
 
-  auto [st2, out2] = host.call("apply", req);
-  INFO(out2);
-  REQUIRE(st2 == FLT_OK);
+  call_ok(host, "apply", req);
   CHECK((*infra.inspect_container(host.workload_name("prometheus")))["Id"] == id);
 
-  auto [st3, out3] = host.call("destroy", req);
-  INFO(out3);
-  REQUIRE(st3 == FLT_OK);
+  call_ok(host, "destroy", req);
   for (const auto& n : lab->nodes()) {
     s::DockerClient d({.node = n.name, .host = n.host});
     CHECK_FALSE(d.inspect_container(host.workload_name("node-exporter")).has_value());
@@ -80,9 +73,7 @@ TEST_CASE("prometheus-cadvisor on Docker nodes: exporter containers on every nod
 
 TEST_CASE("prometheus-cadvisor on a mixed cluster: Prometheus and an exporter as processes on infra, exporter containers on Docker nodes",
           "[prometheus-cadvisor][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   if (!s::find_executable("prometheus") || !s::find_executable("prometheus-node-exporter"))
     FLOTILLA_SKIP("prometheus or prometheus-node-exporter is not installed; scripts/install-deps.sh installs them");
   REQUIRE(flotilla::test::build_lab_images(*lab, {"node-exporter"}).empty());
@@ -98,9 +89,7 @@ TEST_CASE("prometheus-cadvisor on a mixed cluster: Prometheus and an exporter as
   DockerAddonHost host("addon_prometheus_cadvisor", "prometheus-cadvisor", nodes);
   const json config = {{"node_exporter_image", "node-exporter:flotilla"}, {"scrape_interval", "2s"}, {"scrape_services", false}};
   const json req = host.request(config, {"infra"}, (dir.path() / "addon").string());
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  call_ok(host, "apply", req);
 
   const std::string base_url = "http://" + lab->gateway() + ":9090";
   std::vector<std::string> exporters{lab->gateway() + ":9100"};

@@ -20,6 +20,7 @@
 
 namespace s = flotilla::support;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::call_ok;
 using flotilla::test::DockerLab;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -40,9 +41,7 @@ std::vector<std::string> dig(const std::string& server, int port, const std::str
 
 TEST_CASE("registrator on Docker nodes: keepalive containers hold the leases, dnsmasq in a container on infra serves the names",
           "[registrator][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   if (!s::find_executable("etcd") || !s::find_executable("dnsmasq") || !s::find_executable("dig"))
     FLOTILLA_SKIP("etcd, dnsmasq or dig is not installed; scripts/install-deps.sh installs them");
   REQUIRE(flotilla::test::build_lab_images(*lab, {"etcd"}).empty());
@@ -51,9 +50,8 @@ TEST_CASE("registrator on Docker nodes: keepalive containers hold the leases, dn
   json nodes = DockerAddonHost::lab_nodes(*lab, {"infra", "swarm", "swarm"}, "lab");
   for (auto& n : nodes) n["runtime_config"]["files_image"] = DockerLab::kImage;
   DockerAddonHost etcd_host("addon_etcd", "etcd", nodes);
-  auto [est, eout] = etcd_host.call("apply", etcd_host.request({{"image", "etcd:flotilla"}}, {"infra"}, "/tmp/flotilla-reg-docker-etcd"));
-  INFO(eout);
-  REQUIRE(est == FLT_OK);
+  const std::string eout =
+      call_ok(etcd_host, "apply", etcd_host.request({{"image", "etcd:flotilla"}}, {"infra"}, "/tmp/flotilla-reg-docker-etcd"));
   const json etcd_result = json::parse(eout);
 
   DockerAddonHost host("addon_registrator", "registrator", nodes);
@@ -69,9 +67,7 @@ TEST_CASE("registrator on Docker nodes: keepalive containers hold the leases, dn
   auto [vst, vout] = host.call("validate", req);
   REQUIRE(vst == FLT_OK);
   CHECK(json::parse(vout)["errors"].empty());
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  call_ok(host, "apply", req);
 
   const std::string infra = lab->nodes()[0].address;
   const std::vector<std::string> expected = {lab->nodes()[1].address, lab->nodes()[2].address};
@@ -93,14 +89,10 @@ TEST_CASE("registrator on Docker nodes: keepalive containers hold the leases, dn
 
   // One instance goes: the next apply rewrites the hosts file, and dnsmasq answers without it.
   req["services"][0]["instances"].erase(1);
-  auto [st2, out2] = host.call("apply", req);
-  INFO(out2);
-  REQUIRE(st2 == FLT_OK);
+  call_ok(host, "apply", req);
   CHECK(s::wait_until(10s, 200ms, [&] { return dig(infra, 8600, "hello-v1.service.consul") == std::vector<std::string>{expected[0]}; }));
 
-  auto [st3, out3] = host.call("destroy", req);
-  INFO(out3);
-  REQUIRE(st3 == FLT_OK);
+  call_ok(host, "destroy", req);
   CHECK(etcd.range_prefix("/flotilla/lab/services/").empty());
   s::DockerClient infra_docker({.node = lab->nodes()[0].name, .host = lab->nodes()[0].host});
   CHECK_FALSE(infra_docker.inspect_container(host.workload_name("dns")).has_value());

@@ -17,6 +17,7 @@
 
 namespace s = flotilla::support;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::call_ok;
 using flotilla::test::DockerLab;
 using nlohmann::json;
 
@@ -79,9 +80,7 @@ void check_three_ready(const DockerLab& lab) {
 
 TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes nothing, a node that left is joined again, destroy leaves",
           "[swarm][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   const LeaveOnExit guard(*lab);
 
   DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
@@ -92,9 +91,7 @@ TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes not
   REQUIRE(vst == FLT_OK);
   CHECK(json::parse(vout)["errors"].empty());
 
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  const std::string out = call_ok(host, "apply", req);
   returned += out;
   const json first = json::parse(out)["outputs"];
   CHECK(first["changed"] == true);
@@ -105,9 +102,7 @@ TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes not
   CHECK(first["managers"] == json::array({lab->nodes()[0].address + ":2377"}));
   check_three_ready(*lab);
 
-  auto [st2, out2] = host.call("apply", req);
-  INFO(out2);
-  REQUIRE(st2 == FLT_OK);
+  const std::string out2 = call_ok(host, "apply", req);
   returned += out2;
   CHECK(json::parse(out2)["outputs"]["changed"] == false);
   CHECK(json::parse(out2)["outputs"]["nodes"] == first["nodes"]);
@@ -116,9 +111,7 @@ TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes not
   // entry it left in the manager's list.
   force_leave(lab->nodes()[2]);
   CHECK(swarm_info(lab->nodes()[2])["LocalNodeState"] == "inactive");
-  auto [st3, out3] = host.call("apply", req);
-  INFO(out3);
-  REQUIRE(st3 == FLT_OK);
+  const std::string out3 = call_ok(host, "apply", req);
   returned += out3;
   CHECK(json::parse(out3)["outputs"]["changed"] == true);
   CHECK(swarm_info(lab->nodes()[2])["LocalNodeState"] == "active");
@@ -140,9 +133,7 @@ TEST_CASE("swarm addon on the Docker lab: three nodes ready, a rerun changes not
     }
   }
 
-  auto [st4, out4] = host.call("destroy", req);
-  INFO(out4);
-  REQUIRE(st4 == FLT_OK);
+  call_ok(host, "destroy", req);
   for (const auto& n : lab->nodes()) CHECK(swarm_info(n)["LocalNodeState"] == "inactive");
   CHECK(host.state().empty());
 }

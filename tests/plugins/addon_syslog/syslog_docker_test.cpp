@@ -21,6 +21,7 @@
 
 namespace s = flotilla::support;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::call_ok;
 using flotilla::test::DockerLab;
 using flotilla::test::PluginHarness;
 using nlohmann::json;
@@ -59,9 +60,7 @@ std::size_t count(const std::string& text, const std::string& what) {
 
 TEST_CASE("syslog on Docker nodes: a container's stdout and stderr lines reach the store and `flotilla logs`, each once",
           "[syslog][docker][integration]") {
-  if (::geteuid() != 0) FLOTILLA_SKIP(DockerLab::unavailable_reason());
-  auto* lab = DockerLab::get();
-  if (!lab) FLOTILLA_SKIP(DockerLab::unavailable_reason());
+  FLOTILLA_LAB_OR_SKIP(lab);
   const json nodes = DockerAddonHost::lab_nodes(*lab, {"infra", "swarm", "swarm"}, "lab");
   const std::filesystem::path dir = "/tmp/flotilla-syslog-docker-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
@@ -90,9 +89,7 @@ TEST_CASE("syslog on Docker nodes: a container's stdout and stderr lines reach t
     if (e["key"] == "plugin") FLOTILLA_SKIP(e["message"].get<std::string>());
   CHECK(verrors.empty());
 
-  auto [st, out] = host.call("apply", req);
-  INFO(out);
-  REQUIRE(st == FLT_OK);
+  call_ok(host, "apply", req);
   CHECK(std::filesystem::is_directory(dir / "addon" / "docker" / "store" / "hello-v1"));
 
   // Every read takes what the container wrote since the last one: read until its first tick.
