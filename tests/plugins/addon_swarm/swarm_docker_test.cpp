@@ -2,7 +2,8 @@
 // three nodes (one manager, two workers), through each node's Engine API. A rerun changes
 // nothing, a node made to leave behind the addon's back is joined again (and its stale entry
 // removed), the join tokens reach no result, state or log line, and destroy leaves every node
-// inactive.
+// inactive. Option `managers` makes managers at the start and promotes and demotes nodes later,
+// and a node taken out of the placement leaves the swarm and the manager's list.
 #include "flotilla/support/docker_client.hpp"
 #include "support/docker_addon_host.hpp"
 #include "support/plugin_harness.hpp"
@@ -14,6 +15,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace s = flotilla::support;
 using flotilla::test::DockerAddonHost;
@@ -63,17 +65,28 @@ std::map<std::string, std::pair<std::string, std::string>> listed(const flotilla
   return out;
 }
 
-/// Checks the manager lists exactly the three lab nodes, ready, node 0 the manager.
-void check_three_ready(const DockerLab& lab) {
+/// Checks the manager on lab node 0 lists exactly the first roles.size() lab nodes, each ready
+/// and with its role.
+void check_listed(const DockerLab& lab, const std::vector<std::string>& roles) {
   const auto nodes = listed(lab.nodes()[0]);
-  CHECK(nodes.size() == 3);
-  for (size_t i = 0; i < lab.nodes().size(); ++i) {
+  CHECK(nodes.size() == roles.size());
+  for (size_t i = 0; i < roles.size(); ++i) {
     const std::string id = swarm_info(lab.nodes()[i])["NodeID"];
     INFO("lab node " << i << " (" << id << ")");
     REQUIRE(nodes.contains(id));
-    CHECK(nodes.at(id).first == (i == 0 ? "manager" : "worker"));
+    CHECK(nodes.at(id).first == roles[i]);
     CHECK(nodes.at(id).second == "ready");
   }
+}
+
+/// Checks the manager lists exactly the three lab nodes, ready, node 0 the manager.
+void check_three_ready(const DockerLab& lab) { check_listed(lab, {"manager", "worker", "worker"}); }
+
+/// Destroys the addon's swarm and checks that every lab node left it.
+void destroy_and_check(DockerAddonHost& host, const json& req, const DockerLab& lab) {
+  call_ok(host, "destroy", req);
+  for (const auto& n : lab.nodes()) CHECK(swarm_info(n)["LocalNodeState"] == "inactive");
+  CHECK(host.state().empty());
 }
 
 }  // namespace
@@ -157,4 +170,70 @@ TEST_CASE("swarm addon: validate names a node without a Docker Engine and a mana
   const auto applied = plugin.call("apply", one);
   CHECK(applied.status == FLT_NOT_SUPPORTED);
   CHECK_THAT(applied.error, Catch::Contains("node swarm-1") && Catch::Contains("needs Docker nodes"));
+}
+
+// Every apply below waits at most join_timeout (30 s) for the nodes, and the guard makes every
+// lab node leave whatever swarm it is in when the test ends, failed or not.
+
+TEST_CASE("swarm addon on the Docker lab: managers = 2 makes the second node a manager from the start",
+          "[swarm][docker][integration]") {
+  FLOTILLA_LAB_OR_SKIP(lab);
+  const LeaveOnExit guard(*lab);
+
+  DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
+  const json req = host.request({{"managers", 2}, {"join_timeout", 30}}, {"swarm-0", "swarm-1", "swarm-2"}, "/tmp/flotilla-swarm-managers");
+  const json out = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(out["managers"] == json::array({lab->nodes()[0].address + ":2377", lab->nodes()[1].address + ":2377"}));
+  check_listed(*lab, {"manager", "manager", "worker"});
+  CHECK(swarm_info(lab->nodes()[1])["ControlAvailable"] == true);
+
+  destroy_and_check(host, req, *lab);
+}
+
+TEST_CASE("swarm addon on the Docker lab: raising managers promotes a worker, lowering it demotes the node again",
+          "[swarm][docker][integration]") {
+  FLOTILLA_LAB_OR_SKIP(lab);
+  const LeaveOnExit guard(*lab);
+
+  DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
+  const std::vector<std::string> placed = {"swarm-0", "swarm-1", "swarm-2"};
+  const std::string dir = "/tmp/flotilla-swarm-roles";
+  call_ok(host, "apply", host.request({{"managers", 1}, {"join_timeout", 30}}, placed, dir));
+  check_three_ready(*lab);
+  const std::string id = swarm_info(lab->nodes()[1])["NodeID"];
+
+  const json promoted = json::parse(call_ok(host, "apply", host.request({{"managers", 2}, {"join_timeout", 30}}, placed, dir)))["outputs"];
+  CHECK(promoted["changed"] == true);
+  check_listed(*lab, {"manager", "manager", "worker"});
+  CHECK(swarm_info(lab->nodes()[1])["NodeID"] == id);  // promoted in place, not joined anew
+
+  const json req = host.request({{"managers", 1}, {"join_timeout", 30}}, placed, dir);
+  const json demoted = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(demoted["changed"] == true);
+  CHECK(demoted["managers"] == json::array({lab->nodes()[0].address + ":2377"}));
+  check_listed(*lab, {"manager", "worker", "worker"});
+  CHECK(swarm_info(lab->nodes()[1])["NodeID"] == id);
+
+  destroy_and_check(host, req, *lab);
+}
+
+TEST_CASE("swarm addon on the Docker lab: a node that leaves the placement leaves the swarm and its entry goes",
+          "[swarm][docker][integration]") {
+  FLOTILLA_LAB_OR_SKIP(lab);
+  const LeaveOnExit guard(*lab);
+
+  DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
+  const std::string dir = "/tmp/flotilla-swarm-placement";
+  call_ok(host, "apply", host.request({{"join_timeout", 30}}, {"swarm-0", "swarm-1", "swarm-2"}, dir));
+  check_three_ready(*lab);
+
+  const json req = host.request({{"join_timeout", 30}}, {"swarm-0", "swarm-1"}, dir);
+  const json out = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(out["changed"] == true);
+  CHECK(out["nodes"].size() == 2);
+  CHECK(swarm_info(lab->nodes()[2])["LocalNodeState"] == "inactive");
+  check_listed(*lab, {"manager", "worker"});
+  CHECK(host.state()["members"].size() == 2);
+
+  destroy_and_check(host, req, *lab);
 }
