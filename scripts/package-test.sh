@@ -47,7 +47,7 @@ test "$(command -v flotilla)" = /usr/bin/flotilla
 
 step "flotilla plugins (found in /usr/lib/flotilla/plugins without --plugin-path)"
 flotilla plugins | tee "$work/plugins"
-for p in local process etcd registrator haproxy prometheus-cadvisor syslog consul; do
+for p in local process etcd registrator haproxy prometheus-cadvisor syslog consul elk; do
   grep -q " $p " "$work/plugins" || { echo "package-test: plugin $p missing from the installed package" >&2; exit 1; }
 done
 flotilla plugins 2>&1 >/dev/null | { ! grep -q warning; } || { echo "package-test: plugin warnings" >&2; exit 1; }

@@ -1,0 +1,202 @@
+// Addon elk. apply, in order: Elasticsearch on the ELK node, then a wait (with a deadline) for
+// its cluster health to be yellow or green; then the Logstash pipeline file, Logstash and
+// Kibana; then a wait for Logstash's pipeline to run; then logspout on every Docker node,
+// routing to Logstash. Every step goes through the engine's runtime operations, so an unchanged
+// cluster changes nothing (`changed: false`) and `down` removes the containers even if this
+// addon cannot.
+#include "addon_elk/elk_addon.hpp"
+
+#include "addon_elk/elk_model.hpp"
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/http.hpp"
+#include "flotilla/support/plugin_options.hpp"
+#include "flotilla/support/request.hpp"
+#include "flotilla/support/wait.hpp"
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flotilla::addons::elk {
+namespace {
+
+using flotilla::sdk::Context;
+using flotilla::sdk::Error;
+using flotilla::sdk::json;
+using flotilla::support::str_or;
+namespace support = flotilla::support;
+using namespace std::chrono_literals;
+
+/// Starts `workload` on `node`; true when the runtime made or replaced the container.
+bool start(Context& ctx, const std::string& node, const json& workload) {
+  ctx.progress(workload["name"].get<std::string>() + " on " + node);
+  const json r = ctx.runtime(json{{"op", "start"}, {"node", node}, {"workload", workload}});
+  return r.value("changed", true);
+}
+
+/// Polls `url` until `ok(body)` holds or `timeout_s` passes; returns "" on success, else the
+/// last answer seen.
+std::string wait_for(Context& ctx, const std::string& url, int timeout_s, bool (*ok)(const std::string&)) {
+  support::HttpClient http({.timeouts = {2000ms, 5000ms}, .cancelled = [&ctx] { return ctx.cancelled(); }});
+  std::string seen = "no answer";
+  const bool done = support::wait_until(
+      std::chrono::seconds(timeout_s), 1000ms,
+      [&] {
+        try {
+          const support::HttpResponse r = http.send({.url = url});
+          if (r.status == 200 && ok(r.body)) return true;
+          seen = "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
+        } catch (const support::Unreachable& e) {
+          seen = e.what();
+        }
+        return false;
+      },
+      [&ctx] { return ctx.cancelled(); });
+  ctx.check_cancelled();
+  return done ? std::string() : seen;
+}
+
+/// Stops this addon's components that are no longer wanted (a node left logspout_roles, the ELK
+/// node moved); true when one was stopped.
+bool stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
+  bool stopped = false;
+  for (const auto& c : ctx.list()) {
+    if (wanted.contains({c.node, c.name})) continue;
+    ctx.info("stopping " + c.name + " on " + c.node + ": no longer placed there");
+    try {
+      (void)ctx.runtime(json{{"op", "stop"}, {"node", c.node}, {"name", c.name}, {"timeout_s", 10}});
+      stopped = true;
+    } catch (const Error& e) {
+      if (e.status() != FLT_NOT_FOUND) throw;
+    }
+  }
+  return stopped;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+}  // namespace
+
+json Elk::validate(Context&, const json& request) {
+  json errors = json::array();
+  for (const auto& e : validate_request(request)) errors.push_back(json{{"key", e.key}, {"message", e.message}});
+  return json{{"errors", errors}};
+}
+
+json Elk::apply(Context& ctx, const json& request) {
+  if (const auto problems = validate_request(request); !problems.empty()) {
+    std::vector<std::string> messages;
+    for (const auto& p : problems) messages.push_back(p.message);
+    std::string msg;
+    for (const auto& m : messages) msg += (msg.empty() ? "" : "; ") + m;
+    throw flotilla::sdk::Invalid(msg);
+  }
+  std::vector<OptionError> unused;
+  const Options o = parse_options(support::addon_config(request), unused);
+  const json& node = elk_node(request);
+  const std::string name = str_or(node, "name");
+  if (str_or(node, "address").empty() || runtime_of(node).empty())
+    throw flotilla::sdk::Retryable("elk: node " + name + " has no address or runtime yet; it is not running");
+  const std::string es_url = elasticsearch_url(node, o);
+  const std::string health_url = es_url + "/_cluster/health";
+  bool changed = false;
+  std::set<std::pair<std::string, std::string>> wanted;
+
+  // Elasticsearch first; nothing else starts before it reports a usable cluster.
+  changed |= start(ctx, name, elasticsearch_workload(o));
+  wanted.insert({name, kElasticsearchWorkload});
+  ctx.progress("waiting for Elasticsearch's cluster health at " + health_url);
+  if (const std::string last = wait_for(ctx, health_url, o.es_health_timeout_s, &cluster_healthy); !last.empty())
+    throw Error(FLT_ERROR, "elk: Elasticsearch on node " + name + " did not report status yellow or green at " + health_url + " within " +
+                               std::to_string(o.es_health_timeout_s) + " s (last answer: " + last +
+                               "); Logstash and Kibana were not started. See its output (`docker logs " +
+                               str_or(request.at("addon"), "workload_prefix", "addon-elk-") + kElasticsearchWorkload +
+                               "` with `flotilla env FILE " + name + "`): a heap (option es_heap) larger than the node's memory is a "
+                               "common cause; raise es_health_timeout_s on a slow node, then run `flotilla up` again");
+
+  const std::string pipeline = pipeline_config(o, es_url);
+  const flotilla::sdk::PlacedFile file = ctx.put_file(name, kPipelineFile, pipeline);
+  changed |= file.changed;
+  changed |= start(ctx, name, logstash_workload(o, file.path, support::stable_hash(pipeline)));
+  wanted.insert({name, kLogstashWorkload});
+  changed |= start(ctx, name, kibana_workload(o, es_url));
+  wanted.insert({name, kKibanaWorkload});
+
+  // logspout dials its route when it starts, so Logstash's input must be there first.
+  const std::string pipelines_url = "http://" + str_or(node, "address") + ":" + std::to_string(o.logstash_api_port) + "/_node/pipelines";
+  ctx.progress("waiting for Logstash's pipeline at " + pipelines_url);
+  if (const std::string last = wait_for(ctx, pipelines_url, o.logstash_timeout_s, &pipeline_running); !last.empty())
+    throw flotilla::sdk::Retryable("elk: Logstash on node " + name + " did not run its pipeline \"main\" at " + pipelines_url + " within " +
+                                   std::to_string(o.logstash_timeout_s) + " s (last answer: " + last +
+                                   "); logspout was not started. Check its output (`docker logs " +
+                                   str_or(request.at("addon"), "workload_prefix", "addon-elk-") + kLogstashWorkload + "`) for a pipeline error");
+
+  const std::string route = logspout_route(node, o);
+  std::vector<std::string> shipped;
+  for (const json* n : logspout_nodes(request, o)) {
+    const std::string n_name = str_or(*n, "name");
+    changed |= start(ctx, n_name, logspout_workload(*n, o, route));
+    wanted.insert({n_name, kLogspoutWorkload});
+    shipped.push_back(n_name);
+  }
+  if (const auto skipped = nodes_without_logspout(request, o); !skipped.empty())
+    ctx.warn("elk: node(s) " + joined(skipped) +
+             " do not run Docker, so logspout (a container reading the Docker socket) cannot ship their logs; the syslog addon serves "
+             "process nodes");
+  changed |= stop_unwanted(ctx, wanted);
+
+  const json previous = ctx.state();
+  json state = {{"node", name}, {"files", json::array({kPipelineFile})}, {"logspout", shipped}};
+  if (previous != state) ctx.set_state(state);
+
+  const std::string kibana = kibana_url(node, o);
+  return json{{"endpoints", {{"kibana", kibana}, {"elasticsearch", es_url}}},
+              {"outputs",
+               {{"changed", changed},
+                {"route", route},
+                {"index", o.index},
+                {"logspout_nodes", shipped},
+                {"registrations", json::array({json{{"name", "kibana"}, {"id", "kibana-" + name}, {"address", str_or(node, "address")},
+                                                    {"port", o.kibana_port}, {"health", "/api/status"}},
+                                               json{{"name", "elasticsearch"}, {"id", "elasticsearch-" + name},
+                                                    {"address", str_or(node, "address")}, {"port", o.es_port}, {"health", "/_cluster/health"}}})}}},
+              {"messages", json::array({"Kibana at " + kibana + " (logs of " + std::to_string(shipped.size()) + " Docker node(s), index " +
+                                        o.index + ")"})}};
+}
+
+json Elk::destroy(Context& ctx, const json&) {
+  // rmLogging.sh: every container the addon made, on every node, then its files.
+  std::vector<std::string> failures;
+  for (const auto& c : ctx.list()) {
+    ctx.progress("removing " + c.name + " on " + c.node);
+    try {
+      (void)ctx.runtime(json{{"op", "stop"}, {"node", c.node}, {"name", c.name}, {"timeout_s", 10}});
+    } catch (const Error& e) {
+      if (e.status() != FLT_NOT_FOUND) failures.push_back(c.name + " on " + c.node + ": " + e.what());
+    }
+  }
+  if (!failures.empty())
+    throw Error(FLT_RETRYABLE, "elk: could not remove every container (" + joined(failures) + "); run the same command again");
+  const json state = ctx.state();
+  if (const std::string node = str_or(state, "node"); !node.empty()) {
+    for (const auto& rel : state.value("files", json::array())) {
+      if (!rel.is_string()) continue;
+      try {
+        (void)ctx.remove_file(node, rel.get<std::string>());
+      } catch (const Error& e) {
+        // The files go with the node when it is destroyed; a node already gone has none.
+        ctx.debug("elk: could not remove " + rel.get<std::string>() + " on " + node + ": " + e.what());
+      }
+    }
+  }
+  ctx.set_state(json::object());
+  return json::object();
+}
+
+}  // namespace flotilla::addons::elk
