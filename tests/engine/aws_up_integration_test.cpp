@@ -68,6 +68,10 @@ std::string written_file(const std::string& cloud_config, const std::string& pat
   return out;
 }
 
+/// Longer than dockerd takes to stop its containers (their stop timeout, 10 s by default, and
+/// its own shutdown timeout, 15 s) and then containerd.
+constexpr std::chrono::seconds kDockerdShutdown{30};
+
 /// The stand-in's machines: one namespace with a dockerd per instance, on the lab's bridge (so
 /// it pulls from the lab's registry), booted in the background when EC2 launches the instance
 /// and torn down when it is told to terminate it, or when the test ends. Each dockerd keeps its
@@ -143,7 +147,11 @@ class InstanceHosts {
     if (it == hosts_.end()) return false;
     Host& h = *it->second;
     if (h.boot.joinable()) h.boot.join();
-    return flotilla::netns::stop_dockerd(h.dockerd, std::chrono::seconds(10));
+    // A machine that stops shuts its dockerd down in full: dockerd first stops the running
+    // containers, giving each its stop timeout (10 s by default), then containerd. Killed
+    // sooner, it leaves containerd and the containers running in the namespace, and the
+    // dockerd booted next can hang on them.
+    return flotilla::netns::stop_dockerd(h.dockerd, kDockerdShutdown);
   }
 
   /// FakeEc2Cloud::on_start: boots the stopped instance's dockerd again, in its namespace.
@@ -190,7 +198,7 @@ class InstanceHosts {
   };
   static void remove(Host& h) noexcept {
     try {
-      (void)flotilla::netns::stop_dockerd(h.dockerd, std::chrono::seconds(10));
+      (void)flotilla::netns::stop_dockerd(h.dockerd, kDockerdShutdown);
       flotilla::netns::remove_namespace(h.net);
       flotilla::netns::remove_tree(h.dockerd.root);
     } catch (const std::exception& e) {

@@ -120,8 +120,11 @@ void ensure_masquerade(const std::string& netns, const DockerBridge& bridge);
 support::ProcessId start_dockerd(const DockerdSpec& spec);
 
 /// Stops the dockerd recorded under `spec.root` (SIGTERM, then SIGKILL after `grace`) if it
-/// still is the process that was started; false when none was running.
-bool stop_dockerd(const DockerdSpec& spec, std::chrono::milliseconds grace = std::chrono::seconds(15));
+/// still is the process that was started; false when none was running. On SIGTERM dockerd
+/// stops its running containers (their stop timeout, 10 s by default; its shutdown timeout,
+/// 15 s) and then containerd; killed before that, it leaves both running, so the default grace
+/// outlasts them.
+bool stop_dockerd(const DockerdSpec& spec, std::chrono::milliseconds grace = std::chrono::seconds(30));
 
 /// The lab's private registry: Debian's `docker-registry` on the host, listening on an address
 /// of the bridge (`address`), so every namespace reaches it on the link. Its configuration,
