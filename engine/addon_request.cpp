@@ -1,5 +1,6 @@
 #include "addon_request.hpp"
 
+#include "json_access.hpp"
 #include "plugin_views.hpp"
 #include "state_records.hpp"
 
@@ -20,6 +21,14 @@ json services_view(const Topology& topo, const json& state, const Plan& plan) {
   const auto nodes = records_of<NodeRecord>(state, "nodes");
   json services = json::array();
   for (const auto& s : topo.services) {
+    auto rep = plan.replicas.find(s.name);
+    const int replicas = rep != plan.replicas.end() ? rep->second : s.replicas;
+    if (s.swarm_mode) {
+      services.push_back({{"name", s.name}, {"dns", service_dns_label(s.name)}, {"port", s.port}, {"health", s.health},
+                          {"replicas", replicas}, {"mode", "swarm"}, {"spec", swarm_service_spec(s, replicas)},
+                          {"instances", reported_swarm_instances(state, s.name)}});
+      continue;
+    }
     json instances = json::array();
     for (const auto& ip : plan.instances) {
       if (ip.service != s.name) continue;
@@ -30,14 +39,21 @@ json services_view(const Topology& topo, const json& state, const Plan& plan) {
                            {"address", n != nodes.end() ? n->second.address : ""}, {"port", ip.port},
                            {"state", "running"}, {"workload", ip.workload_name()}});
     }
-    auto rep = plan.replicas.find(s.name);
     services.push_back({{"name", s.name}, {"dns", service_dns_label(s.name)}, {"port", s.port}, {"health", s.health},
-                        {"replicas", rep != plan.replicas.end() ? rep->second : s.replicas}, {"instances", instances}});
+                        {"replicas", replicas}, {"instances", instances}});
   }
   return services;
 }
 
 }  // namespace
+
+json reported_swarm_instances(const json& state, const std::string& service) {
+  for (const auto& [name, rec] : records_of<AddonRecord>(state, "addons")) {
+    const json& svc = obj(obj(rec.outputs, "services"), service.c_str());
+    if (svc.contains("instances") && svc["instances"].is_array()) return svc["instances"];
+  }
+  return json::array();
+}
 
 json addon_request(const Topology& topo, const std::filesystem::path& state_dir, const AddonPlan& addon, const json& config,
                    const json& state, const Plan& plan) {

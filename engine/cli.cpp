@@ -283,10 +283,12 @@ int cmd_validate(Context& c) {
   auto engine = open_engine(c, c.args[0]);
   if (!engine) return report_error(c, engine.error(), kExitInvalid);
   const auto& t = (*engine)->topology();
-  int instances = 0;
-  for (const auto& s : t.services) instances += s.replicas;
+  int instances = 0, swarm_replicas = 0;
+  for (const auto& s : t.services) (s.swarm_mode ? swarm_replicas : instances) += s.replicas;
   c.out << c.args[0] << " is valid: cluster \"" << t.cluster_name << "\", driver " << t.driver << ", " << t.nodes.size() << " nodes, "
-        << t.services.size() << " services (" << instances << " instances), " << t.addons.size() << " addons.\n";
+        << t.services.size() << " services (" << instances << " instances"
+        << (swarm_replicas > 0 ? ", " + std::to_string(swarm_replicas) + " Swarm replicas" : std::string()) << "), " << t.addons.size()
+        << " addons.\n";
   return kExitOk;
 }
 
@@ -441,7 +443,8 @@ int cmd_status(Context& c) {
   for (const auto& s : status["services"]) {
     int running = 0;
     for (const auto& i : s["instances"]) running += i["state"] == "running";
-    c.out << "\nSERVICE " << s["name"].get<std::string>() << ": " << running << "/" << s["replicas"].get<int>() << " running\n";
+    c.out << "\nSERVICE " << s["name"].get<std::string>() << ": " << running << "/" << s["replicas"].get<int>() << " running"
+          << (s.value("mode", "") == "swarm" ? " (Swarm tasks, as of the last up)" : "") << "\n";
     for (const auto& i : s["instances"]) {
       std::snprintf(line, sizeof line, "  %-18s %-14s %s:%d  %s\n", i["id"].get<std::string>().c_str(), i["node"].get<std::string>().c_str(),
                     i["address"].get<std::string>().c_str(), i["port"].get<int>(), i["state"].get<std::string>().c_str());

@@ -56,6 +56,20 @@ json instance_spec(const ServiceSpec& s, const std::string& node, int port) {
 
 std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port) { return stable_hash(instance_spec(s, node, port).dump()); }
 
+json swarm_service_spec(const ServiceSpec& s, int replicas) {
+  return {{"image", s.image}, {"env", s.env}, {"port", s.port}, {"health", s.health}, {"replicas", replicas}};
+}
+
+json swarm_service_specs(const Topology& topo, const std::map<std::string, int>& replicas) {
+  json out = json::object();
+  for (const auto& s : topo.services) {
+    if (!s.swarm_mode) continue;
+    const auto it = replicas.find(s.name);
+    out[s.name] = swarm_service_spec(s, it != replicas.end() ? it->second : s.replicas);
+  }
+  return out;
+}
+
 std::string addon_config_hash(const AddonPlan& addon) { return stable_hash(addon.config.dump()); }
 
 std::map<std::string, int> effective_replicas(const Topology& topo, const json& state, std::vector<std::string>* notes) {
@@ -81,6 +95,7 @@ std::map<std::string, int> effective_replicas(const Topology& topo, const json& 
 std::vector<InstancePlan> desired_instances(const Topology& topo, const std::map<std::string, int>& replicas) {
   std::vector<InstancePlan> out;
   for (const auto& s : topo.services) {
+    if (s.swarm_mode) continue;  // Swarm schedules its replicas (the swarm addon)
     auto nodes = topo.place(s.placement);
     if (nodes.empty()) continue;
     auto it = replicas.find(s.name);
@@ -288,6 +303,13 @@ std::string Planning::addon_change(const AddonPlan& a) const {
   if (rec.nodes != a.nodes) return "placement changed";
   if (nodes_change_) return "nodes changed";
   if (a.needs_services() && instances_change_) return "instances changed";
+  if (contains(a.provides, "services")) {
+    // The swarm-mode services it deploys, as it last reported them, against the topology's.
+    json deployed = json::object();
+    for (const auto& [name, svc] : obj(rec.outputs, "services").items())
+      if (svc.is_object()) deployed[name] = svc.value("spec", json());
+    if (deployed != swarm_service_specs(topo_, plan_.replicas)) return "swarm services changed";
+  }
   for (const auto& [key, st] : obj(obj(in_.live, "components"), a.name.c_str()).items())
     if (st.is_string() && st != "running") return "component " + key + " is " + st.get<std::string>();
   for (const auto& name : removed_addons_)

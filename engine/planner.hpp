@@ -135,6 +135,13 @@ struct Plan {
 /// The hash of instance_spec recorded as an instance's spec_hash.
 [[nodiscard]] std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port);
 
+/// What shapes a `mode = "swarm"` service: its image, env, port, health path and replicas. The
+/// addon that deploys it (it provides "services") echoes it in its outputs, under
+/// services.NAME.spec; a difference re-applies that addon.
+[[nodiscard]] json swarm_service_spec(const ServiceSpec& s, int replicas);
+/// The specs of the swarm-mode services by name, with the effective `replicas`.
+[[nodiscard]] json swarm_service_specs(const Topology& topo, const std::map<std::string, int>& replicas);
+
 /// The hash recorded as an addon's config_hash.
 [[nodiscard]] std::string addon_config_hash(const AddonPlan& addon);
 

@@ -1,5 +1,6 @@
 #include "status.hpp"
 
+#include "addon_request.hpp"
 #include "json_access.hpp"
 #include "planner.hpp"
 #include "state_records.hpp"
@@ -58,6 +59,16 @@ json services_status(const Topology& topo, const json& state, const std::map<std
   json out = json::array();
   for (const auto& name : names) {
     auto r = replicas.find(name);
+    const ServiceSpec* spec = topo.find_service(name);
+    if (spec != nullptr && spec->swarm_mode) {
+      // Swarm runs it: its tasks as the swarm addon last reported them.
+      json tasks = json::array();
+      for (const auto& t : reported_swarm_instances(state, name))
+        tasks.push_back({{"id", t.value("id", "")}, {"instance", t.value("instance", 0)}, {"node", t.value("node", "")},
+                         {"address", t.value("address", "")}, {"port", t.value("port", 0)}, {"state", t.value("state", "")}, {"pid", 0}});
+      out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"mode", "swarm"}, {"instances", tasks}});
+      continue;
+    }
     out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", instances_status(name, instances, nodes, live)}});
   }
   return out;

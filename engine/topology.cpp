@@ -28,7 +28,7 @@ const std::vector<std::string> kClusterKeys = {"name", "driver", "runtime"};
 const std::vector<std::string> kGroupKeys = {"name", "count", "roles", "labels"};
 const std::vector<std::string> kAddonKeys = {"plugin", "name", "roles", "nodes", "options"};
 const std::vector<std::string> kServiceKeys = {"name", "command", "image", "replicas", "port",
-                                               "health", "roles", "nodes", "env"};
+                                               "health", "roles", "nodes", "env", "mode"};
 const std::vector<std::string> kPlaceholders = {"address", "port", "instance", "node"};
 
 // JSON quoting escapes control characters; invalid UTF-8 is shown as U+FFFD, never thrown on.
@@ -747,6 +747,7 @@ class Loader {
         service.env = std::move(*env);
       }
       source.placement = read_placement(t, where);
+      read_mode(t, where, service, source);
       check_placeholders(service, source, where);
       service_sources_.push_back(std::move(source));
       topo_.services.push_back(std::move(service));
@@ -755,11 +756,33 @@ class Loader {
 
   struct ServiceSource {
     PlacementSource placement;
+    std::optional<toml::source_region> mode_at;
     std::optional<toml::source_region> command_at;
     std::optional<toml::source_region> replicas_at;
     std::optional<toml::source_region> port_at;
     bool placement_ok = false;
   };
+
+  // `mode = "swarm"`: Swarm schedules the replicas on the swarm addon's nodes, so the service
+  // needs an image and takes its placement from that addon.
+  void read_mode(const toml::table& t, const std::string& where, ServiceSpec& service, ServiceSource& source) {
+    auto mode = get_string(t, "mode", where, false, "mode = \"swarm\"");
+    if (!mode) return;
+    source.mode_at = find(t, "mode")->source();
+    if (*mode != "swarm" && *mode != "flotilla") {
+      error(*source.mode_at, "mode of " + where + " is " + in_quotes(*mode) +
+                                 "; it is \"flotilla\" (instances placed by Flotilla, the default) or \"swarm\" (a Docker Swarm "
+                                 "service deployed by the swarm addon)");
+      return;
+    }
+    service.swarm_mode = *mode == "swarm";
+    if (!service.swarm_mode) return;
+    if (service.image.empty())
+      error(*source.mode_at, where + " has mode = \"swarm\" but no image; a Swarm service runs an image: add image = \"...\"");
+    if (source.placement.roles_at || source.placement.nodes_at)
+      error(placement_at(source.placement), where + " has mode = \"swarm\", so Swarm places its replicas on the nodes of the swarm "
+                                                 "addon; remove roles and nodes here and set the placement on the swarm addon");
+  }
 
   void check_placeholders(const ServiceSpec& service, const ServiceSource& source, const std::string& where) {
     if (!source.command_at) return;
@@ -854,6 +877,13 @@ class Loader {
       ServiceSpec& service = topo_.services[i];
       ServiceSource& source = service_sources_[i];
       const std::string where = "service " + in_quotes(service.name);
+      if (service.swarm_mode) {
+        const bool has_addon = std::any_of(topo_.addons.begin(), topo_.addons.end(), [](const AddonSpec& a) { return a.plugin == "swarm"; });
+        if (!has_addon)
+          error(*source.mode_at, where + " has mode = \"swarm\" but the topology has no swarm addon to deploy it; add [[addons]] "
+                                         "plugin = \"swarm\" or remove mode");
+        continue;  // Swarm places it; its ports are published on ports the nodes' dockerd picks
+      }
       service.placement = to_placement(source.placement);
       if (!check_names(source.placement, where)) continue;
       const bool explicit_placement = !service.placement.empty();

@@ -74,6 +74,7 @@ struct ServiceSpec {
   int port = 0;                     // 0: the service listens on no port
   std::string health = "/health";   // HTTP health check path ("" for none)
   Placement placement;              // default: roles = ["swarm"] if any node has it, else every node
+  bool swarm_mode = false;          // `mode = "swarm"`: a Swarm service the swarm addon deploys, not instances
   SourcePos pos;
 };
 

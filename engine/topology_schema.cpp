@@ -104,7 +104,9 @@ json services_schema() {
         {"health", described({{"type", "string"}, {"pattern", kHealthPath}}, "HTTP path checked before an instance receives traffic; \"\" disables it")},
         {"roles", string_list(kRole, "Place instances on nodes with any of these roles")},
         {"nodes", described({{"type", "array"}, {"items", {{"type", "string"}}}}, "Place instances on these nodes")},
-        {"env", string_table(kEnvName, "Environment of every instance")}}}};
+        {"env", string_table(kEnvName, "Environment of every instance")},
+        {"mode", described({{"type", "string"}, {"enum", {"flotilla", "swarm"}}, {"default", "flotilla"}},
+                           "Who runs the replicas: Flotilla places instances on nodes, or the swarm addon deploys a Swarm service")}}}};
   return described({{"type", "array"}, {"items", service}}, "Services and their placement");
 }
 

@@ -246,6 +246,7 @@ void Engine::check_service_workloads(const std::string& runtime, std::vector<std
   const auto cfg = runtime_configs_.find(runtime);
   CallHooks hooks;
   for (const auto& svc : topo_.services) {
+    if (svc.swarm_mode) continue;  // not run by the runtime: the swarm addon deploys it
     json env = json::object();
     for (const auto& [k, v] : svc.env) env[k] = v;
     const json workload = {{"name", "service-" + service_dns_label(svc.name) + "-1"}, {"owner", "service:" + svc.name},

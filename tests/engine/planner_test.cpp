@@ -315,3 +315,36 @@ TEST_CASE("a changed driver option shows the nodes it affects and whether they a
   CHECK_FALSE(has_action(in_place, "instance", "hello/v1#1", "restart"));
   CHECK(in_place.count(Change::update) == 4);
 }
+
+TEST_CASE("a mode swarm service plans no instances, and a change of its spec re-applies the addon that deploys it, then the ingress",
+          "[planner]") {
+  Topology t = topo();
+  t.services[0].swarm_mode = true;
+  const std::vector<AddonPlan> addons = {addon("swarm", {"services"}, {}, {"swarm-1", "swarm-2", "swarm-3"}),
+                                         addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  const Plan fresh = make_plan(in);
+  REQUIRE(fresh.graph.check());
+  CHECK(fresh.instances.empty());
+  CHECK_FALSE(has_action(fresh, "instance", "hello/v1#1", "start"));
+  const Step& ingress = step(fresh, "addon.apply:haproxy");
+  CHECK(std::count(ingress.deps.begin(), ingress.deps.end(), "addon.apply:swarm") == 1);
+
+  // Deployed as the topology says: nothing to do (the swarm addon only resyncs, if reconciling).
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.state["addons"]["swarm"]["outputs"] = {{"services", {{"hello/v1", {{"spec", swarm_service_spec(t.services[0], 5)}}}}}};
+  CHECK(make_plan(in).empty());
+
+  // Scaled in the file: the swarm addon applies for it, and the ingress after it.
+  Topology scaled = t;
+  scaled.services[0].replicas = 3;
+  in.topology = &scaled;
+  const Plan p = make_plan(in);
+  INFO(plan_to_text(p, "t"));
+  CHECK(has_action(p, "addon", "swarm", "apply"));
+  CHECK(has_action(p, "addon", "haproxy", "apply"));
+  CHECK(std::any_of(p.actions.begin(), p.actions.end(), [](const PlanAction& a) { return a.name == "swarm" && a.detail == "swarm services changed"; }));
+  CHECK(p.count(Change::create) == 0);
+}

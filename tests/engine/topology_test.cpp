@@ -974,3 +974,23 @@ TEST_CASE("the topology reference's examples and the shipped configs load", "[to
   }
   CHECK(configs >= 1);
 }
+
+TEST_CASE("mode = \"swarm\" makes a service the swarm addon's, and its mistakes are named where they are", "[topology]") {
+  const std::string swarm_addon = "[[addons]]\nplugin = \"swarm\"\n\n";
+  const Topology t = parse_ok(kBase + swarm_addon + "[[services]]\nname = \"web\"\nimage = \"x\"\nport = 8000\nreplicas = 9\nmode = \"swarm\"\n");
+  REQUIRE(t.services.size() == 1);
+  CHECK(t.services[0].swarm_mode);
+  CHECK(t.services[0].replicas == 9);
+  CHECK_FALSE(parse_ok(kBase + "[[services]]\nname = \"web\"\nimage = \"x\"\nmode = \"flotilla\"\n").services[0].swarm_mode);
+
+  using Catch::Contains;
+  CHECK_THAT(parse_error(kBase + swarm_addon + "[[services]]\nname = \"web\"\nimage = \"x\"\nmode = \"mesh\"\n"),
+             Contains("t.toml:23:8: mode of service \"web\" is \"mesh\"") && Contains("\"swarm\""));
+  CHECK_THAT(parse_error(kBase + swarm_addon + "[[services]]\nname = \"web\"\ncommand = \"web\"\nmode = \"swarm\"\n"),
+             Contains("t.toml:23:8: service \"web\" has mode = \"swarm\" but no image"));
+  CHECK_THAT(parse_error(kBase + swarm_addon + "[[services]]\nname = \"web\"\nimage = \"x\"\nroles = [\"swarm\"]\nmode = \"swarm\"\n"),
+             Contains("t.toml:23:") && Contains("remove roles and nodes here and set the placement on the swarm addon"));
+  CHECK_THAT(parse_error(kBase + "[[services]]\nname = \"web\"\nimage = \"x\"\nmode = \"swarm\"\n"),
+             Contains("t.toml:20:8: service \"web\" has mode = \"swarm\" but the topology has no swarm addon") &&
+                 Contains("plugin = \"swarm\""));
+}
