@@ -75,7 +75,10 @@ std::string topology(bool nodes_only) {
   REQUIRE(services != std::string::npos);
   for (const char* addon : {"etcd", "registrator", "haproxy", "prometheus-cadvisor", "syslog", "swarm"})
     REQUIRE(text.find(std::string("plugin = \"") + addon + "\"") != std::string::npos);
-  return nodes_only ? text.substr(0, services) : text;
+  if (nodes_only) return text.substr(0, services);
+  // hello/v2 as a Swarm service: the swarm addon deploys it, HAProxy routes /hello/v2 to its tasks.
+  return text + "\n[[services]]\nname = \"hello/v2\"\nimage = \"" + net() +
+         ".1:5050/flotilla-hello:flotilla\"\nreplicas = 2\nport = 8000\nmode = \"swarm\"\n";
 }
 
 /// The node's Engine API over TLS, from `flotilla env --output json`.
@@ -278,6 +281,14 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   INFO("nodes that answered: " << json(serving_nodes).dump());
   CHECK(serving_nodes.size() > 1);
   CHECK_FALSE(serving_nodes.contains(""));
+
+  // hello/v2, a mode = "swarm" service: its two Swarm tasks answer through HAProxy, each naming
+  // itself with the slot Swarm gave it.
+  std::set<std::string> swarm_instances;
+  const std::string url_v2 = std::regex_replace(url, std::regex("/hello/v1$"), "/hello/v2");
+  for (int i = 0; i < 20; ++i) swarm_instances.insert(json::parse(http.get(url_v2).body).value("instance", ""));
+  INFO("hello/v2 instances that answered: " << json(swarm_instances).dump());
+  CHECK(swarm_instances == std::set<std::string>{"hello/v2#1", "hello/v2#2"});
 
   flotilla::test::cluster::check_prometheus(at);
   check_catalog(at);

@@ -2,6 +2,8 @@
 
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/docker_client.hpp"
+#include "flotilla/support/encoding.hpp"
+#include "flotilla/support/http.hpp"
 #include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/secret.hpp"
 #include "flotilla/support/wait.hpp"
@@ -25,8 +27,11 @@ using namespace std::chrono_literals;
 
 // A reconciling addon: `up` applies it even when nothing changed, so a node that left the swarm
 // behind Flotilla's back is joined again.
+// It provides "services": it deploys the topology's `mode = "swarm"` services and reports their
+// tasks as instances, so the ingress and the catalog, which require services, apply after it.
 constexpr const char* kManifest = R"json({
   "reconcile": true,
+  "provides": ["services"],
   "placement": {"roles": ["swarm"], "mode": "all"}
 })json";
 
@@ -35,6 +40,7 @@ struct Options {
   int managers = 1;
   int port = 2377;
   int join_timeout = 60;
+  int service_timeout = 180;
 };
 
 const s::ConfigMap<Options>& options_map() {
@@ -45,6 +51,9 @@ const s::ConfigMap<Options>& options_map() {
           .integer("port", &Options::port, "Swarm management port on each node's address (ListenAddr and AdvertiseAddr)")
           .range(1, 65535)
           .integer("join_timeout", &Options::join_timeout, "Seconds to wait for every node to be listed `ready` by the manager")
+          .range(1, 3600)
+          .integer("service_timeout", &Options::service_timeout,
+                   "Seconds to wait for every replica of the mode = \"swarm\" services to run with its port published")
           .range(1, 3600);
   return map;
 }
@@ -467,6 +476,190 @@ json record_members(Context& ctx, const json& previous, Daemons& ds, Daemon& lea
               {"messages", report.messages}};
 }
 
+// ---- mode = "swarm" services ------------------------------------------------------------------
+//
+// Each is a replicated Swarm service. Its port is published in mode host, on a port each task's
+// node picks: the routing mesh needs the dockerd's own iptables rules and the kernel's IPVS, which
+// a node may not have, and the cluster's ingress (HAProxy) reaches the tasks on their nodes
+// anyway. The tasks are reported as the service's instances.
+
+constexpr const char* kClusterLabel = "io.flotilla.cluster";
+constexpr const char* kServiceLabel = "io.flotilla.service";
+constexpr const char* kSpecLabel = "io.flotilla.spec";
+
+/// A `mode = "swarm"` service of the request, as the engine shapes it.
+struct WantedService {
+  std::string name;  // "hello/v1"
+  std::string dns;   // "hello-v1"
+  json spec;         // image, env, port, health, replicas
+  [[nodiscard]] int replicas() const { return spec.value("replicas", 1); }
+  [[nodiscard]] int port() const { return spec.value("port", 0); }
+};
+
+std::vector<WantedService> wanted_services(const json& req) {
+  std::vector<WantedService> out;
+  const auto svcs = req.find("services");
+  if (svcs == req.end() || !svcs->is_array()) return out;
+  for (const auto& svc : *svcs)
+    if (svc.is_object() && svc.value("mode", "") == "swarm")
+      out.push_back({svc.value("name", ""), svc.value("dns", ""), svc.value("spec", json::object())});
+  return out;
+}
+
+std::string cluster_of(const json& req) { return req.value("cluster", json::object()).value("name", ""); }
+
+std::string swarm_name(const std::string& cluster, const WantedService& w) { return cluster + "-" + w.dns; }
+
+/// The body of POST /services/create (and of an update) for `w`.
+json service_spec(const WantedService& w, const std::string& cluster) {
+  json env = json::array();
+  const json given = w.spec.value("env", json::object());
+  for (const auto& [k, v] : given.items()) env.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  env.push_back("FLOTILLA_SERVICE=" + w.name);
+  env.push_back("FLOTILLA_INSTANCE=" + w.name + "#{{.Task.Slot}}");  // a template Swarm fills in per task
+  if (w.port() > 0) env.push_back("PORT=" + std::to_string(w.port()));
+  const json labels = {{kClusterLabel, cluster}, {kServiceLabel, w.name}};
+  json spec = {{"Name", swarm_name(cluster, w)},
+               {"Labels", {{kClusterLabel, cluster}, {kServiceLabel, w.name}, {kSpecLabel, s::stable_hash(w.spec.dump())}}},
+               {"TaskTemplate",
+                {{"ContainerSpec", {{"Image", w.spec.value("image", "")}, {"Env", env}, {"Labels", labels}}},
+                 {"RestartPolicy", {{"Condition", "any"}, {"Delay", 1'000'000'000}}}}},
+               {"Mode", {{"Replicated", {{"Replicas", w.replicas()}}}}}};
+  if (w.port() > 0)
+    spec["EndpointSpec"] = {{"Ports", json::array({{{"Protocol", "tcp"}, {"TargetPort", w.port()}, {"PublishMode", "host"}}})}};
+  return spec;
+}
+
+/// The Swarm services of this cluster (GET /services by label).
+json cluster_services(Daemon& lead, const std::string& cluster) {
+  const json filters = {{"label", {std::string(kClusterLabel) + "=" + cluster}}};
+  json list = lead.call("GET", "/services?filters=" + s::url_encode(filters.dump()), "list the swarm's services (GET /services)");
+  return list.is_array() ? list : json::array();
+}
+
+std::string label_of(const json& svc, const char* key) {
+  return svc.value("Spec", json::object()).value("Labels", json::object()).value(key, "");
+}
+
+/// Creates the missing services, updates the changed ones and removes the ones no longer asked
+/// for.
+void converge_services(Context& ctx, Daemon& lead, const std::string& cluster, const std::vector<WantedService>& wanted, Report& report) {
+  const json existing = cluster_services(lead, cluster);
+  for (const auto& w : wanted) {
+    const json body = service_spec(w, cluster);
+    const auto cur = std::find_if(existing.begin(), existing.end(), [&](const json& e) { return label_of(e, kServiceLabel) == w.name; });
+    const std::string what = "service " + w.name + " (Swarm service " + swarm_name(cluster, w) + ", " + std::to_string(w.replicas()) + " replica(s))";
+    if (cur == existing.end()) {
+      ctx.progress("creating " + what);
+      (void)lead.call("POST", "/services/create", "create the Swarm service " + swarm_name(cluster, w), body.dump());
+      report.note_change("swarm: created " + what);
+    } else if (label_of(*cur, kSpecLabel) != body["Labels"][kSpecLabel]) {
+      ctx.progress("updating " + what);
+      const auto version = cur->value("Version", json::object()).value("Index", 0LL);
+      (void)lead.call("POST", "/services/" + cur->value("ID", "") + "/update?version=" + std::to_string(version),
+                      "update the Swarm service " + swarm_name(cluster, w), body.dump());
+      report.note_change("swarm: updated " + what);
+    }
+  }
+  for (const auto& e : existing) {
+    const std::string name = label_of(e, kServiceLabel);
+    if (std::any_of(wanted.begin(), wanted.end(), [&](const WantedService& w) { return w.name == name; })) continue;
+    ctx.progress("removing the Swarm service of " + name + " (no longer in the topology)");
+    (void)lead.call("DELETE", "/services/" + e.value("ID", ""), "remove the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
+    report.note_change("swarm: removed the Swarm service of " + name);
+  }
+}
+
+/// The host port on which a task publishes `target`, from the task's PortStatus.
+int published_port(const json& task, int target) {
+  const json ports = task.value("Status", json::object()).value("PortStatus", json::object()).value("Ports", json::array());
+  for (const auto& p : ports)
+    if (p.value("TargetPort", 0) == target) return p.value("PublishedPort", 0);
+  return 0;
+}
+
+/// The running tasks of `w` as instances; `pending` gets what keeps the others from counting.
+json task_instances(Daemon& lead, const Daemons& ds, const std::string& cluster, const WantedService& w, std::string& pending) {
+  // While Swarm rolls an update, old tasks still run: they are not what the service will be.
+  const json svc = lead.call("GET", "/services/" + swarm_name(cluster, w), "inspect the Swarm service " + swarm_name(cluster, w));
+  if (const std::string st = svc.is_object() ? svc.value("UpdateStatus", json::object()).value("State", "") : "";
+      st == "updating" || st == "rollback_started" || st == "paused" || st == "rollback_paused") {
+    pending = "its update is " + st;
+    return json::array();
+  }
+  const json filters = {{"service", {swarm_name(cluster, w)}}, {"desired-state", {"running"}}};
+  const json tasks = lead.call("GET", "/tasks?filters=" + s::url_encode(filters.dump()), "list the tasks of " + swarm_name(cluster, w));
+  json out = json::array();
+  int other = 0;
+  for (const auto& t : tasks.is_array() ? tasks : json::array()) {
+    const json status = t.value("Status", json::object());
+    const std::string node_id = t.value("NodeID", "");
+    const auto d = std::find_if(ds.begin(), ds.end(), [&](const auto& x) { return x->node_id() == node_id; });
+    const int port = w.port() > 0 ? published_port(t, w.port()) : 0;
+    if (status.value("State", "") != "running" || d == ds.end() || (w.port() > 0 && port == 0)) {
+      ++other;
+      if (pending.empty() && !status.value("Err", "").empty()) pending = status.value("Err", "");
+      continue;
+    }
+    const int slot = t.value("Slot", 0);
+    out.push_back({{"id", w.name + "#" + std::to_string(slot)}, {"instance", slot}, {"node", (*d)->node()},
+                   {"address", (*d)->member().address}, {"port", port}, {"state", "running"},
+                   {"workload", "task " + t.value("ID", "")}});
+  }
+  if (other > 0 && pending.empty()) pending = std::to_string(other) + " task(s) not running yet";
+  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["instance"] < b["instance"]; });
+  return out;
+}
+
+/// Waits until every wanted service runs its replicas, each with its port published; returns
+/// the addon's `services` output (per service: its spec as the engine gave it, and its tasks as
+/// instances).
+json await_services(Context& ctx, Daemon& lead, const Daemons& ds, const std::string& cluster, const std::vector<WantedService>& wanted,
+                    const Options& cfg) {
+  json out = json::object();
+  for (const auto& w : wanted) {
+    ctx.progress("waiting for the " + std::to_string(w.replicas()) + " replica(s) of " + w.name + " to run");
+    json instances;
+    std::string pending;
+    const bool ok = s::wait_until(
+        std::chrono::seconds(cfg.service_timeout), 500ms,
+        [&] {
+          pending.clear();
+          instances = task_instances(lead, ds, cluster, w, pending);
+          return static_cast<int>(instances.size()) == w.replicas() && pending.empty();
+        },
+        [&ctx] { return ctx.cancelled(); });
+    ctx.check_cancelled();
+    if (!ok)
+      throw sdk::Retryable("swarm: service " + w.name + " runs " + std::to_string(instances.size()) + " of " + std::to_string(w.replicas()) +
+                           " replica(s) after " + std::to_string(cfg.service_timeout) + " s" + (pending.empty() ? "" : " (" + pending + ")") +
+                           "; check that every swarm node can pull " + w.spec.value("image", "") + " (`docker service ps " +
+                           swarm_name(cluster, w) + "` on a manager)");
+    out[w.name] = {{"spec", w.spec}, {"swarm_service", swarm_name(cluster, w)}, {"instances", instances}};
+  }
+  return out;
+}
+
+/// Removes this cluster's Swarm services and waits (bounded) for their containers to go.
+void remove_services(Context& ctx, Daemons& ds, const std::string& cluster, const Options& cfg) {
+  Daemon* lead = lead_of(ds);
+  if (lead == nullptr) return;
+  const json existing = cluster_services(*lead, cluster);
+  for (const auto& e : existing) {
+    ctx.progress("removing the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
+    (void)lead->call("DELETE", "/services/" + e.value("ID", ""), "remove the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
+  }
+  if (existing.empty()) return;
+  (void)s::wait_until(
+      std::chrono::seconds(cfg.service_timeout), 500ms,
+      [&] {
+        return std::all_of(ds.begin(), ds.end(), [&](const auto& d) {
+          return d->docker().list_containers({std::string(kClusterLabel) + "=" + cluster, kServiceLabel}).empty();
+        });
+      },
+      [&ctx] { return ctx.cancelled(); });
+}
+
 json apply_swarm(Context& ctx, const json& req) {
   const Options cfg = options_of(req);
   const auto members = members_of(req, cfg);
@@ -485,7 +678,12 @@ json apply_swarm(Context& ctx, const json& req) {
   set_roles(ctx, ds, *lead, report);
   remove_departed(ctx, req, previous, ds, *lead, report);
   const json nodes = wait_ready(ctx, ds, *lead, cfg);
-  return record_members(ctx, previous, ds, *lead, nodes, cfg, report);
+  const auto wanted = wanted_services(req);
+  converge_services(ctx, *lead, cluster_of(req), wanted, report);
+  const json services = await_services(ctx, *lead, ds, cluster_of(req), wanted, cfg);
+  json out = record_members(ctx, previous, ds, *lead, nodes, cfg, report);
+  out["outputs"]["services"] = services;
+  return out;
 }
 
 json destroy_swarm(Context& ctx, const json& req) {
@@ -505,6 +703,11 @@ json destroy_swarm(Context& ctx, const json& req) {
       ctx.warn(std::string("swarm: node ") + name + " could not be asked to leave the swarm: " + e.what());
       if (!ds.empty() && ds.back()->node() == name) ds.pop_back();
     }
+  }
+  try {
+    remove_services(ctx, ds, cluster_of(req), options_of(req));
+  } catch (const s::DockerError& e) {
+    ctx.warn(std::string("swarm: the cluster's Swarm services could not be removed before the nodes leave: ") + e.what());
   }
   // Workers first, then managers, so no worker is left behind by a swarm that is gone.
   std::vector<std::string> failed;

@@ -5,6 +5,8 @@
 // inactive. Option `managers` makes managers at the start and promotes and demotes nodes later,
 // and a node taken out of the placement leaves the swarm and the manager's list.
 #include "flotilla/support/docker_client.hpp"
+#include "flotilla/support/http.hpp"
+#include "flotilla/support/wait.hpp"
 #include "support/docker_addon_host.hpp"
 #include "support/plugin_harness.hpp"
 #include "support/skip.hpp"
@@ -13,7 +15,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -236,4 +240,110 @@ TEST_CASE("swarm addon on the Docker lab: a node that leaves the placement leave
   CHECK(host.state()["members"].size() == 2);
 
   destroy_and_check(host, req, *lab);
+}
+
+namespace {
+
+/// The request's `services` with hello/v1 as a mode = "swarm" service of `replicas` replicas, as
+/// the engine shapes it (services_view).
+json swarm_hello(const std::string& image, int replicas) {
+  const json spec = {{"image", image}, {"env", {{"GREETING", "hi"}}}, {"port", 8000}, {"health", "/health"}, {"replicas", replicas}};
+  return json::array({{{"name", "hello/v1"}, {"dns", "hello-v1"}, {"port", 8000}, {"health", "/health"}, {"replicas", replicas},
+                       {"mode", "swarm"}, {"spec", spec}, {"instances", json::array()}}});
+}
+
+/// The manager's Swarm services that carry the lab cluster's label.
+json lab_services(const flotilla::test::LabNode& manager) {
+  auto docker = client_of(manager);
+  const auto r = docker.call("GET", "/services?filters=" + s::url_encode(R"({"label":["io.flotilla.cluster=lab"]})"));
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+/// Checks that each instance answers GET /hello/v1 on its node's address and published port,
+/// naming itself (FLOTILLA_INSTANCE, filled in per task by Swarm); returns the nodes seen.
+std::set<std::string> check_answers(const json& instances, const DockerLab& lab) {
+  std::set<std::string> nodes;
+  s::HttpClient http({.timeouts = {std::chrono::seconds(1), std::chrono::seconds(3)}});
+  for (const auto& inst : instances) {
+    INFO(inst.dump());
+    const std::string address = inst["address"];
+    CHECK(std::any_of(lab.nodes().begin(), lab.nodes().end(), [&](const auto& n) { return n.address == address; }));
+    REQUIRE(inst["port"].get<int>() > 0);
+    const std::string url = "http://" + address + ":" + std::to_string(inst["port"].get<int>()) + "/hello/v1";
+    json body;
+    const bool answered = s::wait_until(std::chrono::seconds(10), std::chrono::milliseconds(200), [&] {
+          try {
+            body = json::parse(http.get(url).body);
+            return true;
+          } catch (const std::exception&) {
+            return false;
+          }
+        });
+    REQUIRE(answered);
+    CHECK(body["instance"] == inst["id"]);
+    nodes.insert(inst["node"].get<std::string>());
+  }
+  return nodes;
+}
+
+}  // namespace
+
+TEST_CASE("swarm addon on the Docker lab: a mode swarm service runs its replicas as Swarm tasks, reported as instances that answer, "
+          "scales, goes when removed and with destroy",
+          "[swarm][docker][integration]") {
+  FLOTILLA_LAB_OR_SKIP(lab);
+  const LeaveOnExit guard(*lab);
+  if (lab->registry().empty()) FLOTILLA_SKIP("the lab has no registry (docker-registry is not installed): Swarm tasks pull their image from it");
+  REQUIRE(flotilla::test::build_lab_images(*lab, {"flotilla-hello"}, 1).empty());
+  const std::string image = lab->registry() + "/flotilla-hello:flotilla";
+
+  DockerAddonHost host("addon_swarm", "swarm", DockerAddonHost::lab_nodes(*lab, {"swarm", "swarm", "swarm"}, "lab"));
+  const std::vector<std::string> placed = {"swarm-0", "swarm-1", "swarm-2"};
+  const std::string dir = "/tmp/flotilla-swarm-services";
+  const json config = {{"join_timeout", 30}, {"service_timeout", 120}};
+  json req = host.request(config, placed, dir);
+  req["services"] = swarm_hello(image, 4);
+
+  const json out = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(out["changed"] == true);
+  const json svc = out["services"]["hello/v1"];
+  CHECK(svc["spec"] == req["services"][0]["spec"]);  // echoed: the engine compares it to the topology's
+  CHECK(svc["swarm_service"] == "lab-hello-v1");
+  REQUIRE(svc["instances"].size() == 4);
+  std::set<int> slots;
+  for (const auto& i : svc["instances"]) slots.insert(i["instance"].get<int>());
+  CHECK(slots == std::set<int>{1, 2, 3, 4});
+  CHECK(check_answers(svc["instances"], *lab).size() >= 2);  // Swarm spreads the replicas over the nodes
+  REQUIRE(lab_services(lab->nodes()[0]).size() == 1);
+  CHECK(lab_services(lab->nodes()[0])[0]["Spec"]["Mode"]["Replicated"]["Replicas"] == 4);
+
+  // Unchanged: nothing is touched, the same tasks are reported.
+  const json again = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(again["changed"] == false);
+  CHECK(again["services"]["hello/v1"]["instances"] == svc["instances"]);
+
+  // Scaled down: the service is updated in place and reports two tasks.
+  req["services"] = swarm_hello(image, 2);
+  const json scaled = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(scaled["changed"] == true);
+  CHECK(scaled["services"]["hello/v1"]["instances"].size() == 2);
+  (void)check_answers(scaled["services"]["hello/v1"]["instances"], *lab);
+  CHECK(lab_services(lab->nodes()[0])[0]["Spec"]["Mode"]["Replicated"]["Replicas"] == 2);
+
+  // Taken out of the topology: the Swarm service goes.
+  req["services"] = json::array();
+  const json removed = json::parse(call_ok(host, "apply", req))["outputs"];
+  CHECK(removed["changed"] == true);
+  CHECK(removed["services"].empty());
+  CHECK(lab_services(lab->nodes()[0]).empty());
+
+  // Destroy with the service deployed removes it and its containers before the nodes leave.
+  req["services"] = swarm_hello(image, 3);
+  (void)call_ok(host, "apply", req);
+  destroy_and_check(host, req, *lab);
+  for (const auto& n : lab->nodes()) {
+    auto docker = client_of(n);
+    CHECK(docker.list_containers({"io.flotilla.cluster=lab", "io.flotilla.service"}).empty());
+  }
 }
