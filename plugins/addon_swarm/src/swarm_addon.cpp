@@ -486,6 +486,7 @@ json record_members(Context& ctx, const json& previous, Daemons& ds, Daemon& lea
 constexpr const char* kClusterLabel = "io.flotilla.cluster";
 constexpr const char* kServiceLabel = "io.flotilla.service";
 constexpr const char* kSpecLabel = "io.flotilla.spec";
+constexpr std::chrono::seconds kRejectionGrace{15};
 
 /// A `mode = "swarm"` service of the request, as the engine shapes it.
 struct WantedService {
@@ -578,8 +579,10 @@ int published_port(const json& task, int target) {
   return 0;
 }
 
-/// The running tasks of `w` as instances; `pending` gets what keeps the others from counting.
-json task_instances(Daemon& lead, const Daemons& ds, const std::string& cluster, const WantedService& w, std::string& pending) {
+/// The running tasks of `w` as instances; `pending` gets what keeps the others from counting,
+/// `rejected` the error of a task Swarm rejected or that failed (an image no node can pull).
+json task_instances(Daemon& lead, const Daemons& ds, const std::string& cluster, const WantedService& w, std::string& pending,
+                    std::string& rejected) {
   // While Swarm rolls an update, old tasks still run: they are not what the service will be.
   const json svc = lead.call("GET", "/services/" + swarm_name(cluster, w), "inspect the Swarm service " + swarm_name(cluster, w));
   if (const std::string st = svc.is_object() ? svc.value("UpdateStatus", json::object()).value("State", "") : "";
@@ -587,18 +590,24 @@ json task_instances(Daemon& lead, const Daemons& ds, const std::string& cluster,
     pending = "its update is " + st;
     return json::array();
   }
-  const json filters = {{"service", {swarm_name(cluster, w)}}, {"desired-state", {"running"}}};
+  // Every task of the service: a task Swarm rejected is kept with desired state "ready" while it
+  // tries again, so the API's desired-state filter ("running") would hide why nothing runs.
+  const json filters = {{"service", {swarm_name(cluster, w)}}};
   const json tasks = lead.call("GET", "/tasks?filters=" + s::url_encode(filters.dump()), "list the tasks of " + swarm_name(cluster, w));
   json out = json::array();
   int other = 0;
   for (const auto& t : tasks.is_array() ? tasks : json::array()) {
+    if (const std::string desired = t.value("DesiredState", ""); desired != "running" && desired != "ready") continue;  // history
     const json status = t.value("Status", json::object());
     const std::string node_id = t.value("NodeID", "");
     const auto d = std::find_if(ds.begin(), ds.end(), [&](const auto& x) { return x->node_id() == node_id; });
     const int port = w.port() > 0 ? published_port(t, w.port()) : 0;
     if (status.value("State", "") != "running" || d == ds.end() || (w.port() > 0 && port == 0)) {
       ++other;
-      if (pending.empty() && !status.value("Err", "").empty()) pending = status.value("Err", "");
+      const std::string err = status.value("Err", "");
+      if (pending.empty() && !err.empty()) pending = err;
+      if (const std::string st = status.value("State", ""); rejected.empty() && (st == "rejected" || st == "failed"))
+        rejected = err.empty() ? "a task " + st : err;
       continue;
     }
     const int slot = t.value("Slot", 0);
@@ -620,16 +629,34 @@ json await_services(Context& ctx, Daemon& lead, const Daemons& ds, const std::st
   for (const auto& w : wanted) {
     ctx.progress("waiting for the " + std::to_string(w.replicas()) + " replica(s) of " + w.name + " to run");
     json instances;
-    std::string pending;
+    std::string pending, rejected;
+    // Swarm retries a rejected task forever; when no task runs and every try is rejected for
+    // this long, the cause (an image that cannot be pulled) will not go away by waiting.
+    std::optional<std::chrono::steady_clock::time_point> rejecting_since;
+    bool given_up = false;
     const bool ok = s::wait_until(
         std::chrono::seconds(cfg.service_timeout), 500ms,
         [&] {
           pending.clear();
-          instances = task_instances(lead, ds, cluster, w, pending);
-          return static_cast<int>(instances.size()) == w.replicas() && pending.empty();
+          rejected.clear();
+          instances = task_instances(lead, ds, cluster, w, pending, rejected);
+          if (static_cast<int>(instances.size()) == w.replicas() && pending.empty()) return true;
+          if (rejected.empty() || !instances.empty()) {
+            rejecting_since.reset();
+            return false;
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (!rejecting_since) rejecting_since = now;
+          given_up = now - *rejecting_since > kRejectionGrace;
+          return given_up;
         },
         [&ctx] { return ctx.cancelled(); });
     ctx.check_cancelled();
+    if (given_up)
+      throw sdk::Error(FLT_ERROR, "swarm: service " + w.name + ": Swarm rejects every task (" + rejected + ") for " +
+                                      std::to_string(kRejectionGrace.count()) + " s; check that every swarm node can pull " +
+                                      w.spec.value("image", "") + " (`docker service ps " + swarm_name(cluster, w) +
+                                      "` on a manager) and run up again");
     if (!ok)
       throw sdk::Retryable("swarm: service " + w.name + " runs " + std::to_string(instances.size()) + " of " + std::to_string(w.replicas()) +
                            " replica(s) after " + std::to_string(cfg.service_timeout) + " s" + (pending.empty() ? "" : " (" + pending + ")") +

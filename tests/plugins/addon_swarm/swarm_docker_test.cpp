@@ -290,7 +290,7 @@ std::set<std::string> check_answers(const json& instances, const DockerLab& lab)
 }  // namespace
 
 TEST_CASE("swarm addon on the Docker lab: a mode swarm service runs its replicas as Swarm tasks, reported as instances that answer, "
-          "scales, goes when removed and with destroy",
+          "scales, goes when removed, fails fast on an image no node has, and goes with destroy",
           "[swarm][docker][integration]") {
   FLOTILLA_LAB_OR_SKIP(lab);
   const LeaveOnExit guard(*lab);
@@ -337,6 +337,15 @@ TEST_CASE("swarm addon on the Docker lab: a mode swarm service runs its replicas
   CHECK(removed["changed"] == true);
   CHECK(removed["services"].empty());
   CHECK(lab_services(lab->nodes()[0]).empty());
+
+  // An image no node can pull: Swarm rejects every task, and apply says so (not retryable)
+  // instead of waiting out service_timeout (120 s here).
+  req["services"] = swarm_hello(lab->registry() + "/flotilla-no-such-image:flotilla", 1);
+  const auto started = std::chrono::steady_clock::now();
+  const auto [status, error] = host.call("apply", req);
+  CHECK(status == FLT_ERROR);
+  CHECK_THAT(error, Catch::Contains("Swarm rejects every task") && Catch::Contains("flotilla-no-such-image"));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(100));
 
   // Destroy with the service deployed removes it and its containers before the nodes leave.
   req["services"] = swarm_hello(image, 3);
