@@ -713,6 +713,22 @@ json apply_swarm(Context& ctx, const json& req) {
   return out;
 }
 
+/// Demotes every manager but `lead` while the swarm still has its quorum: a manager that left
+/// first would take part of the quorum with it, and the others' leave would wait on it.
+void demote_others(Context& ctx, Daemons& ds, Daemon& lead) {
+  json nodes = node_list(lead);
+  for (auto& d : ds) {
+    if (d.get() == &lead || !d->controls()) continue;
+    const json* e = entry_of(nodes, d->node_id());
+    if (e == nullptr) continue;
+    ctx.progress("demoting " + d->node() + " before the swarm is left");
+    set_role(lead, *e, "worker");
+    (void)s::wait_until(std::chrono::seconds(10), 200ms, [&] { return !d->refresh().value("ControlAvailable", false); },
+                        [&ctx] { return ctx.cancelled(); });
+    nodes = node_list(lead);
+  }
+}
+
 json destroy_swarm(Context& ctx, const json& req) {
   const json recorded = ctx.state();
   std::vector<std::pair<std::string, bool>> names;  // node, was recorded as a manager
@@ -736,6 +752,11 @@ json destroy_swarm(Context& ctx, const json& req) {
   } catch (const s::DockerError& e) {
     ctx.warn(std::string("swarm: the cluster's Swarm services could not be removed before the nodes leave: ") + e.what());
   }
+  if (Daemon* lead = lead_of(ds); lead != nullptr) try {
+      demote_others(ctx, ds, *lead);
+    } catch (const s::DockerError& e) {
+      ctx.warn(std::string("swarm: the other managers could not be demoted before the nodes leave: ") + e.what());
+    }
   // Workers first, then managers, so no worker is left behind by a swarm that is gone.
   std::vector<std::string> failed;
   for (const bool managers : {false, true})
