@@ -75,10 +75,126 @@ bool stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::stri
   return stopped;
 }
 
-std::string joined(const std::vector<std::string>& items) {
+/// `items` separated by `separator`: the one place this addon turns a list into message text.
+std::string joined(const std::vector<std::string>& items, const std::string& separator = ", ") {
   std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  for (const auto& i : items) out += (out.empty() ? "" : separator) + i;
   return out;
+}
+
+/// One apply: the ELK node and the options it is applied with, and what its phases did so far
+/// (whether a component changed, which components are wanted where).
+struct Run {
+  Context& ctx;
+  const json& request;
+  Options o;
+  const json& node;
+  std::string name;     // the ELK node's
+  std::string address;  // the ELK node's
+  std::string es_url;
+  bool changed = false;
+  std::set<std::pair<std::string, std::string>> wanted;
+
+  /// Starts `workload` (component `component`) on node `on` and records it as wanted there.
+  void start_on(const std::string& on, const char* component, const json& workload) {
+    changed |= start(ctx, on, workload);
+    wanted.insert({on, component});
+  }
+  /// The container name of `component`, for the `docker logs` hints of the error messages.
+  [[nodiscard]] std::string container(const char* component) const {
+    return str_or(request.at("addon"), "workload_prefix", "addon-elk-") + component;
+  }
+};
+
+/// Checks the request and the ELK node; throws Invalid with every problem, or Retryable when
+/// the node is not running yet.
+Run prepare(Context& ctx, const json& request) {
+  if (const auto problems = validate_request(request); !problems.empty()) {
+    std::vector<std::string> messages;
+    for (const auto& p : problems) messages.push_back(p.message);
+    throw flotilla::sdk::Invalid(joined(messages, "; "));
+  }
+  std::vector<OptionError> unused;
+  Options o = parse_options(support::addon_config(request), unused);
+  const json& node = elk_node(request);
+  std::string name = str_or(node, "name");
+  if (str_or(node, "address").empty() || runtime_of(node).empty())
+    throw flotilla::sdk::Retryable("elk: node " + name + " has no address or runtime yet; it is not running");
+  std::string es_url = elasticsearch_url(node, o);
+  return Run{.ctx = ctx,
+             .request = request,
+             .o = std::move(o),
+             .node = node,
+             .name = std::move(name),
+             .address = str_or(node, "address"),
+             .es_url = std::move(es_url)};
+}
+
+/// Elasticsearch first; nothing else starts before it reports a usable cluster.
+void start_elasticsearch(Run& run) {
+  const std::string health_url = run.es_url + "/_cluster/health";
+  run.start_on(run.name, kElasticsearchWorkload, elasticsearch_workload(run.o));
+  run.ctx.progress("waiting for Elasticsearch's cluster health at " + health_url);
+  if (const std::string last = wait_for(run.ctx, health_url, run.o.es_health_timeout_s, &cluster_healthy); !last.empty())
+    throw Error(FLT_ERROR, "elk: Elasticsearch on node " + run.name + " did not report status yellow or green at " + health_url + " within " +
+                               std::to_string(run.o.es_health_timeout_s) + " s (last answer: " + last +
+                               "); Logstash and Kibana were not started. See its output (`docker logs " +
+                               run.container(kElasticsearchWorkload) + "` with `flotilla env FILE " + run.name +
+                               "`): a heap (option es_heap) larger than the node's memory is a "
+                               "common cause; raise es_health_timeout_s on a slow node, then run `flotilla up` again");
+}
+
+/// The pipeline file, Logstash reading it, and Kibana.
+void start_logstash_and_kibana(Run& run) {
+  const std::string pipeline = pipeline_config(run.o, run.es_url);
+  const flotilla::sdk::PlacedFile file = run.ctx.put_file(run.name, kPipelineFile, pipeline);
+  run.changed |= file.changed;
+  run.start_on(run.name, kLogstashWorkload, logstash_workload(run.o, file.path, support::stable_hash(pipeline)));
+  run.start_on(run.name, kKibanaWorkload, kibana_workload(run.o, run.es_url));
+}
+
+/// logspout dials its route when it starts, so Logstash's input must be there first.
+void await_pipeline(Run& run) {
+  const std::string pipelines_url = "http://" + run.address + ":" + std::to_string(run.o.logstash_api_port) + "/_node/pipelines";
+  run.ctx.progress("waiting for Logstash's pipeline at " + pipelines_url);
+  if (const std::string last = wait_for(run.ctx, pipelines_url, run.o.logstash_timeout_s, &pipeline_running); !last.empty())
+    throw flotilla::sdk::Retryable("elk: Logstash on node " + run.name + " did not run its pipeline \"main\" at " + pipelines_url + " within " +
+                                   std::to_string(run.o.logstash_timeout_s) + " s (last answer: " + last +
+                                   "); logspout was not started. Check its output (`docker logs " + run.container(kLogstashWorkload) +
+                                   "`) for a pipeline error");
+}
+
+/// logspout on every Docker node of logspout_roles, routing to `route`; returns those nodes and
+/// warns about the nodes it cannot serve.
+std::vector<std::string> start_logspout(Run& run, const std::string& route) {
+  std::vector<std::string> shipped;
+  for (const json* n : logspout_nodes(run.request, run.o)) {
+    const std::string n_name = str_or(*n, "name");
+    run.start_on(n_name, kLogspoutWorkload, logspout_workload(*n, run.o, route));
+    shipped.push_back(n_name);
+  }
+  if (const auto skipped = nodes_without_logspout(run.request, run.o); !skipped.empty())
+    run.ctx.warn("elk: node(s) " + joined(skipped) +
+                 " do not run Docker, so logspout (a container reading the Docker socket) cannot ship their logs; the syslog addon serves "
+                 "process nodes");
+  return shipped;
+}
+
+/// Endpoints, outputs (with the registrations a catalog addon makes) and the user's message.
+json result(const Run& run, const std::string& route, const std::vector<std::string>& shipped) {
+  const std::string kibana = kibana_url(run.node, run.o);
+  return json{{"endpoints", {{"kibana", kibana}, {"elasticsearch", run.es_url}}},
+              {"outputs",
+               {{"changed", run.changed},
+                {"route", route},
+                {"index", run.o.index},
+                {"logspout_nodes", shipped},
+                {"registrations", json::array({json{{"name", "kibana"}, {"id", "kibana-" + run.name}, {"address", run.address},
+                                                    {"port", run.o.kibana_port}, {"health", "/api/status"}},
+                                               json{{"name", "elasticsearch"}, {"id", "elasticsearch-" + run.name},
+                                                    {"address", run.address}, {"port", run.o.es_port}, {"health", "/_cluster/health"}}})}}},
+              {"messages", json::array({"Kibana at " + kibana + " (logs of " + std::to_string(shipped.size()) + " Docker node(s), index " +
+                                        run.o.index + ")"})}};
 }
 
 }  // namespace
@@ -90,84 +206,18 @@ json Elk::validate(Context&, const json& request) {
 }
 
 json Elk::apply(Context& ctx, const json& request) {
-  if (const auto problems = validate_request(request); !problems.empty()) {
-    std::vector<std::string> messages;
-    for (const auto& p : problems) messages.push_back(p.message);
-    std::string msg;
-    for (const auto& m : messages) msg += (msg.empty() ? "" : "; ") + m;
-    throw flotilla::sdk::Invalid(msg);
-  }
-  std::vector<OptionError> unused;
-  const Options o = parse_options(support::addon_config(request), unused);
-  const json& node = elk_node(request);
-  const std::string name = str_or(node, "name");
-  if (str_or(node, "address").empty() || runtime_of(node).empty())
-    throw flotilla::sdk::Retryable("elk: node " + name + " has no address or runtime yet; it is not running");
-  const std::string es_url = elasticsearch_url(node, o);
-  const std::string health_url = es_url + "/_cluster/health";
-  bool changed = false;
-  std::set<std::pair<std::string, std::string>> wanted;
-
-  // Elasticsearch first; nothing else starts before it reports a usable cluster.
-  changed |= start(ctx, name, elasticsearch_workload(o));
-  wanted.insert({name, kElasticsearchWorkload});
-  ctx.progress("waiting for Elasticsearch's cluster health at " + health_url);
-  if (const std::string last = wait_for(ctx, health_url, o.es_health_timeout_s, &cluster_healthy); !last.empty())
-    throw Error(FLT_ERROR, "elk: Elasticsearch on node " + name + " did not report status yellow or green at " + health_url + " within " +
-                               std::to_string(o.es_health_timeout_s) + " s (last answer: " + last +
-                               "); Logstash and Kibana were not started. See its output (`docker logs " +
-                               str_or(request.at("addon"), "workload_prefix", "addon-elk-") + kElasticsearchWorkload +
-                               "` with `flotilla env FILE " + name + "`): a heap (option es_heap) larger than the node's memory is a "
-                               "common cause; raise es_health_timeout_s on a slow node, then run `flotilla up` again");
-
-  const std::string pipeline = pipeline_config(o, es_url);
-  const flotilla::sdk::PlacedFile file = ctx.put_file(name, kPipelineFile, pipeline);
-  changed |= file.changed;
-  changed |= start(ctx, name, logstash_workload(o, file.path, support::stable_hash(pipeline)));
-  wanted.insert({name, kLogstashWorkload});
-  changed |= start(ctx, name, kibana_workload(o, es_url));
-  wanted.insert({name, kKibanaWorkload});
-
-  // logspout dials its route when it starts, so Logstash's input must be there first.
-  const std::string pipelines_url = "http://" + str_or(node, "address") + ":" + std::to_string(o.logstash_api_port) + "/_node/pipelines";
-  ctx.progress("waiting for Logstash's pipeline at " + pipelines_url);
-  if (const std::string last = wait_for(ctx, pipelines_url, o.logstash_timeout_s, &pipeline_running); !last.empty())
-    throw flotilla::sdk::Retryable("elk: Logstash on node " + name + " did not run its pipeline \"main\" at " + pipelines_url + " within " +
-                                   std::to_string(o.logstash_timeout_s) + " s (last answer: " + last +
-                                   "); logspout was not started. Check its output (`docker logs " +
-                                   str_or(request.at("addon"), "workload_prefix", "addon-elk-") + kLogstashWorkload + "`) for a pipeline error");
-
-  const std::string route = logspout_route(node, o);
-  std::vector<std::string> shipped;
-  for (const json* n : logspout_nodes(request, o)) {
-    const std::string n_name = str_or(*n, "name");
-    changed |= start(ctx, n_name, logspout_workload(*n, o, route));
-    wanted.insert({n_name, kLogspoutWorkload});
-    shipped.push_back(n_name);
-  }
-  if (const auto skipped = nodes_without_logspout(request, o); !skipped.empty())
-    ctx.warn("elk: node(s) " + joined(skipped) +
-             " do not run Docker, so logspout (a container reading the Docker socket) cannot ship their logs; the syslog addon serves "
-             "process nodes");
-  changed |= stop_unwanted(ctx, wanted);
+  Run run = prepare(ctx, request);
+  start_elasticsearch(run);
+  start_logstash_and_kibana(run);
+  await_pipeline(run);
+  const std::string route = logspout_route(run.node, run.o);
+  const std::vector<std::string> shipped = start_logspout(run, route);
+  run.changed |= stop_unwanted(ctx, run.wanted);
 
   const json previous = ctx.state();
-  json state = {{"node", name}, {"files", json::array({kPipelineFile})}, {"logspout", shipped}};
+  json state = {{"node", run.name}, {"files", json::array({kPipelineFile})}, {"logspout", shipped}};
   if (previous != state) ctx.set_state(state);
-
-  const std::string kibana = kibana_url(node, o);
-  return json{{"endpoints", {{"kibana", kibana}, {"elasticsearch", es_url}}},
-              {"outputs",
-               {{"changed", changed},
-                {"route", route},
-                {"index", o.index},
-                {"logspout_nodes", shipped},
-                {"registrations", json::array({json{{"name", "kibana"}, {"id", "kibana-" + name}, {"address", str_or(node, "address")},
-                                                    {"port", o.kibana_port}, {"health", "/api/status"}},
-                                               json{{"name", "elasticsearch"}, {"id", "elasticsearch-" + name},
-                                                    {"address", str_or(node, "address")}, {"port", o.es_port}, {"health", "/_cluster/health"}}})}}},
-              {"messages", json::array({"Kibana at " + kibana + " (logs of " + std::to_string(shipped.size()) + " Docker node(s), index " +
-                                        o.index + ")"})}};
+  return result(run, route, shipped);
 }
 
 json Elk::destroy(Context& ctx, const json&) {
