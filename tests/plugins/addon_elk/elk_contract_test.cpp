@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 namespace {
 
@@ -177,159 +178,303 @@ void check_common(const json& c, const std::string& reference, const std::string
 
 json binding(const std::string& address, int port) { return json::array({json{{"HostIp", address}, {"HostPort", std::to_string(port)}}}); }
 
+/// What every apply here runs on: infra and two swarm nodes, every one a Docker node of the lab,
+/// with the stand-ins tagged, and the host serving the addon's runtime operations.
+struct Bench {
+  explicit Bench(const DockerLab& lab)
+      : nodes(lab_nodes(lab)),
+        images(lab),
+        infra(lab.nodes()[0]),
+        docker({.node = infra.name, .host = infra.host}),
+        dir((std::filesystem::temp_directory_path() / ("flotilla-elk-contract-" + std::to_string(::getpid()))).string()),
+        host("addon_elk", "elk", nodes) {}
+
+  static json lab_nodes(const DockerLab& lab) {
+    json out = DockerAddonHost::lab_nodes(lab, {"infra", "swarm", "swarm"}, "lab");
+    for (auto& n : out) n["runtime_config"]["files_image"] = DockerLab::kImage;
+    // As the netns driver does for its nodes: containers on a node's Docker bridge reach the
+    // other nodes under their node's address (the rule lives and goes with the lab's namespace).
+    for (const auto& node : lab.nodes()) flotilla::netns::ensure_masquerade(node.net.netns, flotilla::netns::docker_bridge(node.dockerd));
+    return out;
+  }
+
+  json nodes;
+  const StandInImages images;
+  const flotilla::test::LabNode& infra;
+  s::DockerClient docker;
+  std::string dir;
+  DockerAddonHost host;
+};
+
+/// What the full-stack scenario saw at each step. It runs once per process (full_stack below):
+/// its applies take most of this test's time, and each aspect is then checked in a SECTION of
+/// its own from what was recorded here, so a failure names the aspect.
+struct FullStack {
+  /// How far the scenario got: each step's observations are there once it is reached.
+  enum Step { kNone, kFirstApply, kNodeJoined, kUnchangedApply, kRolesNarrowed, kDestroyed };
+  Step reached = kNone;
+  std::string failed;  // the step that failed and why, or ""
+  std::string prefix;  // of the addon's workload names
+  std::vector<std::string> node_names;  // as the addon sees the lab's nodes, in their order
+
+  // First apply, with infra and swarm-1 only.
+  json first;
+  std::vector<std::string> swarm2_after_first;  // the addon's containers on swarm-2
+  std::optional<json> es, ls, kb;               // inspected
+  std::string pipeline_conf;                    // as the Logstash stand-in read it
+  std::string ls_health_at_start, kb_health_at_start;
+  // Second apply, swarm-2 in the cluster.
+  json second;
+  std::string ls_id_after_join;
+  std::vector<std::optional<json>> logspout;  // inspected, per lab node
+  std::string received;                       // by the Logstash stand-in's syslog input
+  bool received_all = false;
+  // Third apply, nothing changed.
+  json third;
+  std::string es_id_after_rerun, kb_id_after_rerun;
+  // Fourth apply, logspout_roles = ["swarm"].
+  std::vector<std::string> infra_after_narrowing;
+  // Destroy.
+  std::vector<std::vector<std::string>> after_destroy;  // the addon's containers, per lab node
+  json state_after_destroy;
+
+  [[nodiscard]] std::string workload(const std::string& name) const { return prefix + name; }
+};
+
+std::string id_of(const std::optional<json>& c) { return c ? (*c)["Id"].get<std::string>() : std::string("(no container)"); }
+
+/// The full stack: apply with infra and swarm-1, apply again after swarm-2 joined, apply
+/// unchanged, apply with logspout_roles = ["swarm"], destroy. Asserts nothing; records.
+FullStack run_full_stack(const DockerLab& lab) {
+  Bench b(lab);
+  FullStack run;
+  run.prefix = b.host.prefix();
+  for (const auto& n : b.nodes) run.node_names.push_back(n["name"].get<std::string>());
+  auto call = [&](const std::string& op, const json& req, const char* step) -> std::optional<json> {
+    auto [st, out] = b.host.call(op, req);
+    if (st == FLT_OK) return json::parse(out);
+    run.failed = std::string(step) + ": " + op + " returned status " + std::to_string(st) + ": " + out;
+    return std::nullopt;
+  };
+  const std::string ls_url = "http://" + b.infra.address + ":9600";
+
+  const json req = b.host.request(json::object(), {"infra"}, b.dir);
+  json two = req;
+  two["nodes"].erase(2);
+  auto out = call("apply", two, "the first apply (infra and swarm-1)");
+  if (!out) return run;
+  run.first = *out;
+  run.swarm2_after_first = elk_containers(lab.nodes()[2]);
+  run.es = b.docker.inspect_container(b.host.workload_name("elasticsearch"));
+  run.ls = b.docker.inspect_container(b.host.workload_name("logstash"));
+  run.kb = b.docker.inspect_container(b.host.workload_name("kibana"));
+  run.pipeline_conf = get(ls_url + "/pipeline.conf");
+  run.ls_health_at_start = get(ls_url + "/es-health-at-start");
+  run.kb_health_at_start = get("http://" + b.infra.address + ":5601/es-health-at-start");
+  run.reached = FullStack::kFirstApply;
+
+  if (!(out = call("apply", req, "the second apply (swarm-2 joined)"))) return run;
+  run.second = *out;
+  run.ls_id_after_join = id_of(b.docker.inspect_container(b.host.workload_name("logstash")));
+  for (const auto& node : lab.nodes()) {
+    s::DockerClient d({.node = node.name, .host = node.host});
+    run.logspout.push_back(d.inspect_container(b.host.workload_name("logspout")));
+  }
+  const std::string route = "syslog+tcp://" + b.infra.address + ":5000";
+  run.received_all = s::wait_until(30s, 250ms, [&] {
+    run.received = get(ls_url + "/received");
+    return std::all_of(b.nodes.begin(), b.nodes.end(), [&](const json& n) {
+      return run.received.find(" " + n["name"].get<std::string>() + " logspout-stand-in: route=" + route +
+                               " docker.sock=socket format=rfc3164 ignore=ignore") != std::string::npos;
+    });
+  });
+  run.reached = FullStack::kNodeJoined;
+
+  if (!(out = call("apply", req, "the third apply (nothing changed)"))) return run;
+  run.third = *out;
+  run.es_id_after_rerun = id_of(b.docker.inspect_container(b.host.workload_name("elasticsearch")));
+  run.kb_id_after_rerun = id_of(b.docker.inspect_container(b.host.workload_name("kibana")));
+  run.reached = FullStack::kUnchangedApply;
+
+  json swarm_only = req;
+  swarm_only["addon"]["config"]["logspout_roles"] = {"swarm"};
+  if (!call("apply", swarm_only, "the fourth apply (logspout_roles = [\"swarm\"])")) return run;
+  run.infra_after_narrowing = elk_containers(b.infra);
+  run.reached = FullStack::kRolesNarrowed;
+
+  if (!call("destroy", swarm_only, "destroy")) return run;
+  for (const auto& node : lab.nodes()) run.after_destroy.push_back(elk_containers(node));
+  run.state_after_destroy = b.host.state();
+  run.reached = FullStack::kDestroyed;
+  return run;
+}
+
+/// The scenario's record, made on the first call in this process; a scenario that threw is
+/// recorded as failed, not run again.
+const FullStack& full_stack(const DockerLab& lab) {
+  static const FullStack run = [&] {
+    try {
+      return run_full_stack(lab);
+    } catch (const std::exception& e) {
+      FullStack failed;
+      failed.failed = std::string("the scenario threw: ") + e.what();
+      return failed;
+    }
+  }();
+  return run;
+}
+
 }  // namespace
 
 TEST_CASE("elk containers at their contract on real dockerds (stand-in images): Elasticsearch healthy first, logspout routes every node to Logstash",
           "[elk][docker][integration]") {
   FLOTILLA_LAB_OR_SKIP(lab);
   const elk::Options defaults;
-
-  // infra and two swarm nodes, every one a Docker node of the lab.
-  json nodes = DockerAddonHost::lab_nodes(*lab, {"infra", "swarm", "swarm"}, "lab");
-  for (auto& n : nodes) n["runtime_config"]["files_image"] = DockerLab::kImage;
-  // As the netns driver does for its nodes: containers on a node's Docker bridge reach the other
-  // nodes under their node's address (the rule lives and goes with the lab's namespace).
-  for (const auto& node : lab->nodes()) flotilla::netns::ensure_masquerade(node.net.netns, flotilla::netns::docker_bridge(node.dockerd));
-  const StandInImages images(*lab);
   const auto& infra = lab->nodes()[0];
-  s::DockerClient docker({.node = infra.name, .host = infra.host});
-  const std::string dir = (std::filesystem::temp_directory_path() / ("flotilla-elk-contract-" + std::to_string(::getpid()))).string();
-
-  DockerAddonHost host("addon_elk", "elk", nodes);
 
   SECTION("a process-runtime ELK node is refused before anything starts") {
-    json req = host.request(json::object(), {"infra"}, dir);
+    Bench b(*lab);
+    json req = b.host.request(json::object(), {"infra"}, b.dir);
     req["nodes"][0]["runtime"] = "process";
-    auto [st, out] = host.call("apply", req);
+    auto [st, out] = b.host.call("apply", req);
     CHECK(st == FLT_INVALID);
     CHECK_THAT(out, Catch::Contains("node infra") && Catch::Contains("process") && Catch::Contains("Docker node"));
     CHECK(elk_containers(infra).empty());
   }
 
   SECTION("Elasticsearch never healthy: the error names node and URL, and Logstash and Kibana are not started") {
-    const json req = host.request({{"elasticsearch_image", kRedElasticsearch}, {"es_health_timeout_s", 3}}, {"infra"}, dir);
-    auto [st, out] = host.call("apply", req);
+    Bench b(*lab);
+    const json req = b.host.request({{"elasticsearch_image", kRedElasticsearch}, {"es_health_timeout_s", 3}}, {"infra"}, b.dir);
+    auto [st, out] = b.host.call("apply", req);
     INFO(out);
     CHECK(st == FLT_ERROR);
     const std::string url = "http://" + infra.address + ":9200/_cluster/health";
     CHECK_THAT(out, Catch::Contains("node infra") && Catch::Contains(url) && Catch::Contains("yellow or green") &&
                         Catch::Contains("\"red\"") && Catch::Contains("es_heap"));
-    CHECK(elk_containers(infra) == std::vector<std::string>{host.workload_name("elasticsearch")});
-    auto [st2, out2] = host.call("destroy", req);
+    CHECK(elk_containers(infra) == std::vector<std::string>{b.host.workload_name("elasticsearch")});
+    auto [st2, out2] = b.host.call("destroy", req);
     CHECK(st2 == FLT_OK);
     CHECK(elk_containers(infra).empty());
   }
 
   SECTION("the full stack, a node joining on the next apply, re-apply unchanged, destroy removes everything") {
-    // First apply: the cluster has infra and swarm-1; swarm-2 joins on the next one.
-    json req = host.request(json::object(), {"infra"}, dir);
-    json two = req;
-    two["nodes"].erase(2);
-    const std::string out = call_ok(host, "apply", two);
-    const json result = json::parse(out);
-    CHECK(result["endpoints"]["kibana"] == "http://" + infra.address + ":5601");
-    CHECK(result["endpoints"]["elasticsearch"] == "http://" + infra.address + ":9200");
-    CHECK(result["outputs"]["changed"] == true);
-    CHECK_THAT(result["messages"][0].get<std::string>(), Catch::Contains("Kibana at http://" + infra.address + ":5601"));
-    CHECK(elk_containers(lab->nodes()[2]).empty());
-
-    // Elasticsearch: the documented single-node settings and heap, 9200 on infra's address.
-    const auto es = docker.inspect_container(host.workload_name("elasticsearch"));
-    REQUIRE(es.has_value());
-    check_common(*es, defaults.elasticsearch_image, "infra", host.workload_name("elasticsearch"));
-    auto env = env_of(*es);
-    CHECK(env["discovery.type"] == "single-node");
-    CHECK(env["xpack.security.enabled"] == "false");
-    CHECK(env["ES_JAVA_OPTS"] == "-Xms512m -Xmx512m");
-    CHECK((*es)["HostConfig"]["PortBindings"]["9200/tcp"] == binding(infra.address, 9200));
-
-    // Logstash: -f on the pipeline the addon wrote, its heap and API settings, 5000 and 9600 published.
-    const auto ls = docker.inspect_container(host.workload_name("logstash"));
-    REQUIRE(ls.has_value());
-    check_common(*ls, defaults.logstash_image, "infra", host.workload_name("logstash"));
-    CHECK((*ls)["Config"]["Cmd"] == json::array({"-f", "/flotilla/files/elk/logstash/pipeline.conf"}));
-    env = env_of(*ls);
-    CHECK(env["LS_JAVA_OPTS"] == "-Xms256m -Xmx256m");
-    CHECK(env["API_HTTP_HOST"] == "0.0.0.0");
-    CHECK((*ls)["HostConfig"]["PortBindings"]["5000/tcp"] == binding(infra.address, 5000));
-    CHECK((*ls)["HostConfig"]["PortBindings"]["9600/tcp"] == binding(infra.address, 9600));
-    const std::string ls_url = "http://" + infra.address + ":9600";
+    const FullStack& run = full_stack(*lab);
+    INFO("full-stack scenario: " << (run.failed.empty() ? std::string("every step succeeded") : run.failed));
     const std::string es_url = "http://" + infra.address + ":9200";
-    CHECK(get(ls_url + "/pipeline.conf") == elk::pipeline_config(defaults, es_url));
-
-    // Kibana: ELASTICSEARCH_HOSTS at Elasticsearch, 5601 published.
-    const auto kb = docker.inspect_container(host.workload_name("kibana"));
-    REQUIRE(kb.has_value());
-    check_common(*kb, defaults.kibana_image, "infra", host.workload_name("kibana"));
-    CHECK(env_of(*kb)["ELASTICSEARCH_HOSTS"] == es_url);
-    CHECK((*kb)["HostConfig"]["PortBindings"]["5601/tcp"] == binding(infra.address, 5601));
-
-    // The order: Elasticsearch was "red" for its first 3 s; Logstash and Kibana, started after the
-    // health wait, found it green through the URL they were given.
-    CHECK_THAT(get(ls_url + "/es-health-at-start"), Catch::Contains("\"status\":\"green\""));
-    CHECK_THAT(get("http://" + infra.address + ":5601/es-health-at-start"), Catch::Contains("\"status\":\"green\""));
-
-    // Second apply with swarm-2 in the cluster: it gets logspout; the rest stays.
-    const std::string out2 = call_ok(host, "apply", req);
-    CHECK(json::parse(out2)["outputs"]["changed"] == true);
-    CHECK(json::parse(out2)["outputs"]["logspout_nodes"] == json::array({"infra", "swarm-1", "swarm-2"}));
-    CHECK((*docker.inspect_container(host.workload_name("logstash")))["Id"] == (*ls)["Id"]);
-
+    const std::string ls_url = "http://" + infra.address + ":9600";
     const std::string route = "syslog+tcp://" + infra.address + ":5000";
-    for (size_t i = 0; i < 3; ++i) {
-      const auto& node = lab->nodes()[i];
-      const std::string name = nodes[i]["name"].get<std::string>();
-      INFO(name);
-      s::DockerClient d({.node = node.name, .host = node.host});
-      const auto lp = d.inspect_container(host.workload_name("logspout"));
-      REQUIRE(lp.has_value());
-      check_common(*lp, defaults.logspout_image, name, host.workload_name("logspout"));
-      CHECK((*lp)["Config"]["Cmd"] == json::array({route}));
-      env = env_of(*lp);
-      CHECK(env["SYSLOG_FORMAT"] == "rfc3164");
-      CHECK(env["SYSLOG_HOSTNAME"] == name);
-      CHECK(env["LOGSPOUT"] == "ignore");
-      // The node's own Docker socket (the lab dockerd's) at the path logspout reads.
-      const std::string socket = node.host.substr(std::string("unix://").size());
-      bool mounted = false;
-      for (const auto& m : (*lp)["Mounts"])
-        if (m.value("Destination", "") == "/var/run/docker.sock") {
-          mounted = true;
-          CHECK(m["Type"] == "bind");
-          CHECK(m["Source"] == socket);
-        }
-      CHECK(mounted);
+
+    SECTION("the first apply's result: endpoints, changed and Kibana's URL in the message") {
+      REQUIRE(run.reached >= FullStack::kFirstApply);
+      CHECK(run.first["endpoints"]["kibana"] == "http://" + infra.address + ":5601");
+      CHECK(run.first["endpoints"]["elasticsearch"] == es_url);
+      CHECK(run.first["outputs"]["changed"] == true);
+      CHECK_THAT(run.first["messages"][0].get<std::string>(), Catch::Contains("Kibana at http://" + infra.address + ":5601"));
     }
 
-    // Each logspout's line arrived at Logstash's syslog input through the route it was given.
-    std::string received;
-    const bool all = s::wait_until(30s, 250ms, [&] {
-      received = get(ls_url + "/received");
-      return std::all_of(nodes.begin(), nodes.end(), [&](const json& n) {
-        return received.find(" " + n["name"].get<std::string>() + " logspout-stand-in: route=" + route + " docker.sock=socket format=rfc3164 ignore=ignore") !=
-                   std::string::npos;
-      });
-    });
-    INFO(received);
-    CHECK(all);
+    SECTION("the Elasticsearch container: the documented single-node settings and heap, 9200 on infra's address") {
+      REQUIRE(run.reached >= FullStack::kFirstApply);
+      REQUIRE(run.es.has_value());
+      check_common(*run.es, defaults.elasticsearch_image, "infra", run.workload("elasticsearch"));
+      auto env = env_of(*run.es);
+      CHECK(env["discovery.type"] == "single-node");
+      CHECK(env["xpack.security.enabled"] == "false");
+      CHECK(env["ES_JAVA_OPTS"] == "-Xms512m -Xmx512m");
+      CHECK((*run.es)["HostConfig"]["PortBindings"]["9200/tcp"] == binding(infra.address, 9200));
+    }
 
-    // Nothing changed: nothing is replaced and the addon says so.
-    const std::string out3 = call_ok(host, "apply", req);
-    CHECK(json::parse(out3)["outputs"]["changed"] == false);
-    CHECK((*docker.inspect_container(host.workload_name("elasticsearch")))["Id"] == (*es)["Id"]);
-    CHECK((*docker.inspect_container(host.workload_name("kibana")))["Id"] == (*kb)["Id"]);
+    SECTION("the Logstash container: -f on the pipeline file the addon wrote, its heap and API settings, 5000 and 9600 published") {
+      REQUIRE(run.reached >= FullStack::kFirstApply);
+      REQUIRE(run.ls.has_value());
+      check_common(*run.ls, defaults.logstash_image, "infra", run.workload("logstash"));
+      CHECK((*run.ls)["Config"]["Cmd"] == json::array({"-f", "/flotilla/files/elk/logstash/pipeline.conf"}));
+      auto env = env_of(*run.ls);
+      CHECK(env["LS_JAVA_OPTS"] == "-Xms256m -Xmx256m");
+      CHECK(env["API_HTTP_HOST"] == "0.0.0.0");
+      CHECK((*run.ls)["HostConfig"]["PortBindings"]["5000/tcp"] == binding(infra.address, 5000));
+      CHECK((*run.ls)["HostConfig"]["PortBindings"]["9600/tcp"] == binding(infra.address, 9600));
+      CHECK(run.pipeline_conf == elk::pipeline_config(defaults, es_url));
+    }
 
-    // A node leaving logspout_roles loses its logspout on the next apply.
-    json swarm_only = req;
-    swarm_only["addon"]["config"]["logspout_roles"] = {"swarm"};
-    (void)call_ok(host, "apply", swarm_only);
-    const auto left = elk_containers(infra);
-    CHECK(std::find(left.begin(), left.end(), host.workload_name("logspout")) == left.end());
-    CHECK(left.size() == 3);
+    SECTION("the Kibana container: ELASTICSEARCH_HOSTS at Elasticsearch, 5601 published") {
+      REQUIRE(run.reached >= FullStack::kFirstApply);
+      REQUIRE(run.kb.has_value());
+      check_common(*run.kb, defaults.kibana_image, "infra", run.workload("kibana"));
+      CHECK(env_of(*run.kb)["ELASTICSEARCH_HOSTS"] == es_url);
+      CHECK((*run.kb)["HostConfig"]["PortBindings"]["5601/tcp"] == binding(infra.address, 5601));
+    }
 
-    // rmLogging.sh: destroy leaves no container of the addon on any node.
-    (void)call_ok(host, "destroy", swarm_only);
-    for (const auto& node : lab->nodes()) CHECK(elk_containers(node).empty());
-    CHECK(host.state() == json::object());
+    SECTION("the order: Logstash and Kibana, started after the health wait, found Elasticsearch green") {
+      // The Elasticsearch stand-in was "red" for its first 3 s; they asked it through the URL they were given.
+      REQUIRE(run.reached >= FullStack::kFirstApply);
+      CHECK_THAT(run.ls_health_at_start, Catch::Contains("\"status\":\"green\""));
+      CHECK_THAT(run.kb_health_at_start, Catch::Contains("\"status\":\"green\""));
+    }
+
+    SECTION("a node joining the cluster gets logspout on the next apply, the rest stays") {
+      REQUIRE(run.reached >= FullStack::kNodeJoined);
+      CHECK(run.swarm2_after_first.empty());
+      CHECK(run.second["outputs"]["changed"] == true);
+      CHECK(run.second["outputs"]["logspout_nodes"] == json::array({"infra", "swarm-1", "swarm-2"}));
+      REQUIRE(run.ls.has_value());
+      CHECK(run.ls_id_after_join == (*run.ls)["Id"]);
+    }
+
+    SECTION("the logspout containers: route, syslog settings and each node's own Docker socket") {
+      REQUIRE(run.reached >= FullStack::kNodeJoined);
+      REQUIRE(run.logspout.size() == lab->nodes().size());
+      REQUIRE(run.node_names.size() == lab->nodes().size());
+      for (size_t i = 0; i < 3; ++i) {
+        const auto& node = lab->nodes()[i];
+        const std::string& name = run.node_names[i];
+        INFO(name);
+        const auto& lp = run.logspout[i];
+        REQUIRE(lp.has_value());
+        check_common(*lp, defaults.logspout_image, name, run.workload("logspout"));
+        CHECK((*lp)["Config"]["Cmd"] == json::array({route}));
+        auto env = env_of(*lp);
+        CHECK(env["SYSLOG_FORMAT"] == "rfc3164");
+        CHECK(env["SYSLOG_HOSTNAME"] == name);
+        CHECK(env["LOGSPOUT"] == "ignore");
+        // The node's own Docker socket (the lab dockerd's) at the path logspout reads.
+        const std::string socket = node.host.substr(std::string("unix://").size());
+        bool mounted = false;
+        for (const auto& m : (*lp)["Mounts"])
+          if (m.value("Destination", "") == "/var/run/docker.sock") {
+            mounted = true;
+            CHECK(m["Type"] == "bind");
+            CHECK(m["Source"] == socket);
+          }
+        CHECK(mounted);
+      }
+    }
+
+    SECTION("the route: each logspout's line arrived at Logstash's syslog input") {
+      REQUIRE(run.reached >= FullStack::kNodeJoined);
+      INFO(run.received);
+      CHECK(run.received_all);
+    }
+
+    SECTION("an unchanged apply replaces nothing and says so") {
+      REQUIRE(run.reached >= FullStack::kUnchangedApply);
+      REQUIRE(run.es.has_value());
+      REQUIRE(run.kb.has_value());
+      CHECK(run.third["outputs"]["changed"] == false);
+      CHECK(run.es_id_after_rerun == (*run.es)["Id"]);
+      CHECK(run.kb_id_after_rerun == (*run.kb)["Id"]);
+    }
+
+    SECTION("a node leaving logspout_roles loses its logspout on the next apply") {
+      REQUIRE(run.reached >= FullStack::kRolesNarrowed);
+      const auto& left = run.infra_after_narrowing;
+      CHECK(std::find(left.begin(), left.end(), run.workload("logspout")) == left.end());
+      CHECK(left.size() == 3);
+    }
+
+    SECTION("removal (rmLogging.sh): destroy leaves no container of the addon on any node") {
+      REQUIRE(run.reached >= FullStack::kDestroyed);
+      for (const auto& left : run.after_destroy) CHECK(left.empty());
+      CHECK(run.state_after_destroy == json::object());
+    }
   }
 }
