@@ -519,9 +519,11 @@ json service_spec(const WantedService& w, const std::string& cluster) {
   env.push_back("FLOTILLA_SERVICE=" + w.name);
   env.push_back("FLOTILLA_INSTANCE=" + w.name + "#{{.Task.Slot}}");  // a template Swarm fills in per task
   if (w.port() > 0) env.push_back("PORT=" + std::to_string(w.port()));
-  const json labels = {{kClusterLabel, cluster}, {kServiceLabel, w.name}};
+  const json labels = {{kClusterLabel, cluster}, {kServiceLabel, w.name}};  // the tasks' containers carry these
+  json service_labels = labels;
+  service_labels[kSpecLabel] = s::stable_hash(w.spec.dump());
   json spec = {{"Name", swarm_name(cluster, w)},
-               {"Labels", {{kClusterLabel, cluster}, {kServiceLabel, w.name}, {kSpecLabel, s::stable_hash(w.spec.dump())}}},
+               {"Labels", service_labels},
                {"TaskTemplate",
                 {{"ContainerSpec", {{"Image", w.spec.value("image", "")}, {"Env", env}, {"Labels", labels}}},
                  {"RestartPolicy", {{"Condition", "any"}, {"Delay", 1'000'000'000}}}}},
