@@ -92,6 +92,58 @@ inline std::string build_lab_images(const DockerLab& lab, const std::vector<std:
   return {};
 }
 
+/// An image that plays the part of one a test cannot pull: `reference` is tagged on the lab's
+/// busybox with `/bin/sh -c script stand-in` as its entrypoint (so the container's command
+/// comes to the script as $1...), exposing `port` when not 0 and declaring `volumes` as the
+/// image it stands in for does.
+struct StandIn {
+  std::string reference;
+  std::string script;
+  int port = 0;
+  std::vector<std::string> volumes;
+};
+
+/// Tags each stand-in under its reference in every lab node's dockerd; removes them again when
+/// destroyed, failed tests included.
+class StandInImages {
+ public:
+  StandInImages(const DockerLab& lab, const std::vector<StandIn>& images) {
+    using nlohmann::json;
+    for (const auto& node : lab.nodes()) {
+      flotilla::support::DockerClient docker({.node = node.name, .host = node.host});
+      for (const auto& st : images) {
+        const std::string name = "flotilla-stand-in-build";
+        docker.remove_container(name);
+        const std::string id = docker.create_container(name, {{"Image", DockerLab::kImage}, {"Cmd", {"/bin/sh"}}});
+        const auto colon = st.reference.rfind(':');
+        json config = {{"Entrypoint", {"/bin/sh", "-c", st.script, "stand-in"}}, {"Cmd", nullptr}};
+        if (st.port != 0) config["ExposedPorts"] = {{std::to_string(st.port) + "/tcp", json::object()}};
+        for (const auto& v : st.volumes) config["Volumes"][v] = json::object();
+        const auto r = docker.call("POST",
+                                   "/commit?container=" + id + "&repo=" + st.reference.substr(0, colon) + "&tag=" + st.reference.substr(colon + 1),
+                                   config.dump(), {"Content-Type: application/json"});
+        docker.remove_container(id);
+        if (r.status != 201) throw std::runtime_error("cannot tag stand-in " + st.reference + " on " + node.name + ": " + r.body);
+        tagged_.push_back({node, st.reference});
+      }
+    }
+  }
+  ~StandInImages() {
+    for (const auto& [node, ref] : tagged_) {
+      try {
+        flotilla::support::DockerClient docker({.node = node.name, .host = node.host});
+        (void)docker.call("DELETE", "/images/" + ref + "?force=true");
+      } catch (...) {
+      }
+    }
+  }
+  StandInImages(const StandInImages&) = delete;
+  StandInImages& operator=(const StandInImages&) = delete;
+
+ private:
+  std::vector<std::pair<LabNode, std::string>> tagged_;
+};
+
 class DockerAddonHost {
  public:
   /// `nodes`: the node views the addon sees (name, address, roles, runtime, runtime_config).

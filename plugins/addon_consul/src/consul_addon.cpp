@@ -139,16 +139,7 @@ json Consul::apply(Context& ctx, const json& req) {
   for (const auto& a : agents) {
     ctx.progress("starting consul " + std::string(a.server ? "server" : "agent") + " on " + a.node);
     if (a.runtime == "process") std::filesystem::create_directories(s.data_root + "/" + a.node);
-    auto args = d::consul_agent_args(a, agents, s);
-    json workload = {{"name", kWorkload}, {"env", json::object()}, {"ports", {s.http_port, s.dns_port}}};
-    if (a.runtime == "process") {
-      args.insert(args.begin(), binary);
-      workload["command"] = args;
-    } else {
-      workload["image"] = cfg.image;
-      workload["command"] = args;  // the image's entrypoint takes the agent arguments
-    }
-    (void)ctx.runtime({{"op", "start"}, {"node", a.node}, {"workload", workload}});
+    (void)ctx.runtime({{"op", "start"}, {"node", a.node}, {"workload", d::consul_workload(a, agents, s, binary, cfg.image)}});
   }
   // An agent is ready once it knows the leader: servers have elected one and clients joined.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.start_timeout);

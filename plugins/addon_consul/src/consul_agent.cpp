@@ -44,8 +44,9 @@ std::vector<std::string> consul_agent_args(const ConsulAgent& self, const std::v
                                    "-advertise=" + self.address,
                                    "-client=" + self.address,
                                    "-http-port=" + std::to_string(s.http_port),
-                                   "-dns-port=" + std::to_string(s.dns_port),
-                                   "-data-dir=" + (self.runtime == "process" ? s.data_root + "/" + self.node : std::string("/consul/data"))};
+                                   "-dns-port=" + std::to_string(s.dns_port)};
+  // The image's entrypoint adds -data-dir=/consul/data (its volume) and -config-dir itself.
+  if (self.runtime == "process") args.push_back("-data-dir=" + s.data_root + "/" + self.node);
   if (self.server) {
     args.push_back("-server");
     args.push_back("-bootstrap-expect=" + std::to_string(s.servers));
@@ -55,6 +56,19 @@ std::vector<std::string> consul_agent_args(const ConsulAgent& self, const std::v
     if (a.server && a.node != self.node) args.push_back("-retry-join=" + a.address);
   }
   return args;
+}
+
+json consul_workload(const ConsulAgent& self, const std::vector<ConsulAgent>& all, const ConsulSettings& s, const std::string& binary,
+                     const std::string& image) {
+  auto args = consul_agent_args(self, all, s);
+  if (self.runtime == "process") {
+    args.insert(args.begin(), binary);
+    return {{"name", "consul"}, {"env", json::object()}, {"ports", {s.http_port, s.dns_port}}, {"command", args}};
+  }
+  // The image's documentation runs every agent with --net=host (its consensus and gossip do
+  // not want the bridge's NAT), so -bind and -client are the node's own address and nothing is
+  // published; the entrypoint runs `consul agent` with the command's arguments.
+  return {{"name", "consul"}, {"env", json::object()}, {"image", image}, {"network", "host"}, {"cmd", args}, {"ports", json::array()}};
 }
 
 }  // namespace flotilla::discovery

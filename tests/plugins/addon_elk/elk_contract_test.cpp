@@ -48,17 +48,13 @@ namespace elk = flotilla::addons::elk;
 using flotilla::test::call_ok;
 using flotilla::test::DockerAddonHost;
 using flotilla::test::DockerLab;
+using flotilla::test::StandIn;
+using flotilla::test::StandInImages;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 /// The Elasticsearch stand-in for the "never healthy" case; not a real reference on purpose.
 constexpr const char* kRedElasticsearch = "flotilla-elk-test/elasticsearch:red";
-
-struct StandIn {
-  std::string reference;
-  std::string script;
-  int port;
-};
 
 std::vector<StandIn> stand_ins() {
   const elk::Options o;
@@ -93,46 +89,6 @@ std::vector<StandIn> stand_ins() {
        80},
   };
 }
-
-/// Tags each stand-in under its reference in `docker`'s store (the lab's busybox with the
-/// stand-in's script as entrypoint); removes them again when destroyed, failed tests included.
-class StandInImages {
- public:
-  StandInImages(const DockerLab& lab) {
-    for (const auto& node : lab.nodes()) {
-      s::DockerClient docker({.node = node.name, .host = node.host});
-      for (const auto& st : stand_ins()) {
-        const std::string name = "flotilla-elk-stand-in";
-        docker.remove_container(name);
-        const std::string id = docker.create_container(name, {{"Image", DockerLab::kImage}, {"Cmd", {"/bin/sh"}}});
-        const auto colon = st.reference.rfind(':');
-        const json config = {{"Entrypoint", {"/bin/sh", "-c", st.script, "stand-in"}},
-                             {"Cmd", nullptr},
-                             {"ExposedPorts", {{std::to_string(st.port) + "/tcp", json::object()}}}};
-        const auto r = docker.call("POST",
-                                   "/commit?container=" + id + "&repo=" + st.reference.substr(0, colon) + "&tag=" + st.reference.substr(colon + 1),
-                                   config.dump(), {"Content-Type: application/json"});
-        docker.remove_container(id);
-        if (r.status != 201) throw std::runtime_error("cannot tag stand-in " + st.reference + " on " + node.name + ": " + r.body);
-        tagged_.push_back({node, st.reference});
-      }
-    }
-  }
-  ~StandInImages() {
-    for (const auto& [node, ref] : tagged_) {
-      try {
-        s::DockerClient docker({.node = node.name, .host = node.host});
-        (void)docker.call("DELETE", "/images/" + ref + "?force=true");
-      } catch (...) {
-      }
-    }
-  }
-  StandInImages(const StandInImages&) = delete;
-  StandInImages& operator=(const StandInImages&) = delete;
-
- private:
-  std::vector<std::pair<flotilla::test::LabNode, std::string>> tagged_;
-};
 
 /// The body of GET `url`, or "" when nothing answers.
 std::string get(const std::string& url) {
@@ -183,7 +139,7 @@ json binding(const std::string& address, int port) { return json::array({json{{"
 struct Bench {
   explicit Bench(const DockerLab& lab)
       : nodes(lab_nodes(lab)),
-        images(lab),
+        images(lab, stand_ins()),
         infra(lab.nodes()[0]),
         docker({.node = infra.name, .host = infra.host}),
         dir((std::filesystem::temp_directory_path() / ("flotilla-elk-contract-" + std::to_string(::getpid()))).string()),

@@ -47,4 +47,11 @@ inline constexpr const char* kConsulMissing =
 [[nodiscard]] std::vector<std::string> consul_agent_args(const ConsulAgent& self, const std::vector<ConsulAgent>& all,
     const ConsulSettings& s);
 
+/// The runtime workload of `self`'s agent: `binary agent ...` on the process runtime; on a
+/// Docker runtime a container of `image` in the node's network (`network = "host"`) whose
+/// command is the agent arguments, which the hashicorp/consul entrypoint passes to
+/// `consul agent` with its data directory /consul/data.
+[[nodiscard]] json consul_workload(const ConsulAgent& self, const std::vector<ConsulAgent>& all, const ConsulSettings& s,
+                                   const std::string& binary, const std::string& image);
+
 }  // namespace flotilla::discovery
