@@ -1,4 +1,5 @@
 #include "addon_elk/elk_model.hpp"
+#include "flotilla/support/docker_socket.hpp"
 
 #include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/request.hpp"
@@ -226,9 +227,7 @@ json kibana_workload(const Options& o, const std::string& es_url) {
 
 std::string docker_socket_of(const json& node, const Options& o) {
   if (!o.docker_socket.empty()) return o.docker_socket;
-  const std::string host = str_or(node.value("runtime_config", json::object()), "host");
-  if (host.rfind("unix://", 0) == 0 && host.size() > 7) return host.substr(7);
-  return kDockerSocket;
+  return support::docker_socket_of(node);
 }
 
 json logspout_workload(const json& node, const Options& o, const std::string& route) {

@@ -33,6 +33,7 @@ struct Options {
   int peer_port = 2380;
   int start_timeout = 60;
   std::string image = "quay.io/coreos/etcd:v3.5.9";
+  bool enable_v2 = false;
 };
 
 const flotilla::support::ConfigMap<Options>& options_map() {
@@ -46,7 +47,10 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .range(1, 65535)
           .integer("start_timeout", &Options::start_timeout, "Seconds to wait for every member to report healthy")
           .range(1, 3600)
-          .string("image", &Options::image, "Image of the members on Docker-runtime nodes (its PATH must hold `etcd`)");
+          .string("image", &Options::image, "Image of the members on Docker-runtime nodes (its PATH must hold `etcd`)")
+          .boolean("enable_v2", &Options::enable_v2,
+                   "Also serve etcd's v2 API (--enable-v2=true; etcd 3.4 and 3.5 disable it by default), for clients that speak only v2 "
+                   "such as the registrator's gliderlabs/registrator image");
   return map;
 }
 
@@ -100,6 +104,8 @@ json member_workload(const d::EtcdMember& m, const std::vector<d::EtcdMember>& m
   } else {
     workload["command"] = d::etcd_command(m, members, token);
   }
+  // Added only when asked for, so a member without it keeps its spec (and is not restarted).
+  if (cfg.enable_v2) workload[m.container ? "cmd" : "command"].push_back("--enable-v2=true");
   return workload;
 }
 
@@ -215,6 +221,7 @@ json Etcd::apply(Context& ctx, const json& req) {
               {"outputs",
                {{"etcd_endpoints", d::client_urls(members)},
                 {"members", out_members},
+                {"v2_api", cfg.enable_v2},
                 {"metrics_targets", json::array({{{"job", "etcd"}, {"targets", targets}, {"metrics_path", "/metrics"}}})}}},
               {"messages", messages}};
 }

@@ -2,6 +2,7 @@
 
 #include "addon_registrator/catalog.hpp"
 #include "addon_registrator/dns.hpp"
+#include "addon_registrator/registrator_image.hpp"
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/consul_client.hpp"
@@ -33,6 +34,7 @@ namespace d = flotilla::discovery;
 constexpr const char* kKeepalive = "keepalive";
 constexpr const char* kDns = "dns";
 constexpr const char* kForwarder = "dns-forward";
+constexpr const char* kImageWorkload = "registrator";
 
 constexpr const char* kManifest = R"json({
   "provides": ["catalog-sync", "container-dns"],
@@ -53,6 +55,7 @@ struct Options {
   std::int64_t dns_port = 8600;
   std::string etcdctl_image = "quay.io/coreos/etcd:v3.5.9";
   std::string dns_image = "dnsmasq:flotilla";
+  std::string image;
 };
 
 const flotilla::support::ConfigMap<Options>& options_map() {
@@ -69,7 +72,9 @@ const flotilla::support::ConfigMap<Options>& options_map() {
           .integer("dns_port", &Options::dns_port, "Port of that dnsmasq")
           .range(1, 65535)
           .string("etcdctl_image", &Options::etcdctl_image, "Image with etcdctl on its PATH for the keepalives on Docker-runtime nodes")
-          .string("dns_image", &Options::dns_image, "Image with dnsmasq on its PATH when the registrator's node runs Docker");
+          .string("dns_image", &Options::dns_image, "Image with dnsmasq on its PATH when the registrator's node runs Docker")
+          .string("image", &Options::image,
+                  "gliderlabs/registrator image to run on every Docker node as well (e.g. gliderlabs/registrator:v7); empty: none");
   return map;
 }
 
@@ -450,6 +455,71 @@ json run_forwarders(Context& ctx, const json& req, const Options& cfg, const jso
   return where;
 }
 
+/// Refuses image mode on an etcd that does not serve the v2 API, which is all that
+/// gliderlabs/registrator's etcd backend speaks; etcd 3.4 and later serve it only with
+/// --enable-v2. Checked before anything is written, since validate cannot see the etcd addon.
+void check_image_backend(const Options& cfg, const Backend& backend) {
+  if (cfg.image.empty() || backend.kind != "etcd") return;
+  if (backend.view.value("outputs", json::object()).value("v2_api", false)) return;
+  throw sdk::Invalid("registrator: image = \"" + cfg.image + "\" runs gliderlabs/registrator, whose etcd backend speaks only etcd's v2 API, "
+                     "and etcd 3.4 and later serve it only when started with --enable-v2; set enable_v2 = true in the "
+                     "[addons.options] of the etcd addon \"" + backend.addon + "\", or use the consul backend, or leave image empty");
+}
+
+/// Runs the `image` container on every Docker node (image mode) and stops those of nodes that
+/// no longer get one (the node left, or `image` was emptied). Returns the nodes that run it.
+json run_registrator_images(Context& ctx, const json& req, const Options& cfg, const Backend& backend) {
+  json state = ctx.state();
+  const json previous = state.value("images", json::array());
+  json running = json::array();
+  if (!cfg.image.empty()) {
+    const json outputs = backend.view.value("outputs", json::object());
+    const std::string cluster = req["cluster"].value("name", "");
+    for (const auto& n : req.value("nodes", json::array())) {
+      if (n.value("runtime", "") != "docker") continue;
+      ctx.check_cancelled();
+      const std::string node = n.value("name", ""), address = n.value("address", "");
+      std::vector<std::string> flags;
+      std::string uri;
+      if (backend.kind == "consul") {
+        // -cleanup (v7): deregister services of containers that are gone, e.g. after a restart.
+        flags = {"-cleanup"};
+        uri = d::consul_registry_uri(outputs.value("agents", json::object()),
+                                     backend.view.value("endpoints", json::object()).value("consul", ""), node);
+      } else {
+        // etcd entries expire unless refreshed, as Flotilla's own do with their leases.
+        flags = {"-ttl", std::to_string(cfg.ttl), "-ttl-refresh", std::to_string(std::max<std::int64_t>(1, cfg.ttl / 3))};
+        uri = d::etcd_registry_uri(etcd_endpoints(backend), address, d::services_prefix(cfg.prefix, cluster));
+        if (uri.ends_with("/")) uri.pop_back();
+      }
+      const json workload = d::registrator_workload(n, cfg.image, d::registrator_args(address, flags, uri));
+      (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
+      running.push_back(node);
+    }
+  }
+  for (const auto& node : previous) {
+    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kImageWorkload}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the registrator container on node " + node.get<std::string>() + ": " + e.what());
+    }
+  }
+  state["images"] = running;
+  ctx.set_state(state);
+  return running;
+}
+
+void stop_registrator_images(Context& ctx, const json& state) {
+  for (const auto& node : state.value("images", json::array())) {
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kImageWorkload}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the registrator container on node " + node.get<std::string>() + ": " + e.what());
+    }
+  }
+}
+
 void stop_forwarders(Context& ctx, const json& state) {
   for (const auto& node : state.value("forwarders", json::array())) {
     try {
@@ -503,15 +573,18 @@ json Registrator::apply(Context& ctx, const json& req) {
     const Backend backend = find_backend(req, cfg.backend);
     const auto placed = req["addon"].value("nodes", std::vector<std::string>{});
     const std::string home = placed.empty() ? std::string() : placed.front();
+    check_image_backend(cfg, backend);
     const auto desired = d::desired_registrations(req, home);
-    const json forwarders = ctx.state().value("forwarders", json::array());
+    const json before = ctx.state();
     json out = backend.kind == "etcd" ? apply_etcd(ctx, req, cfg, backend, home, desired) : apply_consul(ctx, req, cfg, backend, desired);
-    // The Consul path starts its state anew; the forwarders it does not know of stay recorded.
-    if (json state = ctx.state(); !state.contains("forwarders")) {
-      state["forwarders"] = forwarders;
+    // The Consul path starts its state anew; the containers it does not know of stay recorded.
+    if (json state = ctx.state(); !state.contains("forwarders") || !state.contains("images")) {
+      for (const char* key : {"forwarders", "images"})
+        if (!state.contains(key)) state[key] = before.value(key, json::array());
       ctx.set_state(state);
     }
     out["outputs"]["container_dns"] = run_forwarders(ctx, req, cfg, out["outputs"].value("dns", json()));
+    out["outputs"]["registrator_nodes"] = run_registrator_images(ctx, req, cfg, backend);
     return out;
   });
 }
@@ -538,6 +611,7 @@ json Registrator::destroy(Context& ctx, const json& req) {
   }
   stop_etcd_helpers(ctx, state);
   stop_forwarders(ctx, state);
+  stop_registrator_images(ctx, state);
   ctx.set_state(json::object());
   return json::object();
 }
