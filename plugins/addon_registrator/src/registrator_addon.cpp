@@ -418,6 +418,23 @@ json apply_consul(Context& ctx, const json& req, const Options& cfg, const Backe
               {"messages", json::array({"catalog (consul): " + report.summary()})}};
 }
 
+/// Stops the per-node workload `name` on the nodes of `previous` that are not in `running`
+/// (`what` names it in the warning when a stop fails), and records `running` under `key` in the
+/// addon's state.
+void stop_departed(Context& ctx, json state, const json& previous, const json& running, const char* name, const std::string& what,
+                   const char* key) {
+  for (const auto& node : previous) {
+    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
+    try {
+      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", name}});
+    } catch (const std::exception& e) {
+      ctx.warn("could not stop the " + what + " on node " + node.get<std::string>() + ": " + e.what());
+    }
+  }
+  state[key] = running;
+  ctx.set_state(state);
+}
+
 /// Runs the DNS forwarder on every Docker node whose containers reach it at a bridge gateway
 /// (the driver reports `runtime_config.bridge_gateway`), so that the engine can give service
 /// containers that address as their resolver; stops those of nodes that have none any more.
@@ -442,16 +459,7 @@ json run_forwarders(Context& ctx, const json& req, const Options& cfg, const jso
     running.push_back(n.value("name", ""));
     where[n.value("name", "")] = gateway;
   }
-  for (const auto& node : previous) {
-    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kForwarder}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the DNS forwarder on node " + node.get<std::string>() + ": " + e.what());
-    }
-  }
-  state["forwarders"] = running;
-  ctx.set_state(state);
+  stop_departed(ctx, state, previous, running, kForwarder, "DNS forwarder", "forwarders");
   return where;
 }
 
@@ -497,16 +505,7 @@ json run_registrator_images(Context& ctx, const json& req, const Options& cfg, c
       running.push_back(node);
     }
   }
-  for (const auto& node : previous) {
-    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kImageWorkload}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the registrator container on node " + node.get<std::string>() + ": " + e.what());
-    }
-  }
-  state["images"] = running;
-  ctx.set_state(state);
+  stop_departed(ctx, state, previous, running, kImageWorkload, "registrator container", "images");
   return running;
 }
 
