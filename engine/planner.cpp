@@ -380,8 +380,10 @@ void Planning::decide_addon_teardown() {
         s.deps.push_back("addon.destroy:" + other);
     add(std::move(s), DestroyAddon{name}, Change::destroy, "addon", name, "destroy", "");
     all_addon_steps_.push_back(id);
-    // Removed addons that follow the services (ingress, catalog) let go of them first.
-    if (contains(rec.requires_, "services")) service_addon_steps_.push_back(id);
+    // Removed addons that follow the services (ingress, catalog) let go of them first; one that
+    // provides services (the swarm addon) is done with the nodes' dockerds before the instances
+    // on them are removed, so no node leaves its swarm while its containers are being deleted.
+    if (contains(rec.requires_, "services") || contains(rec.provides, "services")) service_addon_steps_.push_back(id);
   }
 }
 

@@ -181,6 +181,24 @@ TEST_CASE("down destroys instances, then addons in reverse dependency order, the
   CHECK(std::count(node.deps.begin(), node.deps.end(), "addon.destroy:etcd") == 1);
 }
 
+TEST_CASE("down removes the instances only after the addon that provides services (the swarm) is destroyed", "[planner]") {
+  const Topology t = topo();
+  std::vector<AddonPlan> addons = {addon("swarm", {"services"}, {}, {"swarm-1", "swarm-2", "swarm-3"}),
+                                   addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(t, addons, {{"hello/v1", 5}});
+  in.destroy_all = true;
+  const Plan p = make_plan(in);
+  REQUIRE(p.graph.check());
+  const Step& swarm = step(p, "addon.destroy:swarm");
+  CHECK(std::count(swarm.deps.begin(), swarm.deps.end(), "addon.destroy:haproxy") == 1);
+  const Step& stop = step(p, "instance.stop:hello/v1#1");
+  CHECK(std::count(stop.deps.begin(), stop.deps.end(), "addon.destroy:swarm") == 1);
+  CHECK(std::count(stop.deps.begin(), stop.deps.end(), "addon.destroy:haproxy") == 1);
+}
+
 TEST_CASE("a node left half-created is created again with its slot", "[planner]") {
   const Topology t = topo();
   PlanInput in;
