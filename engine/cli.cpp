@@ -471,7 +471,8 @@ int cmd_plugins(Context& c) {
                       {"file", p.file.string()}, {"provides", p.provides()}, {"requires", p.requires_()},
                       {"optional", p.optional()}, {"placement", p.manifest.value("placement", json(nullptr))},
                       {"max_parallel", p.max_parallel() > 0 ? json(p.max_parallel()) : json(nullptr)},
-                      {"answers", p.answers()}, {"schema", p.manifest.value("schema", json::object())}});
+                      {"answers", p.answers()}, {"stages", p.manifest.value("stages", json::array())},
+                      {"schema", p.manifest.value("schema", json::object())}});
     json problems = json::array();
     for (const auto& e : host.problems()) problems.push_back(e.message);
     json path = json::array();

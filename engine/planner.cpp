@@ -70,6 +70,40 @@ json swarm_service_specs(const Topology& topo, const std::map<std::string, int>&
   return out;
 }
 
+std::string addon_stage_step(const std::string& addon, const std::string& stage) { return "addon.apply:" + addon + "/" + stage; }
+
+std::string parse_addon_stages(const json& manifest, std::vector<AddonStage>& out) {
+  out.clear();
+  const auto it = manifest.find("stages");
+  if (it == manifest.end()) return "";
+  const std::string how = "; each stage is {\"name\": \"a-z0-9-\", \"after\": [earlier stage names]} (see docs/sdk-reference.md)";
+  if (!it->is_array()) return "its manifest's \"stages\" is " + std::string(it->type_name()) + ", not an array" + how;
+  std::set<std::string> seen;
+  for (const auto& st : *it) {
+    const std::string at = "stage " + std::to_string(out.size() + 1) + " of its manifest's \"stages\"";
+    if (!st.is_object() || !st.contains("name") || !st["name"].is_string()) return at + " has no string \"name\"" + how;
+    AddonStage stage;
+    stage.name = st["name"].get<std::string>();
+    const bool good_name = !stage.name.empty() && stage.name.size() <= 32 && std::all_of(stage.name.begin(), stage.name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    if (!good_name) return at + " is named \"" + stage.name + "\", which is not 1 to 32 of a-z, 0-9 and -" + how;
+    if (seen.count(stage.name)) return at + " repeats the name \"" + stage.name + "\"" + how;
+    const std::string named = "stage " + std::to_string(out.size() + 1) + " (\"" + stage.name + "\") of its manifest's \"stages\"";
+    if (const auto after = st.find("after"); after != st.end()) {
+      if (!after->is_array()) return named + " has an \"after\" that is not an array" + how;
+      for (const auto& a : *after) {
+        if (!a.is_string() || !seen.count(a.get<std::string>()))
+          return named + " runs after " + a.dump() + ", which is not an earlier stage" + how;
+        stage.after.push_back(a.get<std::string>());
+      }
+    }
+    seen.insert(stage.name);
+    out.push_back(std::move(stage));
+  }
+  return "";
+}
+
 std::string addon_config_hash(const AddonPlan& addon) { return stable_hash(addon.config.dump()); }
 
 std::map<std::string, int> effective_replicas(const Topology& topo, const json& state, std::vector<std::string>* notes) {
@@ -363,8 +397,18 @@ void Planning::decide_addons() {
       s.deps.insert(s.deps.end(), instance_start_steps_.begin(), instance_start_steps_.end());
       service_addon_steps_.push_back(id);
     }
+    // Its stages (Elasticsearch before Logstash and Kibana) are steps of their own, each after
+    // what the whole apply waits for and after the stages it names; the whole apply follows them.
+    const std::vector<std::string> before = s.deps;
+    for (const auto& st : a.stages) {
+      Step stage{addon_stage_step(a.name, st.name), "apply addon " + a.name + ": " + st.name, s.pool, before, json::object()};
+      for (const auto& after : st.after) stage.deps.push_back(addon_stage_step(a.name, after));
+      s.deps.push_back(stage.id);
+      plan_.work.emplace(stage.id, ApplyAddon{a.name, st.name});
+      plan_.graph.steps.push_back(std::move(stage));
+    }
     const bool resync = r->second.change == Change::resync;
-    add(std::move(s), ApplyAddon{a.name}, r->second.change, "addon", a.name, resync ? "resync" : "apply", r->second.detail);
+    add(std::move(s), ApplyAddon{a.name, ""}, r->second.change, "addon", a.name, resync ? "resync" : "apply", r->second.detail);
     all_addon_steps_.push_back(id);
   }
 }

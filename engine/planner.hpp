@@ -16,6 +16,13 @@ namespace flotilla {
 
 using json = nlohmann::json;
 
+/// A stage of an addon's apply (the manifest's "stages"): its own step in the plan, after the
+/// stages it names in `after`; the addon's whole apply follows every stage.
+struct AddonStage {
+  std::string name;
+  std::vector<std::string> after;
+};
+
 /// An addon as the planner needs it: its spec resolved against its plugin.
 struct AddonPlan {
   std::string name;
@@ -27,6 +34,7 @@ struct AddonPlan {
   std::vector<std::string> optional;
   int max_parallel = 0;
   bool reconcile = false;           // applied on every up to repair drift it alone can see
+  std::vector<AddonStage> stages;   // in the manifest's order; each `after` names earlier ones
   [[nodiscard]] bool needs_services() const;
 };
 
@@ -109,6 +117,7 @@ struct StopInstance {
 };
 struct ApplyAddon {
   std::string addon;
+  std::string stage;  // one stage of its apply; "" for the whole apply (after every stage)
 };
 struct DestroyAddon {
   std::string addon;
@@ -141,6 +150,12 @@ struct Plan {
 [[nodiscard]] json swarm_service_spec(const ServiceSpec& s, int replicas);
 /// The specs of the swarm-mode services by name, with the effective `replicas`.
 [[nodiscard]] json swarm_service_specs(const Topology& topo, const std::map<std::string, int>& replicas);
+
+/// The id of the step that applies stage `stage` of addon `addon` ("addon.apply:elk/logstash").
+[[nodiscard]] std::string addon_stage_step(const std::string& addon, const std::string& stage);
+
+/// Reads a manifest's "stages"; returns "" or what is wrong with them, with what to do.
+[[nodiscard]] std::string parse_addon_stages(const json& manifest, std::vector<AddonStage>& out);
 
 /// The hash recorded as an addon's config_hash.
 [[nodiscard]] std::string addon_config_hash(const AddonPlan& addon);

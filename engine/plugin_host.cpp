@@ -1,5 +1,7 @@
 #include "plugin_host.hpp"
 
+#include "planner.hpp"
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
@@ -358,6 +360,9 @@ Result<Plugin> load_plugin(const std::filesystem::path& file) {
     if (p.manifest.is_discarded() || !p.manifest.is_object())
       return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + "): its manifest is not a JSON object; fix the plugin");
   }
+  if (std::vector<AddonStage> stages; p.kind == "addon")
+    if (auto bad = parse_addon_stages(p.manifest, stages); !bad.empty())
+      return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + "): " + bad + "; fix the plugin");
   if (auto bad = bind_interfaces(p, *d); !bad.empty())
     return fail("plugin " + file.string() + " (" + p.kind + " " + p.name + ") " + bad);
   p.library = std::move(lib);

@@ -45,7 +45,7 @@ Result<void> EngineStepRunner::run_one(const UpdateNode& w, const CancelToken&) 
 Result<void> EngineStepRunner::run_one(const DestroyNode& w, const CancelToken& cancel) { return destroy_node(w.node, cancel); }
 Result<void> EngineStepRunner::run_one(const StartInstance& w, const CancelToken& cancel) { return start_instance(w.instance, cancel); }
 Result<void> EngineStepRunner::run_one(const StopInstance& w, const CancelToken&) { return stop_instance(w.id); }
-Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, cancel); }
+Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, w.stage, cancel); }
 Result<void> EngineStepRunner::run_one(const DestroyAddon& w, const CancelToken& cancel) { return destroy_addon(w.addon, cancel); }
 
 // Progress lines carry the same kind:plugin:instance prefix as the plugin's log lines.
@@ -248,7 +248,7 @@ Result<void> EngineStepRunner::stop_instance(const std::string& id) {
   return e_.erase_record("instances", id);
 }
 
-Result<void> EngineStepRunner::apply_addon(const std::string& name, const CancelToken& cancel) {
+Result<void> EngineStepRunner::apply_addon(const std::string& name, const std::string& stage, const CancelToken& cancel) {
   const AddonPlan* a = e_.find_addon(name);
   if (!a) return fail("internal error: addon " + name + " is not in the topology");
   const Plugin* p = e_.host_.find("addon", a->plugin);
@@ -263,8 +263,22 @@ Result<void> EngineStepRunner::apply_addon(const std::string& name, const Cancel
       });
       !ok)
     return ok;
-  auto r = call_plugin(*p, p->addon->apply, "apply", e_.addon_request(*a, e_.snapshot(), plan_), addon_hooks(name, a->plugin, cancel));
-  if (r.status != FLT_OK) return std::unexpected(call_error(*p, "apply", r));
+  json request = e_.addon_request(*a, e_.snapshot(), plan_);
+  if (!stage.empty()) {
+    request["stage"] = stage;
+  } else if (!a->stages.empty()) {
+    const std::lock_guard lock(stages_mu_);
+    request["stages"] = stage_outputs_.value(name, json::object());
+  }
+  auto r = call_plugin(*p, p->addon->apply, "apply", request, addon_hooks(name, a->plugin, cancel));
+  const std::string op = stage.empty() ? "apply" : "apply (stage " + stage + ")";
+  if (r.status != FLT_OK) return std::unexpected(call_error(*p, op.c_str(), r));
+  if (!stage.empty()) {
+    // The addon is ready only when its whole apply has run.
+    const std::lock_guard lock(stages_mu_);
+    stage_outputs_[name][stage] = r.result.value("outputs", json::object());
+    return {};
+  }
   return e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
     rec.status = AddonStatus::ready;
     rec.config_hash = addon_config_hash(*a);

@@ -7,6 +7,7 @@
 #include "plugin_host.hpp"
 #include "runtime_broker.hpp"
 
+#include <mutex>
 #include <string>
 
 namespace flotilla {
@@ -24,7 +25,9 @@ class EngineStepRunner final : public StepRunner {
   [[nodiscard]] Result<void> destroy_node(const std::string& name, const CancelToken& cancel);
   [[nodiscard]] Result<void> start_instance(const InstancePlan& instance, const CancelToken& cancel);
   [[nodiscard]] Result<void> stop_instance(const std::string& id);
-  [[nodiscard]] Result<void> apply_addon(const std::string& name, const CancelToken& cancel);
+  /// Applies addon `name`: one stage of its apply, or ("" stage) the whole apply, which is told
+  /// what each stage of this run reported.
+  [[nodiscard]] Result<void> apply_addon(const std::string& name, const std::string& stage, const CancelToken& cancel);
   [[nodiscard]] Result<void> destroy_addon(const std::string& name, const CancelToken& cancel);
 
  private:
@@ -53,6 +56,9 @@ class EngineStepRunner final : public StepRunner {
   /// Whether an addon of the topology provides `container-dns`; the addons do not change
   /// during a run.
   bool container_dns_;
+  /// What each addon's stages reported in this run: addon -> {stage: outputs}.
+  std::mutex stages_mu_;
+  json stage_outputs_ = json::object();
 };
 
 }  // namespace flotilla

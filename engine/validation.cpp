@@ -39,6 +39,7 @@ Result<AddonPlan> resolve_addon(const Topology& topo, const AddonSpec& spec, con
   a.optional = p.optional();
   a.max_parallel = p.max_parallel();
   a.reconcile = p.manifest.value("reconcile", false);
+  (void)parse_addon_stages(p.manifest, a.stages);  // checked when the plugin was loaded
   const std::string who = "addon \"" + spec.name + "\" (plugin " + spec.plugin + ")";
   const json schema = p.manifest.value("schema", json::object());
   auto cfg = apply_schema(schema, spec.options, spec.option_pos, spec.pos, who);

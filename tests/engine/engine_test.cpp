@@ -3,6 +3,7 @@
 // sample service. Covers repair of a node its driver reports stopped, driver option changes
 // (in place and by replacement) and the real status of a plugin's state_set.
 #include "engine.hpp"
+#include "util.hpp"
 #include "support/cleanup_report.hpp"
 #include "support/process_util.hpp"
 #include "support/test_resources.hpp"
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 
@@ -129,6 +131,7 @@ class TestCluster {
 
   [[nodiscard]] json state() const { return *memory_->load(); }
   [[nodiscard]] fs::path machine(const std::string& node) const { return dir_.path() / "state" / "nodes" / node / "machine"; }
+  [[nodiscard]] fs::path addon_dir(const std::string& addon) const { return dir_.path() / "state" / "addons" / addon; }
   [[nodiscard]] MemoryStateStore& memory() { return *memory_; }
   SharedStore* store_ = nullptr;
   std::shared_ptr<CountingProbe> probe = std::make_shared<CountingProbe>();
@@ -142,6 +145,19 @@ const PlanAction* action(const Plan& p, const std::string& type, const std::stri
   for (const auto& a : p.actions)
     if (a.type == type && a.name == name) return &a;
   return nullptr;
+}
+
+// The lines of a file, in order.
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Where `line` is in `lines`; lines.size() when it is not there.
+size_t index_of(const std::vector<std::string>& lines, const std::string& line) {
+  return static_cast<size_t>(std::find(lines.begin(), lines.end(), line) - lines.begin());
 }
 
 std::string slurp(const fs::path& p) {
@@ -292,4 +308,67 @@ TEST_CASE("step runner: an addon's state_set reports a save that failed", "[engi
   CHECK_THAT(r->results[0].message, Catch::Contains("state_set returned status 1"));
   CHECK_FALSE(c.state()["addons"]["keeper"].contains("state"));
   c.store_->refuse_state_of.clear();
+}
+
+TEST_CASE("step runner: an addon's stages run as steps in their order, then its whole apply with what they reported",
+          "[engine][integration]") {
+  TestCluster c;
+  auto staged = [](const std::string& fail_stage) {
+    return topology("") + "\n[[addons]]\nplugin = \"stager\"\n[addons.options]\nfail_stage = \"" + fail_stage + "\"\n";
+  };
+  auto e = c.open(staged("third"));
+  auto p = e->plan();
+  REQUIRE(p);
+  auto deps_of = [&](const std::string& id) {
+    for (const auto& s : p->graph.steps)
+      if (s.id == id) return s.deps;
+    FAIL("no step " << id);
+    return std::vector<std::string>{};
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  CHECK(has(deps_of("addon.apply:stager/first"), "node.create:infra"));
+  CHECK(has(deps_of("addon.apply:stager/second"), "addon.apply:stager/first"));
+  CHECK(has(deps_of("addon.apply:stager/third"), "addon.apply:stager/first"));
+  CHECK_FALSE(has(deps_of("addon.apply:stager/third"), "addon.apply:stager/second"));
+  for (const char* stage : {"first", "second", "third"}) CHECK(has(deps_of("addon.apply:stager"), std::string("addon.apply:stager/") + stage));
+  // One line of the plan for the addon, whatever its stages.
+  CHECK(std::count_if(p->actions.begin(), p->actions.end(), [](const PlanAction& a) { return a.name == "stager"; }) == 1);
+
+  // A stage that fails stops the whole apply after it; the addon is not ready.
+  CancelToken cancel;
+  auto r = e->apply(*p, cancel, nullptr);
+  REQUIRE(r);
+  auto outcome = [&](const std::string& id) {
+    for (const auto& s : r->results)
+      if (s.id == id) return s.outcome;
+    return StepOutcome::not_started;
+  };
+  CHECK(outcome("addon.apply:stager/first") == StepOutcome::succeeded);
+  CHECK(outcome("addon.apply:stager/third") == StepOutcome::failed);
+  CHECK(outcome("addon.apply:stager") == StepOutcome::skipped);
+  CHECK(c.state()["addons"]["stager"]["status"] != "ready");
+  auto calls = lines_of(c.addon_dir("stager") / "calls");
+  INFO("calls of the failed run: " << flotilla::join(calls, ", "));
+  CHECK(index_of(calls, "end first") < index_of(calls, "begin second"));
+  CHECK(index_of(calls, "end first") < index_of(calls, "begin third"));
+  CHECK(index_of(calls, "begin whole") == calls.size());
+
+  // The next up runs every stage again, then the whole apply, which is told what each reported.
+  fs::remove(c.addon_dir("stager") / "calls");
+  e = c.open(staged(""));
+  c.up(*e);
+  calls = lines_of(c.addon_dir("stager") / "calls");
+  INFO("calls of the second run: " << flotilla::join(calls, ", "));
+  REQUIRE(calls.size() == 8);
+  CHECK(calls.front() == "begin first");
+  CHECK(index_of(calls, "end first") < index_of(calls, "begin second"));
+  CHECK(index_of(calls, "end second") < index_of(calls, "begin whole"));
+  CHECK(index_of(calls, "end third") < index_of(calls, "begin whole"));
+  CHECK(calls.back() == "end whole");
+  const json rec = c.state()["addons"]["stager"];
+  CHECK(rec["status"] == "ready");
+  CHECK(rec["outputs"]["seen"] == json{{"first", {{"stage", "first"}}}, {"second", {{"stage", "second"}}}, {"third", {{"stage", "third"}}}});
+  auto again = e->plan();
+  REQUIRE(again);
+  CHECK(again->empty());
 }

@@ -366,3 +366,55 @@ TEST_CASE("a mode swarm service plans no instances, and a change of its spec re-
   CHECK(std::any_of(p.actions.begin(), p.actions.end(), [](const PlanAction& a) { return a.name == "swarm" && a.detail == "swarm services changed"; }));
   CHECK(p.count(Change::create) == 0);
 }
+
+TEST_CASE("addon stages: read from the manifest in order, and a bad list is refused with what is wrong", "[planner]") {
+  std::vector<AddonStage> stages;
+  CHECK(parse_addon_stages(json::object(), stages).empty());
+  CHECK(stages.empty());
+  const json good = json::parse(R"({"stages": [{"name": "elasticsearch"}, {"name": "logstash", "after": ["elasticsearch"]},
+                                               {"name": "kibana", "after": ["elasticsearch"]}]})");
+  REQUIRE(parse_addon_stages(good, stages).empty());
+  REQUIRE(stages.size() == 3);
+  CHECK(stages[1].name == "logstash");
+  CHECK(stages[1].after == std::vector<std::string>{"elasticsearch"});
+  CHECK(stages[0].after.empty());
+
+  auto problem = [&](const char* manifest) { return parse_addon_stages(json::parse(manifest), stages); };
+  CHECK_THAT(problem(R"({"stages": {"name": "a"}})"), Catch::Contains("not an array"));
+  CHECK_THAT(problem(R"({"stages": [{"after": []}]})"), Catch::Contains("stage 1") && Catch::Contains("no string \"name\""));
+  CHECK_THAT(problem(R"({"stages": [{"name": "Big Stage"}]})"), Catch::Contains("\"Big Stage\"") && Catch::Contains("a-z, 0-9 and -"));
+  CHECK_THAT(problem(R"({"stages": [{"name": "a"}, {"name": "a"}]})"), Catch::Contains("stage 2") && Catch::Contains("repeats"));
+  // `after` names earlier stages only, so the stages can never wait on each other in a circle.
+  CHECK_THAT(problem(R"({"stages": [{"name": "a", "after": ["b"]}, {"name": "b"}]})"),
+             Catch::Contains("stage 1 (\"a\")") && Catch::Contains("\"b\", which is not an earlier stage"));
+  CHECK_THAT(problem(R"({"stages": [{"name": "a", "after": ["a"]}]})"), Catch::Contains("not an earlier stage"));
+  CHECK_THAT(problem(R"({"stages": [{"name": "a", "after": "b"}]})"), Catch::Contains("not an array"));
+}
+
+TEST_CASE("addon stages: each is a step after what the addon waits for, and the addon's apply waits for them all", "[planner]") {
+  const Topology t = topo();
+  PlanInput in;
+  in.topology = &t;
+  AddonPlan elk = addon("elk", {"logs"}, {}, {"infra"});
+  elk.stages = {{"elasticsearch", {}}, {"logstash", {"elasticsearch"}}, {"kibana", {"elasticsearch"}}};
+  in.addons = {addon("etcd", {"discovery"}, {}, {"infra"}), elk, addon("registrator", {}, {"services", "logs"}, {"infra"})};
+  Plan p = make_plan(in);
+  REQUIRE(p.graph.check());
+  auto has = [](const Step& s, const std::string& dep) { return std::count(s.deps.begin(), s.deps.end(), dep) == 1; };
+  const Step& es = step(p, "addon.apply:elk/elasticsearch");
+  CHECK(has(es, "node.create:infra"));
+  CHECK(es.label == "apply addon elk: elasticsearch");
+  CHECK(has(step(p, "addon.apply:elk/logstash"), "addon.apply:elk/elasticsearch"));
+  CHECK(has(step(p, "addon.apply:elk/kibana"), "addon.apply:elk/elasticsearch"));
+  CHECK_FALSE(has(step(p, "addon.apply:elk/kibana"), "addon.apply:elk/logstash"));
+  const Step& whole = step(p, "addon.apply:elk");
+  for (const char* s : {"elasticsearch", "logstash", "kibana"}) CHECK(has(whole, std::string("addon.apply:elk/") + s));
+  // What follows the addon follows its whole apply; the stages are not lines of the plan.
+  CHECK(has(step(p, "addon.apply:registrator"), "addon.apply:elk"));
+  CHECK(p.count(Change::create) == 4 + 5 + 3);
+  const StepAction* w = p.action_of("addon.apply:elk/kibana");
+  REQUIRE(w != nullptr);
+  REQUIRE(std::holds_alternative<ApplyAddon>(*w));
+  CHECK(std::get<ApplyAddon>(*w).stage == "kibana");
+  CHECK(std::get<ApplyAddon>(*(p.action_of("addon.apply:elk"))).stage.empty());
+}
