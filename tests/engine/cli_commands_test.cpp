@@ -522,3 +522,34 @@ TEST_CASE("the runtime override: [cluster] runtime picks the runtime plugin, and
   CHECK(st["nodes"][0]["runtime"] == "process");
   CHECK(running(st).size() == 1);
 }
+
+TEST_CASE("plan and graph show the elk addon's stages: Elasticsearch healthy before Logstash and Kibana, its whole apply after both",
+          "[cli][elk]") {
+  Cluster c("elkplan", "");
+  std::ofstream(c.file(), std::ios::trunc) << "[cluster]\nname = \"elkplan\"\ndriver = \"local\"\nruntime = \"docker\"\n\n[driver.local]\ncidr = \""
+                                           << c.subnet() << ".0/24\"\n\n[[nodes]]\nname = \"infra\"\nroles = [\"infra\"]\n\n"
+                                           << "[[addons]]\nplugin = \"elk\"\n";
+  const Run plan = c.run("plan \"$TOPOLOGY\" -o json");
+  INFO(plan.err);
+  REQUIRE(plan.code == codes().ok);
+  const json p = json::parse(plan.out);
+  std::map<std::string, std::set<std::string>> deps;
+  for (const auto& s : p["steps"]) deps[s["id"].get<std::string>()] = s["deps"].get<std::set<std::string>>();
+  REQUIRE(deps.count("addon.apply:elk/elasticsearch") == 1);
+  CHECK(deps["addon.apply:elk/elasticsearch"].count("node.create:infra") == 1);
+  CHECK(deps["addon.apply:elk/logstash"].count("addon.apply:elk/elasticsearch") == 1);
+  CHECK(deps["addon.apply:elk/kibana"].count("addon.apply:elk/elasticsearch") == 1);
+  CHECK(deps["addon.apply:elk"] == std::set<std::string>{"node.create:infra", "addon.apply:elk/elasticsearch", "addon.apply:elk/logstash",
+                                                         "addon.apply:elk/kibana"});
+  // The plan's lines stay one per addon.
+  CHECK(std::count_if(p["actions"].begin(), p["actions"].end(), [](const json& a) { return a["name"] == "elk"; }) == 1);
+
+  const Run graph = c.run("graph \"$TOPOLOGY\"");
+  REQUIRE(graph.code == codes().ok);
+  CHECK_THAT(graph.out, Contains("apply addon elk: elasticsearch") && Contains("apply addon elk: logstash") && Contains("apply addon elk: kibana"));
+
+  const Run plugins = c.run("plugins -o json");
+  REQUIRE(plugins.code == codes().ok);
+  for (const auto& pl : json::parse(plugins.out)["plugins"])
+    if (pl["name"] == "elk") CHECK(pl["stages"].size() == 3);
+}

@@ -1,9 +1,11 @@
 // Addon elk. apply, in order: Elasticsearch on the ELK node, then a wait (with a deadline) for
-// its cluster health to be yellow or green; then the Logstash pipeline file, Logstash and
-// Kibana; then a wait for Logstash's pipeline to run; then logspout on every Docker node,
-// routing to Logstash. Every step goes through the engine's runtime operations, so an unchanged
-// cluster changes nothing (`changed: false`) and `down` removes the containers even if this
-// addon cannot.
+// its cluster health to be yellow or green; then the Logstash pipeline file, Logstash and a wait
+// for its pipeline to run, and Kibana; then logspout on every Docker node, routing to Logstash.
+// The first three are the manifest's stages (elasticsearch; logstash and kibana after it), so
+// the engine runs them as steps of the plan in that order before the whole apply, which does
+// the rest. Every step goes through the engine's runtime operations, so an unchanged cluster
+// changes nothing (`changed: false`) and `down` removes the containers even if this addon
+// cannot.
 #include "addon_elk/elk_addon.hpp"
 
 #include "addon_elk/elk_model.hpp"
@@ -13,7 +15,9 @@
 #include "flotilla/support/request.hpp"
 #include "flotilla/support/wait.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <set>
 #include <string>
 #include <utility>
@@ -144,15 +148,6 @@ void start_elasticsearch(Run& run) {
                                "common cause; raise es_health_timeout_s on a slow node, then run `flotilla up` again");
 }
 
-/// The pipeline file, Logstash reading it, and Kibana.
-void start_logstash_and_kibana(Run& run) {
-  const std::string pipeline = pipeline_config(run.o, run.es_url);
-  const flotilla::sdk::PlacedFile file = run.ctx.put_file(run.name, kPipelineFile, pipeline);
-  run.changed |= file.changed;
-  run.start_on(run.name, kLogstashWorkload, logstash_workload(run.o, file.path, support::stable_hash(pipeline)));
-  run.start_on(run.name, kKibanaWorkload, kibana_workload(run.o, run.es_url));
-}
-
 /// logspout dials its route when it starts, so Logstash's input must be there first.
 void await_pipeline(Run& run) {
   const std::string pipelines_url = "http://" + run.address + ":" + std::to_string(run.o.logstash_api_port) + "/_node/pipelines";
@@ -163,6 +158,21 @@ void await_pipeline(Run& run) {
                                    "); logspout was not started. Check its output (`docker logs " + run.container(kLogstashWorkload) +
                                    "`) for a pipeline error");
 }
+
+/// The pipeline file, Logstash reading it, and a wait for its pipeline to run.
+void start_logstash(Run& run) {
+  const std::string pipeline = pipeline_config(run.o, run.es_url);
+  const flotilla::sdk::PlacedFile file = run.ctx.put_file(run.name, kPipelineFile, pipeline);
+  run.changed |= file.changed;
+  run.start_on(run.name, kLogstashWorkload, logstash_workload(run.o, file.path, support::stable_hash(pipeline)));
+  await_pipeline(run);
+}
+
+void start_kibana(Run& run) { run.start_on(run.name, kKibanaWorkload, kibana_workload(run.o, run.es_url)); }
+
+/// The stages, in the manifest's order.
+constexpr std::pair<const char*, void (*)(Run&)> kStages[] = {
+    {kStageElasticsearch, &start_elasticsearch}, {kStageLogstash, &start_logstash}, {kStageKibana, &start_kibana}};
 
 /// logspout on every Docker node of logspout_roles, routing to `route`; returns those nodes and
 /// warns about the nodes it cannot serve.
@@ -207,9 +217,20 @@ json Elk::validate(Context&, const json& request) {
 
 json Elk::apply(Context& ctx, const json& request) {
   Run run = prepare(ctx, request);
-  start_elasticsearch(run);
-  start_logstash_and_kibana(run);
-  await_pipeline(run);
+  if (const std::string stage = str_or(request, "stage"); !stage.empty()) {
+    const auto* it = std::find_if(std::begin(kStages), std::end(kStages), [&](const auto& s) { return stage == s.first; });
+    if (it == std::end(kStages)) throw flotilla::sdk::Invalid("elk: there is no stage \"" + stage + "\"");
+    it->second(run);
+    return json{{"outputs", {{"changed", run.changed}}}};
+  }
+  // The stages this run has done already (the engine ran them as steps of the plan) are not
+  // done again; called without them (a host that does not run stages), apply does them all.
+  const json done = request.value("stages", json::object());
+  for (const auto& [stage, run_stage] : kStages) {
+    if (const auto d = done.find(stage); d != done.end() && d->is_object()) run.changed |= d->value("changed", false);
+    else run_stage(run);
+  }
+  for (const char* component : {kElasticsearchWorkload, kLogstashWorkload, kKibanaWorkload}) run.wanted.insert({run.name, component});
   const std::string route = logspout_route(run.node, run.o);
   const std::vector<std::string> shipped = start_logspout(run, route);
   run.changed |= stop_unwanted(ctx, run.wanted);

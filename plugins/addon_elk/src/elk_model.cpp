@@ -75,7 +75,8 @@ const flotilla::support::ConfigMap<Options>& options_map() {
 const char* manifest() {
   static const std::string text = options_map().manifest(R"json({
   "provides": ["logs"],
-  "placement": {"roles": ["infra"], "mode": "first"}
+  "placement": {"roles": ["infra"], "mode": "first"},
+  "stages": [{"name": "elasticsearch"}, {"name": "logstash", "after": ["elasticsearch"]}, {"name": "kibana", "after": ["elasticsearch"]}]
 })json");
   return text.c_str();
 }

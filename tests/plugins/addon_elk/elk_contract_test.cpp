@@ -173,7 +173,9 @@ struct FullStack {
   std::string prefix;  // of the addon's workload names
   std::vector<std::string> node_names;  // as the addon sees the lab's nodes, in their order
 
-  // First apply, with infra and swarm-1 only.
+  // First apply, with infra and swarm-1 only, in stages.
+  std::vector<std::string> after_es_stage;  // the addon's containers on infra after the stage "elasticsearch"
+  json stage_outputs;                       // what each stage returned
   json first;
   std::vector<std::string> swarm2_after_first;  // the addon's containers on swarm-2
   std::optional<json> es, ls, kb;               // inspected
@@ -217,7 +219,21 @@ FullStack run_full_stack(const DockerLab& lab) {
   const json req = b.host.request(json::object(), {"infra"}, b.dir);
   json two = req;
   two["nodes"].erase(2);
-  auto out = call("apply", two, "the first apply (infra and swarm-1)");
+  // As the engine runs it: each stage in the manifest's order, then the whole apply, told what
+  // the stages reported.
+  json stages = json::object();
+  for (const char* stage : {"elasticsearch", "logstash", "kibana"}) {
+    json staged = two;
+    staged["stage"] = stage;
+    const auto done = call("apply", staged, "a stage of the first apply");
+    if (!done) return run;
+    stages[stage] = done->value("outputs", json::object());
+    if (stage == std::string("elasticsearch")) run.after_es_stage = elk_containers(b.infra);
+  }
+  run.stage_outputs = stages;
+  json whole = two;
+  whole["stages"] = stages;
+  auto out = call("apply", whole, "the first apply (infra and swarm-1)");
   if (!out) return run;
   run.first = *out;
   run.swarm2_after_first = elk_containers(lab.nodes()[2]);
@@ -325,6 +341,7 @@ TEST_CASE("elk containers at their contract on real dockerds (stand-in images): 
       CHECK(run.first["endpoints"]["kibana"] == "http://" + infra.address + ":5601");
       CHECK(run.first["endpoints"]["elasticsearch"] == es_url);
       CHECK(run.first["outputs"]["changed"] == true);
+      for (const char* stage : {"elasticsearch", "logstash", "kibana"}) CHECK(run.stage_outputs[stage]["changed"] == true);
       CHECK_THAT(run.first["messages"][0].get<std::string>(), Catch::Contains("Kibana at http://" + infra.address + ":5601"));
     }
 
@@ -365,6 +382,8 @@ TEST_CASE("elk containers at their contract on real dockerds (stand-in images): 
       REQUIRE(run.reached >= FullStack::kFirstApply);
       CHECK_THAT(run.ls_health_at_start, Catch::Contains("\"status\":\"green\""));
       CHECK_THAT(run.kb_health_at_start, Catch::Contains("\"status\":\"green\""));
+      // The stage "elasticsearch" started Elasticsearch alone.
+      CHECK(run.after_es_stage == std::vector<std::string>{run.workload("elasticsearch")});
     }
 
     SECTION("a node joining the cluster gets logspout on the next apply, the rest stays") {

@@ -1,6 +1,7 @@
 // The elk addon's model: options and their errors, the Logstash pipeline text, the container
 // specs of Elasticsearch, Logstash, Kibana and logspout, placement and runtime checks.
 #include "addon_elk/elk_model.hpp"
+#include "planner.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -57,6 +58,16 @@ TEST_CASE("elk options: pinned defaults of one Elastic version, and the manifest
   CHECK(manifest["placement"]["mode"] == "first");
   CHECK(manifest["schema"]["es_heap"]["default"] == "512m");
   CHECK(manifest["schema"]["es_port"]["maximum"] == 65535);
+  // Elasticsearch healthy before Logstash and Kibana: steps of the engine's plan in that order.
+  std::vector<flotilla::AddonStage> stages;
+  REQUIRE(flotilla::parse_addon_stages(manifest, stages).empty());
+  REQUIRE(stages.size() == 3);
+  CHECK(stages[0].name == "elasticsearch");
+  CHECK(stages[0].after.empty());
+  CHECK(stages[1].name == "logstash");
+  CHECK(stages[1].after == std::vector<std::string>{"elasticsearch"});
+  CHECK(stages[2].name == "kibana");
+  CHECK(stages[2].after == std::vector<std::string>{"elasticsearch"});
 }
 
 TEST_CASE("elk options: every bad value is named with what to write instead", "[elk]") {

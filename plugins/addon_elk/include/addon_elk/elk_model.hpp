@@ -21,6 +21,12 @@ inline constexpr const char* kLogstashWorkload = "logstash";
 inline constexpr const char* kKibanaWorkload = "kibana";
 inline constexpr const char* kLogspoutWorkload = "logspout";
 
+/// The stages of apply (the manifest's "stages"): Elasticsearch healthy, then Logstash (its
+/// pipeline running) and Kibana, each a step of the engine's plan.
+inline constexpr const char* kStageElasticsearch = "elasticsearch";
+inline constexpr const char* kStageLogstash = "logstash";
+inline constexpr const char* kStageKibana = "kibana";
+
 /// Ports inside the containers, as the images document them: Elasticsearch's HTTP 9200,
 /// Kibana's 5601, Logstash's monitoring API 9600. The syslog input listens on 5000 (not 514:
 /// the Logstash image runs as an unprivileged user).
