@@ -1,14 +1,13 @@
 #include "addon_swarm/swarm_addon.hpp"
+#include "addon_swarm/swarm_daemon.hpp"
+#include "addon_swarm/swarm_services.hpp"
 
 #include "flotilla/support/config_map.hpp"
 #include "flotilla/support/docker_client.hpp"
-#include "flotilla/support/encoding.hpp"
-#include "flotilla/support/http.hpp"
 #include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/secret.hpp"
 #include "flotilla/support/wait.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -59,14 +58,6 @@ const s::ConfigMap<Options>& options_map() {
 }
 
 Options options_of(const json& req) { return s::addon_options(options_map(), req, "swarm"); }
-
-/// A placed node and the role it should have.
-struct Member {
-  std::string node;
-  std::string address;
-  bool manager = false;
-  json view;
-};
 
 std::string runtime_name(const json& view) {
   const std::string r = view.value("runtime", "");
@@ -122,59 +113,6 @@ std::string scrub(std::string text, const s::Secret& secret) {
     text.replace(at, secret.reveal().size(), "[redacted]");
   return text;
 }
-
-/// One node's dockerd and its swarm membership as GET /info last reported it.
-class Daemon {
- public:
-  Daemon(Member member, const Context& ctx) : member_(std::move(member)), docker_(endpoint(member_, ctx)) {}
-
-  [[nodiscard]] const Member& member() const { return member_; }
-  [[nodiscard]] const std::string& node() const { return member_.node; }
-  [[nodiscard]] s::DockerClient& docker() { return docker_; }
-
-  /// Asks GET /info again; returns its `Swarm`.
-  const json& refresh() {
-    const json info = call("GET", "/info", "GET /info");
-    swarm_ = info.is_object() ? info.value("Swarm", json::object()) : json::object();
-    return swarm_;
-  }
-  /// "inactive", "pending", "active", "error" or "locked" ("" reads as inactive).
-  [[nodiscard]] std::string state() const {
-    const std::string st = swarm_.value("LocalNodeState", "");
-    return st.empty() ? "inactive" : st;
-  }
-  [[nodiscard]] std::string node_id() const { return swarm_.value("NodeID", ""); }
-  [[nodiscard]] bool controls() const { return state() == "active" && swarm_.value("ControlAvailable", false); }
-  /// The swarm's ID; only a manager knows it.
-  [[nodiscard]] std::string cluster_id() const {
-    const auto c = swarm_.find("Cluster");
-    return c != swarm_.end() && c->is_object() ? c->value("ID", "") : "";
-  }
-  [[nodiscard]] std::string error() const { return swarm_.value("Error", ""); }
-  [[nodiscard]] std::string swarm_addr(int port) const { return member_.address + ":" + std::to_string(port); }
-
-  /// One Engine API call; a non-2xx answer is a DockerError naming `what`. Returns the body as
-  /// JSON (null when empty).
-  json call(const std::string& method, const std::string& path, const std::string& what, const std::string& body = {},
-            std::chrono::seconds timeout = 30s) {
-    const auto r = docker_.call(method, path, body, {}, s::HttpTimeouts{3000ms, timeout});
-    if (r.status < 200 || r.status >= 300) docker_.fail(what, r);
-    return r.body.empty() ? json() : json::parse(r.body, nullptr, false);
-  }
-
- private:
-  static s::DockerEndpoint endpoint(const Member& m, const Context& ctx) {
-    s::DockerEndpoint e = s::docker_endpoint_of(m.view);
-    e.cancelled = [&ctx] { return ctx.cancelled(); };
-    return e;
-  }
-
-  Member member_;
-  s::DockerClient docker_;
-  json swarm_ = json::object();
-};
-
-using Daemons = std::vector<std::unique_ptr<Daemon>>;
 
 Daemons daemons_of(const std::vector<Member>& members, const Context& ctx) {
   Daemons out;
@@ -273,28 +211,6 @@ auto engine_errors(Fn&& body) {
     if (e.unreachable()) throw sdk::Retryable(std::string("swarm: ") + e.what());
     throw sdk::Error(FLT_ERROR, std::string("swarm: ") + e.what());
   }
-}
-
-/// What an apply did: `changed` when it touched the swarm, and the messages for the user.
-struct Report {
-  bool changed = false;
-  std::vector<std::string> messages;
-
-  /// Records a change and the message that tells of it.
-  void note_change(std::string message) {
-    changed = true;
-    messages.push_back(std::move(message));
-  }
-};
-
-/// The manager that speaks for the swarm: the first placed manager that controls one, else any
-/// placed node that does (the managers option may have changed). Null when none does.
-Daemon* lead_of(Daemons& ds) {
-  for (auto& d : ds)
-    if (d->member().manager && d->controls()) return d.get();
-  for (auto& d : ds)
-    if (d->controls()) return d.get();
-  return nullptr;
 }
 
 /// Initialises a swarm on the first placed node, when no placed node is in any swarm; throws
@@ -476,219 +392,6 @@ json record_members(Context& ctx, const json& previous, Daemons& ds, Daemon& lea
               {"messages", report.messages}};
 }
 
-// ---- mode = "swarm" services ------------------------------------------------------------------
-//
-// Each is a replicated Swarm service. Its port is published in mode host, on a port each task's
-// node picks: the routing mesh needs the dockerd's own iptables rules and the kernel's IPVS, which
-// a node may not have, and the cluster's ingress (HAProxy) reaches the tasks on their nodes
-// anyway. The tasks are reported as the service's instances.
-
-constexpr const char* kClusterLabel = "io.flotilla.cluster";
-constexpr const char* kServiceLabel = "io.flotilla.service";
-constexpr const char* kSpecLabel = "io.flotilla.spec";
-constexpr std::chrono::seconds kRejectionGrace{15};
-
-/// A `mode = "swarm"` service of the request, as the engine shapes it.
-struct WantedService {
-  std::string name;  // "hello/v1"
-  std::string dns;   // "hello-v1"
-  json spec;         // image, env, port, health, replicas
-  [[nodiscard]] int replicas() const { return spec.value("replicas", 1); }
-  [[nodiscard]] int port() const { return spec.value("port", 0); }
-};
-
-std::vector<WantedService> wanted_services(const json& req) {
-  std::vector<WantedService> out;
-  const auto svcs = req.find("services");
-  if (svcs == req.end() || !svcs->is_array()) return out;
-  for (const auto& svc : *svcs)
-    if (svc.is_object() && svc.value("mode", "") == "swarm")
-      out.push_back({svc.value("name", ""), svc.value("dns", ""), svc.value("spec", json::object())});
-  return out;
-}
-
-std::string cluster_of(const json& req) { return req.value("cluster", json::object()).value("name", ""); }
-
-std::string swarm_name(const std::string& cluster, const WantedService& w) { return cluster + "-" + w.dns; }
-
-/// The body of POST /services/create (and of an update) for `w`.
-json service_spec(const WantedService& w, const std::string& cluster) {
-  json env = json::array();
-  const json given = w.spec.value("env", json::object());
-  for (const auto& [k, v] : given.items()) env.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-  env.push_back("FLOTILLA_SERVICE=" + w.name);
-  env.push_back("FLOTILLA_INSTANCE=" + w.name + "#{{.Task.Slot}}");  // a template Swarm fills in per task
-  if (w.port() > 0) env.push_back("PORT=" + std::to_string(w.port()));
-  const json labels = {{kClusterLabel, cluster}, {kServiceLabel, w.name}};  // the tasks' containers carry these
-  json service_labels = labels;
-  service_labels[kSpecLabel] = s::stable_hash(w.spec.dump());
-  json spec = {{"Name", swarm_name(cluster, w)},
-               {"Labels", service_labels},
-               {"TaskTemplate",
-                {{"ContainerSpec", {{"Image", w.spec.value("image", "")}, {"Env", env}, {"Labels", labels}}},
-                 {"RestartPolicy", {{"Condition", "any"}, {"Delay", 1'000'000'000}}}}},
-               {"Mode", {{"Replicated", {{"Replicas", w.replicas()}}}}}};
-  if (w.port() > 0)
-    spec["EndpointSpec"] = {{"Ports", json::array({{{"Protocol", "tcp"}, {"TargetPort", w.port()}, {"PublishMode", "host"}}})}};
-  return spec;
-}
-
-/// The Swarm services of this cluster (GET /services by label).
-json cluster_services(Daemon& lead, const std::string& cluster) {
-  const json filters = {{"label", {std::string(kClusterLabel) + "=" + cluster}}};
-  json list = lead.call("GET", "/services?filters=" + s::url_encode(filters.dump()), "list the swarm's services (GET /services)");
-  return list.is_array() ? list : json::array();
-}
-
-std::string label_of(const json& svc, const char* key) {
-  return svc.value("Spec", json::object()).value("Labels", json::object()).value(key, "");
-}
-
-/// Creates the missing services, updates the changed ones and removes the ones no longer asked
-/// for.
-void converge_services(Context& ctx, Daemon& lead, const std::string& cluster, const std::vector<WantedService>& wanted, Report& report) {
-  const json existing = cluster_services(lead, cluster);
-  for (const auto& w : wanted) {
-    const json body = service_spec(w, cluster);
-    const auto cur = std::find_if(existing.begin(), existing.end(), [&](const json& e) { return label_of(e, kServiceLabel) == w.name; });
-    const std::string what = "service " + w.name + " (Swarm service " + swarm_name(cluster, w) + ", " + std::to_string(w.replicas()) + " replica(s))";
-    if (cur == existing.end()) {
-      ctx.progress("creating " + what);
-      (void)lead.call("POST", "/services/create", "create the Swarm service " + swarm_name(cluster, w), body.dump());
-      report.note_change("swarm: created " + what);
-    } else if (label_of(*cur, kSpecLabel) != body["Labels"][kSpecLabel]) {
-      ctx.progress("updating " + what);
-      const auto version = cur->value("Version", json::object()).value("Index", 0LL);
-      (void)lead.call("POST", "/services/" + cur->value("ID", "") + "/update?version=" + std::to_string(version),
-                      "update the Swarm service " + swarm_name(cluster, w), body.dump());
-      report.note_change("swarm: updated " + what);
-    }
-  }
-  for (const auto& e : existing) {
-    const std::string name = label_of(e, kServiceLabel);
-    if (std::any_of(wanted.begin(), wanted.end(), [&](const WantedService& w) { return w.name == name; })) continue;
-    ctx.progress("removing the Swarm service of " + name + " (no longer in the topology)");
-    (void)lead.call("DELETE", "/services/" + e.value("ID", ""), "remove the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
-    report.note_change("swarm: removed the Swarm service of " + name);
-  }
-}
-
-/// The host port on which a task publishes `target`, from the task's PortStatus.
-int published_port(const json& task, int target) {
-  const json ports = task.value("Status", json::object()).value("PortStatus", json::object()).value("Ports", json::array());
-  for (const auto& p : ports)
-    if (p.value("TargetPort", 0) == target) return p.value("PublishedPort", 0);
-  return 0;
-}
-
-/// The running tasks of `w` as instances; `pending` gets what keeps the others from counting,
-/// `rejected` the error of a task Swarm rejected or that failed (an image no node can pull).
-json task_instances(Daemon& lead, const Daemons& ds, const std::string& cluster, const WantedService& w, std::string& pending,
-                    std::string& rejected) {
-  // While Swarm rolls an update, old tasks still run: they are not what the service will be.
-  const json svc = lead.call("GET", "/services/" + swarm_name(cluster, w), "inspect the Swarm service " + swarm_name(cluster, w));
-  if (const std::string st = svc.is_object() ? svc.value("UpdateStatus", json::object()).value("State", "") : "";
-      st == "updating" || st == "rollback_started" || st == "paused" || st == "rollback_paused") {
-    pending = "its update is " + st;
-    return json::array();
-  }
-  // Every task of the service: a task Swarm rejected is kept with desired state "ready" while it
-  // tries again, so the API's desired-state filter ("running") would hide why nothing runs.
-  const json filters = {{"service", {swarm_name(cluster, w)}}};
-  const json tasks = lead.call("GET", "/tasks?filters=" + s::url_encode(filters.dump()), "list the tasks of " + swarm_name(cluster, w));
-  json out = json::array();
-  int other = 0;
-  for (const auto& t : tasks.is_array() ? tasks : json::array()) {
-    if (const std::string desired = t.value("DesiredState", ""); desired != "running" && desired != "ready") continue;  // history
-    const json status = t.value("Status", json::object());
-    const std::string node_id = t.value("NodeID", "");
-    const auto d = std::find_if(ds.begin(), ds.end(), [&](const auto& x) { return x->node_id() == node_id; });
-    const int port = w.port() > 0 ? published_port(t, w.port()) : 0;
-    if (status.value("State", "") != "running" || d == ds.end() || (w.port() > 0 && port == 0)) {
-      ++other;
-      const std::string err = status.value("Err", "");
-      if (pending.empty() && !err.empty()) pending = err;
-      if (const std::string st = status.value("State", ""); rejected.empty() && (st == "rejected" || st == "failed"))
-        rejected = err.empty() ? "a task " + st : err;
-      continue;
-    }
-    const int slot = t.value("Slot", 0);
-    out.push_back({{"id", w.name + "#" + std::to_string(slot)}, {"instance", slot}, {"node", (*d)->node()},
-                   {"address", (*d)->member().address}, {"port", port}, {"state", "running"},
-                   {"workload", "task " + t.value("ID", "")}});
-  }
-  if (other > 0 && pending.empty()) pending = std::to_string(other) + " task(s) not running yet";
-  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["instance"] < b["instance"]; });
-  return out;
-}
-
-/// Waits until every wanted service runs its replicas, each with its port published; returns
-/// the addon's `services` output (per service: its spec as the engine gave it, and its tasks as
-/// instances).
-json await_services(Context& ctx, Daemon& lead, const Daemons& ds, const std::string& cluster, const std::vector<WantedService>& wanted,
-                    const Options& cfg) {
-  json out = json::object();
-  for (const auto& w : wanted) {
-    ctx.progress("waiting for the " + std::to_string(w.replicas()) + " replica(s) of " + w.name + " to run");
-    json instances;
-    std::string pending, rejected;
-    // Swarm retries a rejected task forever; when no task runs and every try is rejected for
-    // this long, the cause (an image that cannot be pulled) will not go away by waiting.
-    std::optional<std::chrono::steady_clock::time_point> rejecting_since;
-    bool given_up = false;
-    const bool ok = s::wait_until(
-        std::chrono::seconds(cfg.service_timeout), 500ms,
-        [&] {
-          pending.clear();
-          rejected.clear();
-          instances = task_instances(lead, ds, cluster, w, pending, rejected);
-          if (static_cast<int>(instances.size()) == w.replicas() && pending.empty()) return true;
-          if (rejected.empty() || !instances.empty()) {
-            rejecting_since.reset();
-            return false;
-          }
-          const auto now = std::chrono::steady_clock::now();
-          if (!rejecting_since) rejecting_since = now;
-          given_up = now - *rejecting_since > kRejectionGrace;
-          return given_up;
-        },
-        [&ctx] { return ctx.cancelled(); });
-    ctx.check_cancelled();
-    if (given_up)
-      throw sdk::Error(FLT_ERROR, "swarm: service " + w.name + ": Swarm rejects every task (" + rejected + ") for " +
-                                      std::to_string(kRejectionGrace.count()) + " s; check that every swarm node can pull " +
-                                      w.spec.value("image", "") + " (`docker service ps " + swarm_name(cluster, w) +
-                                      "` on a manager) and run up again");
-    if (!ok)
-      throw sdk::Retryable("swarm: service " + w.name + " runs " + std::to_string(instances.size()) + " of " + std::to_string(w.replicas()) +
-                           " replica(s) after " + std::to_string(cfg.service_timeout) + " s" + (pending.empty() ? "" : " (" + pending + ")") +
-                           "; check that every swarm node can pull " + w.spec.value("image", "") + " (`docker service ps " +
-                           swarm_name(cluster, w) + "` on a manager)");
-    out[w.name] = {{"spec", w.spec}, {"swarm_service", swarm_name(cluster, w)}, {"instances", instances}};
-  }
-  return out;
-}
-
-/// Removes this cluster's Swarm services and waits (bounded) for their containers to go.
-void remove_services(Context& ctx, Daemons& ds, const std::string& cluster, const Options& cfg) {
-  Daemon* lead = lead_of(ds);
-  if (lead == nullptr) return;
-  const json existing = cluster_services(*lead, cluster);
-  for (const auto& e : existing) {
-    ctx.progress("removing the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
-    (void)lead->call("DELETE", "/services/" + e.value("ID", ""), "remove the Swarm service " + e.value("Spec", json::object()).value("Name", ""));
-  }
-  if (existing.empty()) return;
-  (void)s::wait_until(
-      std::chrono::seconds(cfg.service_timeout), 500ms,
-      [&] {
-        return std::all_of(ds.begin(), ds.end(), [&](const auto& d) {
-          return d->docker().list_containers({std::string(kClusterLabel) + "=" + cluster, kServiceLabel}).empty();
-        });
-      },
-      [&ctx] { return ctx.cancelled(); });
-}
-
 json apply_swarm(Context& ctx, const json& req) {
   const Options cfg = options_of(req);
   const auto members = members_of(req, cfg);
@@ -709,7 +412,7 @@ json apply_swarm(Context& ctx, const json& req) {
   const json nodes = wait_ready(ctx, ds, *lead, cfg);
   const auto wanted = wanted_services(req);
   converge_services(ctx, *lead, cluster_of(req), wanted, report);
-  const json services = await_services(ctx, *lead, ds, cluster_of(req), wanted, cfg);
+  const json services = await_services(ctx, *lead, ds, cluster_of(req), wanted, std::chrono::seconds(cfg.service_timeout));
   json out = record_members(ctx, previous, ds, *lead, nodes, cfg, report);
   out["outputs"]["services"] = services;
   return out;
@@ -750,7 +453,7 @@ json destroy_swarm(Context& ctx, const json& req) {
     }
   }
   try {
-    remove_services(ctx, ds, cluster_of(req), options_of(req));
+    remove_services(ctx, ds, cluster_of(req), std::chrono::seconds(options_of(req).service_timeout));
   } catch (const s::DockerError& e) {
     ctx.warn(std::string("swarm: the cluster's Swarm services could not be removed before the nodes leave: ") + e.what());
   }
