@@ -14,12 +14,14 @@
 #include <flotilla/support/command.hpp>
 #include <flotilla/support/docker_client.hpp>
 #include <flotilla/support/files.hpp>
+#include <flotilla/support/http.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -329,6 +331,27 @@ inline std::string call_ok(DockerAddonHost& host, const std::string& op, const n
   INFO(op << ": " << out);
   REQUIRE(st == FLT_OK);
   return out;
+}
+
+/// The names of the containers of addon `addon` on lab node `node` (by the docker runtime's
+/// component label, io.flotilla.component=addon:ADDON), sorted.
+inline std::vector<std::string> addon_containers(const LabNode& node, const std::string& addon) {
+  flotilla::support::DockerClient docker({.node = node.name, .host = node.host});
+  std::vector<std::string> out;
+  for (const auto& c : docker.list_containers({"io.flotilla.component=addon:" + addon})) out.push_back(c.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The body of GET `url` when it answers 200, or "" when it answers otherwise or nothing answers.
+inline std::string get_body(const std::string& url) {
+  try {
+    flotilla::support::HttpClient http({.timeouts = {std::chrono::milliseconds(2000), std::chrono::milliseconds(5000)}});
+    const auto r = http.send({.url = url});
+    return r.status == 200 ? r.body : std::string();
+  } catch (const flotilla::support::HttpError&) {
+    return {};
+  }
 }
 
 }  // namespace flotilla::test

@@ -45,8 +45,10 @@
 namespace {
 
 namespace s = flotilla::support;
+using flotilla::test::addon_containers;
 using flotilla::test::call_ok;
 using flotilla::test::DockerAddonHost;
+using flotilla::test::get_body;
 using flotilla::test::StandIn;
 using flotilla::test::StandInImages;
 using nlohmann::json;
@@ -58,28 +60,9 @@ constexpr const char* kLeaderless = "flotilla-consul-test/consul:leaderless";
 
 std::vector<StandIn> stand_ins() { return {flotilla::test::consul_stand_in(kImage, true), flotilla::test::consul_stand_in(kLeaderless, false)}; }
 
-/// The body of GET `url`, or "" when nothing answers.
-std::string get(const std::string& url) {
-  try {
-    s::HttpClient http({.timeouts = {2000ms, 5000ms}});
-    const auto r = http.send({.url = url});
-    return r.status == 200 ? r.body : std::string();
-  } catch (const s::HttpError&) {
-    return {};
-  }
-}
-
 bool has(const json& args, const std::string& arg) { return std::find(args.begin(), args.end(), arg) != args.end(); }
 bool has_prefix(const json& args, const std::string& prefix) {
   return std::any_of(args.begin(), args.end(), [&](const json& a) { return a.get<std::string>().starts_with(prefix); });
-}
-
-/// The containers of addon consul on `node` (by the runtime's component label).
-std::vector<std::string> consul_containers(const flotilla::test::LabNode& node) {
-  s::DockerClient docker({.node = node.name, .host = node.host});
-  std::vector<std::string> out;
-  for (const auto& c : docker.list_containers({"io.flotilla.component=addon:consul"})) out.push_back(c.name);
-  return out;
 }
 
 }  // namespace
@@ -102,7 +85,7 @@ TEST_CASE("consul containers at their contract on real dockerds (stand-in image)
     CHECK_THAT(out, Catch::Contains("node infra") && Catch::Contains("http://" + infra.address + ":8500") &&
                         Catch::Contains("no leader after 2 s"));
     (void)call_ok(host, "destroy", req);
-    for (const auto& node : lab->nodes()) CHECK(consul_containers(node).empty());
+    for (const auto& node : lab->nodes()) CHECK(addon_containers(node, "consul").empty());
   }
 
   SECTION("apply, inspect every agent, apply unchanged, destroy") {
@@ -153,9 +136,9 @@ TEST_CASE("consul containers at their contract on real dockerds (stand-in image)
       // What the entrypoint was given, as the stand-in read it.
       std::string given;
       for (const auto& a : cmd) given += (given.empty() ? "" : " ") + a.get<std::string>();
-      CHECK(get("http://" + node.address + ":8500/args") == given + "\n");
+      CHECK(get_body("http://" + node.address + ":8500/args") == given + "\n");
       // A client's leader came through its -retry-join address from the server.
-      CHECK(get("http://" + node.address + ":8500/v1/status/leader") == "\"" + infra.address + ":8300\"\n");
+      CHECK(get_body("http://" + node.address + ":8500/v1/status/leader") == "\"" + infra.address + ":8300\"\n");
 
       // --net=host: nothing published, nothing exposed by Flotilla.
       CHECK((*c)["HostConfig"]["NetworkMode"] == "host");
@@ -195,7 +178,7 @@ TEST_CASE("consul containers at their contract on real dockerds (stand-in image)
     }
 
     (void)call_ok(host, "destroy", req);
-    for (const auto& node : lab->nodes()) CHECK(consul_containers(node).empty());
+    for (const auto& node : lab->nodes()) CHECK(addon_containers(node, "consul").empty());
     CHECK(host.state() == json::object());
   }
   std::error_code ec;

@@ -45,9 +45,11 @@ namespace {
 
 namespace s = flotilla::support;
 namespace elk = flotilla::addons::elk;
+using flotilla::test::addon_containers;
 using flotilla::test::call_ok;
 using flotilla::test::DockerAddonHost;
 using flotilla::test::DockerLab;
+using flotilla::test::get_body;
 using flotilla::test::StandIn;
 using flotilla::test::StandInImages;
 using nlohmann::json;
@@ -90,17 +92,6 @@ std::vector<StandIn> stand_ins() {
   };
 }
 
-/// The body of GET `url`, or "" when nothing answers.
-std::string get(const std::string& url) {
-  try {
-    s::HttpClient http({.timeouts = {2000ms, 5000ms}});
-    const auto r = http.send({.url = url});
-    return r.status == 200 ? r.body : std::string();
-  } catch (const s::HttpError&) {
-    return {};
-  }
-}
-
 /// The env of an inspected container as a map.
 std::map<std::string, std::string> env_of(const json& c) {
   std::map<std::string, std::string> out;
@@ -109,15 +100,6 @@ std::map<std::string, std::string> env_of(const json& c) {
     const auto eq = var.find('=');
     out[var.substr(0, eq)] = eq == std::string::npos ? "" : var.substr(eq + 1);
   }
-  return out;
-}
-
-/// The containers of addon elk on `node` (by the runtime's component label).
-std::vector<std::string> elk_containers(const flotilla::test::LabNode& node) {
-  s::DockerClient docker({.node = node.name, .host = node.host});
-  std::vector<std::string> out;
-  for (const auto& c : docker.list_containers({"io.flotilla.component=addon:elk"})) out.push_back(c.name);
-  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -236,13 +218,13 @@ FullStack run_full_stack(const DockerLab& lab) {
   auto out = call("apply", whole, "the first apply (infra and swarm-1)");
   if (!out) return run;
   run.first = *out;
-  run.swarm2_after_first = elk_containers(lab.nodes()[2]);
+  run.swarm2_after_first = addon_containers(lab.nodes()[2], "elk");
   run.es = b.docker.inspect_container(b.host.workload_name("elasticsearch"));
   run.ls = b.docker.inspect_container(b.host.workload_name("logstash"));
   run.kb = b.docker.inspect_container(b.host.workload_name("kibana"));
-  run.pipeline_conf = get(ls_url + "/pipeline.conf");
-  run.ls_health_at_start = get(ls_url + "/es-health-at-start");
-  run.kb_health_at_start = get("http://" + b.infra.address + ":5601/es-health-at-start");
+  run.pipeline_conf = get_body(ls_url + "/pipeline.conf");
+  run.ls_health_at_start = get_body(ls_url + "/es-health-at-start");
+  run.kb_health_at_start = get_body("http://" + b.infra.address + ":5601/es-health-at-start");
   run.reached = FullStack::kFirstApply;
 
   if (!(out = call("apply", req, "the second apply (swarm-2 joined)"))) return run;
@@ -254,7 +236,7 @@ FullStack run_full_stack(const DockerLab& lab) {
   }
   const std::string route = "syslog+tcp://" + b.infra.address + ":5000";
   run.received_all = s::wait_until(30s, 250ms, [&] {
-    run.received = get(ls_url + "/received");
+    run.received = get_body(ls_url + "/received");
     return std::all_of(b.nodes.begin(), b.nodes.end(), [&](const json& n) {
       return run.received.find(" " + n["name"].get<std::string>() + " logspout-stand-in: route=" + route +
                                " docker.sock=socket format=rfc3164 ignore=ignore") != std::string::npos;
@@ -271,11 +253,11 @@ FullStack run_full_stack(const DockerLab& lab) {
   json swarm_only = req;
   swarm_only["addon"]["config"]["logspout_roles"] = {"swarm"};
   if (!call("apply", swarm_only, "the fourth apply (logspout_roles = [\"swarm\"])")) return run;
-  run.infra_after_narrowing = elk_containers(b.infra);
+  run.infra_after_narrowing = addon_containers(b.infra, "elk");
   run.reached = FullStack::kRolesNarrowed;
 
   if (!call("destroy", swarm_only, "destroy")) return run;
-  for (const auto& node : lab.nodes()) run.after_destroy.push_back(elk_containers(node));
+  for (const auto& node : lab.nodes()) run.after_destroy.push_back(addon_containers(node, "elk"));
   run.state_after_destroy = b.host.state();
   run.reached = FullStack::kDestroyed;
   return run;
@@ -311,7 +293,7 @@ TEST_CASE("elk containers at their contract on real dockerds (stand-in images): 
     auto [st, out] = b.host.call("apply", req);
     CHECK(st == FLT_INVALID);
     CHECK_THAT(out, Catch::Contains("node infra") && Catch::Contains("process") && Catch::Contains("Docker node"));
-    CHECK(elk_containers(infra).empty());
+    CHECK(addon_containers(infra, "elk").empty());
   }
 
   SECTION("Elasticsearch never healthy: the error names node and URL, and Logstash and Kibana are not started") {
@@ -323,10 +305,10 @@ TEST_CASE("elk containers at their contract on real dockerds (stand-in images): 
     const std::string url = "http://" + infra.address + ":9200/_cluster/health";
     CHECK_THAT(out, Catch::Contains("node infra") && Catch::Contains(url) && Catch::Contains("yellow or green") &&
                         Catch::Contains("\"red\"") && Catch::Contains("es_heap"));
-    CHECK(elk_containers(infra) == std::vector<std::string>{b.host.workload_name("elasticsearch")});
+    CHECK(addon_containers(infra, "elk") == std::vector<std::string>{b.host.workload_name("elasticsearch")});
     auto [st2, out2] = b.host.call("destroy", req);
     CHECK(st2 == FLT_OK);
-    CHECK(elk_containers(infra).empty());
+    CHECK(addon_containers(infra, "elk").empty());
   }
 
   SECTION("the full stack, a node joining on the next apply, re-apply unchanged, destroy removes everything") {

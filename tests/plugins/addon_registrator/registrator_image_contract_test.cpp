@@ -38,6 +38,7 @@
 namespace {
 
 namespace s = flotilla::support;
+using flotilla::test::addon_containers;
 using flotilla::test::call_ok;
 using flotilla::test::DockerAddonHost;
 using flotilla::test::StandIn;
@@ -73,13 +74,6 @@ std::string backend_line(const flotilla::test::LabNode& node, const std::string&
     out = docker.logs(name, 20).out;
     return out.find("backend answered") != std::string::npos;
   });
-  return out;
-}
-
-std::vector<std::string> registrator_containers(const flotilla::test::LabNode& node) {
-  s::DockerClient docker({.node = node.name, .host = node.host});
-  std::vector<std::string> out;
-  for (const auto& c : docker.list_containers({"io.flotilla.component=addon:registrator"})) out.push_back(c.name);
   return out;
 }
 
@@ -162,11 +156,11 @@ TEST_CASE("registrator image containers at their contract on real dockerds (stan
     json two = req;
     two["nodes"].erase(2);
     CHECK(json::parse(call_ok(host, "apply", two))["outputs"]["registrator_nodes"] == json::array({"infra", "swarm-1"}));
-    CHECK(registrator_containers(lab->nodes()[2]).empty());
-    CHECK(registrator_containers(lab->nodes()[1]).size() == 1);
+    CHECK(addon_containers(lab->nodes()[2], "registrator").empty());
+    CHECK(addon_containers(lab->nodes()[1], "registrator").size() == 1);
 
     (void)call_ok(host, "destroy", two);
-    for (const auto& node : lab->nodes()) CHECK(registrator_containers(node).empty());
+    for (const auto& node : lab->nodes()) CHECK(addon_containers(node, "registrator").empty());
     (void)call_ok(consul, "destroy", consul_req);
   }
 
@@ -187,7 +181,7 @@ TEST_CASE("registrator image containers at their contract on real dockerds (stan
     INFO(out);
     CHECK(st == FLT_INVALID);
     CHECK_THAT(out, Catch::Contains("enable_v2 = true") && Catch::Contains("etcd addon \"etcd\""));
-    for (size_t i = 0; i < 2; ++i) CHECK(registrator_containers(lab->nodes()[i]).empty());
+    for (size_t i = 0; i < 2; ++i) CHECK(addon_containers(lab->nodes()[i], "registrator").empty());
 
     const json with_v2 = etcd.request({{"enable_v2", true}}, {"infra"}, dir + "/etcd");
     req["addons"]["etcd"] = view_of("etcd", json::parse(call_ok(etcd, "apply", with_v2)));
@@ -203,7 +197,7 @@ TEST_CASE("registrator image containers at their contract on real dockerds (stan
       CHECK_THAT(log, Catch::Contains("docker.sock=socket") && Catch::Contains("backend answered: {\"action\":\"get\""));
     }
     (void)call_ok(host, "destroy", req);
-    for (const auto& node : lab->nodes()) CHECK(registrator_containers(node).empty());
+    for (const auto& node : lab->nodes()) CHECK(addon_containers(node, "registrator").empty());
     (void)call_ok(etcd, "destroy", with_v2);
   }
   std::error_code ec;
