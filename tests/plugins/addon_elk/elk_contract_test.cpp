@@ -210,7 +210,7 @@ FullStack run_full_stack(const DockerLab& lab) {
     const auto done = call("apply", staged, "a stage of the first apply");
     if (!done) return run;
     stages[stage] = done->value("outputs", json::object());
-    if (stage == std::string("elasticsearch")) run.after_es_stage = elk_containers(b.infra);
+    if (stage == std::string("elasticsearch")) run.after_es_stage = addon_containers(b.infra, "elk");
   }
   run.stage_outputs = stages;
   json whole = two;
