@@ -11,6 +11,7 @@
 #include "addon_prometheus_cadvisor/monitoring_model.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "flotilla/support/http.hpp"
+#include "flotilla/support/http_wait.hpp"
 #include "flotilla/support/wait.hpp"
 
 #include <chrono>
@@ -143,13 +144,12 @@ void reload(Context& ctx, const std::string& base_url, const std::string& node) 
   const std::string metrics_url = base_url + "/metrics";
   const double before = sample_value(get_or_empty(http, metrics_url), "prometheus_config_last_reload_success_timestamp_seconds");
   (void)ctx.runtime(json{{"op", "signal"}, {"node", node}, {"name", prom::kPrometheusWorkload}, {"signal", "HUP"}});
-  const bool reloaded = support::wait_until(15s, 200ms, [&] {
-    const std::string metrics = get_or_empty(http, metrics_url);
+  const bool reloaded = support::wait_for_http(http, metrics_url, 15s, 200ms, [&](const std::string& metrics) {
     if (sample_value(metrics, "prometheus_config_last_reload_success_timestamp_seconds") > before) return true;
     if (sample_value(metrics, "prometheus_config_last_reload_successful") == 0)
       throw Error(FLT_ERROR, "Prometheus on node " + node + " rejected the new configuration after SIGHUP; see its log");
     return false;
-  });
+  }).ok;
   if (!reloaded) throw flotilla::sdk::Retryable("Prometheus on node " + node + " did not report a reload within 15 s of SIGHUP");
 }
 
