@@ -8,6 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace flotilla {
 namespace {
 
@@ -47,6 +52,7 @@ flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json
   const std::string op = req.value("op", "");
   Call c{addon, req, out, json::object(), ""};
   if (op == "list") return list(c);
+  if (op == "batch") return batch(addon, req, out, [&](const json& one, json& result) { return handle(addon, one, result); });
   c.node = req.value("node", "");
   c.state = e_.snapshot();
   if (record_of<NodeRecord>(c.state, "nodes", c.node).status != NodeStatus::ready)
@@ -63,6 +69,41 @@ flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json
   if (op == "inspect" || op == "signal") return inspect_or_signal(c, op, name, comp);
   if (!comp) return error_out(out, FLT_NOT_FOUND, "addon " + addon + " has no component " + name + " on node " + c.node);
   return error_out(out, FLT_INVALID, "unknown runtime operation \"" + op + "\"; see docs/sdk-reference.md");
+}
+
+flt_status RuntimeBroker::batch(const std::string& addon, const json& req, json& out,
+                                const std::function<flt_status(const json& op, json& result)>& one_op) {
+  const auto ops = req.find("ops");
+  const std::string how = "; send {\"op\": \"batch\", \"ops\": [runtime operations]} (see docs/sdk-reference.md)";
+  if (ops == req.end() || !ops->is_array()) return error_out(out, FLT_INVALID, "runtime operation batch needs \"ops\", an array" + how);
+  for (size_t i = 0; i < ops->size(); ++i) {
+    const json& op = (*ops)[i];
+    if (!op.is_object()) return error_out(out, FLT_INVALID, "runtime operation batch: ops[" + std::to_string(i) + "] is not an object" + how);
+    if (op.value("op", "") == "batch") return error_out(out, FLT_INVALID, "runtime operation batch: ops[" + std::to_string(i) + "] is a batch itself" + how);
+  }
+  size_t limit = static_cast<size_t>(std::max(1, e_.options_.parallelism));
+  if (const AddonPlan* a = e_.find_addon(addon); a && a->max_parallel > 0) limit = std::min(limit, static_cast<size_t>(a->max_parallel));
+  std::vector<json> results(ops->size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < ops->size();) {
+      json one = json::object();
+      flt_status st = FLT_ERROR;
+      try {
+        st = one_op((*ops)[i], one);
+      } catch (const std::exception& e) {
+        one = json{{"error", std::string("engine error in runtime operation: ") + e.what()}};
+      }
+      results[i] = st == FLT_OK ? json{{"status", st}, {"result", one}} : json{{"status", st}, {"error", one.value("error", "")}};
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t k = 1; k < std::min(limit, ops->size()); ++k) helpers.emplace_back(work);
+    work();
+  }
+  out = {{"results", results}};
+  return FLT_OK;
 }
 
 flt_status RuntimeBroker::list(Call& c) {

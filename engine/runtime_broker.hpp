@@ -1,5 +1,5 @@
 // The runtime broker: runtime operations an addon asks for through the host API (start,
-// stop, inspect, signal, put_file, remove_file, list). Each component is recorded in state
+// stop, inspect, signal, put_file, remove_file, list, and batch: several of those at once). Each component is recorded in state
 // before it is started and after, so a crashed run adopts it instead of starting it twice:
 // one recorded only as intent (`starting`, no runtime record) is looked up through its
 // runtime by its workload name (workload_ref), never taken for a stranger.
@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 
 namespace flotilla {
@@ -37,6 +38,12 @@ class RuntimeBroker {
   /// with the result or {"error": message}.
   [[nodiscard]] flt_status handle(const std::string& addon, const json& req, json& out);
 
+  /// The operations of the batch `req.ops`, each run by `one` (handle, or a host that records
+  /// what it forwards), at once on up to the engine's parallelism (bounded by the addon's
+  /// plugin's max_parallel) threads; each result in its place with its own status.
+  [[nodiscard]] flt_status batch(const std::string& addon, const json& req, json& out,
+                                 const std::function<flt_status(const json& op, json& result)>& one);
+
   /// Stops a recorded component (if it has a runtime record) and forgets it.
   [[nodiscard]] Result<void> stop_component(const std::string& addon, const std::string& key);
 
@@ -49,6 +56,7 @@ class RuntimeBroker {
     std::string node;
   };
   flt_status list(Call& c);
+
   flt_status put_file(Call& c, bool remove);
   flt_status start(Call& c, const std::string& name, const std::string& key, const ComponentRecord* before);
   flt_status stop(Call& c, const std::string& key, const ComponentRecord* component);

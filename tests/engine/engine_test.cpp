@@ -372,3 +372,31 @@ TEST_CASE("step runner: an addon's stages run as steps in their order, then its 
   REQUIRE(again);
   CHECK(again->empty());
 }
+
+TEST_CASE("step runner: a runtime batch starts every operation, each result in its place, and refuses malformed batches",
+          "[engine][integration]") {
+  TestCluster c;
+  auto e = c.open(topology("") + "\n[[addons]]\nplugin = \"batcher\"\n[addons.options]\nper_node = 3\n");
+  c.up(*e);
+  const json rec = c.state()["addons"]["batcher"];
+  REQUIRE(rec["status"] == "ready");
+  const json& out = rec["outputs"];
+  REQUIRE(out["statuses"].size() == 7);  // 2 nodes x 3 holders, then the node that does not exist
+  for (size_t i = 0; i < 6; ++i) {
+    INFO("operation " << i << ": " << out["errors"][i]);
+    CHECK(out["statuses"][i] == static_cast<int>(FLT_OK));
+  }
+  CHECK(out["statuses"][6] == static_cast<int>(FLT_INVALID));
+  CHECK_THAT(out["errors"][6].get<std::string>(), Catch::Contains("node \"nowhere\""));
+  CHECK_THAT(out["not_an_array"].get<std::string>(), Catch::StartsWith(std::to_string(FLT_INVALID) + ": ") && Catch::Contains("an array"));
+  CHECK_THAT(out["nested"].get<std::string>(), Catch::Contains("ops[0] is a batch itself"));
+  // Every holder was recorded and runs.
+  REQUIRE(rec["components"].size() == 6);
+  for (const auto& [key, comp] : rec["components"].items()) {
+    INFO(key);
+    CHECK(comp["status"] == "running");
+    const int pid = comp["record"].value("pid", 0);
+    REQUIRE(pid > 0);
+    CHECK(::kill(pid, 0) == 0);
+  }
+}

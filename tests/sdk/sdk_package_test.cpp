@@ -176,12 +176,12 @@ TEST_CASE("sdk: cmake --install gives a prefix that builds and runs an out-of-tr
     CHECK(::access((inst.prefix / "bin/flotilla-hello").c_str(), X_OK) == 0);
   }
 
-  SECTION("the package is SDK 1.1 and accepts plugins asking for 1.0") {
+  SECTION("the package is SDK 1.2 and accepts plugins asking for 1.0") {
     const std::string version = flotilla::test::proc::read_text(inst.prefix / "lib/cmake/Flotilla/FlotillaConfigVersion.cmake");
-    CHECK(version.find("set(PACKAGE_VERSION \"1.1.0\")") != std::string::npos);
+    CHECK(version.find("set(PACKAGE_VERSION \"1.2.0\")") != std::string::npos);
     const std::string header = flotilla::test::proc::read_text(inst.prefix / "include/flotilla/plugin.h");
     CHECK(header.find("#define FLT_INTERFACE_QUERY \"flotilla.query/1\"") != std::string::npos);
-    CHECK(header.find("#define FLT_SDK_VERSION_MINOR 1") != std::string::npos);
+    CHECK(header.find("#define FLT_SDK_VERSION_MINOR 2") != std::string::npos);
   }
 
   SECTION("the greeter was built against the installed package, not the source tree") {

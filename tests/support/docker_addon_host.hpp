@@ -273,6 +273,18 @@ class DockerAddonHost {
   flt_status runtime(const nlohmann::json& r, nlohmann::json& out) {
     const std::string op = r.value("op", "");
     const std::string node_name = r.value("node", "");
+    if (op == "batch") {
+      // This stand-in host runs a batch's operations one after another, each result in its
+      // place; the engine's broker runs them at once (tests/engine/engine_test.cpp).
+      out = {{"results", nlohmann::json::array()}};
+      for (const auto& one : r.value("ops", nlohmann::json::array())) {
+        nlohmann::json result = nlohmann::json::object();
+        const flt_status st = runtime(one, result);
+        out["results"].push_back(st == FLT_OK ? nlohmann::json{{"status", st}, {"result", result}}
+                                              : nlohmann::json{{"status", st}, {"error", result.value("error", "")}});
+      }
+      return FLT_OK;
+    }
     if (op == "list") {
       out = {{"components", nlohmann::json::array()}};
       for (const auto& [key, record] : components_)

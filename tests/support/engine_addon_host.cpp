@@ -146,23 +146,31 @@ std::pair<flt_status, std::string> EngineAddonHost::call(const std::string& op, 
 }
 
 pid_t EngineAddonHost::pid_of(const std::string& node, const std::string& name) {
+  const std::lock_guard lock(mu_);
   const auto c = pids_.find({node, name});
   return c != pids_.end() && c->second > 0 && proc::running(c->second) ? c->second : -1;
 }
 
 flt_status EngineAddonHost::runtime(const json& req, json& out) {
   const std::string op = req.value("op", "");
+  // A batch runs in the engine's broker, each of its operations back through here to be recorded.
+  if (op == "batch") return broker_->batch(name_, req, out, [this](const json& one, json& result) { return runtime(one, result); });
   const std::string name = req.contains("workload") ? req["workload"].value("name", "") : req.value("name", req.value("path", ""));
-  ops_.push_back({op, req.value("node", ""), name});
+  {
+    const std::lock_guard lock(mu_);
+    ops_.push_back({op, req.value("node", ""), name});
+  }
   const std::pair<std::string, std::string> key{req.value("node", ""), name};
   if (op != "start" || !req.contains("workload")) {
     const flt_status st = broker_->handle(name_, req, out);
+    const std::lock_guard lock(mu_);
     if (op == "stop" && st == FLT_OK) pids_.erase(key);
     return st;
   }
   json changed = req;
   before_start(changed["workload"]);
   const flt_status st = broker_->handle(name_, changed, out);
+  const std::lock_guard lock(mu_);
   if (st == FLT_OK) pids_[key] = out.value("record", out).value("pid", 0);
   return st;
 }

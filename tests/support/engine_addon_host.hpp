@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,7 @@ class EngineAddonHost {
   nlohmann::json state_ = nlohmann::json::object();
   std::shared_ptr<LineSink> sink_;
   std::vector<Op> ops_;
+  std::mutex mu_;  // ops_ and pids_: the operations of a batch arrive from several threads
 };
 
 }  // namespace flotilla::test

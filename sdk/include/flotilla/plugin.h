@@ -1,5 +1,5 @@
 /*
- * Flotilla plugin ABI, version 1 (SDK 1.1).
+ * Flotilla plugin ABI, version 1 (SDK 1.2).
  *
  * The whole boundary between the engine and a plugin is this header. It is C so that a
  * plugin built with another compiler, standard library or set of flags still loads.
@@ -25,6 +25,8 @@
  * History: SDK 1.0 had the driver, runtime and addon interfaces. SDK 1.1 adds
  * "flotilla.query/1" (FLT_INTERFACE_QUERY), through which an addon answers questions about
  * the data it owns; nothing of 1.0 changed, and plugins built against 1.0 load unchanged.
+ * SDK 1.2 adds documents, not functions: an addon manifest's "stages" and the runtime
+ * operation "batch"; plugins built against 1.0 or 1.1 load unchanged.
  */
 #ifndef FLOTILLA_PLUGIN_H
 #define FLOTILLA_PLUGIN_H
@@ -41,7 +43,7 @@ extern "C" {
 
 /** The SDK release this header belongs to. Plugins may test it; the engine never does. */
 #define FLT_SDK_VERSION_MAJOR 1
-#define FLT_SDK_VERSION_MINOR 1
+#define FLT_SDK_VERSION_MINOR 2
 
 /** Name of the one symbol a plugin library exports. */
 #define FLT_ENTRY_SYMBOL "flotilla_plugin_entry"

@@ -1,4 +1,4 @@
-// Header-only C++ wrapper over the Flotilla plugin ABI (plugin.h), SDK 1.1. Needs C++17.
+// Header-only C++ wrapper over the Flotilla plugin ABI (plugin.h), SDK 1.2. Needs C++17.
 //
 // A plugin is a class deriving from flotilla::sdk::Driver, Runtime or Addon (an addon may also
 // derive from Answers to answer questions through flotilla.query/1), exported with
@@ -121,6 +121,13 @@ struct Workload {
 struct Started {
   json record = json::object();
   bool changed = true;
+};
+
+/// One operation of Context::runtime_batch: its status and result (FLT_OK), or its error.
+struct BatchResult {
+  flt_status status = FLT_OK;
+  json result = json::object();
+  std::string error;
 };
 
 /// A file placed on a node: where the node's workloads find it, its directory, and whether
@@ -258,6 +265,37 @@ class Context {
       throw Error(st, msg);
     }
     return doc;
+  }
+
+  /// SDK 1.2: runs several runtime operations at once (the engine spreads them over its
+  /// parallelism, bounded by the plugin's max_parallel), e.g. one exporter start per node.
+  /// Each result is in the place of its operation; one failing does not stop the others.
+  [[nodiscard]] std::vector<BatchResult> runtime_batch(const std::vector<json>& ops) const {
+    const json r = runtime({{"op", "batch"}, {"ops", ops}});
+    std::vector<BatchResult> out(ops.size());
+    const json results = r.is_object() ? r.value("results", json::array()) : json::array();
+    for (size_t i = 0; i < out.size(); ++i) {
+      const json one = i < results.size() && results[i].is_object() ? results[i] : json{{"status", FLT_ERROR}, {"error", "no result"}};
+      out[i].status = static_cast<flt_status>(one.value("status", static_cast<int>(FLT_ERROR)));
+      out[i].result = one.value("result", json::object());
+      out[i].error = one.value("error", std::string());
+    }
+    return out;
+  }
+  /// runtime_batch that throws, once every operation has run, the first failure (its status,
+  /// and a message naming every operation that failed); otherwise the results in order.
+  std::vector<json> runtime_all(const std::vector<json>& ops) const {
+    std::vector<json> results;
+    std::string failures;
+    flt_status first = FLT_OK;
+    for (const BatchResult& r : runtime_batch(ops)) {
+      results.push_back(r.result);
+      if (r.status == FLT_OK) continue;
+      if (first == FLT_OK) first = r.status;
+      failures += (failures.empty() ? "" : "; ") + r.error;
+    }
+    if (first != FLT_OK) throw Error(first, failures);
+    return results;
   }
 
   /// Starts `workload` on `node` (or leaves it running when its spec is unchanged).

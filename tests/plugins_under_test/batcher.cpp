@@ -1,0 +1,54 @@
+// An addon for the engine's tests of the runtime operation `batch`: apply starts `per_node`
+// holders (sleep) on every node of its placement in one batch, with one operation for a node
+// that does not exist among them, and reports each result's status and error in its outputs,
+// with the answers to two malformed batches.
+#include <flotilla/plugin.hpp>
+
+#include <string>
+#include <vector>
+
+namespace {
+using flotilla::sdk::json;
+
+class Batcher final : public flotilla::sdk::Addon {
+ public:
+  json apply(flotilla::sdk::Context& ctx, const json& req) override {
+    const int per_node = ctx.option<int>("per_node", 2);
+    std::vector<json> ops;
+    for (const auto& node : req.at("addon").at("nodes"))
+      for (int k = 1; k <= per_node; ++k)
+        ops.push_back({{"op", "start"}, {"node", node}, {"workload", {{"name", "holder-" + std::to_string(k)}, {"command", {"sleep", "600"}}}}});
+    ops.push_back({{"op", "start"}, {"node", "nowhere"}, {"workload", {{"name", "holder-1"}, {"command", {"sleep", "600"}}}}});
+    json statuses = json::array();
+    json errors = json::array();
+    for (const auto& r : ctx.runtime_batch(ops)) {
+      statuses.push_back(static_cast<int>(r.status));
+      errors.push_back(r.error);
+    }
+    auto refusal = [&](const json& request) {
+      try {
+        (void)ctx.runtime(request);
+        return std::string("accepted");
+      } catch (const flotilla::sdk::Error& e) {
+        return std::to_string(static_cast<int>(e.status())) + ": " + e.what();
+      }
+    };
+    return {{"outputs",
+             {{"statuses", statuses},
+              {"errors", errors},
+              {"not_an_array", refusal({{"op", "batch"}, {"ops", "start"}})},
+              {"nested", refusal({{"op", "batch"}, {"ops", {{{"op", "batch"}, {"ops", json::array()}}}}})}}}};
+  }
+  json destroy(flotilla::sdk::Context& ctx, const json& req) override {
+    std::vector<json> ops;
+    for (const auto& c : ctx.list()) ops.push_back({{"op", "stop"}, {"node", c.node}, {"name", c.name}});
+    (void)ctx.runtime_all(ops);
+    (void)req;
+    return json::object();
+  }
+};
+}  // namespace
+
+FLOTILLA_PLUGIN(Batcher, "batcher", "1.0.0", "starts its holders on every node in one batch",
+                R"json({"schema": {"per_node": {"type": "integer", "default": 2, "minimum": 1, "description": "holders per node"}},
+                         "placement": {"roles": ["swarm"]}})json")
