@@ -169,14 +169,17 @@ prom::Options checked_options(const json& request) {
 /// `prom_name`, stays.
 void start_exporters(Context& ctx, const json& request, const prom::Options& o, const std::string& prom_name) {
   std::set<std::pair<std::string, std::string>> wanted{{prom_name, prom::kPrometheusWorkload}};
+  std::vector<json> starts;
   for (const json* node : prom::exporter_nodes(request, o)) {
     const std::string name = str_or(*node, "name");
     for (const json& workload : prom::node_workloads(*node, o)) {
-      ctx.progress("exporter " + workload["name"].get<std::string>() + " on " + name);
-      (void)ctx.runtime(json{{"op", "start"}, {"node", name}, {"workload", workload}});
+      starts.push_back(json{{"op", "start"}, {"node", name}, {"workload", workload}});
       wanted.insert({name, workload["name"].get<std::string>()});
     }
   }
+  // One node's exporters do not wait for another's: the engine starts them all at once.
+  ctx.progress("starting " + std::to_string(starts.size()) + " exporter(s)");
+  (void)ctx.runtime_all(starts);
   if (const auto kept = prom::nodes_without_cadvisor(request, o); !kept.empty()) {
     std::string names;
     for (const auto& n : kept) names += (names.empty() ? "" : ", ") + n;

@@ -205,9 +205,6 @@ void stop_etcd_helpers(Context& ctx, const json& state) {
   }
 }
 
-/// Gives every node that holds entries one lease, renewed by a keepalive on that node, and
-/// revokes the leases of nodes that hold none any more. Returns node -> lease ID; `state`
-/// records the leases (saved at once, so a failure later still lets destroy revoke them).
 bool on_docker(const json& req, const std::string& node) { return node_by_name(req, node).value("runtime", "process") == "docker"; }
 
 /// The keepalive of `node`'s lease: etcdctl as a process, or in a container of `image` in
@@ -220,6 +217,10 @@ json keepalive_workload(bool docker, const std::string& image, const std::string
   return workload;
 }
 
+/// Gives every node that holds entries one lease, renewed by a keepalive on that node, and
+/// revokes the leases of nodes that hold none any more. Returns node -> lease ID; `state`
+/// records the leases (saved before the keepalives start, so a failure later still lets
+/// destroy revoke them). The keepalives of all nodes start at once (one batch).
 std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, const Options& cfg, const support::EtcdClient& etcd,
                                                  const std::string& endpoints, const std::vector<d::Registration>& desired, json& state) {
   const int ttl = static_cast<int>(cfg.ttl);
@@ -227,39 +228,44 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
   std::set<std::string> nodes;
   for (const auto& r : desired) nodes.insert(r.node);
   std::map<std::string, std::int64_t> lease_of;
-  for (const auto& node : nodes) {
+  // A new lease lives `ttl` seconds before its keepalive first renews it; a keepalive slower
+  // to start than that (a container whose image is pulled, say) finds it gone. Then the
+  // lease is granted once more, to a keepalive that is by now quick to start.
+  std::vector<std::string> pending(nodes.begin(), nodes.end());
+  for (int attempt = 0; !pending.empty(); ++attempt) {
     ctx.check_cancelled();
-    std::int64_t id = 0;
-    if (leases.contains(node) && leases[node].value("ttl", 0) == ttl && leases[node].value("endpoints", "") == endpoints) {
-      id = std::stoll(leases[node].value("id", "0"));
-      if (etcd.lease_ttl(id) <= 0) id = 0;  // expired: its node's keepalive died
-    }
-    // A new lease lives `ttl` seconds before its keepalive first renews it; a keepalive slower
-    // to start than that (a container whose image is pulled, say) finds it gone. Then the
-    // lease is granted once more, to a keepalive that is by now quick to start.
-    for (int attempt = 0;; ++attempt) {
+    std::vector<json> starts;
+    for (const auto& node : pending) {
+      std::int64_t id = 0;
+      if (attempt == 0 && leases.contains(node) && leases[node].value("ttl", 0) == ttl && leases[node].value("endpoints", "") == endpoints) {
+        id = std::stoll(leases[node].value("id", "0"));
+        if (etcd.lease_ttl(id) <= 0) id = 0;  // expired: its node's keepalive died
+      }
       if (id == 0) {
         id = etcd.lease_grant(ttl);
         leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
-        state["leases"] = leases;
-        ctx.set_state(state);
         ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
       }
-      const json workload = keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id);
-      try {
-        (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
-      } catch (const std::exception&) {
-        if (etcd.lease_ttl(id) > 0) throw;  // not the lease: etcdctl exits at once when its lease is gone
-      }
-      if (etcd.lease_ttl(id) > 0) break;
-      if (attempt == 1)
-        throw std::runtime_error("the lease of node " + node + " expired before its keepalive renewed it, twice: `ttl` (" +
-                                 std::to_string(ttl) + " s) is shorter than the keepalive takes to start on that node; raise `ttl` in the "
-                                 "registrator's options and run up again");
-      ctx.warn("the lease of node " + node + " expired while its keepalive started (ttl " + std::to_string(ttl) + " s); granting another");
-      id = 0;
+      lease_of[node] = id;
+      starts.push_back({{"op", "start"}, {"node", node}, {"workload", keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id)}});
     }
-    lease_of[node] = id;
+    state["leases"] = leases;
+    ctx.set_state(state);
+    const std::vector<sdk::BatchResult> started = ctx.runtime_batch(starts);
+    std::vector<std::string> expired;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const bool alive = etcd.lease_ttl(lease_of[pending[i]]) > 0;
+      // etcdctl exits at once when its lease is gone; any other failure is not the lease's.
+      if (alive && started[i].status != FLT_OK) throw sdk::Error(started[i].status, started[i].error);
+      if (!alive) expired.push_back(pending[i]);
+    }
+    if (!expired.empty() && attempt == 1)
+      throw std::runtime_error("the lease of node " + expired.front() + " expired before its keepalive renewed it, twice: `ttl` (" +
+                               std::to_string(ttl) + " s) is shorter than the keepalive takes to start on that node; raise `ttl` in the "
+                               "registrator's options and run up again");
+    for (const auto& node : expired)
+      ctx.warn("the lease of node " + node + " expired while its keepalive started (ttl " + std::to_string(ttl) + " s); granting another");
+    pending = expired;
   }
   const json previous = leases;
   for (const auto& [node, lease] : previous.items()) {
@@ -445,6 +451,7 @@ json run_forwarders(Context& ctx, const json& req, const Options& cfg, const jso
   json previous = state.value("forwarders", json::array());
   json running = json::array();
   json where = json::object();
+  std::vector<json> starts;
   for (const auto& n : req.value("nodes", json::array())) {
     const std::string gateway = n.value("runtime_config", json::object()).value("bridge_gateway", "");
     if (n.value("runtime", "") != "docker" || gateway.empty()) continue;
@@ -455,10 +462,11 @@ json run_forwarders(Context& ctx, const json& req, const Options& cfg, const jso
     o.server = dns.is_object() ? dns.value("server", "") : "";
     const json workload = {{"name", kForwarder}, {"image", cfg.dns_image}, {"network", "host"}, {"cmd", d::forwarder_command(o)},
                            {"ports", json::array()}};
-    (void)ctx.runtime({{"op", "start"}, {"node", n.value("name", "")}, {"workload", workload}});
+    starts.push_back({{"op", "start"}, {"node", n.value("name", "")}, {"workload", workload}});
     running.push_back(n.value("name", ""));
     where[n.value("name", "")] = gateway;
   }
+  (void)ctx.runtime_all(starts);  // every node's forwarder at once
   stop_departed(ctx, state, previous, running, kForwarder, "DNS forwarder", "forwarders");
   return where;
 }
@@ -483,6 +491,7 @@ json run_registrator_images(Context& ctx, const json& req, const Options& cfg, c
   if (!cfg.image.empty()) {
     const json outputs = backend.view.value("outputs", json::object());
     const std::string cluster = req["cluster"].value("name", "");
+    std::vector<json> starts;
     for (const auto& n : req.value("nodes", json::array())) {
       if (n.value("runtime", "") != "docker") continue;
       ctx.check_cancelled();
@@ -501,9 +510,10 @@ json run_registrator_images(Context& ctx, const json& req, const Options& cfg, c
         if (uri.ends_with("/")) uri.pop_back();
       }
       const json workload = d::registrator_workload(n, cfg.image, d::registrator_args(address, flags, uri));
-      (void)ctx.runtime({{"op", "start"}, {"node", node}, {"workload", workload}});
+      starts.push_back({{"op", "start"}, {"node", node}, {"workload", workload}});
       running.push_back(node);
     }
+    (void)ctx.runtime_all(starts);  // every node's container at once
   }
   stop_departed(ctx, state, previous, running, kImageWorkload, "registrator container", "images");
   return running;

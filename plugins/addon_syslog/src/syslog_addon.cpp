@@ -243,10 +243,29 @@ void start_collector(Context& ctx, const json& req, const std::string& name, con
   wait_for_collector(ctx, name, p.node, p.address, o.port, started);
 }
 
-/// Configures and starts the shipper of each node that gets one; returns those nodes.
+/// put_file of `content` to `rel` on each of `nodes`, all at once; the paths in their order.
+std::vector<fs::path> put_on_each(Context& ctx, const std::vector<std::string>& nodes, const std::string& rel,
+                                  const std::vector<std::string>& contents) {
+  std::vector<json> ops;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    ops.push_back(json{{"op", "put_file"}, {"node", nodes[i]}, {"path", rel}, {"content", contents[i]}, {"mode", 0644}});
+  std::vector<fs::path> paths;
+  const std::vector<json> results = ctx.runtime_all(ops);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const std::string path = str_or(results[i], "path");
+    if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + nodes[i] + " returned no path");
+    paths.emplace_back(path);
+  }
+  return paths;
+}
+
+/// Configures and starts the shipper of each node that gets one; returns those nodes. The
+/// nodes do not wait for each other: each phase (work directory, configuration, start) is one
+/// batch the engine runs at once.
 std::vector<std::string> start_shippers(Context& ctx, const json& req, const std::string& name, const Options& o,
                                         const CollectorPlace& p) {
   std::vector<std::string> shipped;
+  std::vector<std::string> workdirs;
   for (const json* n : shipper_nodes(req, o)) {
     if (str_or(*n, "runtime", "process") != "process") continue;  // Docker nodes: pulled, see docker_logs.hpp
     const std::string node = str_or(*n, "name");
@@ -255,27 +274,37 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
       ctx.warn("node " + node + " has no workdir yet; its shipper starts on the next `flotilla up`");
       continue;
     }
-    ctx.check_cancelled();
-    ctx.progress("configuring the log shipper on " + node);
-    const fs::path swork =
-        put(ctx, node, "shipper-work/README", "rsyslog work directory of the log shipper (imfile offsets, queue).\n").parent_path();
+    shipped.push_back(node);
+    workdirs.push_back(workdir);
+  }
+  if (shipped.empty()) return shipped;
+  ctx.check_cancelled();
+  ctx.progress("configuring the log shippers of " + std::to_string(shipped.size()) + " node(s)");
+  const std::vector<fs::path> readmes = put_on_each(ctx, shipped, "shipper-work/README",
+                                                    std::vector<std::string>(shipped.size(), "rsyslog work directory of the log shipper (imfile offsets, queue).\n"));
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < shipped.size(); ++i) {
     ShipperConfig sc;
-    sc.node = node;
-    sc.node_workdir = workdir;
-    sc.work_dir = swork;
+    sc.node = shipped[i];
+    sc.node_workdir = workdirs[i];
+    sc.work_dir = readmes[i].parent_path();
     sc.collector_address = p.address;
     sc.collector_port = o.port;
     sc.exclude_prefix = workload_prefix(req.value("addon", json::object()), name);  // its own rsyslogs: shipping them could loop
-    sc.extra_files = extra_files(req, node, workdir);
-    const std::string stext = render_shipper(sc);
-    const fs::path sconf = put(ctx, node, "shipper.conf", stext);
-    json sworkload{{"name", kShipper},
-                   {"command", shipper_command(swork, sconf, sconf.parent_path() / "shipper.pid")},
-                   {"env", {{"FLOTILLA_SYSLOG_CONFIG", support::stable_hash(stext)}}},
-                   {"ports", json::array()}};
-    (void)ctx.runtime(json{{"op", "start"}, {"node", node}, {"workload", sworkload}});
-    shipped.push_back(node);
+    sc.extra_files = extra_files(req, shipped[i], workdirs[i]);
+    texts.push_back(render_shipper(sc));
   }
+  const std::vector<fs::path> confs = put_on_each(ctx, shipped, "shipper.conf", texts);
+  std::vector<json> starts;
+  for (size_t i = 0; i < shipped.size(); ++i) {
+    json sworkload{{"name", kShipper},
+                   {"command", shipper_command(readmes[i].parent_path(), confs[i], confs[i].parent_path() / "shipper.pid")},
+                   {"env", {{"FLOTILLA_SYSLOG_CONFIG", support::stable_hash(texts[i])}}},
+                   {"ports", json::array()}};
+    starts.push_back(json{{"op", "start"}, {"node", shipped[i]}, {"workload", sworkload}});
+  }
+  ctx.progress("starting the log shippers of " + std::to_string(shipped.size()) + " node(s)");
+  (void)ctx.runtime_all(starts);
   return shipped;
 }
 
