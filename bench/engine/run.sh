@@ -10,6 +10,8 @@
 #      flotilla-hello containers, next to the same cluster on local nodes (process runtime):
 #      the Docker runtime's time as a ratio of the process runtime's. Root and Docker only; it
 #      says why when it skips.
+#   e. prometheus-cadvisor and syslog added to ADDON_NODES running local nodes, and removed
+#      again, at --parallelism 1 and 10: the per-node work of addons (one batch per addon).
 # Prints a summary table to stdout (progress on stderr). Every cluster it brings up is taken
 # down on exit, failure or Ctrl-C included; its temp directory is removed.
 #
@@ -19,6 +21,7 @@
 # Knobs (environment): PAR_NODES=50 CREATE_MS=200 PLAN_SIZES="1000 5000 10000" PLAN_REPLICAS=1000
 #                      PLAN_REPEATS=3 NOOP_NODES=100 NOOP_REPLICAS=100 NOOP_REPEATS=3
 #                      DOCKER_NODES=3 DOCKER_REPLICAS=6 DOCKER_SUBNET=10.214.210.0/24 DOCKER=1 (0: skip d)
+#                      ADDONS=1 (0: skip e) ADDON_NODES=30
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +55,10 @@ DOCKER_REPLICAS=${DOCKER_REPLICAS:-6}
 DOCKER_SUBNET=${DOCKER_SUBNET:-10.214.210.0/24}
 # The process runtime's twin of the Docker cluster in d.
 TWIN_NET="127.93.0"
+ADDONS=${ADDONS:-1}
+ADDON_NODES=${ADDON_NODES:-30}
+ADDON_NET="127.94.0"
+declare -A addon_up addon_rm
 # Group counts and replicas are capped at 1000 by the topology checks.
 GROUP_MAX=1000
 
@@ -330,6 +337,61 @@ cidr = \"$TWIN_NET.0/24\"" "" >"$twin_topology"
 fi
 
 # ---------------------------------------------------------------------------------------
+# e. Per-node addon work: prometheus-cadvisor (node_exporter on every node) and syslog (a
+# shipper on every node) added to a running cluster of ADDON_NODES local nodes, at
+# --parallelism 1 and 10. The nodes are made first (not timed), so the timed `up` is the
+# addons' applies: their per-node starts go to the engine in one batch each.
+addons_skip=""
+if [ "$ADDONS" = 0 ]; then
+  addons_skip="ADDONS=0"
+elif ! command -v prometheus >/dev/null || ! command -v rsyslogd >/dev/null ||
+     ! { command -v prometheus-node-exporter >/dev/null || command -v node_exporter >/dev/null; }; then
+  addons_skip="prometheus, prometheus-node-exporter or rsyslogd is not installed (scripts/install-deps.sh)"
+elif [ -n "$(ss -Hltn "src $ADDON_NET.0/24" 2>/dev/null)" ]; then
+  addons_skip="something already listens on $ADDON_NET.0/24"
+fi
+if [ -z "$addons_skip" ]; then
+  addon_nodes_toml() {
+    cat <<TOML
+[cluster]
+name = "bench-addons"
+driver = "local"
+
+[driver.local]
+cidr = "$ADDON_NET.0/24"
+
+[[nodes]]
+name = "infra"
+roles = ["infra"]
+
+[[nodes]]
+name = "swarm"
+count = $((ADDON_NODES - 1))
+roles = ["swarm"]
+TOML
+  }
+  addon_bare="$work/addons-bare.toml" addon_full="$work/addons-full.toml" addon_state="$work/addons-state"
+  addon_nodes_toml >"$addon_bare"
+  { addon_nodes_toml; printf '\n[[addons]]\nplugin = "prometheus-cadvisor"\n\n[[addons]]\nplugin = "syslog"\n'; } >"$addon_full"
+  live_clusters+=("$addon_full $addon_state")
+  log "e. $ADDON_NODES local nodes (not timed)"
+  run_timed addons-nodes 600 "$cli" up "$addon_bare" --state-dir "$addon_state" -q
+  for p in 1 10; do
+    log "e. adding prometheus-cadvisor and syslog at --parallelism $p"
+    run_timed "addons-p$p" 600 "$cli" up "$addon_full" --state-dir "$addon_state" --parallelism "$p" -q
+    addon_up[$p]=$WALL
+    log "e. removing them again"
+    run_timed "addons-rm-p$p" 600 "$cli" up "$addon_bare" --state-dir "$addon_state" --parallelism "$p" -q
+    addon_rm[$p]=$WALL
+  done
+  log "e. down"
+  run_timed addons-down 600 "$cli" down "$addon_full" --state-dir "$addon_state" -q
+  forget_cluster "$addon_full $addon_state"
+  left=$(ss -Hltn "src $ADDON_NET.0/24" 2>/dev/null | wc -l)
+  [ "$left" -eq 0 ] || { log "$left listeners left on $ADDON_NET.0/24 after down"; exit 1; }
+fi
+
+# ---------------------------------------------------------------------------------------
 # Summary
 printf '\nFlotilla engine benchmarks (%s, %s cores)\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)"
 printf 'a. up of %s nodes, create %s ms each (sleepy driver)\n' "$PAR_NODES" "$CREATE_MS"
@@ -362,6 +424,15 @@ else
   printf '   %-26s %10.2f %10.2f %16.1f\n' "first up" "$twin_first" "$docker_first" "$(calc "$docker_first / $twin_first")"
   printf '   %-26s %10.3f %10.3f %16.1f\n' "second up (No changes)" "$twin_again" "$docker_again" "$(calc "$docker_again / $twin_again")"
   printf '   %-26s %10.2f %10.2f %16.1f\n' "down" "$twin_down" "$docker_down" "$(calc "$docker_down / $twin_down")"
+fi
+
+if [ -n "$addons_skip" ]; then
+  printf '\ne. per-node addon work: skipped (%s)\n' "$addons_skip"
+else
+  printf '\ne. prometheus-cadvisor and syslog added to %s running local nodes (a node_exporter and a shipper per node)\n' "$ADDON_NODES"
+  printf '   %-26s %10s %10s %16s\n' "wall s" "p1" "p10" "speed-up p1/p10"
+  printf '   %-26s %10.2f %10.2f %16.2f\n' "up adding the addons" "${addon_up[1]}" "${addon_up[10]}" "$(calc "${addon_up[1]} / ${addon_up[10]}")"
+  printf '   %-26s %10.2f %10.2f %16.2f\n' "up removing them" "${addon_rm[1]}" "${addon_rm[10]}" "$(calc "${addon_rm[1]} / ${addon_rm[10]}")"
 fi
 
 # The design's targets, read off the figures above.
