@@ -11,9 +11,9 @@
 #include "addon_elk/elk_model.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "flotilla/support/http.hpp"
+#include "flotilla/support/http_wait.hpp"
 #include "flotilla/support/plugin_options.hpp"
 #include "flotilla/support/request.hpp"
-#include "flotilla/support/wait.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -44,22 +44,10 @@ bool start(Context& ctx, const std::string& node, const json& workload) {
 /// last answer seen.
 std::string wait_for(Context& ctx, const std::string& url, int timeout_s, bool (*ok)(const std::string&)) {
   support::HttpClient http({.timeouts = {2000ms, 5000ms}, .cancelled = [&ctx] { return ctx.cancelled(); }});
-  std::string seen = "no answer";
-  const bool done = support::wait_until(
-      std::chrono::seconds(timeout_s), 1000ms,
-      [&] {
-        try {
-          const support::HttpResponse r = http.send({.url = url});
-          if (r.status == 200 && ok(r.body)) return true;
-          seen = "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
-        } catch (const support::Unreachable& e) {
-          seen = e.what();
-        }
-        return false;
-      },
-      [&ctx] { return ctx.cancelled(); });
+  const support::HttpWaitResult r =
+      support::wait_for_http(http, url, std::chrono::seconds(timeout_s), 1000ms, ok, [&ctx] { return ctx.cancelled(); });
   ctx.check_cancelled();
-  return done ? std::string() : seen;
+  return r.ok ? std::string() : r.last_answer;
 }
 
 /// Stops this addon's components that are no longer wanted (a node left logspout_roles, the ELK
