@@ -235,6 +235,7 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
   for (int attempt = 0; !pending.empty(); ++attempt) {
     ctx.check_cancelled();
     std::vector<json> starts;
+    bool granted = false;
     for (const auto& node : pending) {
       std::int64_t id = 0;
       if (attempt == 0 && leases.contains(node) && leases[node].value("ttl", 0) == ttl && leases[node].value("endpoints", "") == endpoints) {
@@ -244,13 +245,16 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
       if (id == 0) {
         id = etcd.lease_grant(ttl);
         leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
+        granted = true;
         ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
       }
       lease_of[node] = id;
       starts.push_back({{"op", "start"}, {"node", node}, {"workload", keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id)}});
     }
-    state["leases"] = leases;
-    ctx.set_state(state);
+    if (granted) {
+      state["leases"] = leases;
+      ctx.set_state(state);
+    }
     const std::vector<sdk::BatchResult> started = ctx.runtime_batch(starts);
     std::vector<std::string> expired;
     for (size_t i = 0; i < pending.size(); ++i) {
