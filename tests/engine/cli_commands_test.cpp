@@ -550,6 +550,7 @@ TEST_CASE("plan and graph show the elk addon's stages: Elasticsearch healthy bef
 
   const Run plugins = c.run("plugins -o json");
   REQUIRE(plugins.code == codes().ok);
-  for (const auto& pl : json::parse(plugins.out)["plugins"])
+  const json listed = json::parse(plugins.out);  // kept alive for the loop: the range below refers into it
+  for (const auto& pl : listed["plugins"])
     if (pl["name"] == "elk") CHECK(pl["stages"].size() == 3);
 }
