@@ -94,7 +94,7 @@ flt_status RuntimeBroker::batch(const std::string& addon, const json& req, json&
       } catch (const std::exception& e) {
         one = json{{"error", std::string("engine error in runtime operation: ") + e.what()}};
       }
-      results[i] = st == FLT_OK ? json{{"status", st}, {"result", one}} : json{{"status", st}, {"error", one.value("error", "")}};
+      results[i] = st == FLT_OK ? json{{"status", st}, {"result", one}} : json{{"status", st}, {"error", str_or(one, "error")}};
     }
   };
   {

@@ -1,8 +1,9 @@
 // The runtime broker: runtime operations an addon asks for through the host API (start,
-// stop, inspect, signal, put_file, remove_file, list, and batch: several of those at once). Each component is recorded in state
-// before it is started and after, so a crashed run adopts it instead of starting it twice:
-// one recorded only as intent (`starting`, no runtime record) is looked up through its
-// runtime by its workload name (workload_ref), never taken for a stranger.
+// stop, inspect, signal, put_file, remove_file, list, and batch: several of those at once).
+// Each component is recorded in state before it is started and after, so a crashed run adopts
+// it instead of starting it twice: one recorded only as intent (`starting`, no runtime
+// record) is looked up through its runtime by its workload name (workload_ref), never taken
+// for a stranger.
 #pragma once
 
 #include "result.hpp"

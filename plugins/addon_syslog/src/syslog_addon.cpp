@@ -100,12 +100,25 @@ bool have_relp_modules() {
   return found;
 }
 
+/// put_file of `content` to `rel` on each of `nodes`, all at once; the paths in their order.
+std::vector<fs::path> put_on_each(Context& ctx, const std::vector<std::string>& nodes, const std::string& rel,
+                                  const std::vector<std::string>& contents) {
+  std::vector<json> ops;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    ops.push_back(json{{"op", "put_file"}, {"node", nodes[i]}, {"path", rel}, {"content", contents[i]}, {"mode", 0644}});
+  std::vector<fs::path> paths;
+  const std::vector<json> results = ctx.runtime_all(ops);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const std::string path = str_or(results[i], "path");
+    if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + nodes[i] + " returned no path");
+    paths.emplace_back(path);
+  }
+  return paths;
+}
+
 /// Writes a file on a node; returns its path as the node's workloads see it.
 fs::path put(Context& ctx, const std::string& node, const std::string& rel, const std::string& content) {
-  const json r = ctx.runtime(json{{"op", "put_file"}, {"node", node}, {"path", rel}, {"content", content}, {"mode", 0644}});
-  const std::string path = str_or(r, "path");
-  if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + node + " returned no path");
-  return path;
+  return put_on_each(ctx, {node}, rel, {content}).front();
 }
 
 /// Removes the files a component was given. Its work directory goes only if rsyslog left it
@@ -241,22 +254,6 @@ void start_collector(Context& ctx, const json& req, const std::string& name, con
                  {"stop_mode", "leader"}};
   const json started = ctx.runtime(json{{"op", "start"}, {"node", p.node}, {"workload", cworkload}});
   wait_for_collector(ctx, name, p.node, p.address, o.port, started);
-}
-
-/// put_file of `content` to `rel` on each of `nodes`, all at once; the paths in their order.
-std::vector<fs::path> put_on_each(Context& ctx, const std::vector<std::string>& nodes, const std::string& rel,
-                                  const std::vector<std::string>& contents) {
-  std::vector<json> ops;
-  for (size_t i = 0; i < nodes.size(); ++i)
-    ops.push_back(json{{"op", "put_file"}, {"node", nodes[i]}, {"path", rel}, {"content", contents[i]}, {"mode", 0644}});
-  std::vector<fs::path> paths;
-  const std::vector<json> results = ctx.runtime_all(ops);
-  for (size_t i = 0; i < results.size(); ++i) {
-    const std::string path = str_or(results[i], "path");
-    if (path.empty()) throw Error(FLT_ERROR, "put_file of " + rel + " on node " + nodes[i] + " returned no path");
-    paths.emplace_back(path);
-  }
-  return paths;
 }
 
 /// Configures and starts the shipper of each node that gets one; returns those nodes. The
