@@ -81,29 +81,44 @@ flt_status RuntimeBroker::batch(const std::string& addon, const json& req, json&
     if (!op.is_object()) return error_out(out, FLT_INVALID, "runtime operation batch: ops[" + std::to_string(i) + "] is not an object" + how);
     if (op.value("op", "") == "batch") return error_out(out, FLT_INVALID, "runtime operation batch: ops[" + std::to_string(i) + "] is a batch itself" + how);
   }
-  size_t limit = static_cast<size_t>(std::max(1, e_.options_.parallelism));
-  if (const AddonPlan* a = e_.find_addon(addon); a && a->max_parallel > 0) limit = std::min(limit, static_cast<size_t>(a->max_parallel));
   std::vector<json> results(ops->size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < ops->size();) {
-      json one = json::object();
-      flt_status st = FLT_ERROR;
-      try {
-        st = one_op((*ops)[i], one);
-      } catch (const std::exception& e) {
-        one = json{{"error", std::string("engine error in runtime operation: ") + e.what()}};
-      }
-      results[i] = st == FLT_OK ? json{{"status", st}, {"result", one}} : json{{"status", st}, {"error", str_or(one, "error")}};
+  in_parallel(addon, ops->size(), [&](size_t i) {
+    json one = json::object();
+    flt_status st = FLT_ERROR;
+    try {
+      st = one_op((*ops)[i], one);
+    } catch (const std::exception& e) {
+      one = json{{"error", std::string("engine error in runtime operation: ") + e.what()}};
     }
-  };
-  {
-    std::vector<std::jthread> helpers;
-    for (size_t k = 1; k < std::min(limit, ops->size()); ++k) helpers.emplace_back(work);
-    work();
-  }
+    results[i] = st == FLT_OK ? json{{"status", st}, {"result", one}} : json{{"status", st}, {"error", str_or(one, "error")}};
+  });
   out = {{"results", results}};
   return FLT_OK;
+}
+
+void RuntimeBroker::in_parallel(const std::string& addon, size_t n, const std::function<void(size_t)>& fn) {
+  size_t limit = static_cast<size_t>(std::max(1, e_.options_.parallelism));
+  if (const AddonPlan* a = e_.find_addon(addon); a && a->max_parallel > 0) limit = std::min(limit, static_cast<size_t>(a->max_parallel));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < n;) fn(i);
+  };
+  std::vector<std::jthread> helpers;
+  for (size_t k = 1; k < std::min(limit, n); ++k) helpers.emplace_back(work);
+  work();
+}
+
+std::vector<std::string> RuntimeBroker::stop_components(const std::string& addon, const std::vector<std::string>& keys) {
+  std::vector<std::string> errors(keys.size());
+  in_parallel(addon, keys.size(), [&](size_t i) {
+    try {
+      if (auto ok = stop_component(addon, keys[i]); !ok) errors[i] = ok.error().message;
+    } catch (const std::exception& e) {
+      errors[i] = "addon " + addon + " component " + keys[i] + ": " + e.what();
+    }
+  });
+  std::erase(errors, std::string());
+  return errors;
 }
 
 flt_status RuntimeBroker::list(Call& c) {

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace flotilla {
 
@@ -47,6 +48,8 @@ class RuntimeBroker {
 
   /// Stops a recorded component (if it has a runtime record) and forgets it.
   [[nodiscard]] Result<void> stop_component(const std::string& addon, const std::string& key);
+  /// stop_component of each of `keys` at once, as batch runs its operations; the errors.
+  [[nodiscard]] std::vector<std::string> stop_components(const std::string& addon, const std::vector<std::string>& keys);
 
  private:
   struct Call {
@@ -57,6 +60,9 @@ class RuntimeBroker {
     std::string node;
   };
   flt_status list(Call& c);
+  /// fn(0) .. fn(n - 1) on up to the engine's parallelism (bounded by `addon`'s plugin's
+  /// max_parallel) threads, this one among them; returns when all have returned.
+  void in_parallel(const std::string& addon, size_t n, const std::function<void(size_t)>& fn);
 
   flt_status put_file(Call& c, bool remove);
   flt_status start(Call& c, const std::string& name, const std::string& key, const ComponentRecord* before);

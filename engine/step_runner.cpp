@@ -308,8 +308,9 @@ Result<void> EngineStepRunner::destroy_addon(const std::string& name, const Canc
   }
   // Whatever the addon left running, the engine stops: it recorded every component.
   const auto left = record_of<AddonRecord>(e_.snapshot(), "addons", name);
-  for (const auto& [key, c] : left.components)
-    if (auto ok = broker_.stop_component(name, key); !ok) errors.push_back(ok.error().message);
+  std::vector<std::string> keys;
+  for (const auto& [key, c] : left.components) keys.push_back(key);
+  for (std::string& error : broker_.stop_components(name, keys)) errors.push_back(std::move(error));
   if (!errors.empty()) return fail(join(errors, "; "));
   std::error_code ec;
   std::filesystem::remove_all(e_.state_dir_ / "addons" / name, ec);

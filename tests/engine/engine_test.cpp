@@ -373,6 +373,35 @@ TEST_CASE("step runner: an addon's stages run as steps in their order, then its 
   CHECK(again->empty());
 }
 
+// The holders' pids, from the batcher's record.
+std::vector<int> holder_pids(const json& rec) {
+  std::vector<int> pids;
+  for (const auto& [key, comp] : rec["components"].items()) pids.push_back(comp["record"].value("pid", 0));
+  return pids;
+}
+
+TEST_CASE("step runner: removing an addon stops every component it recorded, by its batch or by the engine",
+          "[engine][integration]") {
+  const bool leave_running = GENERATE(false, true);
+  INFO("leave_running = " << leave_running);
+  TestCluster c;
+  const std::string with = topology("") + "\n[[addons]]\nplugin = \"batcher\"\n[addons.options]\nper_node = 4\nleave_running = " +
+                           (leave_running ? "true" : "false") + "\n";
+  auto e = c.open(with);
+  c.up(*e);
+  const std::vector<int> pids = holder_pids(c.state()["addons"]["batcher"]);
+  REQUIRE(pids.size() == 8);
+  for (int pid : pids) REQUIRE((pid > 0 && flotilla::test::proc::running(pid)));
+
+  e = c.open(topology(""));
+  c.up(*e);
+  CHECK_FALSE(c.state()["addons"].contains("batcher"));
+  for (int pid : pids) {
+    INFO("holder pid " << pid);
+    CHECK(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(pid); }, std::chrono::seconds(10)));
+  }
+}
+
 TEST_CASE("step runner: a runtime batch starts every operation, each result in its place, and refuses malformed batches",
           "[engine][integration]") {
   TestCluster c;

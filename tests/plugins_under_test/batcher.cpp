@@ -1,7 +1,8 @@
 // An addon for the engine's tests of the runtime operation `batch`: apply starts `per_node`
 // holders (sleep) on every node of its placement in one batch, with one operation for a node
 // that does not exist among them, and reports each result's status and error in its outputs,
-// with the answers to two malformed batches.
+// with the answers to two malformed batches. destroy stops them all in one batch (stop_each),
+// or, with `leave_running`, leaves them to the engine.
 #include <flotilla/plugin.hpp>
 
 #include <string>
@@ -39,16 +40,15 @@ class Batcher final : public flotilla::sdk::Addon {
               {"not_an_array", refusal({{"op", "batch"}, {"ops", "start"}})},
               {"nested", refusal({{"op", "batch"}, {"ops", {{{"op", "batch"}, {"ops", json::array()}}}}})}}}};
   }
-  json destroy(flotilla::sdk::Context& ctx, const json& req) override {
-    std::vector<json> ops;
-    for (const auto& c : ctx.list()) ops.push_back({{"op", "stop"}, {"node", c.node}, {"name", c.name}});
-    (void)ctx.runtime_all(ops);
-    (void)req;
+  // With `leave_running`, destroy leaves its holders for the engine to stop.
+  json destroy(flotilla::sdk::Context& ctx, const json&) override {
+    if (!ctx.option<bool>("leave_running", false)) (void)flotilla::sdk::Context::all_ok(ctx.stop_each(ctx.list()));
     return json::object();
   }
 };
 }  // namespace
 
 FLOTILLA_PLUGIN(Batcher, "batcher", "1.0.0", "starts its holders on every node in one batch",
-                R"json({"schema": {"per_node": {"type": "integer", "default": 2, "minimum": 1, "description": "holders per node"}},
+                R"json({"schema": {"per_node": {"type": "integer", "default": 2, "minimum": 1, "description": "holders per node"},
+                                    "leave_running": {"type": "boolean", "default": false, "description": "destroy stops nothing"}},
                          "placement": {"roles": ["swarm"]}})json")

@@ -73,19 +73,13 @@ std::string put_file(Context& ctx, const std::string& node, const std::string& r
 /// Stops this addon's components that are not wanted any more (node left the exporter roles,
 /// Prometheus moved to another node).
 void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
-  const json listed = ctx.runtime(json{{"op", "list"}});
-  if (!listed.contains("components") || !listed["components"].is_array()) return;
-  for (const auto& c : listed["components"]) {
-    const std::string node = str_or(c, "node");
-    const std::string name = str_or(c, "name");
-    if (wanted.contains({node, name})) continue;
-    ctx.info("stopping " + name + " on " + node + ": no longer placed there");
-    try {
-      (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
-    } catch (const Error& e) {
-      if (e.status() != FLT_NOT_FOUND) throw;
-    }
+  std::vector<sdk::Component> unwanted;
+  for (const sdk::Component& c : ctx.list()) {
+    if (wanted.contains({c.node, c.name})) continue;
+    ctx.info("stopping " + c.name + " on " + c.node + ": no longer placed there");
+    unwanted.push_back(c);
   }
+  (void)Context::all_ok(ctx.stop_each(unwanted));
 }
 
 /// Polls /-/ready until Prometheus answers 200; a dead process or a timeout is retryable.
@@ -274,21 +268,14 @@ json PrometheusCadvisor::apply(Context& ctx, const json& request) {
 }
 
 json PrometheusCadvisor::destroy(Context& ctx, const json& request) {
-  const json listed = ctx.runtime(json{{"op", "list"}});
-  std::string failures;
-  if (listed.contains("components") && listed["components"].is_array()) {
-    for (const auto& c : listed["components"]) {
-      const std::string node = str_or(c, "node");
-      const std::string name = str_or(c, "name");
-      ctx.progress("stopping " + name + " on " + node);
-      try {
-        (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", name}, {"timeout_s", 10}});
-      } catch (const Error& e) {
-        if (e.status() != FLT_NOT_FOUND) failures += (failures.empty() ? "" : "; ") + name + " on " + node + ": " + e.what();
-      }
-    }
+  // Every component at once: the exporters of all nodes and Prometheus are one batch.
+  const std::vector<sdk::Component> components = ctx.list();
+  ctx.progress("stopping " + std::to_string(components.size()) + " monitoring components");
+  try {
+    (void)Context::all_ok(ctx.stop_each(components));
+  } catch (const Error& e) {
+    throw Error(FLT_RETRYABLE, std::string("could not stop every monitoring component (") + e.what() + "); run `flotilla up` again");
   }
-  if (!failures.empty()) throw Error(FLT_RETRYABLE, "could not stop every monitoring component (" + failures + "); run `flotilla up` again");
 
   const json state = ctx.state();
   const std::string node = str_or(state, "node");

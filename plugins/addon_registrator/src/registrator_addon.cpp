@@ -186,23 +186,32 @@ std::vector<std::string> catalog_addresses(const json& req, const Options& cfg, 
   return out;
 }
 
-// Stops keepalives and dnsmasq left from an etcd setup (after `down`, or a switch to Consul).
+/// Stops the addon's workload `name` on each of `nodes` at once (one batch); a failure is a
+/// warning naming `what` and the node, since `down` must go on.
+void stop_on_nodes(Context& ctx, const std::vector<std::string>& nodes, const std::string& name, const std::string& what) {
+  std::vector<sdk::Component> which;
+  for (const std::string& node : nodes) which.push_back({.node = node, .name = name});
+  const std::vector<sdk::BatchResult> stopped = ctx.stop_each(which);
+  for (size_t i = 0; i < stopped.size(); ++i)
+    if (stopped[i].status != FLT_OK) ctx.warn("could not stop the " + what + " on node " + nodes[i] + ": " + stopped[i].error);
+}
+
+/// The names of a JSON array of node names; anything else in it is skipped.
+std::vector<std::string> node_names(const json& list) {
+  std::vector<std::string> out;
+  if (list.is_array())
+    for (const auto& n : list)
+      if (n.is_string()) out.push_back(n.get<std::string>());
+  return out;
+}
+
+/// Stops keepalives and dnsmasq left from an etcd setup (after `down`, or a switch to Consul).
 void stop_etcd_helpers(Context& ctx, const json& state) {
+  std::vector<std::string> nodes;
   const json leases = state.value("leases", json::object());
-  for (const auto& [node, lease] : leases.items()) {
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kKeepalive}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the keepalive on " + node + ": " + e.what());
-    }
-  }
-  if (state.contains("dns_node")) {
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", state["dns_node"]}, {"name", kDns}});
-    } catch (const std::exception& e) {
-      ctx.warn(std::string("could not stop dnsmasq: ") + e.what());
-    }
-  }
+  for (const auto& [node, lease] : leases.items()) nodes.push_back(node);
+  stop_on_nodes(ctx, nodes, kKeepalive, "keepalive");
+  if (state.contains("dns_node") && state["dns_node"].is_string()) stop_on_nodes(ctx, {state["dns_node"].get<std::string>()}, kDns, "dnsmasq");
 }
 
 bool on_docker(const json& req, const std::string& node) { return node_by_name(req, node).value("runtime", "process") == "docker"; }
@@ -272,16 +281,14 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
     pending = expired;
   }
   const json previous = leases;
+  std::vector<std::string> departed;
   for (const auto& [node, lease] : previous.items()) {
     if (nodes.count(node)) continue;
     etcd.lease_revoke(std::stoll(lease.value("id", "0")));
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kKeepalive}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the keepalive on node " + node + " (its lease is revoked anyway): " + e.what());
-    }
+    departed.push_back(node);
     leases.erase(node);
   }
+  stop_on_nodes(ctx, departed, kKeepalive, "keepalive (its lease is revoked anyway)");
   state["leases"] = leases;
   ctx.set_state(state);
   return lease_of;
@@ -433,14 +440,10 @@ json apply_consul(Context& ctx, const json& req, const Options& cfg, const Backe
 /// addon's state.
 void stop_departed(Context& ctx, json state, const json& previous, const json& running, const char* name, const std::string& what,
                    const char* key) {
-  for (const auto& node : previous) {
-    if (std::find(running.begin(), running.end(), node) != running.end()) continue;
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", name}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the " + what + " on node " + node.get<std::string>() + ": " + e.what());
-    }
-  }
+  std::vector<std::string> departed;
+  for (const std::string& node : node_names(previous))
+    if (std::find(running.begin(), running.end(), node) == running.end()) departed.push_back(node);
+  stop_on_nodes(ctx, departed, name, what);
   state[key] = running;
   ctx.set_state(state);
 }
@@ -524,23 +527,11 @@ json run_registrator_images(Context& ctx, const json& req, const Options& cfg, c
 }
 
 void stop_registrator_images(Context& ctx, const json& state) {
-  for (const auto& node : state.value("images", json::array())) {
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kImageWorkload}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the registrator container on node " + node.get<std::string>() + ": " + e.what());
-    }
-  }
+  stop_on_nodes(ctx, node_names(state.value("images", json::array())), kImageWorkload, "registrator container");
 }
 
 void stop_forwarders(Context& ctx, const json& state) {
-  for (const auto& node : state.value("forwarders", json::array())) {
-    try {
-      (void)ctx.runtime({{"op", "stop"}, {"node", node}, {"name", kForwarder}});
-    } catch (const std::exception& e) {
-      ctx.warn("could not stop the DNS forwarder on node " + node.get<std::string>() + ": " + e.what());
-    }
-  }
+  stop_on_nodes(ctx, node_names(state.value("forwarders", json::array())), kForwarder, "DNS forwarder");
 }
 
 }  // namespace

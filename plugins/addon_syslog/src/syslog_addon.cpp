@@ -38,7 +38,6 @@ using sdk::Retryable;
 constexpr const char* kCollector = "collector";
 constexpr const char* kShipper = "shipper";
 constexpr auto kCollectorReadyTimeout = std::chrono::seconds(15);
-constexpr int kStopTimeoutS = 15;  // rsyslog saves its queues to disk on TERM; give it time
 
 constexpr const char* kManifest = R"json({
   "provides": ["logs"],
@@ -121,16 +120,24 @@ fs::path put(Context& ctx, const std::string& node, const std::string& rel, cons
   return put_on_each(ctx, {node}, rel, {content}).front();
 }
 
-/// Removes the files a component was given. Its work directory goes only if rsyslog left it
-/// empty: queue files still in it hold lines not yet delivered, and the node's removal takes
-/// them in the end.
-void remove_files(Context& ctx, const std::string& node, const std::string& component) {
-  for (const std::string& rel : {component + ".conf", component + "-work/README", component + "-work"}) {
-    try {
-      (void)ctx.runtime(json{{"op", "remove_file"}, {"node", node}, {"path", rel}});
-    } catch (const Error& e) {
-      ctx.debug("kept " + rel + " on node " + node + ": " + e.what());
-    }
+/// Stops `components` at once (one batch; throws after all ran when any failed) and removes
+/// the files they were given, in two more batches. A work directory goes only if rsyslog left
+/// it empty: queue files still in it hold lines not yet delivered, and the node's removal
+/// takes them in the end.
+void stop_and_remove(Context& ctx, const std::vector<sdk::Component>& components) {
+  if (components.empty()) return;
+  (void)Context::all_ok(ctx.stop_each(components));
+  for (const std::vector<std::string>& suffixes : {std::vector<std::string>{".conf", "-work/README"}, {"-work"}}) {
+    std::vector<json> ops;
+    std::vector<std::string> what;
+    for (const sdk::Component& c : components)
+      for (const std::string& suffix : suffixes) {
+        ops.push_back(json{{"op", "remove_file"}, {"node", c.node}, {"path", c.name + suffix}});
+        what.push_back(c.name + suffix + " on node " + c.node);
+      }
+    const std::vector<sdk::BatchResult> removed = ctx.runtime_batch(ops);
+    for (size_t i = 0; i < removed.size(); ++i)
+      if (removed[i].status != FLT_OK) ctx.debug("kept " + what[i] + ": " + removed[i].error);
   }
 }
 
@@ -307,15 +314,13 @@ std::vector<std::string> start_shippers(Context& ctx, const json& req, const std
 
 /// Stops components no longer wanted: a shipper of a node that left, a collector that moved.
 void stop_unwanted(Context& ctx, const std::set<std::pair<std::string, std::string>>& wanted) {
-  const json listed = ctx.runtime(json{{"op", "list"}});
-  for (const auto& c : array_at(listed, "components")) {
-    const std::string node = str_or(c, "node"), cname = str_or(c, "name");
-    if (wanted.count({node, cname}) == 0) {
-      ctx.info("stopping " + cname + " on node " + node + ": no longer placed there");
-      (void)ctx.runtime(json{{"op", "stop"}, {"node", node}, {"name", cname}, {"timeout_s", kStopTimeoutS}});
-      remove_files(ctx, node, cname);
+  std::vector<sdk::Component> unwanted;
+  for (const sdk::Component& c : ctx.list())
+    if (wanted.count({c.node, c.name}) == 0) {
+      ctx.info("stopping " + c.name + " on node " + c.node + ": no longer placed there");
+      unwanted.push_back(c);
     }
-  }
+  stop_and_remove(ctx, unwanted);
 }
 
 bool on_process(const json& node) { return str_or(node, "runtime", "process") == "process"; }
@@ -413,17 +418,12 @@ json SyslogAddon::apply(Context& ctx, const json& req) {
 }
 
 json SyslogAddon::destroy(Context& ctx, const json&) {
-  const json listed = ctx.runtime(json{{"op", "list"}});
-  // Shippers first: stopped with the collector still up, they leave nothing queued.
-  const json all = listed.value("components", json::array());
-  std::vector<json> comps(all.begin(), all.end());
-  std::stable_sort(comps.begin(), comps.end(),
-                   [](const json& a, const json& b) { return (str_or(a, "name") == kShipper) > (str_or(b, "name") == kShipper); });
-  for (const auto& c : comps) {
-    ctx.progress("stopping " + str_or(c, "name") + " on " + str_or(c, "node"));
-    (void)ctx.runtime(json{{"op", "stop"}, {"node", str_or(c, "node")}, {"name", str_or(c, "name")}, {"timeout_s", kStopTimeoutS}});
-    remove_files(ctx, str_or(c, "node"), str_or(c, "name"));
-  }
+  // Shippers first, all at once: stopped with the collector still up, they leave nothing queued.
+  std::vector<sdk::Component> shippers, others;
+  for (const sdk::Component& c : ctx.list()) (c.name == kShipper ? shippers : others).push_back(c);
+  ctx.progress("stopping the log shippers of " + std::to_string(shippers.size()) + " node(s)");
+  stop_and_remove(ctx, shippers);
+  stop_and_remove(ctx, others);
   ctx.set_state(json::object());
   return json::object();
 }

@@ -271,6 +271,7 @@ class Context {
   /// parallelism, bounded by the plugin's max_parallel), e.g. one exporter start per node.
   /// Each result is in the place of its operation; one failing does not stop the others.
   [[nodiscard]] std::vector<BatchResult> runtime_batch(const std::vector<json>& ops) const {
+    if (ops.empty()) return {};
     const json r = runtime({{"op", "batch"}, {"ops", ops}});
     std::vector<BatchResult> out(ops.size());
     const json results = r.is_object() ? r.value("results", json::array()) : json::array();
@@ -284,11 +285,14 @@ class Context {
   }
   /// runtime_batch that throws, once every operation has run, the first failure (its status,
   /// and a message naming every operation that failed); otherwise the results in order.
-  std::vector<json> runtime_all(const std::vector<json>& ops) const {
+  std::vector<json> runtime_all(const std::vector<json>& ops) const { return all_ok(runtime_batch(ops)); }
+  /// The results of a batch in order; throws, when any failed, the first failure's status
+  /// with every failure's message.
+  static std::vector<json> all_ok(const std::vector<BatchResult>& batch) {
     std::vector<json> results;
     std::string failures;
     flt_status first = FLT_OK;
-    for (const BatchResult& r : runtime_batch(ops)) {
+    for (const BatchResult& r : batch) {
       results.push_back(r.result);
       if (r.status == FLT_OK) continue;
       if (first == FLT_OK) first = r.status;
@@ -296,6 +300,14 @@ class Context {
     }
     if (first != FLT_OK) throw Error(first, failures);
     return results;
+  }
+  /// SDK 1.2: stops the workloads `which` (each its node and name) at once, as one batch, and
+  /// forgets them; a name never started is fine. One result each, in the order of `which`.
+  [[nodiscard]] std::vector<BatchResult> stop_each(const std::vector<Component>& which) const {
+    std::vector<json> ops;
+    ops.reserve(which.size());
+    for (const Component& c : which) ops.push_back({{"op", "stop"}, {"node", c.node}, {"name", c.name}});
+    return runtime_batch(ops);
   }
 
   /// Starts `workload` on `node` (or leaves it running when its spec is unchanged).
