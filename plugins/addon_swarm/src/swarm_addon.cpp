@@ -278,9 +278,14 @@ void join_members(Context& ctx, Daemons& ds, Daemon& lead, const Options& cfg, R
   }
 }
 
+/// How the lead sees a manager's place in the Raft group: "reachable" once it has joined.
+std::string entry_reachability(const json& entry) { return entry.value("ManagerStatus", json::object()).value("Reachability", ""); }
+
 /// Gives every member the role of its place: promotions before demotions, so the swarm never
-/// runs short of managers.
-void set_roles(Context& ctx, Daemons& ds, Daemon& lead, Report& report) {
+/// runs short of managers. A promoted node counts once the lead lists it reachable: until it has
+/// joined the Raft group, the swarm cannot demote it again ("can't find manager in raft
+/// memberlist"), and its vote does not count.
+void set_roles(Context& ctx, Daemons& ds, Daemon& lead, const Options& cfg, Report& report) {
   json nodes = node_list(lead);
   for (const bool promote : {true, false})
     for (auto& d : ds) {
@@ -291,6 +296,17 @@ void set_roles(Context& ctx, Daemons& ds, Daemon& lead, Report& report) {
       set_role(lead, *e, role_of(promote));
       report.note_change("swarm: " + d->node() + " is now a " + role_of(promote));
       nodes = node_list(lead);
+      if (!promote) continue;
+      const bool joined = s::wait_until(std::chrono::seconds(cfg.join_timeout), 200ms, [&] {
+                            nodes = node_list(lead);
+                            const json* now = entry_of(nodes, d->node_id());
+                            return now != nullptr && entry_reachability(*now) == "reachable";
+                          },
+                          [&ctx] { return ctx.cancelled(); });
+      ctx.check_cancelled();
+      if (!joined)
+        throw sdk::Retryable("swarm: " + d->node() + " was promoted but the manager does not list it reachable after " +
+                             std::to_string(cfg.join_timeout) + " s (join_timeout)");
     }
 }
 
@@ -407,7 +423,7 @@ json apply_swarm(Context& ctx, const json& req) {
     report.messages.push_back("swarm: the swarm was made anew (cluster " + before + " -> " + cluster + ")");
 
   join_members(ctx, ds, *lead, cfg, report);
-  set_roles(ctx, ds, *lead, report);
+  set_roles(ctx, ds, *lead, cfg, report);
   remove_departed(ctx, req, previous, ds, *lead, report);
   const json nodes = wait_ready(ctx, ds, *lead, cfg);
   const auto wanted = wanted_services(req);

@@ -69,6 +69,14 @@ std::map<std::string, std::pair<std::string, std::string>> listed(const flotilla
   return out;
 }
 
+/// How `manager` lists node `id` in the Raft group ("reachable" once it joined it), or "".
+std::string reachability(const flotilla::test::LabNode& manager, const std::string& id) {
+  auto docker = client_of(manager);
+  const auto r = docker.call("GET", "/nodes/" + id);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body).value("ManagerStatus", json::object()).value("Reachability", "");
+}
+
 /// Checks the manager on lab node 0 lists exactly the first roles.size() lab nodes, each ready
 /// and with its role.
 void check_listed(const DockerLab& lab, const std::vector<std::string>& roles) {
@@ -210,6 +218,8 @@ TEST_CASE("swarm addon on the Docker lab: raising managers promotes a worker, lo
   CHECK(promoted["changed"] == true);
   check_listed(*lab, {"manager", "manager", "worker"});
   CHECK(swarm_info(lab->nodes()[1])["NodeID"] == id);  // promoted in place, not joined anew
+  // apply returns once the new manager is in the Raft group: demoting it at once must work.
+  CHECK(reachability(lab->nodes()[0], id) == "reachable");
 
   const json req = host.request({{"managers", 1}, {"join_timeout", 30}}, placed, dir);
   const json demoted = json::parse(call_ok(host, "apply", req))["outputs"];
