@@ -373,12 +373,14 @@ TEST_CASE("step runner: an addon's stages run as steps in their order, then its 
   CHECK(again->empty());
 }
 
+namespace {
 // The holders' pids, from the batcher's record.
 std::vector<int> holder_pids(const json& rec) {
   std::vector<int> pids;
   for (const auto& [key, comp] : rec["components"].items()) pids.push_back(comp["record"].value("pid", 0));
   return pids;
 }
+}  // namespace
 
 TEST_CASE("step runner: removing an addon stops every component it recorded, by its batch or by the engine",
           "[engine][integration]") {
