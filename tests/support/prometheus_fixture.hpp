@@ -184,6 +184,20 @@ inline std::map<std::pair<std::string, std::string>, std::string> query_up(const
   return out;
 }
 
+/// True once every instance of every job is "up" on /api/v1/targets and its `up` sample reads 1
+/// in a query. Prometheus marks a target up before the scrape's samples are committed, so a
+/// query right after the targets page turned up can still lack the new series.
+inline bool all_up(const std::string& base_url, const std::map<std::string, std::vector<std::string>>& expected) {
+  if (!all_healthy(base_url, expected)) return false;
+  const auto up = query_up(base_url);
+  for (const auto& [job, instances] : expected)
+    for (const auto& inst : instances) {
+      const auto it = up.find({job, inst});
+      if (it == up.end() || it->second != "1") return false;
+    }
+  return true;
+}
+
 /// Value of an unlabelled sample (e.g. prometheus_config_last_reload_success_timestamp_seconds)
 /// from a server's /metrics, or -1 when absent.
 inline double metric_value(const std::string& base_url, const std::string& name) {

@@ -96,7 +96,7 @@ TEST_CASE("prometheus-cadvisor through the CLI: targets healthy, growth keeps th
   const std::vector<std::string> nodes{net + "1:9100", net + "2:9100", net + "3:9100"};
   const std::map<std::string, std::vector<std::string>> expected{
       {"prometheus", {net + "1:9090"}}, {"node", nodes}, {"service:hello/v1", services}};
-  const auto first = fx::wait_until([&] { return fx::all_healthy(base_url, expected); }, 3 * kInterval);
+  const auto first = fx::wait_until([&] { return fx::all_up(base_url, expected); }, 3 * kInterval);
   INFO("all targets healthy " << first.count() << " s after up; targets: " << fx::http(base_url + "/api/v1/targets").body);
   CHECK(first.count() >= 0);
   auto up = fx::query_up(base_url);
@@ -115,7 +115,7 @@ TEST_CASE("prometheus-cadvisor through the CLI: targets healthy, growth keeps th
   CHECK(pids.at("infra/prometheus") == prom_pid);
   REQUIRE(pids.contains("swarm-3/node-exporter"));
   const std::string node3 = net + "4:9100";
-  const auto grown = fx::wait_until([&] { return fx::all_healthy(base_url, {{"node", {nodes[0], nodes[1], nodes[2], node3}}}); }, 3 * kInterval);
+  const auto grown = fx::wait_until([&] { return fx::all_up(base_url, {{"node", {nodes[0], nodes[1], nodes[2], node3}}}); }, 3 * kInterval);
   INFO("new node healthy " << grown.count() << " s after up");
   CHECK(grown.count() >= 0);
   up = fx::query_up(base_url);

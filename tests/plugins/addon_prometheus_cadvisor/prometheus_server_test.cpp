@@ -91,7 +91,7 @@ TEST_CASE("prometheus-cadvisor rendered config scrapes real node_exporters and f
   REQUIRE(node_job != nullptr);
   node_job->targets.push_back({node2, {{"node", "infra-2"}}});
   fx::write_atomically(sd_paths["node"], pm::render_file_sd(*node_job));
-  const auto second = fx::wait_until([&] { return fx::all_healthy(base_url, {{"node", {node1, node2}}}); }, 3 * interval);
+  const auto second = fx::wait_until([&] { return fx::all_up(base_url, {{"prometheus", {self}}, {"node", {node1, node2}}}); }, 3 * interval);
   INFO("added target healthy after the file_sd write: " << second.count() << " s");
   CHECK(second.count() >= 0);
   CHECK(prometheus.running());
