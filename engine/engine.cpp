@@ -171,23 +171,33 @@ json Engine::inspect_nodes(const json& state) {
 
 json Engine::refresh(const json& state) {
   json live = {{"nodes", inspect_nodes(state)}, {"instances", json::object()}, {"components", json::object()}};
-  // A workload recorded only as intent is looked up by its name (workload_ref).
-  for (const auto& [id, rec] : records_of<InstanceRecord>(state, "instances")) {
-    const json ref = workload_ref(rec);
-    if (ref.is_null()) continue;
-    auto r = runtime_call(state, rec.node, "inspect", {{"record", ref}});
-    live["instances"][id] = r ? str_or(*r, "state", "missing") : "unknown";
-  }
+  // Every recorded workload is inspected, on up to --parallelism threads (with Docker each is a
+  // request). A workload recorded only as intent is looked up by its name (workload_ref).
+  struct Probe {
+    json* section;  // where its state goes: live["instances"] or live["components"][addon]
+    std::string key, node;
+    json ref;
+    std::string seen = "unknown";
+  };
+  std::vector<Probe> probes;
+  json& instances = live["instances"];
+  for (const auto& [id, rec] : records_of<InstanceRecord>(state, "instances"))
+    if (json ref = workload_ref(rec); !ref.is_null()) probes.push_back({&instances, id, rec.node, std::move(ref)});
   for (const auto& [name, rec] : records_of<AddonRecord>(state, "addons")) {
-    json comps = json::object();
-    for (const auto& [key, c] : rec.components) {
-      const json ref = workload_ref(name, c);
-      if (ref.is_null()) continue;
-      auto r = runtime_call(state, c.node, "inspect", {{"record", ref}});
-      comps[key] = r ? str_or(*r, "state", "missing") : "unknown";
-    }
-    live["components"][name] = comps;
+    json& comps = live["components"][name] = json::object();
+    for (const auto& [key, c] : rec.components)
+      if (json ref = workload_ref(name, c); !ref.is_null()) probes.push_back({&comps, key, c.node, std::move(ref)});
   }
+  parallel_for(probes.size(), static_cast<size_t>(std::max(1, options_.parallelism)), [&](size_t i) {
+    Probe& p = probes[i];
+    try {
+      auto r = runtime_call(state, p.node, "inspect", {{"record", p.ref}});
+      p.seen = r ? str_or(*r, "state", "missing") : "unknown";
+    } catch (const std::exception&) {
+      p.seen = "unknown";
+    }
+  });
+  for (const Probe& p : probes) (*p.section)[p.key] = p.seen;
   return live;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "addon_graph.hpp"
+#include "json_access.hpp"
 #include "executor.hpp"
 #include "health_probe.hpp"
 #include "planner.hpp"
@@ -130,7 +131,11 @@ class Engine {
 
   /// Applies `fn` to the state, stamps it and saves it (see StateJournal::commit).
   [[nodiscard]] Result<void> commit(const std::function<void(json&)>& fn) { return journal_->commit(fn); }
+  /// See StateJournal::commit_if.
+  [[nodiscard]] Result<void> commit_if(const std::function<bool(json&)>& fn) { return journal_->commit_if(fn); }
   [[nodiscard]] json snapshot() { return journal_->snapshot(); }
+  /// See StateJournal::read.
+  void read_state(const std::function<void(const json&)>& fn) { journal_->read(fn); }
   /// Commits a change of one record of a state section (created when missing).
   template <class Record>
   [[nodiscard]] Result<void> update_record(const char* section, const std::string& key, const std::function<void(Record&)>& fn) {
@@ -145,6 +150,32 @@ class Engine {
   [[nodiscard]] Result<void> erase_record(const char* section, const std::string& key) {
     return commit([&](json& s) {
       if (auto it = s.find(section); it != s.end() && it->is_object()) it->erase(key);
+    });
+  }
+  /// Commits a change to the component `key` of `addon`'s record. Only that component is read
+  /// and written back, so the change costs the same however many components the addon has
+  /// (update_record would convert the whole record, both ways).
+  [[nodiscard]] Result<void> update_component(const std::string& addon, const std::string& key,
+                                              const std::function<void(ComponentRecord&)>& fn) {
+    return commit([&](json& s) {
+      json& record = ensure_object(s, "addons")[addon];
+      if (!record.is_object()) record = AddonRecord{};
+      json& components = record["components"];
+      if (!components.is_object()) components = json::object();
+      auto it = components.find(key);
+      ComponentRecord c = it != components.end() && it->is_object() ? it->get<ComponentRecord>() : ComponentRecord{};
+      fn(c);
+      components[key] = c;
+    });
+  }
+  /// Commits the removal of the component `key` from `addon`'s record, if both are there.
+  [[nodiscard]] Result<void> erase_component(const std::string& addon, const std::string& key) {
+    return commit([&](json& s) {
+      auto addons = s.find("addons");
+      if (addons == s.end() || !addons->is_object()) return;
+      auto record = addons->find(addon);
+      if (record == addons->end() || !record->is_object()) return;
+      if (auto components = record->find("components"); components != record->end() && components->is_object()) components->erase(key);
     });
   }
 

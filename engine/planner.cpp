@@ -408,7 +408,7 @@ void Planning::decide_addons() {
       plan_.graph.steps.push_back(std::move(stage));
     }
     const bool resync = r->second.change == Change::resync;
-    add(std::move(s), ApplyAddon{a.name, ""}, r->second.change, "addon", a.name, resync ? "resync" : "apply", r->second.detail);
+    add(std::move(s), ApplyAddon{a.name, "", resync}, r->second.change, "addon", a.name, resync ? "resync" : "apply", r->second.detail);
     all_addon_steps_.push_back(id);
   }
 }

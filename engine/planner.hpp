@@ -118,6 +118,7 @@ struct StopInstance {
 struct ApplyAddon {
   std::string addon;
   std::string stage;  // one stage of its apply; "" for the whole apply (after every stage)
+  bool resync = false;  // a reconciling addon's routine run: its record already matches the topology
 };
 struct DestroyAddon {
   std::string addon;

@@ -48,19 +48,34 @@ json workload_ref(const std::string& addon, const ComponentRecord& component) {
   return workload_ref(component.record, workload);
 }
 
+json RuntimeBroker::records_for(std::string node, const std::string& addon, const std::string& key) {
+  json slice = {{"nodes", json::object()}, {"addons", json::object()}};
+  e_.read_state([&](const json& s) {
+    const json& record = obj(obj(s, "addons"), addon.c_str());
+    if (record.is_object()) slice["addons"][addon] = {{"components", json::object()}};
+    if (!key.empty())
+      if (const json& comp = obj(record, "components"); comp.contains(key) && comp[key].is_object()) {
+        slice["addons"][addon]["components"][key] = comp[key];
+        if (node.empty()) node = comp[key].value("node", "");
+      }
+    if (const json& nodes = obj(s, "nodes"); nodes.contains(node)) slice["nodes"][node] = nodes[node];
+  });
+  return slice;
+}
+
 flt_status RuntimeBroker::handle(const std::string& addon, const json& req, json& out) {
   const std::string op = req.value("op", "");
   Call c{addon, req, out, json::object(), ""};
   if (op == "list") return list(c);
   if (op == "batch") return batch(addon, req, out, [&](const json& one, json& result) { return handle(addon, one, result); });
   c.node = req.value("node", "");
-  c.state = e_.snapshot();
+  const std::string name = req.value("name", req.contains("workload") ? req["workload"].value("name", "") : std::string());
+  const std::string key = c.node + "/" + name;
+  c.state = records_for(c.node, addon, name.empty() ? std::string() : key);
   if (record_of<NodeRecord>(c.state, "nodes", c.node).status != NodeStatus::ready)
     return error_out(out, FLT_INVALID, "node \"" + c.node + "\" does not exist or is not ready");
   if (op == "put_file" || op == "remove_file") return put_file(c, op == "remove_file");
-  const std::string name = req.value("name", req.contains("workload") ? req["workload"].value("name", "") : std::string());
   if (name.empty()) return error_out(out, FLT_INVALID, "runtime operation " + op + " needs a workload name");
-  const std::string key = c.node + "/" + name;
   const auto components = record_of<AddonRecord>(c.state, "addons", addon).components;
   const auto found = components.find(key);
   const ComponentRecord* comp = found != components.end() ? &found->second : nullptr;
@@ -99,13 +114,7 @@ flt_status RuntimeBroker::batch(const std::string& addon, const json& req, json&
 void RuntimeBroker::in_parallel(const std::string& addon, size_t n, const std::function<void(size_t)>& fn) {
   size_t limit = static_cast<size_t>(std::max(1, e_.options_.parallelism));
   if (const AddonPlan* a = e_.find_addon(addon); a && a->max_parallel > 0) limit = std::min(limit, static_cast<size_t>(a->max_parallel));
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < n;) fn(i);
-  };
-  std::vector<std::jthread> helpers;
-  for (size_t k = 1; k < std::min(limit, n); ++k) helpers.emplace_back(work);
-  work();
+  parallel_for(n, limit, fn);
 }
 
 std::vector<std::string> RuntimeBroker::stop_components(const std::string& addon, const std::vector<std::string>& keys) {
@@ -150,30 +159,39 @@ flt_status RuntimeBroker::start(Call& c, const std::string& name, const std::str
     if (!resolved) return error_out(c.out, FLT_INVALID, resolved.error().message);
     workload["command"][0] = *resolved;
   }
-  if (auto ok = e_.update_record<AddonRecord>("addons", c.addon, [&](AddonRecord& a) {
-        ComponentRecord& comp = a.components[key];
-        comp.node = c.node;
-        comp.name = name;
-        comp.workload = workload["name"].get<std::string>();
-        comp.command = workload.value("command", json::array());
-        comp.image = workload.value("image", "");
-        comp.status = WorkloadStatus::starting;
-      });
-      !ok)
-    return error_out(c.out, FLT_ERROR, ok.error().message);
+  const std::string workload_name = workload["name"].get<std::string>();
+  const json command = workload.value("command", json::array());
+  const std::string image = workload.value("image", "");
+  // A component recorded as running under this name, command and image already holds what the
+  // intent would record; an apply that starts its components again, unchanged, so writes no
+  // state at all (two saves per component before, each of the whole state).
+  const bool recorded = before && before->status == WorkloadStatus::running && before->node == c.node && before->name == name &&
+                        before->workload == workload_name && before->command == command && before->image == image;
+  if (!recorded)
+    if (auto ok = e_.update_component(c.addon, key, [&](ComponentRecord& comp) {
+          comp.node = c.node;
+          comp.name = name;
+          comp.workload = workload_name;
+          comp.command = command;
+          comp.image = image;
+          comp.status = WorkloadStatus::starting;
+        });
+        !ok)
+      return error_out(c.out, FLT_ERROR, ok.error().message);
   // The runtime's start is idempotent by name: a workload of this name that runs with this
   // spec is returned as it is (changed: false), so one a killed run started is adopted here.
-  auto r = e_.runtime_call(e_.snapshot(), c.node, "start", {{"workload", workload}});
+  auto r = e_.runtime_call(c.state, c.node, "start", {{"workload", workload}});
   if (!r) return failed(c.out, r.error());
   const json record = r->value("record", *r);
   if (before && before->record.is_null() && !r->value("changed", true))
     spdlog::info("addon {}: adopted component {} on node {}, started by a run that ended before recording it", c.addon, name, c.node);
-  if (auto ok = e_.update_record<AddonRecord>("addons", c.addon, [&](AddonRecord& a) {
-        a.components[key].record = record;
-        a.components[key].status = WorkloadStatus::running;
-      });
-      !ok)
-    return error_out(c.out, FLT_ERROR, ok.error().message);
+  if (!recorded || before->record != record)
+    if (auto ok = e_.update_component(c.addon, key, [&](ComponentRecord& comp) {
+          comp.record = record;
+          comp.status = WorkloadStatus::running;
+        });
+        !ok)
+      return error_out(c.out, FLT_ERROR, ok.error().message);
   c.out = *r;
   return FLT_OK;
 }
@@ -207,15 +225,15 @@ flt_status RuntimeBroker::inspect_or_signal(Call& c, const std::string& op, cons
 }
 
 Result<void> RuntimeBroker::stop_component(const std::string& addon, const std::string& key) {
-  const json state = e_.snapshot();
+  const json state = records_for("", addon, key);
   const auto components = record_of<AddonRecord>(state, "addons", addon).components;
-  if (auto c = components.find(key); c != components.end())
-    if (const json ref = workload_ref(addon, c->second); !ref.is_null()) {
-      auto r = e_.runtime_call(state, c->second.node, "stop", {{"record", ref}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
-      if (!r) return fail("addon " + addon + " component " + key + ": " + r.error().message);
-    }
-  if (!obj(state, "addons").contains(addon)) return {};
-  return e_.update_record<AddonRecord>("addons", addon, [&](AddonRecord& a) { a.components.erase(key); });
+  const auto c = components.find(key);
+  if (c == components.end()) return {};  // nothing recorded, nothing to forget
+  if (const json ref = workload_ref(addon, c->second); !ref.is_null()) {
+    auto r = e_.runtime_call(state, c->second.node, "stop", {{"record", ref}, {"timeout_s", e_.options_.stop_timeout.count()}, {"purge", true}});
+    if (!r) return fail("addon " + addon + " component " + key + ": " + r.error().message);
+  }
+  return e_.erase_component(addon, key);
 }
 
 }  // namespace flotilla

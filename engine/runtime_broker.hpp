@@ -56,9 +56,14 @@ class RuntimeBroker {
     const std::string& addon;
     const json& req;
     json& out;
-    json state;        // a snapshot taken when the call began
+    json state;        // the records the call reads (records_for), copied when it began
     std::string node;
   };
+  /// The records one runtime operation reads, copied under the journal's lock and shaped as
+  /// a state (record_of and node_view read it): `node`'s record and, when `key` is given, that
+  /// one component of `addon`'s record, whose node it is when `node` is empty. A snapshot would
+  /// copy the whole state for every operation: work that grew with the cluster, per node.
+  json records_for(std::string node, const std::string& addon, const std::string& key);
   flt_status list(Call& c);
   /// fn(0) .. fn(n - 1) on up to the engine's parallelism (bounded by `addon`'s plugin's
   /// max_parallel) threads, this one among them; returns when all have returned.

@@ -16,11 +16,26 @@ json StateJournal::snapshot() {
   return state_;
 }
 
-Result<void> StateJournal::commit(const std::function<void(json&)>& fn) {
-  std::unique_lock lock(mu_);
+void StateJournal::read(const std::function<void(const json&)>& fn) {
+  std::lock_guard lock(mu_);
   fn(state_);
+}
+
+Result<void> StateJournal::commit(const std::function<void(json&)>& fn) {
+  return commit_if([&](json& s) {
+    fn(s);
+    return true;
+  });
+}
+
+Result<void> StateJournal::commit_if(const std::function<bool(json&)>& fn) {
+  std::unique_lock lock(mu_);
+  if (!fn(state_)) return saved_through(lock, changes_);
   if (stamp_) stamp_(state_);
-  const std::uint64_t mine = ++changes_;
+  return saved_through(lock, ++changes_);
+}
+
+Result<void> StateJournal::saved_through(std::unique_lock<std::mutex>& lock, std::uint64_t mine) {
   // Group commit: one caller saves the newest state for every change made so far, and the
   // callers whose changes it holds return with it. Parallel steps thus share one fsync instead
   // of queueing for one each, and still return only once their change is on disk. A step

@@ -21,11 +21,21 @@ class StateJournal {
   [[nodiscard]] Result<json> load(const std::function<json(json)>& migrate = {});
   /// A copy of the current state (including changes not yet on disk).
   [[nodiscard]] json snapshot();
+  /// Runs `fn` on the current state in place, under the journal's lock: for a caller that
+  /// needs a few records, where a snapshot would copy the whole state. `fn` must not commit.
+  void read(const std::function<void(const json&)>& fn);
   /// Applies `fn` to the state, stamps it and returns once a save holding the change has
   /// reached the store; fails with that save's error when it did not.
   [[nodiscard]] Result<void> commit(const std::function<void(json&)>& fn);
+  /// commit, for a change that may turn out to be none: `fn` returns whether it changed the
+  /// state. When it did not, no save is made for it; the call still returns only once the state
+  /// it saw is on disk (a save of an earlier change may be under way).
+  [[nodiscard]] Result<void> commit_if(const std::function<bool(json&)>& fn);
 
  private:
+  /// With mu_ held: saves (or waits for a save of) every change up to `mine`.
+  [[nodiscard]] Result<void> saved_through(std::unique_lock<std::mutex>& lock, std::uint64_t mine);
+
   StateStore& store_;
   std::function<void(json&)> stamp_;
   std::mutex mu_;

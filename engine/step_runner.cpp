@@ -45,7 +45,7 @@ Result<void> EngineStepRunner::run_one(const UpdateNode& w, const CancelToken&) 
 Result<void> EngineStepRunner::run_one(const DestroyNode& w, const CancelToken& cancel) { return destroy_node(w.node, cancel); }
 Result<void> EngineStepRunner::run_one(const StartInstance& w, const CancelToken& cancel) { return start_instance(w.instance, cancel); }
 Result<void> EngineStepRunner::run_one(const StopInstance& w, const CancelToken&) { return stop_instance(w.id); }
-Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, w.stage, cancel); }
+Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, w.stage, w.resync, cancel); }
 Result<void> EngineStepRunner::run_one(const DestroyAddon& w, const CancelToken& cancel) { return destroy_addon(w.addon, cancel); }
 
 // Progress lines carry the same kind:plugin:instance prefix as the plugin's log lines.
@@ -61,9 +61,23 @@ CallHooks EngineStepRunner::hooks_for(const std::string& kind, const std::string
 CallHooks EngineStepRunner::addon_hooks(const std::string& addon, const std::string& plugin, const CancelToken& cancel) {
   CallHooks h = hooks_for("addon", plugin, addon, cancel);
   h.runtime = [this, addon](const json& req, json& out) { return broker_.handle(addon, req, out); };
-  h.state_get = [this, addon] { return record_of<AddonRecord>(e_.snapshot(), "addons", addon).state; };
+  // The addon's own state is read and written in place: neither copies the whole state, and
+  // setting the value it already has saves nothing.
+  h.state_get = [this, addon] {
+    json v = json::object();
+    e_.read_state([&](const json& s) {
+      if (const json& rec = obj(obj(s, "addons"), addon.c_str()); rec.contains("state")) v = rec["state"];
+    });
+    return v;
+  };
   h.state_set = [this, addon, plugin](const json& v) -> flt_status {
-    auto ok = e_.update_record<AddonRecord>("addons", addon, [&](AddonRecord& a) { a.state = v; });
+    auto ok = e_.commit_if([&](json& s) {
+      json& rec = ensure_object(s, "addons")[addon];
+      if (!rec.is_object()) rec = AddonRecord{};
+      if (rec.contains("state") && rec["state"] == v) return false;
+      rec["state"] = v;
+      return true;
+    });
     if (ok) return FLT_OK;
     spdlog::error("addon:{}:{}: its state was not saved: {}", plugin, addon, ok.error().message);
     return ok.error().retryable ? FLT_RETRYABLE : FLT_ERROR;
@@ -248,21 +262,22 @@ Result<void> EngineStepRunner::stop_instance(const std::string& id) {
   return e_.erase_record("instances", id);
 }
 
-Result<void> EngineStepRunner::apply_addon(const std::string& name, const std::string& stage, const CancelToken& cancel) {
+Result<void> EngineStepRunner::apply_addon(const std::string& name, const std::string& stage, bool resync, const CancelToken& cancel) {
   const AddonPlan* a = e_.find_addon(name);
   if (!a) return fail("internal error: addon " + name + " is not in the topology");
   const Plugin* p = e_.host_.find("addon", a->plugin);
   std::error_code ec;
   std::filesystem::create_directories(e_.state_dir_ / "addons" / name, ec);
-  if (auto ok = e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
-        rec.plugin = a->plugin;
-        rec.status = AddonStatus::applying;
-        rec.provides = a->provides;
-        rec.requires_ = a->requires_;
-        rec.optional = a->optional;
-      });
-      !ok)
-    return ok;
+  if (!resync)
+    if (auto ok = e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
+          rec.plugin = a->plugin;
+          rec.status = AddonStatus::applying;
+          rec.provides = a->provides;
+          rec.requires_ = a->requires_;
+          rec.optional = a->optional;
+        });
+        !ok)
+      return ok;
   json request = e_.addon_request(*a, e_.snapshot(), plan_);
   if (!stage.empty()) {
     request["stage"] = stage;
@@ -279,13 +294,19 @@ Result<void> EngineStepRunner::apply_addon(const std::string& name, const std::s
     stage_outputs_[name][stage] = r.result.value("outputs", json::object());
     return {};
   }
-  return e_.update_record<AddonRecord>("addons", name, [&](AddonRecord& rec) {
+  return e_.commit_if([&](json& s) {
+    json& slot = ensure_object(s, "addons")[name];
+    AddonRecord rec = slot.is_object() ? slot.get<AddonRecord>() : AddonRecord{};
     rec.status = AddonStatus::ready;
     rec.config_hash = addon_config_hash(*a);
     rec.nodes = a->nodes;
     rec.endpoints = r.result.value("endpoints", json::object());
     rec.outputs = r.result.value("outputs", json::object());
     rec.messages = r.result.value("messages", json::array());
+    json updated = rec;
+    if (updated == slot) return false;
+    slot = std::move(updated);
+    return true;
   });
 }
 

@@ -27,7 +27,10 @@ class EngineStepRunner final : public StepRunner {
   [[nodiscard]] Result<void> stop_instance(const std::string& id);
   /// Applies addon `name`: one stage of its apply, or ("" stage) the whole apply, which is told
   /// what each stage of this run reported.
-  [[nodiscard]] Result<void> apply_addon(const std::string& name, const std::string& stage, const CancelToken& cancel);
+  /// `resync`: the addon's record is ready and matches the topology (a reconciling addon's
+  /// routine run), so it is not marked `applying` first: a run that dies meanwhile leaves a
+  /// record the next plan resyncs again anyway. Its result is saved only when it differs.
+  [[nodiscard]] Result<void> apply_addon(const std::string& name, const std::string& stage, bool resync, const CancelToken& cancel);
   [[nodiscard]] Result<void> destroy_addon(const std::string& name, const CancelToken& cancel);
 
  private:

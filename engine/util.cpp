@@ -4,6 +4,9 @@
 #include "flotilla/support/http.hpp"
 #include "flotilla/support/process.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace flotilla {
 
@@ -70,6 +73,16 @@ int http_get(const std::string& url, std::chrono::milliseconds timeout, std::str
 
 int http_post(const std::string& url, const std::string& payload, std::chrono::milliseconds timeout, std::string* body) {
   return http_request("POST", url, payload, timeout, body);
+}
+
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < n;) fn(i);
+  };
+  std::vector<std::jthread> helpers;
+  for (size_t k = 1; k < std::min(std::max<size_t>(threads, 1), n); ++k) helpers.emplace_back(work);
+  work();
 }
 
 }  // namespace flotilla

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,10 @@ namespace flotilla {
 [[nodiscard]] std::filesystem::path executable_dir();
 
 /// Joins strings with a separator.
+/// fn(0) .. fn(n - 1) on up to `threads` threads, this one among them; returns when all have
+/// returned. `fn` must not throw.
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t)>& fn);
+
 [[nodiscard]] std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
 /// A blocking HTTP GET to a loopback or cluster address with a timeout; returns the status

@@ -404,6 +404,48 @@ TEST_CASE("step runner: removing an addon stops every component it recorded, by 
   }
 }
 
+TEST_CASE("step runner: a resync that finds its components running saves no state, and one that restarts a component records it",
+          "[engine][integration]") {
+  TestCluster c;
+  const std::string text = topology("") + "\n[[addons]]\nplugin = \"batcher\"\n[addons.options]\nper_node = 3\n";
+  auto e = c.open(text);
+  c.up(*e);
+  const json first = c.state()["addons"]["batcher"];
+  REQUIRE(first["status"] == "ready");
+  REQUIRE(first["components"].size() == 6);
+
+  // Nothing changed: the plan is the reconciling addon's resync alone, and applying it starts
+  // its six holders again (each found running), sets its state to the value it has, and
+  // reports the same outputs. The only save is the one every apply opens with.
+  e = c.open(text);
+  auto p = e->plan();
+  REQUIRE(p);
+  REQUIRE(p->actions.size() == 1);
+  CHECK(p->actions[0].change == Change::resync);
+  const int saves = c.memory().saves();
+  CancelToken cancel;
+  auto r = e->apply(*p, cancel, nullptr);
+  REQUIRE(r);
+  REQUIRE(r->failed() == 0);
+  CHECK(c.memory().saves() == saves + 1);
+  CHECK(c.state()["addons"]["batcher"] == first);
+
+  // A holder that died is started again by the next resync, and its new pid is recorded.
+  const std::string key = first["components"].items().begin().key();
+  const int old_pid = first["components"][key]["record"].value("pid", 0);
+  REQUIRE(old_pid > 0);
+  REQUIRE(::kill(old_pid, SIGKILL) == 0);
+  REQUIRE(flotilla::test::proc::wait_until([&] { return !flotilla::test::proc::running(old_pid); }, std::chrono::seconds(10)));
+  e = c.open(text);
+  c.up(*e);
+  const json comp = c.state()["addons"]["batcher"]["components"][key];
+  const int new_pid = comp["record"].value("pid", 0);
+  CHECK(comp["status"] == "running");
+  CHECK(new_pid > 0);
+  CHECK(new_pid != old_pid);
+  CHECK(::kill(new_pid, 0) == 0);
+}
+
 TEST_CASE("step runner: a runtime batch starts every operation, each result in its place, and refuses malformed batches",
           "[engine][integration]") {
   TestCluster c;

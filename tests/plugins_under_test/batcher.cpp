@@ -1,8 +1,9 @@
 // An addon for the engine's tests of the runtime operation `batch`: apply starts `per_node`
 // holders (sleep) on every node of its placement in one batch, with one operation for a node
 // that does not exist among them, and reports each result's status and error in its outputs,
-// with the answers to two malformed batches. destroy stops them all in one batch (stop_each),
-// or, with `leave_running`, leaves them to the engine.
+// with the answers to two malformed batches. It reconciles (resyncs on every up) and records
+// how many holders it asked for in its own state, the same value each time. destroy stops them
+// all in one batch (stop_each), or, with `leave_running`, leaves them to the engine.
 #include <flotilla/plugin.hpp>
 
 #include <string>
@@ -20,6 +21,7 @@ class Batcher final : public flotilla::sdk::Addon {
       for (int k = 1; k <= per_node; ++k)
         ops.push_back({{"op", "start"}, {"node", node}, {"workload", {{"name", "holder-" + std::to_string(k)}, {"command", {"sleep", "600"}}}}});
     ops.push_back({{"op", "start"}, {"node", "nowhere"}, {"workload", {{"name", "holder-1"}, {"command", {"sleep", "600"}}}}});
+    ctx.set_state({{"holders_per_node", per_node}});
     json statuses = json::array();
     json errors = json::array();
     for (const auto& r : ctx.runtime_batch(ops)) {
@@ -51,4 +53,4 @@ class Batcher final : public flotilla::sdk::Addon {
 FLOTILLA_PLUGIN(Batcher, "batcher", "1.0.0", "starts its holders on every node in one batch",
                 R"json({"schema": {"per_node": {"type": "integer", "default": 2, "minimum": 1, "description": "holders per node"},
                                     "leave_running": {"type": "boolean", "default": false, "description": "destroy stops nothing"}},
-                         "placement": {"roles": ["swarm"]}})json")
+                         "placement": {"roles": ["swarm"]}, "reconcile": true})json")
