@@ -119,9 +119,12 @@ Backend find_backend(const json& req, const std::string& wanted) {
   return found.front();
 }
 
+/// The request's node named `name` (an empty object when there is none); `nodes` is read in
+/// place, not copied.
 json node_by_name(const json& req, const std::string& name) {
-  for (const auto& n : req.value("nodes", json::array()))
-    if (n.value("name", "") == name) return n;
+  if (const auto nodes = req.find("nodes"); nodes != req.end() && nodes->is_array())
+    for (const auto& n : *nodes)
+      if (n.value("name", "") == name) return n;
   return json::object();
 }
 
@@ -216,6 +219,15 @@ void stop_etcd_helpers(Context& ctx, const json& state) {
 
 bool on_docker(const json& req, const std::string& node) { return node_by_name(req, node).value("runtime", "process") == "docker"; }
 
+/// The names of the request's nodes that run Docker: on_docker for many nodes, in one pass.
+std::set<std::string> docker_nodes(const json& req) {
+  std::set<std::string> out;
+  if (const auto nodes = req.find("nodes"); nodes != req.end() && nodes->is_array())
+    for (const auto& n : *nodes)
+      if (n.value("runtime", "process") == "docker") out.insert(n.value("name", ""));
+  return out;
+}
+
 /// The keepalive of `node`'s lease: etcdctl as a process, or in a container of `image` in
 /// the node's network (so it reaches the members' addresses as a process would).
 json keepalive_workload(bool docker, const std::string& image, const std::string& endpoints, std::int64_t id) {
@@ -241,16 +253,21 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
   // to start than that (a container whose image is pulled, say) finds it gone. Then the
   // lease is granted once more, to a keepalive that is by now quick to start.
   std::vector<std::string> pending(nodes.begin(), nodes.end());
+  // One listing tells which recorded leases still live; a dead keepalive's lease has left it.
+  const std::set<std::int64_t> alive_before = leases.empty() ? std::set<std::int64_t>() : etcd.lease_ids();
+  const std::set<std::string> docker = docker_nodes(req);
   for (int attempt = 0; !pending.empty(); ++attempt) {
     ctx.check_cancelled();
     std::vector<json> starts;
+    std::vector<bool> kept;  // the lease was alive before, and is kept
     bool granted = false;
     for (const auto& node : pending) {
       std::int64_t id = 0;
       if (attempt == 0 && leases.contains(node) && leases[node].value("ttl", 0) == ttl && leases[node].value("endpoints", "") == endpoints) {
         id = std::stoll(leases[node].value("id", "0"));
-        if (etcd.lease_ttl(id) <= 0) id = 0;  // expired: its node's keepalive died
+        if (!alive_before.count(id)) id = 0;  // expired: its node's keepalive died
       }
+      kept.push_back(id != 0);
       if (id == 0) {
         id = etcd.lease_grant(ttl);
         leases[node] = {{"id", std::to_string(id)}, {"ttl", ttl}, {"endpoints", endpoints}};
@@ -258,7 +275,7 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
         ctx.info("lease " + support::lease_hex(id) + " (" + std::to_string(ttl) + " s) for node " + node);
       }
       lease_of[node] = id;
-      starts.push_back({{"op", "start"}, {"node", node}, {"workload", keepalive_workload(on_docker(req, node), cfg.etcdctl_image, endpoints, id)}});
+      starts.push_back({{"op", "start"}, {"node", node}, {"workload", keepalive_workload(docker.count(node) > 0, cfg.etcdctl_image, endpoints, id)}});
     }
     if (granted) {
       state["leases"] = leases;
@@ -267,7 +284,10 @@ std::map<std::string, std::int64_t> renew_leases(Context& ctx, const json& req, 
     const std::vector<sdk::BatchResult> started = ctx.runtime_batch(starts);
     std::vector<std::string> expired;
     for (size_t i = 0; i < pending.size(); ++i) {
-      const bool alive = etcd.lease_ttl(lease_of[pending[i]]) > 0;
+      // A keepalive found running (not started anew) on a lease that was alive keeps it alive;
+      // only a new keepalive or a new lease is asked about.
+      const bool running_on = kept[i] && started[i].status == FLT_OK && !started[i].result.value("changed", true);
+      const bool alive = running_on || etcd.lease_ttl(lease_of[pending[i]]) > 0;
       // etcdctl exits at once when its lease is gone; any other failure is not the lease's.
       if (alive && started[i].status != FLT_OK) throw sdk::Error(started[i].status, started[i].error);
       if (!alive) expired.push_back(pending[i]);

@@ -127,6 +127,15 @@ std::int64_t EtcdClient::lease_ttl(std::int64_t id) const {
   return json_int64(call("/v3/lease/timetolive", {{"ID", std::to_string(id)}}), "TTL");
 }
 
+std::set<std::int64_t> EtcdClient::lease_ids() const {
+  std::set<std::int64_t> ids;
+  const json doc = call("/v3/lease/leases", json::object());
+  if (const auto leases = doc.find("leases"); leases != doc.end() && leases->is_array())
+    for (const auto& lease : *leases)
+      if (const std::int64_t id = json_int64(lease, "ID"); id != 0) ids.insert(id);
+  return ids;
+}
+
 std::int64_t EtcdClient::lease_keepalive_once(std::int64_t id) const {
   const json doc = call("/v3/lease/keepalive", {{"ID", std::to_string(id)}});
   // The gateway wraps streaming answers in {"result": ...}.

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 using flotilla::test::EngineAddonHost;
 using json = nlohmann::json;
@@ -80,4 +81,39 @@ TEST_CASE("registrator: a lease that expires while its keepalive starts is grant
     CHECK(host.revoked == 2);
     CHECK_THAT(out, Contains("node swarm-1") && Contains("`ttl` (5 s)") && Contains("raise `ttl`") && Contains("run up again"));
   }
+}
+
+TEST_CASE("registrator: another apply keeps a live lease and its keepalive, and replaces a lease that is gone",
+          "[registrator][etcd][discovery]") {
+  disc::EtcdServer etcd;
+  disc::TempDir dir("flotilla-lease-kept");
+  const std::string cidr = flotilla::test::resources::process_subnet("cluster").prefix() + "0/24";
+  EngineAddonHost host("registrator", dir.path() / "cluster", cidr, 2);
+  auto [status, out] = host.call("apply", request(host, etcd.endpoint()));
+  INFO(out);
+  REQUIRE(status == FLT_OK);
+  const flotilla::support::EtcdClient client(etcd.endpoint());
+  auto lease_of_swarm1 = [&] { return std::stoll(host.addon_state()["leases"]["swarm-1"]["id"].get<std::string>()); };
+  const std::int64_t first = lease_of_swarm1();
+  CHECK(client.lease_ids().count(first) == 1);
+  const int keepalive = host.pid_of("swarm-1", "keepalive");
+  REQUIRE(keepalive > 0);
+
+  // Nothing changed: the same lease, renewed by the same keepalive.
+  std::tie(status, out) = host.call("apply", request(host, etcd.endpoint()));
+  REQUIRE(status == FLT_OK);
+  CHECK(lease_of_swarm1() == first);
+  CHECK(host.pid_of("swarm-1", "keepalive") == keepalive);
+
+  // The lease is gone (as when its keepalive died and it expired): the next apply sees it missing
+  // from etcd's list, grants another and starts a keepalive on it.
+  client.lease_revoke(first);
+  CHECK(client.lease_ids().count(first) == 0);
+  std::tie(status, out) = host.call("apply", request(host, etcd.endpoint()));
+  REQUIRE(status == FLT_OK);
+  const std::int64_t second = lease_of_swarm1();
+  CHECK(second != first);
+  CHECK(client.lease_ids().count(second) == 1);
+  CHECK(client.lease_ttl(second) > 0);
+  CHECK(host.pid_of("swarm-1", "keepalive") != keepalive);
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,11 @@ class EtcdClient {
 
   /// Seconds left on a lease, or -1 when it has expired or never existed.
   [[nodiscard]] std::int64_t lease_ttl(std::int64_t id) const;
+
+  /// The IDs of every lease etcd holds, in one request. A lease leaves the list when it is
+  /// revoked, or within the lessor's next sweep (half a second) after it expired; lease_ttl
+  /// tells one lease exactly.
+  [[nodiscard]] std::set<std::int64_t> lease_ids() const;
 
   /// Renews a lease once; returns its new TTL, or 0 when it is gone. (Long-running renewals
   /// are the keepalive workload's job; this is for tests and one-off refreshes.)
