@@ -24,6 +24,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+BENCH=cluster-scale
+. "$here/../lib.sh"
 build=$(cd "${1:-$here/../../build}" && pwd)
 cli="$build/bin/flotilla"
 measure="$build/bin/bench_measure"
@@ -80,25 +82,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { echo "cluster-scale: $*" >&2; }
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
-
-# run_timed NAME TIMEOUT_S CMD...: CMD's output in $work/NAME.log; sets WALL and RSS (KB).
-run_timed() {
-  local name=$1 timeout=$2 rc=0
-  shift 2
-  "$measure" "$work/$name.time" "$timeout" -- "$@" >"$work/$name.log" 2>&1 &
-  running=$!
-  wait "$running" || rc=$?
-  running=""
-  if [ "$rc" -ne 0 ]; then
-    echo "cluster-scale: \`$*\` failed (exit $rc); its output:" >&2
-    tail -n 30 "$work/$name.log" >&2
-    exit 1
-  fi
-  read -r WALL RSS _ <"$work/$name.time"
-}
 
 write_topology() {  # nodes replicas
   cat >"$topology" <<TOML

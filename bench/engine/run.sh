@@ -25,6 +25,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+BENCH=engine-bench
+. "$here/../lib.sh"
 build=$(cd "${1:-$here/../../build}" && pwd)
 cli="$build/bin/flotilla"
 measure="$build/bin/bench_measure"
@@ -100,26 +102,6 @@ forget_cluster() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { echo "engine-bench: $*" >&2; }
-
-# run_timed NAME TIMEOUT_S CMD...: runs CMD, its output in $work/NAME.log; sets WALL RSS.
-# CMD runs in the background so that a signal reaches the trap at once; cleanup stops it.
-run_timed() {
-  local name=$1 timeout=$2 rc=0
-  shift 2
-  "$measure" "$work/$name.time" "$timeout" -- "$@" >"$work/$name.log" 2>&1 &
-  running=$!
-  wait "$running" || rc=$?
-  running=""
-  if [ "$rc" -ne 0 ]; then
-    echo "engine-bench: \`$*\` failed (exit $rc); its output:" >&2
-    tail -n 30 "$work/$name.log" >&2
-    exit 1
-  fi
-  read -r WALL RSS _ <"$work/$name.time"
-}
-
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,28 @@
+# Helpers shared by the benchmark scripts; sourced, not run. The sourcing script sets first:
+#   BENCH    its name, the prefix of its messages ("engine-bench")
+#   measure  the bench_measure binary
+#   work     its temp directory
+# and keeps `running` (the pid of the command run_timed runs now) for its cleanup trap.
+
+log() { echo "$BENCH: $*" >&2; }
+
+# calc EXPR: awk's value of EXPR ("1.5 / 3", "(2 > 1) ? 1 : 0").
+calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+
+# run_timed NAME TIMEOUT_S CMD...: runs CMD, its output in $work/NAME.log; sets WALL (s) and
+# RSS (KB, peak). CMD runs in the background so that a signal reaches the caller's trap at
+# once, and the trap can stop it through $running. A failure prints CMD's last lines and exits.
+run_timed() {
+  local name=$1 timeout=$2 rc=0
+  shift 2
+  "$measure" "$work/$name.time" "$timeout" -- "$@" >"$work/$name.log" 2>&1 &
+  running=$!
+  wait "$running" || rc=$?
+  running=""
+  if [ "$rc" -ne 0 ]; then
+    echo "$BENCH: \`$*\` failed (exit $rc); its output:" >&2
+    tail -n 30 "$work/$name.log" >&2
+    exit 1
+  fi
+  read -r WALL RSS _ <"$work/$name.time"
+}
