@@ -16,6 +16,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+#include <vector>
+
 namespace {
 
 namespace s = flotilla::support;
@@ -224,6 +227,18 @@ TEST_CASE("docker runtime: inspects of many workloads on a node share one list c
   listings.forget(lab->nodes()[0].host);
   (void)listings.get({.node = lab->nodes()[0].name, .host = lab->nodes()[0].host});
   CHECK(listings.list_calls() == DockerLab::kNodes + 1);
+
+  // Asked from many threads at once (the engine inspects its workloads in parallel), each node
+  // is still listed once: the callers that come while a listing is under way wait for it.
+  rt::NodeListings together(5s);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&] {
+        for (const auto& n : lab->nodes()) (void)together.get({.node = n.name, .host = n.host});
+      });
+  }
+  CHECK(together.list_calls() == DockerLab::kNodes);
 }
 
 TEST_CASE("docker runtime on real dockerd: put_file fills the owner's volume that its containers mount, through the Engine API only",

@@ -244,17 +244,37 @@ std::string config_hash(const json& config) { return support::stable_hash(config
 std::vector<support::ContainerSummary> NodeListings::get(const support::DockerEndpoint& endpoint) {
   // Keyed by the client identity too: a listing made with one certificate answers no other.
   const std::string key = endpoint.host + "\n" + endpoint.tls.cert_file.string();
+  std::promise<std::vector<support::ContainerSummary>> mine;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     const auto it = entries_.find(key);
     if (it != entries_.end() && std::chrono::steady_clock::now() - it->second.at < ttl_) return it->second.containers;
+    if (const auto under_way = listing_.find(key); under_way != listing_.end()) {
+      const auto pending = under_way->second;
+      lock.unlock();
+      return pending.get();
+    }
+    listing_[key] = mine.get_future().share();
   }
-  DockerClient docker(endpoint);
-  auto containers = docker.list_containers({std::string(kManagedLabel) + "=true"});
-  std::lock_guard lock(mu_);
-  ++calls_;
-  entries_[key] = {std::chrono::steady_clock::now(), containers};
-  return containers;
+  try {
+    DockerClient docker(endpoint);
+    auto containers = docker.list_containers({std::string(kManagedLabel) + "=true"});
+    {
+      std::lock_guard lock(mu_);
+      ++calls_;
+      entries_[key] = {std::chrono::steady_clock::now(), containers};
+      listing_.erase(key);
+    }
+    mine.set_value(containers);
+    return containers;
+  } catch (...) {
+    {
+      std::lock_guard lock(mu_);
+      listing_.erase(key);
+    }
+    mine.set_exception(std::current_exception());
+    throw;
+  }
 }
 
 void NodeListings::forget(const std::string& host) {

@@ -9,6 +9,7 @@
 #include <flotilla/support/docker_client.hpp>
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
@@ -47,7 +48,9 @@ inline constexpr const char* kSpecHashLabel = "io.flotilla.spec-hash";
 class NodeListings {
  public:
   explicit NodeListings(std::chrono::milliseconds ttl = std::chrono::milliseconds(1500)) : ttl_(ttl) {}
-  /// The managed containers on `endpoint`'s daemon, listed at most once per ttl.
+  /// The managed containers on `endpoint`'s daemon, listed at most once per ttl. Callers that
+  /// ask while a listing of that daemon is under way wait for it instead of sending their own
+  /// (the engine inspects its workloads in parallel), and share its error if it fails.
   std::vector<support::ContainerSummary> get(const support::DockerEndpoint& endpoint);
   /// Forgets the listing of that daemon (after a change made through it).
   void forget(const std::string& host);
@@ -62,6 +65,7 @@ class NodeListings {
   std::chrono::milliseconds ttl_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
+  std::map<std::string, std::shared_future<std::vector<support::ContainerSummary>>> listing_;  // under way
   int calls_ = 0;
 };
 
