@@ -158,9 +158,7 @@ class Engine {
   [[nodiscard]] Result<void> update_component(const std::string& addon, const std::string& key,
                                               const std::function<void(ComponentRecord&)>& fn) {
     return commit([&](json& s) {
-      json& record = ensure_object(s, "addons")[addon];
-      if (!record.is_object()) record = AddonRecord{};
-      json& components = record["components"];
+      json& components = addon_slot(s, addon)["components"];
       if (!components.is_object()) components = json::object();
       auto it = components.find(key);
       ComponentRecord c = it != components.end() && it->is_object() ? it->get<ComponentRecord>() : ComponentRecord{};

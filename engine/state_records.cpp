@@ -1,5 +1,7 @@
 #include "state_records.hpp"
 
+#include "json_access.hpp"
+
 #include <limits>
 #include <optional>
 
@@ -92,6 +94,12 @@ json messages_text(const json& messages) {
 }
 
 }  // namespace
+
+json& addon_slot(json& state, const std::string& addon) {
+  json& record = ensure_object(state, "addons")[addon];
+  if (!record.is_object()) record = AddonRecord{};
+  return record;
+}
 
 void to_json(json& j, const AddonRecord& r) {
   j = {{"status", r.status},

@@ -97,6 +97,10 @@ struct AddonRecord {
 };
 void to_json(json& j, const AddonRecord& r);
 void from_json(const json& j, AddonRecord& r);
+/// `state["addons"][addon]`, made an empty AddonRecord where it is missing or not an object:
+/// where every change to one part of an addon's record (a component, its own state) starts,
+/// so that part is written without converting the whole record.
+json& addon_slot(json& state, const std::string& addon);
 
 /// Checks that `state` has the shape this release reads, types included: the sections
 /// (`nodes`, `instances`, `addons`, `overrides`) are objects of records, every record has the

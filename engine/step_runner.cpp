@@ -72,8 +72,7 @@ CallHooks EngineStepRunner::addon_hooks(const std::string& addon, const std::str
   };
   h.state_set = [this, addon, plugin](const json& v) -> flt_status {
     auto ok = e_.commit_if([&](json& s) {
-      json& rec = ensure_object(s, "addons")[addon];
-      if (!rec.is_object()) rec = AddonRecord{};
+      json& rec = addon_slot(s, addon);
       if (rec.contains("state") && rec["state"] == v) return false;
       rec["state"] = v;
       return true;
