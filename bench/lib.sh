@@ -26,3 +26,15 @@ run_timed() {
   fi
   read -r WALL RSS _ <"$work/$name.time"
 }
+
+# local_cluster_toml NAME NET NODES REPLICAS PORT [infra]: the topology, on stdout, of a `local`
+# cluster NAME on NET.0/24 (NET: three octets) with NODES nodes of role swarm and REPLICAS
+# flotilla-hello instances of hello/v1 on PORT, placed on those nodes; with `infra`, a node of
+# role infra first, for the addons. The caller appends its [[addons]].
+local_cluster_toml() {
+  printf '[cluster]\nname = "%s"\ndriver = "local"\n\n[driver.local]\ncidr = "%s.0/24"\n' "$1" "$2"
+  [ "${6:-}" != infra ] || printf '\n[[nodes]]\nname = "infra"\nroles = ["infra"]\n'
+  printf '\n[[nodes]]\nname = "swarm"\ncount = %s\nroles = ["swarm"]\n' "$3"
+  printf '\n[[services]]\nname = "hello/v1"\ncommand = ["flotilla-hello", "--listen", "{address}:{port}"]\n'
+  printf 'replicas = %s\nport = %s\nhealth = "/health"\nroles = ["swarm"]\n' "$4" "$5"
+}

@@ -84,30 +84,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 write_topology() {  # nodes replicas
-  cat >"$topology" <<TOML
-[cluster]
-name = "bench-cluster-scale"
-driver = "local"
-
-[driver.local]
-cidr = "$NET.0/24"
-
-[[nodes]]
-name = "infra"
-roles = ["infra"]
-
-[[nodes]]
-name = "swarm"
-count = $1
-roles = ["swarm"]
-
-[[services]]
-name = "hello/v1"
-command = ["flotilla-hello", "--listen", "{address}:{port}"]
-replicas = $2
-port = $PORT
-health = "/health"
-roles = ["swarm"]
+  {
+    local_cluster_toml bench-cluster-scale "$NET" "$1" "$2" "$PORT" infra
+    cat <<TOML
 
 [[addons]]
 plugin = "etcd"
@@ -124,6 +103,7 @@ plugin = "prometheus-cadvisor"
 [[addons]]
 plugin = "syslog"
 TOML
+  } >"$topology"
 }
 
 # The finished steps of events.jsonl from line $1 on, by kind: "KIND COUNT SUM MAX" lines, each

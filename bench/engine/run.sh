@@ -183,26 +183,7 @@ for i in $(seq 1 "$NOOP_NODES"); do
   fi
 done
 noop_topology="$work/noop.toml"
-cat >"$noop_topology" <<TOML
-[cluster]
-name = "bench-noop"
-driver = "local"
-
-[driver.local]
-cidr = "$NOOP_NET.0/24"
-
-[[nodes]]
-name = "swarm"
-count = $NOOP_NODES
-roles = ["swarm"]
-
-[[services]]
-name = "hello/v1"
-command = ["flotilla-hello", "--listen", "{address}:{port}"]
-replicas = $NOOP_REPLICAS
-port = $NOOP_PORT
-health = "/health"
-TOML
+local_cluster_toml bench-noop "$NOOP_NET" "$NOOP_NODES" "$NOOP_REPLICAS" "$NOOP_PORT" >"$noop_topology"
 noop_state="$work/noop-state"
 live_clusters+=("$noop_topology $noop_state")
 log "c. first up: $NOOP_NODES local nodes, $NOOP_REPLICAS flotilla-hello instances"

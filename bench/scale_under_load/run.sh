@@ -18,6 +18,9 @@ for f in "$cli" "$gen" "$build/bin/flotilla-hello" "$build/lib/flotilla/plugins/
   fi
 done
 
+BENCH=scale-under-load
+. "$here/../lib.sh"
+
 work=$(mktemp -d /tmp/flt-bench-XXXXXX)
 net="127.78.$((220 + $$ % 30))"
 topology="$work/cluster.toml"
@@ -44,36 +47,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$topology" <<TOML
-[cluster]
-name = "bench-scale"
-driver = "local"
-
-[driver.local]
-cidr = "$net.0/24"
-
-[[nodes]]
-name = "infra"
-roles = ["infra"]
-
-[[nodes]]
-name = "swarm"
-count = 2
-roles = ["swarm"]
-
-[[addons]]
-plugin = "haproxy"
-[addons.options]
-port = $ingress_port
-stats_port = $stats_port
-
-[[services]]
-name = "hello/v1"
-command = ["flotilla-hello", "--listen", "{address}:{port}"]
-replicas = 5
-port = $base
-health = "/health"
-TOML
+{
+  local_cluster_toml bench-scale "$net" 2 5 "$base" infra
+  printf '\n[[addons]]\nplugin = "haproxy"\n[addons.options]\nport = %s\nstats_port = %s\n' "$ingress_port" "$stats_port"
+} >"$topology"
 
 stamp() { date +%s.%N; }
 echo "up: $net.0/24, ingress $net.2:$ingress_port" >&2
