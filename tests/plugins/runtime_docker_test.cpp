@@ -229,8 +229,9 @@ TEST_CASE("docker runtime: inspects of many workloads on a node share one list c
   CHECK(listings.list_calls() == DockerLab::kNodes + 1);
 
   // Asked from many threads at once (the engine inspects its workloads in parallel), each node
-  // is still listed once: the callers that come while a listing is under way wait for it.
-  rt::NodeListings together(5s);
+  // is still listed once: the callers that come while a listing is under way wait for it. The
+  // listings stay fresh for an hour, so a slow machine cannot make one expire mid-test.
+  rt::NodeListings together(1h);
   {
     std::vector<std::jthread> threads;
     for (int t = 0; t < 8; ++t)
