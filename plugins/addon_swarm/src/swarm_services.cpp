@@ -30,6 +30,9 @@ constexpr const char* kClusterLabel = "io.flotilla.cluster";
 constexpr const char* kServiceLabel = "io.flotilla.service";
 constexpr const char* kSpecLabel = "io.flotilla.spec";
 constexpr std::chrono::seconds kRejectionGrace{15};
+// Between two rejected tries Swarm shows a task that has not failed yet (the next try, pending)
+// for a few seconds; only a longer spell without a rejection means the tries may now succeed.
+constexpr std::chrono::seconds kRejectionGap{10};
 
 }  // namespace
 
@@ -170,10 +173,12 @@ json await_services(Context& ctx, Daemon& lead, const Daemons& ds, const std::st
   for (const auto& w : wanted) {
     ctx.progress("waiting for the " + std::to_string(w.replicas()) + " replica(s) of " + w.name + " to run");
     json instances;
-    std::string pending, rejected;
-    // Swarm retries a rejected task forever; when no task runs and every try is rejected for
-    // this long, the cause (an image that cannot be pulled) will not go away by waiting.
-    std::optional<std::chrono::steady_clock::time_point> rejecting_since;
+    std::string pending, rejected, last_rejected;
+    // Swarm retries a rejected task forever; when no task runs and the tries keep being
+    // rejected for this long, the cause (an image that cannot be pulled) will not go away by
+    // waiting. A poll may fall between two tries and see none rejected; that alone does not
+    // start the count again (a slow poll, on a loaded machine, would never reach the end).
+    std::optional<std::chrono::steady_clock::time_point> rejecting_since, last_rejection;
     bool given_up = false;
     const bool ok = s::wait_until(
         service_timeout, 500ms,
@@ -182,19 +187,27 @@ json await_services(Context& ctx, Daemon& lead, const Daemons& ds, const std::st
           rejected.clear();
           instances = task_instances(lead, ds, cluster, w, pending, rejected);
           if (static_cast<int>(instances.size()) == w.replicas() && pending.empty()) return true;
-          if (rejected.empty() || !instances.empty()) {
+          if (!instances.empty()) {  // tasks run: the others may yet
             rejecting_since.reset();
+            last_rejection.reset();
             return false;
           }
           const auto now = std::chrono::steady_clock::now();
-          if (!rejecting_since) rejecting_since = now;
-          given_up = now - *rejecting_since > kRejectionGrace;
+          if (!rejected.empty()) {
+            if (!rejecting_since) rejecting_since = now;
+            last_rejection = now;
+            last_rejected = rejected;
+          } else if (last_rejection && now - *last_rejection > kRejectionGap) {
+            rejecting_since.reset();
+            last_rejection.reset();
+          }
+          given_up = rejecting_since && now - *rejecting_since > kRejectionGrace;
           return given_up;
         },
         [&ctx] { return ctx.cancelled(); });
     ctx.check_cancelled();
     if (given_up)
-      throw sdk::Error(FLT_ERROR, "swarm: service " + w.name + ": Swarm rejects every task (" + rejected + ") for " +
+      throw sdk::Error(FLT_ERROR, "swarm: service " + w.name + ": Swarm rejects every task (" + last_rejected + ") for " +
                                       std::to_string(kRejectionGrace.count()) + " s; check that every swarm node can pull " +
                                       w.spec.value("image", "") + " (`docker service ps " + swarm_name(cluster, w) +
                                       "` on a manager) and run up again");
