@@ -54,7 +54,8 @@ std::string line_text(const ojson& j) {
 
 }  // namespace
 
-StoreReader::StoreReader(std::filesystem::path store_dir, ReadFilter filter) : store_(std::move(store_dir)), filter_(std::move(filter)) {
+StoreReader::StoreReader(std::filesystem::path store_dir, ReadFilter filter, Lister list)
+    : store_(std::move(store_dir)), filter_(std::move(filter)), list_(std::move(list)) {
   if (filter_.since) cutoff_ = utc_ts(std::chrono::system_clock::now() - *filter_.since);
 }
 
@@ -76,11 +77,30 @@ std::vector<fs::path> StoreReader::service_dirs(bool& missing_service) const {
 
 std::vector<ReadLine> StoreReader::poll(const std::function<void(const std::string&)>& warn, bool& missing_service) {
   std::vector<ReadLine> lines;
-  for (const fs::path& dir : service_dirs(missing_service))
-    for (const StoreFile& f : list_store_files(dir)) {
-      if (!cutoff_.empty() && f.day < cutoff_.substr(0, 10)) continue;
-      read_file(f.path, lines, warn);
+  const auto read_all = [&](const std::vector<StoreFile>& files) {
+    for (const StoreFile& f : files)
+      if (cutoff_.empty() || f.day >= cutoff_.substr(0, 10)) read_file(f.path, lines, warn);
+  };
+  const auto paths = [](const std::vector<StoreFile>& files) {
+    std::vector<fs::path> out;
+    for (const auto& f : files) out.push_back(f.path);
+    return out;
+  };
+  for (const fs::path& dir : service_dirs(missing_service)) {
+    // A rotation between listing the files and reading them makes the current file's name
+    // a new, empty file: its first lines would be read now and the last lines of the rotated
+    // one (under a name not listed yet) only at the next poll, out of order. So the files are
+    // listed again after reading, and while the listing changed, the new one is read too
+    // (offsets make a second read of a file cost nothing); this poll's lines are then merged.
+    std::vector<StoreFile> listed = list_(dir);
+    read_all(listed);
+    for (int pass = 0; pass < 4; ++pass) {
+      std::vector<StoreFile> again = list_(dir);
+      if (paths(again) == paths(listed)) break;
+      read_all(again);
+      listed = std::move(again);
     }
+  }
   return merge_by_time(std::move(lines));
 }
 

@@ -1,6 +1,7 @@
 // `flotilla logs` end to end without the binary: stores written by the collector's own writer,
 // read by the real syslog plugin answering the `logs` question (flotilla.query/1), printed by
 // the engine's side of the command.
+#include "addon_syslog/log_reader.hpp"
 #include "addon_syslog/log_store.hpp"
 #include "flotilla/support/encoding.hpp"
 #include "rsyslog_lab.hpp"
@@ -240,6 +241,47 @@ TEST_CASE("logs --follow prints new lines as they are stored, across a rotation,
   REQUIRE(got.size() == 12);
   for (int i = 0; i < 12; ++i) CHECK(got[static_cast<std::size_t>(i)].find((i < 3 ? "first-" : "more-") + std::to_string(i)) != std::string::npos);
   CHECK(sa::list_store_files(dir / "store" / "svc").size() > 1);  // it did rotate while followed
+}
+
+TEST_CASE("a poll that meets a rotation between listing the files and reading them gives the lines in order", "[logs]") {
+  // What a loaded machine can do to `logs --follow`: the reader lists the store files, then,
+  // before it reads them, the writer adds lines until the current file rotates and puts the
+  // next line in a new current file. The lister below does exactly that after its listing.
+  TempDir dir;
+  sa::StoreWriter w(dir / "store", 700, 0);
+  int next = 0;
+  const auto put = [&] {
+    store(w, line("n1", "svc", "1", "stdout", static_cast<std::uint64_t>(next), sa::now_ts(), "l-" + std::to_string(next)));
+    ++next;
+  };
+  put();
+  bool rotate_after_listing = false;
+  sa::StoreReader reader(dir / "store", sa::ReadFilter{.service = "svc"}, [&](const std::filesystem::path& d) {
+    auto files = sa::list_store_files(d);
+    if (rotate_after_listing) {
+      rotate_after_listing = false;
+      const std::size_t before = files.size();
+      while (sa::list_store_files(d).size() == before) put();
+    }
+    return files;
+  });
+  const auto poll = [&] {
+    bool missing = false;
+    std::vector<std::string> got;
+    for (const auto& l : reader.poll([](const std::string& text) { FAIL("warning: " << text); }, missing))
+      got.push_back(l.record.value("msg", ""));
+    CHECK_FALSE(missing);
+    return got;
+  };
+  CHECK(poll() == std::vector<std::string>{"l-0"});
+  rotate_after_listing = true;
+  const auto during = poll();
+  REQUIRE(next >= 3);  // at least one line before the rotation and the one after it
+  std::vector<std::string> expected;
+  for (int i = 1; i < next; ++i) expected.push_back("l-" + std::to_string(i));
+  CHECK(during == expected);  // all of them, in the order written, not the new file's first
+  CHECK(poll().empty());
+  CHECK(sa::list_store_files(dir / "store" / "svc").size() == 2);
 }
 
 TEST_CASE("the syslog plugin answers `logs` and nothing else", "[logs]") {

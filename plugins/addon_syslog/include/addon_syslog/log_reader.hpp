@@ -4,6 +4,8 @@
 // own order) and drops lines stored twice. The format is in docs/addons/syslog.md.
 #pragma once
 
+#include "addon_syslog/store_files.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -41,7 +43,12 @@ struct ReadLine {
 /// make them read twice.
 class StoreReader {
  public:
-  StoreReader(std::filesystem::path store_dir, ReadFilter filter);
+  /// Lists a service directory's store files in the order they were written.
+  using Lister = std::function<std::vector<StoreFile>(const std::filesystem::path&)>;
+
+  /// `list` is list_store_files but in tests, which rotate a file between a listing and the
+  /// reads that follow it.
+  StoreReader(std::filesystem::path store_dir, ReadFilter filter, Lister list = list_store_files);
 
   /// The service directories to read now; `missing_service` is set when the filter names a
   /// service that has no directory (yet).
@@ -59,6 +66,7 @@ class StoreReader {
 
   std::filesystem::path store_;
   ReadFilter filter_;
+  Lister list_;
   std::string cutoff_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> offsets_;
   std::unordered_set<std::string> seen_;
