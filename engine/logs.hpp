@@ -5,6 +5,7 @@
 
 #include "plugin_host.hpp"
 #include "result.hpp"
+#include "util.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -45,10 +46,6 @@ inline constexpr int kLogsFailed = 1;
 /// Asks through `ask` and prints the lines to `out`, the addon's warnings to `err`; returns
 /// kLogsOk, or kLogsFailed when the addon could not answer (no store yet, ...).
 [[nodiscard]] int run_logs_command(const LogsOptions& opts, const LogsAsk& ask, std::ostream& out, std::ostream& err);
-
-/// Parses "30s", "10m", "2h", "1d" or a sum such as "1h30m"; fails with a message naming the
-/// text and the accepted units.
-[[nodiscard]] Result<std::chrono::seconds> parse_duration(const std::string& text);
 
 /// A log line's text made safe for a terminal: control characters, C1 controls and bytes that
 /// are not valid UTF-8 become \xNN, a backslash becomes \\; valid UTF-8 text stays as it is.
