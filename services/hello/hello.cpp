@@ -45,6 +45,7 @@ struct Options {
   std::string instance;
   std::string node;
   std::string service;
+  std::string release;  // $RELEASE: which version of the service this is, shown in every answer
   bool log_every_request = false;
 };
 
@@ -268,6 +269,7 @@ class Session : public std::enable_shared_from_this<Session> {
                       : json{{"hostname", server_.hostname()}, {"node", o.node},         {"instance", o.instance},
                              {"service", o.service},           {"time", iso8601_utc(std::chrono::system_clock::now())},
                              {"language", "C++"},              {"path", path}};
+      if (path_class_ != Metrics::kHealth && !o.release.empty()) body["release"] = o.release;
       response_.body() = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     }
     response_.keep_alive(request_.keep_alive() && !server_.stopping());
@@ -339,7 +341,7 @@ void Server::wait_drained(std::chrono::steady_clock::time_point deadline) {
 constexpr const char* kUsage =
     "Usage: flotilla-hello [--listen ADDR:PORT] [--instance ID] [--node NAME] [--service NAME] [--log-every-request]\n"
     "\n"
-    "Answers every HTTP path with JSON naming this instance; GET /health answers {\"status\":\"ok\"},\n"
+    "Answers every HTTP path with JSON naming this instance (and $RELEASE, when set); GET /health answers {\"status\":\"ok\"},\n"
     "GET /metrics serves Prometheus metrics. Exits 0 on SIGTERM after finishing requests in flight.\n"
     "Port 0 picks a free port; the line \"listening on ADDR:PORT\" on stdout names it.\n"
     "\n"
@@ -381,6 +383,7 @@ int main(int argc, char** argv) {
   options.instance = vm["instance"].as<std::string>();
   options.node = vm["node"].as<std::string>();
   options.service = vm["service"].as<std::string>();
+  options.release = env_or("RELEASE", "");
   options.log_every_request = vm["log-every-request"].as<bool>();
 
   try {
