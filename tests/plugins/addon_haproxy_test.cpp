@@ -23,6 +23,7 @@ namespace {
 
 namespace hap = flotilla::haproxy;
 namespace lab = flotilla::test::haproxy_lab;
+using lab::LoadClient;
 namespace proc = flotilla::test::proc;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -325,54 +326,6 @@ struct IngressLab {
   }
 };
 
-/// Steady keep-alive GETs through the ingress on a thread of its own until stopped (bounded:
-/// at most 200,000 requests or 60 s), counting what a client would call a failure.
-class LoadClient {
- public:
-  LoadClient(const std::string& address, int port) {
-    thread_ = std::thread([this, address, port] {
-      lab::HttpClient c(address, port, 2s);
-      const auto deadline = std::chrono::steady_clock::now() + 60s;
-      while (!stop_ && sent_ < 200000 && std::chrono::steady_clock::now() < deadline) {
-        ++sent_;
-        try {
-          const auto r = c.get("/hello/v1/load");
-          if (r.status != 200) ++non_2xx_;
-          std::lock_guard lock(mu_);
-          seen_.insert(r.body);
-        } catch (const std::exception& e) {  // nothing may escape the thread: the guards must run
-          ++errors_;
-          std::lock_guard lock(mu_);
-          last_error_ = e.what();
-        }
-      }
-    });
-  }
-  ~LoadClient() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  int sent() const { return sent_; }
-  int errors() const { return errors_; }
-  int non_2xx() const { return non_2xx_; }
-  std::string last_error() {
-    std::lock_guard lock(mu_);
-    return last_error_;
-  }
-  std::set<std::string> seen() {
-    std::lock_guard lock(mu_);
-    return seen_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> sent_{0}, errors_{0}, non_2xx_{0};
-  std::mutex mu_;
-  std::set<std::string> seen_;
-  std::string last_error_;
-  std::thread thread_;
-};
 
 }  // namespace
 

@@ -12,14 +12,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace flotilla::test::haproxy_lab {
@@ -55,7 +61,10 @@ class HttpClient {
   HttpResponse get(const std::string& path) {
     if (fd_ < 0) open();
     const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + address_ + "\r\n\r\n";
-    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) fail("send");
+    ssize_t sent = 0;
+    do sent = ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent != static_cast<ssize_t>(req.size())) fail("send");
     std::string head;
     while (head.find("\r\n\r\n") == std::string::npos) read_more(head);
     const auto end = head.find("\r\n\r\n");
@@ -107,7 +116,9 @@ class HttpClient {
 
   void read_more(std::string& into) {
     char buf[8192];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    ssize_t n = 0;
+    do n = ::recv(fd_, buf, sizeof buf, 0);  // a signal to this process is not the server's doing
+    while (n < 0 && errno == EINTR);
     if (n <= 0) fail(n == 0 ? "eof" : "recv");
     into.append(buf, static_cast<std::size_t>(n));
   }
@@ -180,5 +191,68 @@ inline std::string instances_config(const std::string& address, const std::vecto
   }
   return cfg;
 }
+
+/// Steady keep-alive GETs of `path` on a thread of its own until stopped (bounded: at most
+/// 200,000 requests or `limit`), counting what a client would call a failure: an error on the
+/// wire, or a status other than 200. `key` turns each answer's body into what seen() collects.
+class LoadClient {
+ public:
+  using Key = std::function<std::string(const std::string& body)>;
+  LoadClient(const std::string& address, int port, std::string path = "/hello/v1/load", Key key = {},
+             std::chrono::seconds limit = std::chrono::seconds(60)) {
+    thread_ = std::thread([this, address, port, path, key, limit] {
+      HttpClient c(address, port, std::chrono::seconds(2));
+      const auto deadline = std::chrono::steady_clock::now() + limit;
+      while (!stop_ && sent_ < 200000 && std::chrono::steady_clock::now() < deadline) {
+        ++sent_;
+        try {
+          const auto r = c.get(path);
+          if (r.status != 200) ++non_2xx_;
+          std::string seen = key ? key(r.body) : r.body;
+          std::lock_guard lock(mu_);
+          ++seen_[seen];
+        } catch (const std::exception& e) {  // nothing may escape the thread: the guards must run
+          ++errors_;
+          std::lock_guard lock(mu_);
+          last_error_ = e.what();
+        }
+      }
+    });
+  }
+  ~LoadClient() { stop(); }
+  LoadClient(const LoadClient&) = delete;
+  LoadClient& operator=(const LoadClient&) = delete;
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int sent() const { return sent_; }
+  int errors() const { return errors_; }
+  int non_2xx() const { return non_2xx_; }
+  std::string last_error() {
+    std::lock_guard lock(mu_);
+    return last_error_;
+  }
+  /// The keys seen so far.
+  std::set<std::string> seen() {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    for (const auto& [k, n] : seen_) out.insert(k);
+    return out;
+  }
+  /// How often each key was seen so far.
+  std::map<std::string, int> counts() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> sent_{0}, errors_{0}, non_2xx_{0};
+  std::mutex mu_;
+  std::map<std::string, int> seen_;
+  std::string last_error_;
+  std::thread thread_;
+};
 
 }  // namespace flotilla::test::haproxy_lab
