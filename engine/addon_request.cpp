@@ -34,9 +34,12 @@ json services_view(const Topology& topo, const json& state, const Plan& plan) {
       if (ip.service != s.name) continue;
       auto it = recorded.find(ip.id);
       if (it == recorded.end() || it->second.status != WorkloadStatus::running) continue;
-      auto n = nodes.find(ip.node);
-      instances.push_back({{"id", ip.id}, {"instance", ip.instance}, {"node", ip.node},
-                           {"address", n != nodes.end() ? n->second.address : ""}, {"port", ip.port},
+      // Where it runs as recorded: during a rollout, an instance not yet replaced still runs
+      // on its old node and port.
+      const InstanceRecord& rec = it->second;
+      auto n = nodes.find(rec.node);
+      instances.push_back({{"id", ip.id}, {"instance", ip.instance}, {"node", rec.node},
+                           {"address", n != nodes.end() ? n->second.address : ""}, {"port", rec.port},
                            {"state", "running"}, {"workload", ip.workload_name()}});
     }
     services.push_back({{"name", s.name}, {"dns", service_dns_label(s.name)}, {"port", s.port}, {"health", s.health},

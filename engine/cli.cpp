@@ -444,10 +444,15 @@ int cmd_status(Context& c) {
     int running = 0;
     for (const auto& i : s["instances"]) running += i["state"] == "running";
     c.out << "\nSERVICE " << s["name"].get<std::string>() << ": " << running << "/" << s["replicas"].get<int>() << " running"
-          << (s.value("mode", "") == "swarm" ? " (Swarm tasks, as of the last up)" : "") << "\n";
+          << (s.value("mode", "") == "swarm" ? " (Swarm tasks, as of the last up)" : "");
+    if (const json& r = s.value("rollout", json()); r.is_object())
+      c.out << "; rollout unfinished: " << r.value("instances_on_older_spec", 0) << " instance(s) on an older spec (run `flotilla up`)";
+    c.out << "\n";
     for (const auto& i : s["instances"]) {
-      std::snprintf(line, sizeof line, "  %-18s %-14s %s:%d  %s\n", i["id"].get<std::string>().c_str(), i["node"].get<std::string>().c_str(),
-                    i["address"].get<std::string>().c_str(), i["port"].get<int>(), i["state"].get<std::string>().c_str());
+      const std::string version = i.value("version", "");
+      std::snprintf(line, sizeof line, "  %-18s %-14s %s:%d  %-9s %s\n", i["id"].get<std::string>().c_str(), i["node"].get<std::string>().c_str(),
+                    i["address"].get<std::string>().c_str(), i["port"].get<int>(), i["state"].get<std::string>().c_str(),
+                    (version.empty() ? std::string() : "version " + version).append(i.value("spec_current", true) ? "" : " (older spec)").c_str());
       c.out << line;
     }
   }

@@ -56,6 +56,26 @@ json instance_spec(const ServiceSpec& s, const std::string& node, int port) {
 
 std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port) { return stable_hash(instance_spec(s, node, port).dump()); }
 
+json service_version_spec(const ServiceSpec& s) {
+  return {{"command", s.command}, {"image", s.image}, {"env", s.env}, {"health", s.health}};
+}
+
+std::string service_version(const json& version_spec) { return stable_hash(version_spec.dump()).substr(0, 8); }
+
+std::vector<std::string> changed_keys(const json& before, const json& after) {
+  std::vector<std::string> out;
+  for (const char* key : {"command", "image", "health"})
+    if (before.value(key, json()) != after.value(key, json())) out.emplace_back(key);
+  const json& a = obj(before, "env");
+  const json& b = obj(after, "env");
+  std::set<std::string> names;
+  for (const auto& [k, v] : a.items()) names.insert(k);
+  for (const auto& [k, v] : b.items()) names.insert(k);
+  for (const auto& k : names)
+    if (a.value(k, json()) != b.value(k, json())) out.push_back("env." + k);
+  return out;
+}
+
 json swarm_service_spec(const ServiceSpec& s, int replicas) {
   return {{"image", s.image}, {"env", s.env}, {"port", s.port}, {"health", s.health}, {"replicas", replicas}};
 }
@@ -174,6 +194,7 @@ class Planning {
     decide_nodes();
     decide_instances();
     decide_addons();
+    order_rollouts();
     decide_addon_teardown();
     decide_instance_stops();
     decide_node_destroys();
@@ -191,6 +212,9 @@ class Planning {
   void create_node(const NodeSpec& n, int slot, bool replace, Change change, const std::string& verb, const std::string& detail);
   [[nodiscard]] int free_slot();
   void decide_instances();
+  [[nodiscard]] bool rolls(const InstancePlan& ip, const InstanceRecord& rec) const;
+  void plan_rollout(const std::string& service, const std::vector<InstancePlan>& instances);
+  void order_rollouts();
   void decide_addons();
   [[nodiscard]] std::map<std::string, ApplyReason> addon_reasons() const;
   [[nodiscard]] std::string addon_change(const AddonPlan& a) const;
@@ -217,6 +241,8 @@ class Planning {
   std::vector<std::string> node_destroy_;
   bool nodes_change_ = false;
   std::vector<std::string> instance_start_steps_;
+  std::map<std::string, std::vector<InstancePlan>> rolled_;  // service -> its instances a rollout replaces
+  std::vector<std::string> roll_steps_;
   std::vector<std::pair<std::string, std::string>> instance_stops_;  // id, node
   bool instances_change_ = false;
   std::set<std::string> removed_addons_;
@@ -315,15 +341,93 @@ void Planning::decide_instances() {
     else if (nodes_remade_.count(ip.node)) detail = "node " + ip.node + " is made anew";
     else if (auto l = live.find(ip.id); l != live.end() && l->is_string() && *l != "running") detail = "it is " + l->get<std::string>();
     else continue;
+    if (change == Change::update && rolls(ip, it->second)) {
+      rolled_[ip.service].push_back(ip);
+      continue;
+    }
     const std::string id = "instance.start:" + ip.id;
     Step s{id, verb + " " + ip.id + " on " + ip.node, "", {}, json::object()};
     if (nodes_created_.count(ip.node)) s.deps.push_back("node.create:" + ip.node);
     add(std::move(s), StartInstance{ip}, change, "instance", ip.id, verb, detail);
     instance_start_steps_.push_back(id);
   }
+  for (const auto& [service, instances] : rolled_) plan_rollout(service, instances);
   for (const auto& [id, rec] : st_instances_)
     if (!desired_ids.count(id)) instance_stops_.emplace_back(id, rec.node);
   instances_change_ = !instance_start_steps_.empty() || !instance_stops_.empty();
+}
+
+// A recorded instance whose spec changed is replaced by a rollout unless the machines it runs
+// on or moves to are made anew or removed in this plan: then there is nothing to keep serving.
+bool Planning::rolls(const InstancePlan& ip, const InstanceRecord& rec) const {
+  if (rec.status == WorkloadStatus::unknown) return false;
+  for (const std::string& node : {ip.node, rec.node})
+    if (nodes_created_.count(node) || nodes_remade_.count(node) ||
+        std::find(node_destroy_.begin(), node_destroy_.end(), node) != node_destroy_.end())
+      return false;
+  return true;
+}
+
+// The waves of a service's rollout: max_parallel instances each, in instance order, one
+// after another.
+void Planning::plan_rollout(const std::string& service, const std::vector<InstancePlan>& instances) {
+  const ServiceSpec* svc = topo_.find_service(service);
+  Rollout r;
+  r.service = service;
+  r.strategy = svc ? svc->update : UpdateStrategy{};
+  const auto per_wave = static_cast<size_t>(std::max(1, r.strategy.max_parallel));
+  r.waves = static_cast<int>((instances.size() + per_wave - 1) / per_wave);
+  std::string previous;
+  for (int w = 1; w <= r.waves; ++w) {
+    RollWave wave{service, w, r.waves, {}};
+    for (size_t k = (w - 1) * per_wave; k < std::min(instances.size(), w * per_wave); ++k) wave.instances.push_back(instances[k]);
+    const std::string id = "instance.roll:" + service + "@" + std::to_string(w);
+    Step s{id, "roll " + service + ", wave " + std::to_string(w) + " of " + std::to_string(r.waves), "", {}, json::object()};
+    if (!previous.empty()) s.deps.push_back(previous);
+    for (const auto& ip : wave.instances) {
+      const auto& rec = st_instances_.at(ip.id);
+      r.instances.push_back(ip.id);
+      std::vector<std::string> what;
+      if (rec.node != ip.node) what.push_back("moves to " + ip.node);
+      else if (rec.port != ip.port && rec.port != 0) what.push_back("port " + std::to_string(rec.port) + " -> " + std::to_string(ip.port));
+      if (svc && rec.spec.contains("service"))
+        for (auto& k : changed_keys(rec.spec["service"], service_version_spec(*svc))) what.push_back(k + " changed");
+      if (what.empty()) what.push_back("spec changed");
+      plan_.actions.push_back({Change::update, "instance", ip.id, "replace",
+                               join(what, ", ") + "; rolling, wave " + std::to_string(w) + " of " + std::to_string(r.waves), id});
+    }
+    plan_.work.emplace(id, std::move(wave));
+    plan_.graph.steps.push_back(std::move(s));
+    instance_start_steps_.push_back(id);
+    roll_steps_.push_back(id);
+    previous = id;
+  }
+  plan_.notes.push_back(service + ": rolling update of " + std::to_string(r.instances.size()) + " instance(s) in " +
+                        std::to_string(r.waves) + " wave(s) (max_parallel " + std::to_string(r.strategy.max_parallel) +
+                        ", min_healthy_time " + std::to_string(r.strategy.min_healthy_time.count()) + "s, auto_revert " +
+                        (r.strategy.auto_revert ? "on" : "off") + ")");
+  plan_.rollouts.push_back(std::move(r));
+}
+
+// A rollout's waves re-apply the addons that follow the instances (ingress, catalog), so they
+// start once the addons those depend on are applied; the addons that follow the instances, and
+// those depending on them, are applied after the waves anyway.
+void Planning::order_rollouts() {
+  if (roll_steps_.empty()) return;
+  std::set<std::string> bound;
+  for (const auto& a : *addons_)
+    if (a.needs_services()) bound.insert(a.name);
+  for (size_t pass = 0; pass < addons_->size(); ++pass)
+    for (const auto& a : *addons_)
+      for (const auto& p : addon_providers(a, *addons_))
+        if (bound.count(p)) bound.insert(a.name);
+  std::set<std::string> before;
+  for (const auto& a : *addons_)
+    if (a.needs_services())
+      for (const auto& p : addon_providers(a, *addons_))
+        if (!bound.count(p) && plan_.work.count("addon.apply:" + p)) before.insert("addon.apply:" + p);
+  for (auto& s : plan_.graph.steps)
+    if (std::find(roll_steps_.begin(), roll_steps_.end(), s.id) != roll_steps_.end()) s.deps.insert(s.deps.end(), before.begin(), before.end());
 }
 
 // Why an addon changes by itself (not through a provider it depends on), or "" when it does not.
@@ -465,6 +569,16 @@ json plan_to_json(const Plan& plan, const std::string& cluster) {
     actions.push_back({{"change", change_name(a.change)}, {"type", a.type}, {"name", a.name}, {"action", a.verb}, {"detail", a.detail}, {"step", a.step}});
   json steps = json::array();
   for (const auto& s : plan.graph.steps) steps.push_back({{"id", s.id}, {"label", s.label}, {"deps", s.deps}});
+  json rollouts = json::array();
+  for (const auto& r : plan.rollouts)
+    rollouts.push_back({{"service", r.service},
+                        {"instances", r.instances},
+                        {"waves", r.waves},
+                        {"strategy",
+                         {{"max_parallel", r.strategy.max_parallel},
+                          {"min_healthy_time_s", r.strategy.min_healthy_time.count()},
+                          {"healthy_deadline_s", r.strategy.healthy_deadline.count()},
+                          {"auto_revert", r.strategy.auto_revert}}}});
   return {{"format_version", 1},
           {"cluster", cluster},
           {"state_serial", plan.state_serial},
@@ -474,6 +588,7 @@ json plan_to_json(const Plan& plan, const std::string& cluster) {
             {"destroy", plan.count(Change::destroy)}}},
           {"actions", actions},
           {"steps", steps},
+          {"rollouts", rollouts},
           {"notes", plan.notes}};
 }
 

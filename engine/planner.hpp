@@ -111,6 +111,14 @@ struct DestroyNode {
 struct StartInstance {
   InstancePlan instance;
 };
+/// One wave of a service's rolling update: its instances leave the ingress and the catalog,
+/// are replaced, stay healthy for the strategy's `min_healthy_time`, and come back.
+struct RollWave {
+  std::string service;
+  int wave = 1;   // 1-based
+  int waves = 1;  // of the service's rollout in this plan
+  std::vector<InstancePlan> instances;
+};
 struct StopInstance {
   std::string id;
   std::string node;
@@ -123,7 +131,15 @@ struct ApplyAddon {
 struct DestroyAddon {
   std::string addon;
 };
-using StepAction = std::variant<CreateNode, UpdateNode, DestroyNode, StartInstance, StopInstance, ApplyAddon, DestroyAddon>;
+using StepAction = std::variant<CreateNode, UpdateNode, DestroyNode, StartInstance, RollWave, StopInstance, ApplyAddon, DestroyAddon>;
+
+/// A service's rolling update in a plan: which instances, in how many waves, under which strategy.
+struct Rollout {
+  std::string service;
+  std::vector<std::string> instances;
+  int waves = 0;
+  UpdateStrategy strategy;
+};
 
 struct Plan {
   std::vector<PlanAction> actions;
@@ -132,6 +148,7 @@ struct Plan {
   std::vector<InstancePlan> instances;         // desired instances
   std::map<std::string, int> replicas;         // service -> effective replicas
   std::vector<std::string> notes;              // e.g. "hello/v1: 8 replicas set by `flotilla scale`"
+  std::vector<Rollout> rollouts;               // services whose running instances are replaced wave by wave
   long long state_serial = 0;
   /// True when nothing changes (resyncs of reconciling addons may still run).
   [[nodiscard]] bool empty() const;
@@ -144,6 +161,13 @@ struct Plan {
 [[nodiscard]] json instance_spec(const ServiceSpec& s, const std::string& node, int port);
 /// The hash of instance_spec recorded as an instance's spec_hash.
 [[nodiscard]] std::string instance_spec_hash(const ServiceSpec& s, const std::string& node, int port);
+/// What a service's instances share, before placeholders are filled in: command, image, env
+/// and health path. Recorded with each instance, so a plan can say which keys a change touches.
+[[nodiscard]] json service_version_spec(const ServiceSpec& s);
+/// The short hash of service_version_spec: the same on every instance of one version.
+[[nodiscard]] std::string service_version(const json& version_spec);
+/// The keys that differ between two service_version_specs ("env.RELEASE", "command", ...).
+[[nodiscard]] std::vector<std::string> changed_keys(const json& before, const json& after);
 
 /// What shapes a `mode = "swarm"` service: its image, env, port, health path and replicas. The
 /// addon that deploys it (it provides "services") echoes it in its outputs, under

@@ -41,6 +41,8 @@ void from_json(const json& j, NodeRecord& r) {
 void to_json(json& j, const InstanceRecord& r) {
   j = {{"status", r.status}, {"service", r.service},   {"instance", r.instance}, {"node", r.node},   {"port", r.port},
        {"spec_hash", r.spec_hash}, {"workload", r.workload}, {"command", r.command}, {"image", r.image}};
+  put_known(j, "spec", r.spec);
+  if (!r.version.empty()) j["version"] = r.version;
   put_known(j, "record", r.record);
 }
 
@@ -55,6 +57,8 @@ void from_json(const json& j, InstanceRecord& r) {
   r.workload = j.value("workload", d.workload);
   r.command = j.value("command", d.command);
   r.image = j.value("image", d.image);
+  r.spec = j.value("spec", d.spec);
+  r.version = j.value("version", d.version);
   r.record = j.value("record", d.record);
 }
 

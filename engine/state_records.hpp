@@ -64,6 +64,8 @@ struct InstanceRecord {
   std::string workload;
   json command = json::array();
   std::string image;
+  json spec;                            // {"workload", "health", "service"} it was started with, so a failed rollout can go back to it
+  std::string version;                  // service_version of spec.service: one per version of the service
   json record;                          // the runtime's record; null before the start returned
 };
 void to_json(json& j, const InstanceRecord& r);

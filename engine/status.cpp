@@ -34,8 +34,10 @@ json nodes_status(const std::map<std::string, NodeRecord>& nodes, const json& li
   return out;
 }
 
+// Each instance's spec as a short hash, and whether it is the one the topology asks for now (an
+// instance on an older spec is one a rollout has not replaced yet, or put back).
 json instances_status(const std::string& service, const std::map<std::string, InstanceRecord>& instances,
-                      const std::map<std::string, NodeRecord>& nodes, const json& live) {
+                      const std::map<std::string, NodeRecord>& nodes, const json& live, const std::map<std::string, std::string>& wanted) {
   const json& live_instances = obj(live, "instances");
   json out = json::array();
   for (const auto& [id, rec] : instances) {
@@ -43,8 +45,10 @@ json instances_status(const std::string& service, const std::map<std::string, In
     std::string st = status_text(json(rec.status));
     if (rec.status == WorkloadStatus::running) st = live_or(live_instances, id, st);
     auto n = nodes.find(rec.node);
+    const auto w = wanted.find(id);
     out.push_back({{"id", id}, {"instance", rec.instance}, {"node", rec.node}, {"address", n != nodes.end() ? n->second.address : ""},
-                   {"port", rec.port}, {"state", st}, {"pid", pid_of(rec.record)}});
+                   {"port", rec.port}, {"state", st}, {"pid", pid_of(rec.record)}, {"version", rec.version},
+                   {"spec_current", w != wanted.end() && w->second == rec.spec_hash}});
   }
   std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["instance"] < b["instance"]; });
   return out;
@@ -53,6 +57,8 @@ json instances_status(const std::string& service, const std::map<std::string, In
 json services_status(const Topology& topo, const json& state, const std::map<std::string, NodeRecord>& nodes, const json& live) {
   const auto replicas = effective_replicas(topo, state);
   const auto instances = records_of<InstanceRecord>(state, "instances");
+  std::map<std::string, std::string> wanted;
+  for (const auto& ip : desired_instances(topo, replicas)) wanted[ip.id] = ip.spec_hash;
   std::set<std::string> names;
   for (const auto& s : topo.services) names.insert(s.name);
   for (const auto& [id, rec] : instances) names.insert(rec.service);
@@ -69,7 +75,11 @@ json services_status(const Topology& topo, const json& state, const std::map<std
       out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"mode", "swarm"}, {"instances", tasks}});
       continue;
     }
-    out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", instances_status(name, instances, nodes, live)}});
+    json list = instances_status(name, instances, nodes, live, wanted);
+    int older = 0;
+    for (const auto& i : list) older += i["spec_current"].get<bool>() ? 0 : 1;
+    out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", list},
+                   {"rollout", older == 0 ? json(nullptr) : json{{"instances_on_older_spec", older}}}});
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "step_runner.hpp"
 
+#include "addon_graph.hpp"
 #include "engine.hpp"
 #include "json_access.hpp"
 #include "plugin_views.hpp"
@@ -44,6 +45,7 @@ Result<void> EngineStepRunner::run_one(const CreateNode& w, const CancelToken& c
 Result<void> EngineStepRunner::run_one(const UpdateNode& w, const CancelToken&) { return update_node(w.node); }
 Result<void> EngineStepRunner::run_one(const DestroyNode& w, const CancelToken& cancel) { return destroy_node(w.node, cancel); }
 Result<void> EngineStepRunner::run_one(const StartInstance& w, const CancelToken& cancel) { return start_instance(w.instance, cancel); }
+Result<void> EngineStepRunner::run_one(const RollWave& w, const CancelToken& cancel) { return roll_wave(w, cancel); }
 Result<void> EngineStepRunner::run_one(const StopInstance& w, const CancelToken&) { return stop_instance(w.id); }
 Result<void> EngineStepRunner::run_one(const ApplyAddon& w, const CancelToken& cancel) { return apply_addon(w.addon, w.stage, w.resync, cancel); }
 Result<void> EngineStepRunner::run_one(const DestroyAddon& w, const CancelToken& cancel) { return destroy_addon(w.addon, cancel); }
@@ -169,7 +171,7 @@ std::string EngineStepRunner::container_resolver(const json& state, const std::s
   return str_or(e_.node_view(state, node).value("runtime_config", json::object()), "bridge_gateway");
 }
 
-Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const CancelToken& cancel) {
+Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const CancelToken& cancel, std::chrono::seconds health_timeout) {
   const std::string& id = ip.id;
   const std::string& node = ip.node;
   const int port = ip.port;
@@ -195,24 +197,38 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   json workload = {{"name", ip.workload_name()}, {"owner", "service:" + svc->name}, {"command", command},
                    {"image", svc->image}, {"env", env}, {"ports", port > 0 ? json::array({port}) : json::array()}};
   if (const std::string resolver = container_resolver(state, node); !resolver.empty()) workload["dns"] = json::array({resolver});
-  // A replaced instance that moves to another node is stopped where it was first.
+  InstanceRecord want;
+  want.service = svc->name;
+  want.instance = ip.instance;
+  want.node = node;
+  want.port = port;
+  want.spec_hash = ip.spec_hash;
+  want.workload = ip.workload_name();
+  want.command = command;
+  want.image = svc->image;
+  want.spec = {{"workload", workload}, {"health", svc->health}, {"service", service_version_spec(*svc)}};
+  want.version = service_version(want.spec["service"]);
+  return launch(id, want, cancel, health_timeout);
+}
+
+// Starts `want.spec`'s workload as instance `id` and records it, running once it answers its
+// health check. A replaced instance that moves to another node is stopped where it was first.
+Result<void> EngineStepRunner::launch(const std::string& id, const InstanceRecord& want, const CancelToken& cancel,
+                                      std::chrono::seconds health_timeout) {
+  const std::string& node = want.node;
+  const json state = e_.snapshot();
   const auto old = record_of<InstanceRecord>(state, "instances", id);
   if (old.status != WorkloadStatus::unknown && old.node != node)
     if (auto ok = stop_instance(id); !ok) return ok;
   if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) {
-        rec.service = svc->name;
-        rec.instance = ip.instance;
-        rec.node = node;
-        rec.port = port;
-        rec.spec_hash = ip.spec_hash;
-        rec.workload = ip.workload_name();
-        rec.command = command;
-        rec.image = svc->image;
+        const json record = rec.record;
+        rec = want;
+        rec.record = record;
         rec.status = WorkloadStatus::starting;
       });
       !ok)
     return ok;
-  auto started = e_.runtime_call(e_.snapshot(), node, "start", {{"workload", workload}});
+  auto started = e_.runtime_call(e_.snapshot(), node, "start", {{"workload", want.spec["workload"]}});
   if (!started) return fail("instance " + id + " on " + node + ": " + started.error().message);
   // The runtime's start is idempotent by name: what a killed run started with this spec is
   // returned as it is (changed: false) and adopted here instead of started twice.
@@ -220,14 +236,21 @@ Result<void> EngineStepRunner::start_instance(const InstancePlan& ip, const Canc
   if (old.node == node && old.record.is_null() && !started->value("changed", true))
     spdlog::info("instance {}: adopted its workload on node {}, started by a run that ended before recording it", id, node);
   if (auto ok = e_.update_record<InstanceRecord>("instances", id, [&](InstanceRecord& rec) { rec.record = record; }); !ok) return ok;
-  if (port > 0 && !svc->health.empty())
-    if (auto ok = wait_healthy(id, node, "http://" + address + ":" + std::to_string(port) + svc->health, record, cancel); !ok) return ok;
+  if (const std::string url = health_url(state, want); !url.empty())
+    if (auto ok = wait_healthy(id, node, url, record, cancel, health_timeout); !ok) return ok;
   return e_.update_record<InstanceRecord>("instances", id, [](InstanceRecord& rec) { rec.status = WorkloadStatus::running; });
 }
 
+std::string EngineStepRunner::health_url(const json& state, const InstanceRecord& rec) const {
+  const std::string health = str_or(rec.spec, "health");
+  if (rec.port <= 0 || health.empty()) return {};
+  return "http://" + str_or(e_.node_view(state, rec.node), "address") + ":" + std::to_string(rec.port) + health;
+}
+
 Result<void> EngineStepRunner::wait_healthy(const std::string& id, const std::string& node, const std::string& url, const json& record,
-                                            const CancelToken& cancel) {
-  const auto deadline = std::chrono::steady_clock::now() + e_.options_.health_timeout;
+                                            const CancelToken& cancel, std::chrono::seconds timeout) {
+  if (timeout.count() <= 0) timeout = e_.options_.health_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto delay = std::chrono::milliseconds(20);
   int code = 0;
   while ((code = e_.health_->http_status(url, std::chrono::milliseconds(1000))) != 200) {
@@ -238,12 +261,140 @@ Result<void> EngineStepRunner::wait_healthy(const std::string& id, const std::st
                   str_or(record, "stderr", str_or(record, "dir")));
     if (std::chrono::steady_clock::now() > deadline)
       return fail("instance " + id + " on " + node + " did not answer " + url + " with 200 within " +
-                  std::to_string(e_.options_.health_timeout.count()) + " s (last status " + std::to_string(code) +
+                  std::to_string(timeout.count()) + " s (last status " + std::to_string(code) +
                   "); check the service's `health` path and its log in " + str_or(record, "dir"));
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(250));
   }
   return {};
+}
+
+// Stays healthy for `hold`: every check in that time answers 200 and the workload keeps running.
+Result<void> EngineStepRunner::hold_healthy(const std::string& id, const std::string& node, const std::string& url,
+                                            const json& record, std::chrono::seconds hold, const CancelToken& cancel) {
+  const auto until = std::chrono::steady_clock::now() + hold;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancel.aborted()) return fail("instance " + id + ": interrupted while it was being held healthy");
+    if (!url.empty())
+      if (const int code = e_.health_->http_status(url, std::chrono::milliseconds(1000)); code != 200)
+        return fail("instance " + id + " on " + node + " answered " + (code > 0 ? std::to_string(code) : std::string("nothing")) +
+                    " at " + url + " within its min_healthy_time of " + std::to_string(hold.count()) + " s");
+    auto alive = e_.runtime_call(e_.snapshot(), node, "inspect", {{"record", record}});
+    if (alive && str_or(*alive, "state") != "running")
+      return fail("instance " + id + " on " + node + " exited within its min_healthy_time of " + std::to_string(hold.count()) +
+                  " s; see its log in " + str_or(record, "stderr", str_or(record, "dir")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return {};
+}
+
+// Re-applies the addons that follow the instances (ingress, catalog, metrics), in dependency
+// order, so they match which instances are recorded running now. Only addons already applied
+// take part; one serialises all, since waves of several services may run at once.
+Result<void> EngineStepRunner::follow_instances(const CancelToken& cancel) {
+  const std::lock_guard lock(follow_mu_);
+  auto order = addon_order(e_.addons());
+  if (!order) return std::unexpected(order.error());
+  for (const std::string& name : *order) {
+    const AddonPlan* a = e_.find_addon(name);
+    if (!a || !a->needs_services() || !a->stages.empty()) continue;
+    if (record_of<AddonRecord>(e_.snapshot(), "addons", name).status != AddonStatus::ready) continue;
+    if (auto ok = apply_addon(name, "", false, cancel); !ok) return ok;
+  }
+  return {};
+}
+
+// One wave of a rolling update (see RollWave). A replacement that fails ends the rollout: with
+// auto_revert the wave's instances go back to the spec they ran, and the error says which
+// version runs where.
+Result<void> EngineStepRunner::roll_wave(const RollWave& w, const CancelToken& cancel) {
+  const ServiceSpec* svc = e_.topo_.find_service(w.service);
+  if (!svc) return fail("internal error: service " + w.service + " is not in the topology");
+  const std::string where = "rollout of " + w.service + ", wave " + std::to_string(w.wave) + " of " + std::to_string(w.waves);
+  std::map<std::string, InstanceRecord> previous;
+  for (const auto& ip : w.instances) previous[ip.id] = record_of<InstanceRecord>(e_.snapshot(), "instances", ip.id);
+  spdlog::info("{}: taking {} out of the ingress and the catalog", where, join_ids(w.instances));
+  for (const auto& ip : w.instances)
+    if (auto ok = e_.update_record<InstanceRecord>("instances", ip.id, [](InstanceRecord& r) { r.status = WorkloadStatus::stopping; }); !ok)
+      return ok;
+  if (auto ok = follow_instances(cancel); !ok) return fail(where + ": " + ok.error().message);
+
+  std::vector<std::string> errors(w.instances.size());
+  {
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < w.instances.size(); ++k)
+      threads.emplace_back([&, k] {
+        const InstancePlan& ip = w.instances[k];
+        auto ok = start_instance(ip, cancel, svc->update.healthy_deadline);
+        if (ok && svc->update.min_healthy_time.count() > 0) {
+          const json state = e_.snapshot();
+          const auto rec = record_of<InstanceRecord>(state, "instances", ip.id);
+          ok = hold_healthy(ip.id, ip.node, health_url(state, rec), rec.record, svc->update.min_healthy_time, cancel);
+        }
+        if (!ok) errors[k] = ok.error().message;
+      });
+    for (auto& t : threads) t.join();
+  }
+  std::vector<std::string> failed;
+  for (const auto& e : errors)
+    if (!e.empty()) failed.push_back(e);
+
+  std::vector<std::string> reverted, not_reverted;
+  if (!failed.empty()) {
+    for (size_t k = 0; k < w.instances.size(); ++k) {
+      const InstancePlan& ip = w.instances[k];
+      const InstanceRecord& old = previous[ip.id];
+      if (!svc->update.auto_revert) break;
+      if (!old.spec.is_object() || !old.spec.contains("workload")) {
+        not_reverted.push_back(ip.id + " (its previous spec is not recorded)");
+        continue;
+      }
+      auto back = launch(ip.id, old, cancel, std::chrono::seconds(0));
+      if (back) reverted.push_back(ip.id);
+      else not_reverted.push_back(ip.id + " (" + back.error().message + ")");
+    }
+  }
+  // Back into the ingress and the catalog: the replacements, or the wave put back.
+  auto readded = follow_instances(cancel);
+  if (failed.empty()) {
+    if (!readded) return fail(where + ": " + readded.error().message);
+    spdlog::info("{}: {} replaced and serving", where, join_ids(w.instances));
+    return {};
+  }
+  std::string text = where + " failed: " + join(failed, "; ");
+  if (!svc->update.auto_revert) text += ". auto_revert is off, so the failed instances stay stopped and out of the ingress";
+  if (!reverted.empty()) text += ". Reverted " + join(reverted, ", ") + " to the previous spec";
+  if (!not_reverted.empty()) text += ". Could not revert " + join(not_reverted, ", ");
+  if (!readded) text += ". Putting the instances back into the ingress failed: " + readded.error().message;
+  text += ". Now running: " + versions_of(w.service) + ". Fix the service and run `flotilla up` again";
+  return fail(text);
+}
+
+// "hello/v1#1, hello/v1#2".
+std::string EngineStepRunner::join_ids(const std::vector<InstancePlan>& instances) {
+  std::vector<std::string> ids;
+  for (const auto& ip : instances) ids.push_back(ip.id);
+  return join(ids, ", ");
+}
+
+// Which version each instance of `service` runs: "version 1a2b3c4d (the previous) on
+// hello/v1#1, hello/v1#2; version 9f8e7d6c (the topology's) on hello/v1#3".
+std::string EngineStepRunner::versions_of(const std::string& service) const {
+  std::map<std::string, std::string> wanted;  // id -> spec_hash
+  for (const auto& ip : plan_.instances)
+    if (ip.service == service) wanted[ip.id] = ip.spec_hash;
+  std::map<std::string, std::vector<std::string>> by_version;
+  for (const auto& [id, rec] : records_of<InstanceRecord>(e_.snapshot(), "instances")) {
+    if (rec.service != service) continue;
+    const auto w = wanted.find(id);
+    const bool current = w != wanted.end() && w->second == rec.spec_hash;
+    const std::string version = (rec.version.empty() ? std::string("version unknown") : "version " + rec.version) +
+                                (current ? " (the topology's)" : " (the previous)");
+    by_version[version].push_back(id + (rec.status == WorkloadStatus::running ? "" : " (not running)"));
+  }
+  std::vector<std::string> parts;
+  for (const auto& [version, ids] : by_version) parts.push_back(version + " on " + join(ids, ", "));
+  return parts.empty() ? "no instance" : join(parts, "; ");
 }
 
 Result<void> EngineStepRunner::stop_instance(const std::string& id) {

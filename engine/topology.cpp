@@ -2,6 +2,7 @@
 
 #include "input_limits.hpp"
 #include "schema.hpp"
+#include "util.hpp"
 
 #include <toml++/toml.h>
 
@@ -28,7 +29,8 @@ const std::vector<std::string> kClusterKeys = {"name", "driver", "runtime"};
 const std::vector<std::string> kGroupKeys = {"name", "count", "roles", "labels"};
 const std::vector<std::string> kAddonKeys = {"plugin", "name", "roles", "nodes", "options"};
 const std::vector<std::string> kServiceKeys = {"name", "command", "image", "replicas", "port",
-                                               "health", "roles", "nodes", "env", "mode"};
+                                               "health", "roles", "nodes", "env", "mode", "update"};
+const std::vector<std::string> kUpdateKeys = {"max_parallel", "min_healthy_time", "healthy_deadline", "auto_revert"};
 const std::vector<std::string> kPlaceholders = {"address", "port", "instance", "node"};
 
 // JSON quoting escapes control characters; invalid UTF-8 is shown as U+FFFD, never thrown on.
@@ -748,6 +750,7 @@ class Loader {
       }
       source.placement = read_placement(t, where);
       read_mode(t, where, service, source);
+      read_update(t, where, service);
       check_placeholders(service, source, where);
       service_sources_.push_back(std::move(source));
       topo_.services.push_back(std::move(service));
@@ -762,6 +765,43 @@ class Loader {
     std::optional<toml::source_region> port_at;
     bool placement_ok = false;
   };
+
+  // `[services.update]`: the rollout strategy of a changed spec (see UpdateStrategy).
+  void read_update(const toml::table& t, const std::string& where, ServiceSpec& service) {
+    const toml::node* n = find(t, "update");
+    if (n == nullptr) return;
+    if (!n->is_table()) {
+      wrong_type(*n, "update", where, "a table", "[services.update] with max_parallel = 2 under the service");
+      return;
+    }
+    const toml::table& u = *n->as_table();
+    const std::string in = "[services.update] of " + where;
+    check_keys(u, kUpdateKeys, in);
+    UpdateStrategy& s = service.update;
+    if (auto v = get_int(u, "max_parallel", in, "max_parallel = 2")) {
+      if (*v < 1 || *v > kMaxReplicas) {
+        error(find(u, "max_parallel")->source(), "max_parallel of " + where + " is " + std::to_string(*v) +
+                                                     "; it must be between 1 and " + std::to_string(kMaxReplicas) +
+                                                     " (how many instances are replaced at once)");
+      } else {
+        s.max_parallel = static_cast<int>(*v);
+      }
+    }
+    const auto duration = [&](std::string_view key, std::chrono::seconds& out, bool zero_ok) {
+      auto text = get_string(u, key, in, false, std::string(key) + " = \"10s\"");
+      if (!text) return;
+      auto d = parse_duration(*text);
+      if (!d) error(find(u, key)->source(), std::string(key) + " of " + where + ": " + d.error().message);
+      else if (!zero_ok && d->count() == 0) error(find(u, key)->source(), std::string(key) + " of " + where + " must be longer than 0s");
+      else out = *d;
+    };
+    duration("min_healthy_time", s.min_healthy_time, true);
+    duration("healthy_deadline", s.healthy_deadline, false);
+    if (const toml::node* b = find(u, "auto_revert")) {
+      if (!b->is_boolean()) wrong_type(*b, "auto_revert", in, "true or false", "auto_revert = false");
+      else s.auto_revert = b->as_boolean()->get();
+    }
+  }
 
   // `mode = "swarm"`: Swarm schedules the replicas on the swarm addon's nodes, so the service
   // needs an image and takes its placement from that addon.

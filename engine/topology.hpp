@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -65,6 +66,18 @@ struct AddonSpec {
 };
 
 /// `[[services]]`: a user service with replicas.
+/// `[services.update]`: how a changed spec replaces a service's running instances. Wave by
+/// wave, each instance is taken out of the ingress and the catalog, replaced, held healthy for
+/// `min_healthy_time`, and put back; a replacement that fails stops the rollout, and with
+/// `auto_revert` the wave goes back to the previous spec. It does not shape the instances, so a
+/// change of it alone replaces nothing.
+struct UpdateStrategy {
+  int max_parallel = 1;                          // instances replaced at once (one wave)
+  std::chrono::seconds min_healthy_time{1};      // how long a replacement must stay healthy
+  std::chrono::seconds healthy_deadline{0};      // how long it may take to become healthy (0: the engine's health timeout)
+  bool auto_revert = true;
+};
+
 struct ServiceSpec {
   std::string name;                 // "hello/v1"
   std::string image;                // for Docker runtimes
@@ -75,6 +88,7 @@ struct ServiceSpec {
   std::string health = "/health";   // HTTP health check path ("" for none)
   Placement placement;              // default: roles = ["swarm"] if any node has it, else every node
   bool swarm_mode = false;          // `mode = "swarm"`: a Swarm service the swarm addon deploys, not instances
+  UpdateStrategy update;
   SourcePos pos;
 };
 

@@ -87,6 +87,21 @@ json nodes_schema() {
   return described({{"type", "array"}, {"items", group}}, "Node groups");
 }
 
+json update_schema() {
+  const json duration = {{"type", "string"}, {"pattern", "^([0-9]+[smhd])+$"}};
+  json update = {{"type", "object"},
+                 {"additionalProperties", false},
+                 {"properties",
+                  {{"max_parallel", described({{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 1}},
+                                              "How many instances a rollout replaces at once (one wave)")},
+                   {"min_healthy_time", described([&] { json d = duration; d["default"] = "1s"; return d; }(),
+                                                  "How long a replacement must stay healthy before the next wave")},
+                   {"healthy_deadline", described(duration, "How long a replacement may take to become healthy (default: the engine's health timeout)")},
+                   {"auto_revert", described({{"type", "boolean"}, {"default", true}},
+                                             "Put a failed wave back on the previous spec and stop the rollout")}}}};
+  return described(update, "How a changed spec replaces the running instances: a rolling update, wave by wave");
+}
+
 json services_schema() {
   json command = {{"anyOf", {{{"type", "array"}, {"items", {{"type", "string"}}}, {"minItems", 1}}, {{"type", "string"}, {"minLength", 1}}}},
                   {"description", "Program and arguments for the process runtime; {address}, {port}, {instance} and {node} are filled in"}};
@@ -106,7 +121,8 @@ json services_schema() {
         {"nodes", described({{"type", "array"}, {"items", {{"type", "string"}}}}, "Place instances on these nodes")},
         {"env", string_table(kEnvName, "Environment of every instance")},
         {"mode", described({{"type", "string"}, {"enum", {"flotilla", "swarm"}}, {"default", "flotilla"}},
-                           "Who runs the replicas: Flotilla places instances on nodes, or the swarm addon deploys a Swarm service")}}}};
+                           "Who runs the replicas: Flotilla places instances on nodes, or the swarm addon deploys a Swarm service")},
+        {"update", update_schema()}}}};
   return described({{"type", "array"}, {"items", service}}, "Services and their placement");
 }
 

@@ -418,3 +418,74 @@ TEST_CASE("addon stages: each is a step after what the addon waits for, and the 
   CHECK(std::get<ApplyAddon>(*w).stage == "kibana");
   CHECK(std::get<ApplyAddon>(*(p.action_of("addon.apply:elk"))).stage.empty());
 }
+
+TEST_CASE("a changed spec rolls the running instances wave by wave, each after the last, between the addons they need and the ingress",
+          "[planner][rollout]") {
+  const Topology t = topo(std::string(test::kTopology) + "env = { RELEASE = \"v2\" }\n[services.update]\nmax_parallel = 2\n");
+  std::vector<AddonPlan> addons = {addon("etcd", {"kv"}, {}, {"infra"}), addon("registrator", {"catalog"}, {"kv", "services"}, {"infra"}),
+                                   addon("haproxy", {"ingress"}, {"services", "catalog"}, {"swarm-1"})};
+  addons[0].config = {{"changed", true}};  // etcd is re-applied in this plan: the waves wait for it
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(topo(), addons, {{"hello/v1", 5}});  // every instance runs the spec without RELEASE
+  in.state["addons"]["etcd"]["config_hash"] = "old";
+  Plan p = make_plan(in);
+  INFO(plan_to_text(p, "t"));
+  REQUIRE(p.rollouts.size() == 1);
+  CHECK(p.rollouts[0].service == "hello/v1");
+  CHECK(p.rollouts[0].waves == 3);
+  CHECK(p.rollouts[0].instances == std::vector<std::string>{"hello/v1#1", "hello/v1#2", "hello/v1#3", "hello/v1#4", "hello/v1#5"});
+  for (int i = 1; i <= 5; ++i) CHECK(has_action(p, "instance", "hello/v1#" + std::to_string(i), "replace"));
+  CHECK_FALSE(p.action_of("instance.start:hello/v1#1"));
+  const StepAction* w2 = p.action_of("instance.roll:hello/v1@2");
+  REQUIRE(w2);
+  REQUIRE(std::holds_alternative<RollWave>(*w2));
+  const RollWave& wave = std::get<RollWave>(*w2);
+  CHECK(wave.wave == 2);
+  CHECK(wave.waves == 3);
+  REQUIRE(wave.instances.size() == 2);
+  CHECK(wave.instances[0].id == "hello/v1#3");
+  CHECK(wave.instances[1].id == "hello/v1#4");
+  CHECK(std::get<RollWave>(*p.action_of("instance.roll:hello/v1@3")).instances.size() == 1);
+  // Wave 1 waits for etcd (which the registrator needs); each later wave for the one before;
+  // the ingress and the catalog are applied once more after the last.
+  CHECK(step(p, "instance.roll:hello/v1@1").deps == std::vector<std::string>{"addon.apply:etcd"});
+  CHECK(std::count(step(p, "instance.roll:hello/v1@2").deps.begin(), step(p, "instance.roll:hello/v1@2").deps.end(),
+                   "instance.roll:hello/v1@1") == 1);
+  for (const char* a : {"addon.apply:haproxy", "addon.apply:registrator"}) {
+    const auto& deps = step(p, a).deps;
+    CHECK(std::find(deps.begin(), deps.end(), "instance.roll:hello/v1@3") != deps.end());
+  }
+  CHECK(p.graph.check());
+  REQUIRE_FALSE(p.notes.empty());
+  CHECK_THAT(p.notes.back(), Catch::Contains("rolling update of 5 instance(s) in 3 wave(s) (max_parallel 2"));
+  const json j = plan_to_json(p, "t");
+  CHECK(j["rollouts"][0]["waves"] == 3);
+  CHECK(j["rollouts"][0]["strategy"]["min_healthy_time_s"] == 1);
+}
+
+TEST_CASE("a rollout replaces only what runs: a new instance starts, one on a remade node restarts, a strategy change alone does nothing",
+          "[planner][rollout]") {
+  const Topology t = topo(std::string(test::kTopology) + "env = { RELEASE = \"v2\" }\n");
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(topo(), addons, {{"hello/v1", 5}});
+  in.state["instances"].erase("hello/v1#5");                         // never started
+  in.live = {{"nodes", {{"swarm-2", "missing"}}}};                   // made anew, with hello/v1#2 on it
+  Plan p = make_plan(in);
+  INFO(plan_to_text(p, "t"));
+  REQUIRE(p.rollouts.size() == 1);
+  CHECK(p.rollouts[0].instances == std::vector<std::string>{"hello/v1#1", "hello/v1#3", "hello/v1#4"});
+  CHECK(p.rollouts[0].waves == 3);
+  CHECK(has_action(p, "instance", "hello/v1#5", "start"));
+  CHECK(p.action_of("instance.start:hello/v1#2"));
+
+  const Topology same = topo(std::string(test::kTopology) + "[services.update]\nmax_parallel = 3\nauto_revert = false\n");
+  in.topology = &same;
+  in.state = converged(topo(), addons, {{"hello/v1", 5}});
+  in.live = json::object();
+  CHECK(make_plan(in).empty());
+}

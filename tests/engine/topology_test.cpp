@@ -994,3 +994,34 @@ TEST_CASE("mode = \"swarm\" makes a service the swarm addon's, and its mistakes 
              Contains("t.toml:20:8: service \"web\" has mode = \"swarm\" but the topology has no swarm addon") &&
                  Contains("plugin = \"swarm\""));
 }
+
+TEST_CASE("[services.update] sets the rollout strategy, with defaults that keep the service serving, and names its mistakes",
+          "[topology][rollout]") {
+  const std::string svc = "[[services]]\nname = \"web\"\ncommand = \"web\"\n";
+  const flotilla::UpdateStrategy d = parse_ok(kBase + svc).services[0].update;
+  CHECK(d.max_parallel == 1);
+  CHECK(d.min_healthy_time == std::chrono::seconds(1));
+  CHECK(d.healthy_deadline == std::chrono::seconds(0));
+  CHECK(d.auto_revert);
+  const flotilla::UpdateStrategy u =
+      parse_ok(kBase + svc + "[services.update]\nmax_parallel = 3\nmin_healthy_time = \"0s\"\nhealthy_deadline = \"2m\"\nauto_revert = false\n")
+          .services[0]
+          .update;
+  CHECK(u.max_parallel == 3);
+  CHECK(u.min_healthy_time == std::chrono::seconds(0));
+  CHECK(u.healthy_deadline == std::chrono::seconds(120));
+  CHECK_FALSE(u.auto_revert);
+  CHECK(parse_ok(kBase + "[[services]]\nname = \"web\"\ncommand = \"web\"\nupdate = { max_parallel = 2 }\n").services[0].update.max_parallel == 2);
+
+  using Catch::Contains;
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\nmax_parallel = 0\n"),
+             Contains("t.toml:21:16: max_parallel of service \"web\" is 0; it must be between 1 and 1000"));
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\nmin_healthy_time = \"ten\"\n"),
+             Contains("t.toml:21:20: min_healthy_time of service \"web\": invalid duration `ten`"));
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\nhealthy_deadline = \"0s\"\n"),
+             Contains("healthy_deadline of service \"web\" must be longer than 0s"));
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\nauto_revert = \"yes\"\n"),
+             Contains("t.toml:21:15: key \"auto_revert\" in [services.update] of service \"web\" must be true or false"));
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\nmax_paralel = 2\n"), Contains("did you mean \"max_parallel\"?"));
+  CHECK_THAT(parse_error(kBase + svc + "update = 3\n"), Contains("key \"update\" in service \"web\" must be a table"));
+}
