@@ -383,6 +383,13 @@ int cmd_scale(Context& c) {
   return up_with(c, e, "scale", " " + spec, [&] { return e.set_replicas(spec.substr(0, eq), n); });
 }
 
+int cmd_promote(Context& c) {
+  auto engine = open_engine(c, c.args[0]);
+  if (!engine) return report_error(c, engine.error(), kExitInvalid);
+  Engine& e = **engine;
+  return up_with(c, e, "promote", " " + c.args[1], [&] { return e.promote(c.args[1]); });
+}
+
 int cmd_down(Context& c) {
   auto engine = open_engine(c, c.args[0]);
   if (!engine) return report_error(c, engine.error(), kExitInvalid);
@@ -445,8 +452,11 @@ int cmd_status(Context& c) {
     for (const auto& i : s["instances"]) running += i["state"] == "running";
     c.out << "\nSERVICE " << s["name"].get<std::string>() << ": " << running << "/" << s["replicas"].get<int>() << " running"
           << (s.value("mode", "") == "swarm" ? " (Swarm tasks, as of the last up)" : "");
-    if (const json& r = s.value("rollout", json()); r.is_object())
-      c.out << "; rollout unfinished: " << r.value("instances_on_older_spec", 0) << " instance(s) on an older spec (run `flotilla up`)";
+    if (const json r = s.value("rollout", json()); r.is_object())
+      c.out << "; rollout unfinished: " << r.value("instances_on_older_spec", 0) << " instance(s) on an older spec ("
+            << (r.value("waiting_for_promote", false) ? "a canary waits for `flotilla promote " + c.args[0] + " " + s["name"].get<std::string>() + "`"
+                                                       : std::string("run `flotilla up`"))
+            << ")";
     c.out << "\n";
     for (const auto& i : s["instances"]) {
       const std::string version = i.value("version", "");
@@ -822,6 +832,8 @@ const std::vector<Command>& commands() {
        add_output, 1, 1, cmd_status},
       {"scale", "Change one service's replicas and apply", "FILE SERVICE=N", "flotilla scale configs/local.toml hello/v1=8",
        add_parallelism, 2, 2, cmd_scale},
+      {"promote", "Let a service's rollout go on past its canary, and apply", "FILE SERVICE", "flotilla promote configs/local.toml hello/v1",
+       add_parallelism, 2, 2, cmd_promote},
       {"down", "Destroy everything the cluster runs and its nodes", "FILE", "flotilla down configs/local.toml", add_parallelism, 1, 1, cmd_down},
       {"plugins", "List the plugins found on the plugin path", "[--output json]", "flotilla plugins --output json", add_output, 0, 0, cmd_plugins},
       {"graph", "Print the step graph of the plan as Graphviz DOT", "FILE [--destroy]", "flotilla graph configs/local.toml | dot -Tsvg > plan.svg",

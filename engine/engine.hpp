@@ -92,6 +92,9 @@ class Engine {
 
   /// Records a `flotilla scale` override (see effective_replicas) and saves state.
   [[nodiscard]] Result<void> set_replicas(const std::string& service, int replicas);
+  /// Marks the version the topology gives `service` promoted, so the rollout its canary held
+  /// goes on at the next apply; fails unless such a canary runs.
+  [[nodiscard]] Result<void> promote(const std::string& service);
 
   /// `status --output json`: nodes, services with instances, addons, endpoints.
   [[nodiscard]] json status(const json& state, const json& live) const;

@@ -213,7 +213,8 @@ class Planning {
   [[nodiscard]] int free_slot();
   void decide_instances();
   [[nodiscard]] bool rolls(const InstancePlan& ip, const InstanceRecord& rec) const;
-  void plan_rollout(const std::string& service, const std::vector<InstancePlan>& instances);
+  void plan_rollout(const std::string& service, std::vector<InstancePlan> instances);
+  void hold_for_canary(const ServiceSpec& svc, std::vector<InstancePlan>& instances, Rollout& r) const;
   void order_rollouts();
   void decide_addons();
   [[nodiscard]] std::map<std::string, ApplyReason> addon_reasons() const;
@@ -370,11 +371,20 @@ bool Planning::rolls(const InstancePlan& ip, const InstanceRecord& rec) const {
 
 // The waves of a service's rollout: max_parallel instances each, in instance order, one
 // after another.
-void Planning::plan_rollout(const std::string& service, const std::vector<InstancePlan>& instances) {
+void Planning::plan_rollout(const std::string& service, std::vector<InstancePlan> instances) {
   const ServiceSpec* svc = topo_.find_service(service);
   Rollout r;
   r.service = service;
   r.strategy = svc ? svc->update : UpdateStrategy{};
+  if (svc && r.strategy.canary > 0) hold_for_canary(*svc, instances, r);
+  if (r.held > 0)
+    plan_.notes.push_back(service + ": canary: " + std::to_string(instances.size()) + " more instance(s) get version " + r.version +
+                          "; the other " + std::to_string(r.held) + " wait for `flotilla promote FILE " + service +
+                          "` (or put the file back and run `flotilla up` to roll back)");
+  if (instances.empty()) {
+    plan_.rollouts.push_back(std::move(r));
+    return;
+  }
   const auto per_wave = static_cast<size_t>(std::max(1, r.strategy.max_parallel));
   r.waves = static_cast<int>((instances.size() + per_wave - 1) / per_wave);
   std::string previous;
@@ -407,6 +417,23 @@ void Planning::plan_rollout(const std::string& service, const std::vector<Instan
                         ", min_healthy_time " + std::to_string(r.strategy.min_healthy_time.count()) + "s, auto_revert " +
                         (r.strategy.auto_revert ? "on" : "off") + ")");
   plan_.rollouts.push_back(std::move(r));
+}
+
+// `canary = N`: a version neither promoted (`flotilla promote`) nor the one a rollout started
+// from (going back to it is a rollback, never held) runs on at most N instances; the rest of
+// the rollout is held.
+void Planning::hold_for_canary(const ServiceSpec& svc, std::vector<InstancePlan>& instances, Rollout& r) const {
+  r.version = service_version(service_version_spec(svc));
+  const json& rec = obj(obj(in_.state, "rollouts"), svc.name.c_str());
+  if (str_or(rec, "promoted") == r.version || str_or(rec, "from") == r.version) return;
+  int on_version = 0;
+  for (const auto& ip : plan_.instances)
+    if (ip.service == svc.name)
+      if (auto it = st_instances_.find(ip.id); it != st_instances_.end() && it->second.spec_hash == ip.spec_hash) ++on_version;
+  const auto allowed = static_cast<size_t>(std::max(0, r.strategy.canary - on_version));
+  if (instances.size() <= allowed) return;
+  r.held = static_cast<int>(instances.size() - allowed);
+  instances.resize(allowed);
 }
 
 // A rollout's waves re-apply the addons that follow the instances (ingress, catalog), so they
@@ -578,7 +605,10 @@ json plan_to_json(const Plan& plan, const std::string& cluster) {
                          {{"max_parallel", r.strategy.max_parallel},
                           {"min_healthy_time_s", r.strategy.min_healthy_time.count()},
                           {"healthy_deadline_s", r.strategy.healthy_deadline.count()},
-                          {"auto_revert", r.strategy.auto_revert}}}});
+                          {"auto_revert", r.strategy.auto_revert},
+                          {"canary", r.strategy.canary}}},
+                        {"version", r.version},
+                        {"held_for_promote", r.held}});
   return {{"format_version", 1},
           {"cluster", cluster},
           {"state_serial", plan.state_serial},

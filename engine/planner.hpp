@@ -136,9 +136,11 @@ using StepAction = std::variant<CreateNode, UpdateNode, DestroyNode, StartInstan
 /// A service's rolling update in a plan: which instances, in how many waves, under which strategy.
 struct Rollout {
   std::string service;
-  std::vector<std::string> instances;
+  std::vector<std::string> instances;  // replaced in this plan
   int waves = 0;
   UpdateStrategy strategy;
+  std::string version;                 // the version rolled out (set with a canary)
+  int held = 0;                        // instances that wait for `flotilla promote` (canary)
 };
 
 struct Plan {

@@ -78,8 +78,17 @@ json services_status(const Topology& topo, const json& state, const std::map<std
     json list = instances_status(name, instances, nodes, live, wanted);
     int older = 0;
     for (const auto& i : list) older += i["spec_current"].get<bool>() ? 0 : 1;
-    out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", list},
-                   {"rollout", older == 0 ? json(nullptr) : json{{"instances_on_older_spec", older}}}});
+    json rollout = nullptr;
+    if (older > 0) {
+      rollout = {{"instances_on_older_spec", older}, {"waiting_for_promote", false}};
+      // A canary that holds the rest of the rollout until `flotilla promote`.
+      if (spec != nullptr && spec->update.canary > 0) {
+        const std::string version = service_version(service_version_spec(*spec));
+        const json& rec = obj(obj(state, "rollouts"), name.c_str());
+        rollout["waiting_for_promote"] = str_or(rec, "to") == version && str_or(rec, "promoted") != version;
+      }
+    }
+    out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", list}, {"rollout", rollout}});
   }
   return out;
 }

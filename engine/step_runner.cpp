@@ -304,6 +304,19 @@ Result<void> EngineStepRunner::follow_instances(const CancelToken& cancel) {
   return {};
 }
 
+// Which version a service's rollout goes from and to (`rollouts.SERVICE` in state), for the
+// canary: going back to `from` is a rollback, and `flotilla promote` marks `to` promoted. A
+// rollback, or another wave of the same rollout, leaves the record as it is.
+Result<void> EngineStepRunner::note_rollout(const ServiceSpec& svc, const std::string& from) {
+  const std::string to = service_version(service_version_spec(svc));
+  return e_.commit_if([&](json& s) {
+    json& rec = ensure_object(s, "rollouts")[svc.name];
+    if (rec.is_object() && (str_or(rec, "to") == to || str_or(rec, "from") == to)) return false;
+    rec = {{"from", from}, {"to", to}};
+    return true;
+  });
+}
+
 // One wave of a rolling update (see RollWave). A replacement that fails ends the rollout: with
 // auto_revert the wave's instances go back to the spec they ran, and the error says which
 // version runs where.
@@ -313,6 +326,7 @@ Result<void> EngineStepRunner::roll_wave(const RollWave& w, const CancelToken& c
   const std::string where = "rollout of " + w.service + ", wave " + std::to_string(w.wave) + " of " + std::to_string(w.waves);
   std::map<std::string, InstanceRecord> previous;
   for (const auto& ip : w.instances) previous[ip.id] = record_of<InstanceRecord>(e_.snapshot(), "instances", ip.id);
+  if (auto ok = note_rollout(*svc, previous.begin()->second.version); !ok) return ok;
   spdlog::info("{}: taking {} out of the ingress and the catalog", where, join_ids(w.instances));
   for (const auto& ip : w.instances)
     if (auto ok = e_.update_record<InstanceRecord>("instances", ip.id, [](InstanceRecord& r) { r.status = WorkloadStatus::stopping; }); !ok)

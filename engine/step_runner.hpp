@@ -64,6 +64,7 @@ class EngineStepRunner final : public StepRunner {
   [[nodiscard]] Result<void> hold_healthy(const std::string& id, const std::string& node, const std::string& url,
                                           const json& record, std::chrono::seconds hold, const CancelToken& cancel);
   [[nodiscard]] Result<void> follow_instances(const CancelToken& cancel);
+  [[nodiscard]] Result<void> note_rollout(const ServiceSpec& svc, const std::string& from);
   [[nodiscard]] static std::string join_ids(const std::vector<InstancePlan>& instances);
   [[nodiscard]] std::string versions_of(const std::string& service) const;
 

@@ -30,7 +30,7 @@ const std::vector<std::string> kGroupKeys = {"name", "count", "roles", "labels"}
 const std::vector<std::string> kAddonKeys = {"plugin", "name", "roles", "nodes", "options"};
 const std::vector<std::string> kServiceKeys = {"name", "command", "image", "replicas", "port",
                                                "health", "roles", "nodes", "env", "mode", "update"};
-const std::vector<std::string> kUpdateKeys = {"max_parallel", "min_healthy_time", "healthy_deadline", "auto_revert"};
+const std::vector<std::string> kUpdateKeys = {"max_parallel", "min_healthy_time", "healthy_deadline", "auto_revert", "canary"};
 const std::vector<std::string> kPlaceholders = {"address", "port", "instance", "node"};
 
 // JSON quoting escapes control characters; invalid UTF-8 is shown as U+FFFD, never thrown on.
@@ -785,6 +785,14 @@ class Loader {
                                                      " (how many instances are replaced at once)");
       } else {
         s.max_parallel = static_cast<int>(*v);
+      }
+    }
+    if (auto v = get_int(u, "canary", in, "canary = 1")) {
+      if (*v < 0 || *v > kMaxReplicas) {
+        error(find(u, "canary")->source(), "canary of " + where + " is " + std::to_string(*v) + "; it must be between 0 and " +
+                                               std::to_string(kMaxReplicas) + " (instances of a new version run before `flotilla promote`)");
+      } else {
+        s.canary = static_cast<int>(*v);
       }
     }
     const auto duration = [&](std::string_view key, std::chrono::seconds& out, bool zero_ok) {

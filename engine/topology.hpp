@@ -76,6 +76,7 @@ struct UpdateStrategy {
   std::chrono::seconds min_healthy_time{1};      // how long a replacement must stay healthy
   std::chrono::seconds healthy_deadline{0};      // how long it may take to become healthy (0: the engine's health timeout)
   bool auto_revert = true;
+  int canary = 0;                                // instances of a new version that run alone until `flotilla promote`
 };
 
 struct ServiceSpec {

@@ -98,7 +98,9 @@ json update_schema() {
                                                   "How long a replacement must stay healthy before the next wave")},
                    {"healthy_deadline", described(duration, "How long a replacement may take to become healthy (default: the engine's health timeout)")},
                    {"auto_revert", described({{"type", "boolean"}, {"default", true}},
-                                             "Put a failed wave back on the previous spec and stop the rollout")}}}};
+                                             "Put a failed wave back on the previous spec and stop the rollout")},
+                   {"canary", described({{"type", "integer"}, {"minimum", 0}, {"maximum", 1000}, {"default", 0}},
+                                        "Instances of a new version that run beside the old ones until `flotilla promote`")}}}};
   return described(update, "How a changed spec replaces the running instances: a rolling update, wave by wave");
 }
 

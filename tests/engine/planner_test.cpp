@@ -489,3 +489,50 @@ TEST_CASE("a rollout replaces only what runs: a new instance starts, one on a re
   in.live = json::object();
   CHECK(make_plan(in).empty());
 }
+
+TEST_CASE("a canary holds a new version to N instances until it is promoted, and never holds the way back", "[planner][rollout]") {
+  const std::string v2 = std::string(test::kTopology) + "env = { RELEASE = \"v2\" }\n[services.update]\ncanary = 1\n";
+  const Topology t = topo(v2);
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(topo(), addons, {{"hello/v1", 5}});
+  const std::string v1_version = service_version(service_version_spec(topo().services[0]));
+  const std::string v2_version = service_version(service_version_spec(t.services[0]));
+
+  Plan first = make_plan(in);
+  INFO(plan_to_text(first, "t"));
+  REQUIRE(first.rollouts.size() == 1);
+  CHECK(first.rollouts[0].instances == std::vector<std::string>{"hello/v1#1"});
+  CHECK(first.rollouts[0].held == 4);
+  CHECK(first.rollouts[0].version == v2_version);
+  CHECK_THAT(first.notes.front(), Catch::Contains("the other 4 wait for `flotilla promote FILE hello/v1`"));
+
+  // The canary runs v2: nothing more until promote.
+  const auto v2_instances = desired_instances(t, {{"hello/v1", 5}});
+  in.state["instances"]["hello/v1#1"]["spec_hash"] = v2_instances[0].spec_hash;
+  in.state["rollouts"]["hello/v1"] = {{"from", v1_version}, {"to", v2_version}};
+  Plan held = make_plan(in);
+  CHECK(held.empty());
+  REQUIRE(held.rollouts.size() == 1);
+  CHECK(held.rollouts[0].held == 4);
+  CHECK(plan_to_json(held, "t")["rollouts"][0]["held_for_promote"] == 4);
+
+  // Promoted: the other four roll.
+  in.state["rollouts"]["hello/v1"]["promoted"] = v2_version;
+  Plan promoted = make_plan(in);
+  REQUIRE(promoted.rollouts.size() == 1);
+  CHECK(promoted.rollouts[0].instances.size() == 4);
+  CHECK(promoted.rollouts[0].held == 0);
+
+  // The file put back to v1: the canary goes back, not held, though v1 is not promoted.
+  const Topology back = topo(std::string(test::kTopology) + "[services.update]\ncanary = 1\n");
+  in.topology = &back;
+  in.state["rollouts"]["hello/v1"].erase("promoted");
+  Plan rollback = make_plan(in);
+  INFO(plan_to_text(rollback, "t"));
+  REQUIRE(rollback.rollouts.size() == 1);
+  CHECK(rollback.rollouts[0].instances == std::vector<std::string>{"hello/v1#1"});
+  CHECK(rollback.rollouts[0].held == 0);
+}

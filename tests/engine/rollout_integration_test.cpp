@@ -226,3 +226,67 @@ TEST_CASE("rolling update killed with SIGKILL mid-rollout: the plain rerun finis
   CHECK(c.unaccounted(flotilla::test::cli::recorded_pids(st)).empty());
   CHECK(served(c) == std::set<std::string>{"v2"});
 }
+
+TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promote`; putting the file back rolls it back",
+          "[integration][rollout]") {
+  const std::string strategy = "canary = 1\nmin_healthy_time = \"0s\"\n";
+  Cluster c("rollcanary", body("v1", "", strategy));
+  Run up = c.run("up \"$TOPOLOGY\"");
+  INFO(up.out << up.err);
+  REQUIRE(up.code == 0);
+  Run early = c.run("promote \"$TOPOLOGY\" hello/v1");
+  CHECK(early.code == 1);
+  CHECK_THAT(early.err, Contains("no canary of service hello/v1 runs version") && Contains("run `flotilla up` first"));
+  Run unknown = c.run("promote \"$TOPOLOGY\" nosuch/v1");
+  CHECK(unknown.code == 1);
+  CHECK_THAT(unknown.err, Contains("service \"nosuch/v1\" is not in"));
+
+  c.rewrite(body("v2", "", strategy));
+  {
+    Run canary;
+    const LoadReport load = under_load(c, [&] { canary = c.run("up \"$TOPOLOGY\""); });
+    INFO(canary.out << canary.err << "\nlast error: " << load.last_error);
+    REQUIRE(canary.code == 0);
+    CHECK_THAT(canary.err, Contains("the other 4 wait for `flotilla promote FILE hello/v1`"));
+    CHECK(load.errors == 0);
+    CHECK(load.non_2xx == 0);
+  }
+  CHECK(served(c) == std::set<std::string>{"v1", "v2"});
+  json st = c.status();
+  CHECK(on_current_spec(st) == 1);
+  CHECK(st["services"][0]["rollout"]["waiting_for_promote"] == true);
+  CHECK_THAT(c.run("status \"$TOPOLOGY\"").out, Contains("a canary waits for `flotilla promote"));
+  // Another up holds it as it is.
+  Run again = c.run("up \"$TOPOLOGY\"");
+  REQUIRE(again.code == 0);
+  CHECK(on_current_spec(c.status()) == 1);
+
+  {
+    Run promote;
+    const LoadReport load = under_load(c, [&] { promote = c.run("promote \"$TOPOLOGY\" hello/v1"); });
+    INFO(promote.out << promote.err << "\nlast error: " << load.last_error);
+    REQUIRE(promote.code == 0);
+    CHECK(load.errors == 0);
+    CHECK(load.non_2xx == 0);
+  }
+  CHECK(served(c) == std::set<std::string>{"v2"});
+  st = c.status();
+  CHECK(on_current_spec(st) == 5);
+  CHECK(st["services"][0]["rollout"].is_null());
+
+  // A v3 canary, then the file back to v2: the canary goes back without a promote.
+  c.rewrite(body("v3", "", strategy));
+  REQUIRE(c.run("up \"$TOPOLOGY\"").code == 0);
+  CHECK(served(c) == std::set<std::string>{"v2", "v3"});
+  c.rewrite(body("v2", "", strategy));
+  {
+    Run back;
+    const LoadReport load = under_load(c, [&] { back = c.run("up \"$TOPOLOGY\""); });
+    INFO(back.out << back.err << "\nlast error: " << load.last_error);
+    REQUIRE(back.code == 0);
+    CHECK(load.errors == 0);
+    CHECK(load.non_2xx == 0);
+  }
+  CHECK(served(c) == std::set<std::string>{"v2"});
+  CHECK(on_current_spec(c.status()) == 5);
+}

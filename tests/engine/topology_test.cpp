@@ -1025,3 +1025,11 @@ TEST_CASE("[services.update] sets the rollout strategy, with defaults that keep 
   CHECK_THAT(parse_error(kBase + svc + "[services.update]\nmax_paralel = 2\n"), Contains("did you mean \"max_parallel\"?"));
   CHECK_THAT(parse_error(kBase + svc + "update = 3\n"), Contains("key \"update\" in service \"web\" must be a table"));
 }
+
+TEST_CASE("[services.update] canary is a count of instances, 0 for none", "[topology][rollout]") {
+  const std::string svc = "[[services]]\nname = \"web\"\ncommand = \"web\"\n";
+  CHECK(parse_ok(kBase + svc).services[0].update.canary == 0);
+  CHECK(parse_ok(kBase + svc + "[services.update]\ncanary = 2\n").services[0].update.canary == 2);
+  CHECK_THAT(parse_error(kBase + svc + "[services.update]\ncanary = -1\n"),
+             Catch::Contains("t.toml:21:10: canary of service \"web\" is -1; it must be between 0 and 1000"));
+}
