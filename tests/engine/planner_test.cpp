@@ -536,3 +536,25 @@ TEST_CASE("a canary holds a new version to N instances until it is promoted, and
   CHECK(rollback.rollouts[0].instances == std::vector<std::string>{"hello/v1#1"});
   CHECK(rollback.rollouts[0].held == 0);
 }
+
+TEST_CASE("a changed port rolls like any other change, and the plan names what changed on each instance", "[planner][rollout]") {
+  std::string text = test::kTopology;
+  text.replace(text.find("port = 8000"), 11, "port = 9000");
+  const Topology t = topo(text + "image = \"sirile/node-test:2\"\n");
+  std::vector<AddonPlan> addons = {addon("haproxy", {"ingress"}, {"services"}, {"swarm-1"})};
+  PlanInput in;
+  in.topology = &t;
+  in.addons = addons;
+  in.state = converged(topo(), addons, {{"hello/v1", 5}});
+  for (auto& [id, rec] : in.state["instances"].items()) {
+    rec["port"] = id == "hello/v1#4" ? 8001 : 8000;
+    rec["spec"] = {{"service", service_version_spec(topo().services[0])}};
+  }
+  Plan p = make_plan(in);
+  INFO(plan_to_text(p, "t"));
+  REQUIRE(p.rollouts.size() == 1);
+  CHECK(p.rollouts[0].instances.size() == 5);
+  const std::string text_plan = plan_to_text(p, "t");
+  CHECK_THAT(text_plan, Catch::Contains("~ instance hello/v1#1: replace (port 8000 -> 9000, image changed; rolling, wave 1 of 5)"));
+  CHECK_THAT(text_plan, Catch::Contains("~ instance hello/v1#4: replace (port 8001 -> 9001, image changed; rolling, wave 4 of 5)"));
+}
