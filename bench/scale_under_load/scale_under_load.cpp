@@ -13,7 +13,8 @@
 //
 // Phases, all in one run: --direct-s seconds straight to one instance (--direct), then
 // --duration-s through the ingress; the first --steady-s of those give the ingress throughput
-// compared with the direct one (run.sh scales only after that).
+// compared with the direct one (run.sh scales only after that). SIGINT or SIGTERM ends the load
+// early; the report covers what ran.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -189,6 +191,10 @@ class Recorder {
   std::map<std::string, double> early_;
 };
 
+/// Set by SIGINT or SIGTERM: the load ends early and the report is printed for what ran.
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop = true; }
+
 struct Counters {
   std::atomic<long> sent{0}, ok{0}, non_2xx{0}, errors{0};
 };
@@ -256,7 +262,7 @@ void load(const Options& o, const Endpoint& target, Clock::time_point until, Cou
   for (int t = 0; t < o.threads; ++t) {
     pool.emplace_back([&] {
       Connection conn(target, 2000ms);
-      while (Clock::now() < until && c.sent.load() < o.max_requests) {
+      while (!g_stop && Clock::now() < until && c.sent.load() < o.max_requests) {
         ++c.sent;
         const auto r = conn.get(o.path);
         if (!r) {
@@ -284,6 +290,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   // Phase 1: straight to one instance.
   Counters direct;
   const auto d0 = Clock::now();

@@ -353,6 +353,40 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   CHECK_THAT(reload.out + reload.err, Catch::Contains("reloaded, worker"));
   for (int i = 0; i < 10; ++i) CHECK(http.get(url).status == 200);
 
+  // A new version of hello/v1 (its env) rolls over its containers wave by wave under a bounded
+  // request loop: no request fails, and every container ends up with the new env.
+  text.replace(text.find("name = \"hello/v1\"\n"), 0, "env = { RELEASE = \"v2\" }\n");
+  std::ofstream(dir.path() / "topology.toml") << text;
+  done = false;
+  ok = 0;
+  failed = 0;
+  std::thread rolling_load([&] {
+    s::HttpClient client;
+    for (int i = 0; i < 20000 && !done; ++i) {
+      try {
+        (void)client.get(url);
+        ++ok;
+      } catch (const s::HttpError& e) {
+        if (failed++ == 0) first_failure = e.what();
+      }
+    }
+  });
+  const Shell roll = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
+  done = true;
+  rolling_load.join();
+  INFO(roll.out << roll.err << "\nfirst failure: " << first_failure);
+  REQUIRE(roll.code == 0);
+  CHECK_THAT(roll.err, Catch::Contains("rolling, wave 3 of 3"));
+  CHECK(ok > 0);
+  CHECK(failed == 0);
+  for (auto* docker : {&swarm1, &swarm2})
+    for (const auto& c : docker->list_containers({"io.flotilla.component=service:hello/v1"})) {
+      const auto inspected = docker->inspect_container(c.name);
+      REQUIRE(inspected);
+      const json env = (*inspected)["Config"].value("Env", json::array());
+      CHECK(std::find(env.begin(), env.end(), "RELEASE=v2") != env.end());
+    }
+
   const std::string state_dir = (dir.path() / ".flotilla" / "e2e").string();
   const Shell gone = sh(dir.path(), "$FLOTILLA down $TOPOLOGY -q");
   INFO(gone.out << gone.err);
