@@ -6,6 +6,19 @@
 
 log() { echo "$BENCH: $*" >&2; }
 
+# need_built TARGETS FILE...: exits 2, saying what to build, unless every FILE exists; TARGETS
+# are the `cmake --build` targets that make them ("" for everything). Needs $build.
+need_built() {
+  local targets=$1 f
+  shift
+  for f in "$@"; do
+    if [ ! -e "$f" ]; then
+      echo "missing $f; build it first: cmake --build $build${targets:+ --target $targets}" >&2
+      exit 2
+    fi
+  done
+}
+
 # calc EXPR: awk's value of EXPR ("1.5 / 3", "(2 > 1) ? 1 : 0").
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 

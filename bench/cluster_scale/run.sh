@@ -31,13 +31,8 @@ cli="$build/bin/flotilla"
 measure="$build/bin/bench_measure"
 gen="$build/bin/scale_under_load"
 plugins="$build/lib/flotilla/plugins"
-for f in "$cli" "$measure" "$gen" "$build/bin/flotilla-hello" "$plugins/addon_etcd.so" "$plugins/addon_registrator.so" \
-         "$plugins/addon_haproxy.so" "$plugins/addon_prometheus_cadvisor.so" "$plugins/addon_syslog.so"; do
-  if [ ! -e "$f" ]; then
-    echo "missing $f; build it first: cmake --build $build" >&2
-    exit 2
-  fi
-done
+need_built "" "$cli" "$measure" "$gen" "$build/bin/flotilla-hello" "$plugins/addon_etcd.so" "$plugins/addon_registrator.so" \
+  "$plugins/addon_haproxy.so" "$plugins/addon_prometheus_cadvisor.so" "$plugins/addon_syslog.so"
 for tool in etcd haproxy prometheus prometheus-node-exporter rsyslogd dnsmasq curl ss python3; do
   command -v "$tool" >/dev/null || { echo "cluster-scale: $tool is not installed; run scripts/install-deps.sh" >&2; exit 2; }
 done

@@ -31,13 +31,9 @@ build=$(cd "${1:-$here/../../build}" && pwd)
 cli="$build/bin/flotilla"
 measure="$build/bin/bench_measure"
 sleepy_dir="$build/bench/plugins"
-for f in "$cli" "$measure" "$build/bin/flotilla-hello" "$sleepy_dir/driver_sleepy.so" \
-         "$build/lib/flotilla/plugins/driver_local.so" "$build/lib/flotilla/plugins/runtime_process.so"; do
-  if [ ! -e "$f" ]; then
-    echo "missing $f; build it first: cmake --build $build --target flotilla flotilla-hello driver_local runtime_process driver_sleepy bench_measure" >&2
-    exit 2
-  fi
-done
+need_built "flotilla flotilla-hello driver_local runtime_process driver_sleepy bench_measure" "$cli" "$measure" \
+  "$build/bin/flotilla-hello" "$sleepy_dir/driver_sleepy.so" "$build/lib/flotilla/plugins/driver_local.so" \
+  "$build/lib/flotilla/plugins/runtime_process.so"
 
 PAR_NODES=${PAR_NODES:-50}
 CREATE_MS=${CREATE_MS:-200}

@@ -10,22 +10,17 @@
 # and is taken down on exit.
 #
 # Usage: bench/rolling_update/run.sh [BUILD_DIR]      (default: ./build)
-# Needs: cmake --build BUILD_DIR --target flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load bench_measure
+# Needs: cmake --build BUILD_DIR --target flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
 cli="$build/bin/flotilla"
 gen="$build/bin/scale_under_load"
-for f in "$cli" "$gen" "$build/bin/flotilla-hello" "$build/lib/flotilla/plugins/addon_haproxy.so"; do
-  if [ ! -e "$f" ]; then
-    echo "missing $f; build it first: cmake --build $build --target flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load" >&2
-    exit 2
-  fi
-done
-
 BENCH=rolling-update
 . "$here/../lib.sh"
+need_built "flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load" "$cli" "$gen" \
+  "$build/bin/flotilla-hello" "$build/lib/flotilla/plugins/addon_haproxy.so"
 
 work=$(mktemp -d /tmp/flt-bench-XXXXXX)
 net="127.78.$((190 + $$ % 30))"

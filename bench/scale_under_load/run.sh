@@ -11,15 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
 cli="$build/bin/flotilla"
 gen="$build/bin/scale_under_load"
-for f in "$cli" "$gen" "$build/bin/flotilla-hello" "$build/lib/flotilla/plugins/addon_haproxy.so"; do
-  if [ ! -e "$f" ]; then
-    echo "missing $f; build it first: cmake --build $build --target flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load" >&2
-    exit 2
-  fi
-done
-
 BENCH=scale-under-load
 . "$here/../lib.sh"
+need_built "flotilla flotilla-hello addon_haproxy runtime_process driver_local scale_under_load" "$cli" "$gen" \
+  "$build/bin/flotilla-hello" "$build/lib/flotilla/plugins/addon_haproxy.so"
 
 work=$(mktemp -d /tmp/flt-bench-XXXXXX)
 net="127.78.$((220 + $$ % 30))"
