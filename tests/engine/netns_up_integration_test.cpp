@@ -320,17 +320,23 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   std::atomic<bool> done{false};
   std::atomic<int> ok{0}, failed{0};
   std::string first_failure;
-  std::thread load([&] {
-    s::HttpClient client;
-    for (int i = 0; i < 20000 && !done; ++i) {
-      try {
-        (void)client.get(url);
-        ++ok;
-      } catch (const s::HttpError& e) {
-        if (failed++ == 0) first_failure = e.what();
+  const auto start_load = [&] {
+    done = false;
+    ok = 0;
+    failed = 0;
+    return std::thread([&] {
+      s::HttpClient client;
+      for (int i = 0; i < 20000 && !done; ++i) {
+        try {
+          (void)client.get(url);
+          ++ok;
+        } catch (const s::HttpError& e) {
+          if (failed++ == 0) first_failure = e.what();
+        }
       }
-    }
-  });
+    });
+  };
+  std::thread load = start_load();
   const Shell out = sh(dir.path(), "$FLOTILLA scale $TOPOLOGY hello/v1=8 -q");
   const Shell in = sh(dir.path(), "$FLOTILLA scale $TOPOLOGY hello/v1=3 -q");
   done = true;
@@ -357,20 +363,7 @@ TEST_CASE("configs/netns.toml: hello/v1 in containers on several netns nodes beh
   // request loop: no request fails, and every container ends up with the new env.
   text.replace(text.find("name = \"hello/v1\"\n"), 0, "env = { RELEASE = \"v2\" }\n");
   std::ofstream(dir.path() / "topology.toml") << text;
-  done = false;
-  ok = 0;
-  failed = 0;
-  std::thread rolling_load([&] {
-    s::HttpClient client;
-    for (int i = 0; i < 20000 && !done; ++i) {
-      try {
-        (void)client.get(url);
-        ++ok;
-      } catch (const s::HttpError& e) {
-        if (failed++ == 0) first_failure = e.what();
-      }
-    }
-  });
+  std::thread rolling_load = start_load();
   const Shell roll = sh(dir.path(), "$FLOTILLA up $TOPOLOGY");
   done = true;
   rolling_load.join();

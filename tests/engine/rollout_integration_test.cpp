@@ -63,6 +63,31 @@ LoadReport under_load(const Cluster& c, F&& change) {
   return {load.sent(), load.errors(), load.non_2xx(), load.counts(), load.last_error()};
 }
 
+// `flotilla ARGS` run under load: what it printed, and what the load saw.
+struct LoadedRun {
+  Run run;
+  LoadReport load;
+  [[nodiscard]] std::string text() const { return run.out + run.err + "\nlast error: " + load.last_error; }
+};
+LoadedRun run_under_load(const Cluster& c, const std::string& args) {
+  LoadedRun r;
+  r.load = under_load(c, [&] { r.run = c.run(args); });
+  return r;
+}
+
+// No request failed: none met a socket error or a status other than 200.
+void check_none_failed(const LoadReport& load) {
+  CHECK(load.errors == 0);
+  CHECK(load.non_2xx == 0);
+}
+
+// `up`, which must succeed.
+void bring_up(const Cluster& c) {
+  const Run up = c.run("up \"$TOPOLOGY\"");
+  INFO(up.out << up.err);
+  REQUIRE(up.code == 0);
+}
+
 // Which release answers 40 requests through the ingress.
 std::set<std::string> served(const Cluster& c) {
   lab::HttpClient client(c.subnet() + ".1", kIngressPort, 3s);
@@ -87,9 +112,7 @@ int on_current_spec(const json& status) {
 TEST_CASE("rolling update under load through the CLI: every wave replaced without a failed request, bad versions reverted",
           "[integration][rollout]") {
   Cluster c("rollout", body("v1"));
-  Run up = c.run("up \"$TOPOLOGY\"");
-  INFO(up.out << up.err);
-  REQUIRE(up.code == 0);
+  bring_up(c);
   REQUIRE(c.status()["endpoints"]["rest"] == "http://" + c.subnet() + ".1:" + std::to_string(kIngressPort));
   REQUIRE(served(c) == std::set<std::string>{"v1"});
 
@@ -109,15 +132,13 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
   CHECK_THAT(text.out + text.err, Contains("rolling update of 5 instance(s) in 5 wave(s) (max_parallel 1, min_healthy_time 1s"));
 
   {
-    Run roll;
-    const LoadReport load = under_load(c, [&] { roll = c.run("up \"$TOPOLOGY\""); });
-    INFO(roll.out << roll.err << "\nlast error: " << load.last_error);
-    REQUIRE(roll.code == 0);
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
-    CHECK(load.releases.count("v1") == 1);  // the old version served while the rollout ran
-    CHECK(load.releases.count("v2") == 1);
-    WARN("max_parallel 1: " << load.sent << " requests, " << load.errors << " errors, " << load.non_2xx << " non-2xx");
+    const LoadedRun roll = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(roll.text());
+    REQUIRE(roll.run.code == 0);
+    check_none_failed(roll.load);
+    CHECK(roll.load.releases.count("v1") == 1);  // the old version served while the rollout ran
+    CHECK(roll.load.releases.count("v2") == 1);
+    WARN("max_parallel 1: " << roll.load.sent << " requests, " << roll.load.errors << " errors, " << roll.load.non_2xx << " non-2xx");
   }
   CHECK(served(c) == std::set<std::string>{"v2"});
   json v2 = c.status();
@@ -136,13 +157,11 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
     Run plan3 = c.run("plan \"$TOPOLOGY\" --output json");
     REQUIRE(plan3.code == 0);
     CHECK(json::parse(plan3.out)["rollouts"][0]["waves"] == 3);
-    Run roll;
-    const LoadReport load = under_load(c, [&] { roll = c.run("up \"$TOPOLOGY\""); });
-    INFO(roll.out << roll.err << "\nlast error: " << load.last_error);
-    REQUIRE(roll.code == 0);
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
-    WARN("max_parallel 2: " << load.sent << " requests, " << load.errors << " errors, " << load.non_2xx << " non-2xx");
+    const LoadedRun roll = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(roll.text());
+    REQUIRE(roll.run.code == 0);
+    check_none_failed(roll.load);
+    WARN("max_parallel 2: " << roll.load.sent << " requests, " << roll.load.errors << " errors, " << roll.load.non_2xx << " non-2xx");
   }
   CHECK(served(c) == std::set<std::string>{"v3"});
 
@@ -150,18 +169,16 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
   // error names the instance; v3 serves throughout.
   c.rewrite(body("v4", "command = [\"flotilla-hello\", \"--listen\", \"{address}:{port}\", \"--no-such-flag\"]\n"));
   {
-    Run roll;
-    const LoadReport load = under_load(c, [&] { roll = c.run("up \"$TOPOLOGY\""); });
-    INFO(roll.out << roll.err << "\nlast error: " << load.last_error);
-    CHECK(roll.code != 0);
-    CHECK_THAT(roll.err, Contains("wave 1 of 5 failed"));
-    CHECK_THAT(roll.err, Contains("hello/v1#1"));
-    CHECK_THAT(roll.err, Contains("exited"));
-    CHECK_THAT(roll.err, Contains("Reverted hello/v1#1 to the previous spec"));
-    CHECK_THAT(roll.err, Contains("(the previous) on hello/v1#1, hello/v1#2, hello/v1#3, hello/v1#4, hello/v1#5"));
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
-    CHECK(load.releases.count("v4") == 0);
+    const LoadedRun roll = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(roll.text());
+    CHECK(roll.run.code != 0);
+    CHECK_THAT(roll.run.err, Contains("wave 1 of 5 failed"));
+    CHECK_THAT(roll.run.err, Contains("hello/v1#1"));
+    CHECK_THAT(roll.run.err, Contains("exited"));
+    CHECK_THAT(roll.run.err, Contains("Reverted hello/v1#1 to the previous spec"));
+    CHECK_THAT(roll.run.err, Contains("(the previous) on hello/v1#1, hello/v1#2, hello/v1#3, hello/v1#4, hello/v1#5"));
+    check_none_failed(roll.load);
+    CHECK(roll.load.releases.count("v4") == 0);
   }
   CHECK(served(c) == std::set<std::string>{"v3"});
   json st = c.status();
@@ -172,16 +189,14 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
   c.rewrite(body("v5", "command = [\"flotilla-hello\", \"--listen\", \"" + c.subnet() + ".250:{port}\"]\n",
                  "healthy_deadline = \"3s\"\n"));
   {
-    Run roll;
-    const LoadReport load = under_load(c, [&] { roll = c.run("up \"$TOPOLOGY\""); });
-    INFO(roll.out << roll.err << "\nlast error: " << load.last_error);
-    CHECK(roll.code != 0);
-    CHECK_THAT(roll.err, Contains("hello/v1#1"));
-    CHECK_THAT(roll.err, Contains("did not answer"));
-    CHECK_THAT(roll.err, Contains("within 3 s"));
-    CHECK_THAT(roll.err, Contains("Reverted hello/v1#1"));
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
+    const LoadedRun roll = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(roll.text());
+    CHECK(roll.run.code != 0);
+    CHECK_THAT(roll.run.err, Contains("hello/v1#1"));
+    CHECK_THAT(roll.run.err, Contains("did not answer"));
+    CHECK_THAT(roll.run.err, Contains("within 3 s"));
+    CHECK_THAT(roll.run.err, Contains("Reverted hello/v1#1"));
+    check_none_failed(roll.load);
   }
   CHECK(served(c) == std::set<std::string>{"v3"});
 
@@ -195,9 +210,7 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
 TEST_CASE("rolling update killed with SIGKILL mid-rollout: the plain rerun finishes it, no instance runs twice, none is lost",
           "[integration][rollout]") {
   Cluster c("rollkill", body("v1"));
-  Run up = c.run("up \"$TOPOLOGY\"");
-  INFO(up.out << up.err);
-  REQUIRE(up.code == 0);
+  bring_up(c);
   c.rewrite(body("v2", "", "min_healthy_time = \"2s\"\n"));
 
   Run rerun;
@@ -218,8 +231,7 @@ TEST_CASE("rolling update killed with SIGKILL mid-rollout: the plain rerun finis
   });
   INFO(rerun.out << rerun.err << "\nlast error: " << load.last_error);
   REQUIRE(rerun.code == 0);
-  CHECK(load.errors == 0);
-  CHECK(load.non_2xx == 0);
+  check_none_failed(load);
   const json st = c.status();
   CHECK(on_current_spec(st) == 5);
   CHECK(st["services"][0]["instances"].size() == 5);
@@ -231,9 +243,7 @@ TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promot
           "[integration][rollout]") {
   const std::string strategy = "canary = 1\nmin_healthy_time = \"0s\"\n";
   Cluster c("rollcanary", body("v1", "", strategy));
-  Run up = c.run("up \"$TOPOLOGY\"");
-  INFO(up.out << up.err);
-  REQUIRE(up.code == 0);
+  bring_up(c);
   Run early = c.run("promote \"$TOPOLOGY\" hello/v1");
   CHECK(early.code == 1);
   CHECK_THAT(early.err, Contains("no canary of service hello/v1 runs version") && Contains("run `flotilla up` first"));
@@ -243,13 +253,11 @@ TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promot
 
   c.rewrite(body("v2", "", strategy));
   {
-    Run canary;
-    const LoadReport load = under_load(c, [&] { canary = c.run("up \"$TOPOLOGY\""); });
-    INFO(canary.out << canary.err << "\nlast error: " << load.last_error);
-    REQUIRE(canary.code == 0);
-    CHECK_THAT(canary.err, Contains("the other 4 wait for `flotilla promote FILE hello/v1`"));
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
+    const LoadedRun canary = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(canary.text());
+    REQUIRE(canary.run.code == 0);
+    CHECK_THAT(canary.run.err, Contains("the other 4 wait for `flotilla promote FILE hello/v1`"));
+    check_none_failed(canary.load);
   }
   CHECK(served(c) == std::set<std::string>{"v1", "v2"});
   json st = c.status();
@@ -262,12 +270,10 @@ TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promot
   CHECK(on_current_spec(c.status()) == 1);
 
   {
-    Run promote;
-    const LoadReport load = under_load(c, [&] { promote = c.run("promote \"$TOPOLOGY\" hello/v1"); });
-    INFO(promote.out << promote.err << "\nlast error: " << load.last_error);
-    REQUIRE(promote.code == 0);
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
+    const LoadedRun promote = run_under_load(c, "promote \"$TOPOLOGY\" hello/v1");
+    INFO(promote.text());
+    REQUIRE(promote.run.code == 0);
+    check_none_failed(promote.load);
   }
   CHECK(served(c) == std::set<std::string>{"v2"});
   st = c.status();
@@ -280,12 +286,10 @@ TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promot
   CHECK(served(c) == std::set<std::string>{"v2", "v3"});
   c.rewrite(body("v2", "", strategy));
   {
-    Run back;
-    const LoadReport load = under_load(c, [&] { back = c.run("up \"$TOPOLOGY\""); });
-    INFO(back.out << back.err << "\nlast error: " << load.last_error);
-    REQUIRE(back.code == 0);
-    CHECK(load.errors == 0);
-    CHECK(load.non_2xx == 0);
+    const LoadedRun back = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(back.text());
+    REQUIRE(back.run.code == 0);
+    check_none_failed(back.load);
   }
   CHECK(served(c) == std::set<std::string>{"v2"});
   CHECK(on_current_spec(c.status()) == 5);
