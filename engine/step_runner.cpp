@@ -7,6 +7,8 @@
 #include "state_records.hpp"
 #include "util.hpp"
 
+#include "flotilla/support/wait.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -272,19 +274,27 @@ Result<void> EngineStepRunner::wait_healthy(const std::string& id, const std::st
 // Stays healthy for `hold`: every check in that time answers 200 and the workload keeps running.
 Result<void> EngineStepRunner::hold_healthy(const std::string& id, const std::string& node, const std::string& url,
                                             const json& record, std::chrono::seconds hold, const CancelToken& cancel) {
-  const auto until = std::chrono::steady_clock::now() + hold;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cancel.aborted()) return fail("instance " + id + ": interrupted while it was being held healthy");
-    if (!url.empty())
-      if (const int code = e_.health_->http_status(url, std::chrono::milliseconds(1000)); code != 200)
-        return fail("instance " + id + " on " + node + " answered " + (code > 0 ? std::to_string(code) : std::string("nothing")) +
-                    " at " + url + " within its min_healthy_time of " + std::to_string(hold.count()) + " s");
-    auto alive = e_.runtime_call(e_.snapshot(), node, "inspect", {{"record", record}});
-    if (alive && str_or(*alive, "state") != "running")
-      return fail("instance " + id + " on " + node + " exited within its min_healthy_time of " + std::to_string(hold.count()) +
-                  " s; see its log in " + str_or(record, "stderr", str_or(record, "dir")));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const std::string within = " within its min_healthy_time of " + std::to_string(hold.count()) + " s";
+  std::string problem;
+  const bool failed = support::wait_until(
+      hold, std::chrono::milliseconds(200),
+      [&] {
+        if (!url.empty())
+          if (const int code = e_.health_->http_status(url, std::chrono::milliseconds(1000)); code != 200) {
+            problem = "instance " + id + " on " + node + " answered " + (code > 0 ? std::to_string(code) : std::string("nothing")) +
+                      " at " + url + within;
+            return true;
+          }
+        auto alive = e_.runtime_call(e_.snapshot(), node, "inspect", {{"record", record}});
+        if (alive && str_or(*alive, "state") != "running") {
+          problem = "instance " + id + " on " + node + " exited" + within + "; see its log in " + str_or(record, "stderr", str_or(record, "dir"));
+          return true;
+        }
+        return false;
+      },
+      [&] { return cancel.aborted(); });
+  if (failed) return fail(problem);
+  if (cancel.aborted()) return fail("instance " + id + ": interrupted while it was being held healthy");
   return {};
 }
 

@@ -200,6 +200,20 @@ TEST_CASE("rolling update under load through the CLI: every wave replaced withou
   }
   CHECK(served(c) == std::set<std::string>{"v3"});
 
+  // A version that answers its health check, then dies after a second: min_healthy_time catches it.
+  const std::string hello = std::string(FLOTILLA_BINARY_DIR) + "/bin/flotilla-hello";
+  c.rewrite(body("v6", "command = [\"/bin/sh\", \"-c\", \"'" + hello + "' --listen {address}:{port} & sleep 1; kill $!; wait\"]\n",
+                 "min_healthy_time = \"4s\"\n"));
+  {
+    const LoadedRun roll = run_under_load(c, "up \"$TOPOLOGY\"");
+    INFO(roll.text());
+    CHECK(roll.run.code != 0);
+    CHECK_THAT(roll.run.err, Contains("hello/v1#1") && Contains("within its min_healthy_time of 4 s"));
+    CHECK_THAT(roll.run.err, Contains("Reverted hello/v1#1"));
+    check_none_failed(roll.load);
+  }
+  CHECK(served(c) == std::set<std::string>{"v3"});
+
   // Back to v3 in the file: nothing to roll.
   c.rewrite(body("v3", "", "max_parallel = 2\nmin_healthy_time = \"0s\"\n"));
   Run back = c.run("plan \"$TOPOLOGY\" --output json");
