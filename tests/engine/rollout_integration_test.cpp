@@ -253,7 +253,7 @@ TEST_CASE("rolling update killed with SIGKILL mid-rollout: the plain rerun finis
   CHECK(served(c) == std::set<std::string>{"v2"});
 }
 
-TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promote`; putting the file back rolls it back",
+TEST_CASE("a canary of 1 serves beside four old instances until `flotilla promote`, and putting the file back rolls it back",
           "[integration][rollout]") {
   const std::string strategy = "canary = 1\nmin_healthy_time = \"0s\"\n";
   Cluster c("rollcanary", body("v1", "", strategy));
