@@ -5,7 +5,7 @@
 
 #include "plugin_host.hpp"
 #include "result.hpp"
-#include "util.hpp"
+#include "duration.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,6 +2,7 @@
 
 #include "input_limits.hpp"
 #include "schema.hpp"
+#include "duration.hpp"
 #include "util.hpp"
 
 #include <toml++/toml.h>

@@ -1,8 +1,6 @@
 // Small helpers shared by the engine's units.
 #pragma once
 
-#include "result.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -13,10 +11,6 @@
 #include <vector>
 
 namespace flotilla {
-
-/// Parses "30s", "10m", "2h", "1d" or a sum such as "1h30m"; fails with a message naming the
-/// text and the accepted units.
-[[nodiscard]] Result<std::chrono::seconds> parse_duration(const std::string& text);
 
 /// Stable 64-bit FNV-1a hash as 16 hex digits (stable across builds, unlike std::hash).
 [[nodiscard]] std::string stable_hash(std::string_view data);
