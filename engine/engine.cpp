@@ -269,31 +269,31 @@ void Engine::cleanup_after_down() {
   // The lock file is removed by its holder; the directory goes once it is empty.
 }
 
+Result<const ServiceSpec*> Engine::service_named(const std::string& service) const {
+  if (const ServiceSpec* s = topo_.find_service(service)) return s;
+  std::vector<std::string> names;
+  for (const auto& x : topo_.services) names.push_back(x.name);
+  return fail("service \"" + service + "\" is not in " + topo_.file.string() + "; services: " + join(names, ", "));
+}
+
 Result<void> Engine::set_replicas(const std::string& service, int replicas) {
-  const ServiceSpec* s = topo_.find_service(service);
-  if (!s) {
-    std::vector<std::string> names;
-    for (const auto& x : topo_.services) names.push_back(x.name);
-    return fail("service \"" + service + "\" is not in " + topo_.file.string() + "; services: " + join(names, ", "));
-  }
+  auto found = service_named(service);
+  if (!found) return std::unexpected(found.error());
+  const ServiceSpec* s = *found;
   if (auto st = load_state(); !st) return std::unexpected(st.error());
   return commit([&](json& st) { st["overrides"]["replicas"][service] = {{"replicas", replicas}, {"file_replicas", s->replicas}}; });
 }
 
 Result<void> Engine::promote(const std::string& service) {
-  const ServiceSpec* s = topo_.find_service(service);
-  if (!s) {
-    std::vector<std::string> names;
-    for (const auto& x : topo_.services) names.push_back(x.name);
-    return fail("service \"" + service + "\" is not in " + topo_.file.string() + "; services: " + join(names, ", "));
-  }
+  auto found = service_named(service);
+  if (!found) return std::unexpected(found.error());
+  const ServiceSpec* s = *found;
   if (s->update.canary == 0)
     return fail("service " + service + " has no canary (" + s->pos.str() + "); a rollout without one needs no promote: run `flotilla up`");
   auto st = load_state();
   if (!st) return std::unexpected(st.error());
   const std::string version = service_version(service_version_spec(*s));
-  const json& rec = obj(obj(*st, "rollouts"), service.c_str());
-  if (str_or(rec, "to") != version)
+  if (rollout_record(*st, service).to != version)
     return fail("no canary of service " + service + " runs version " + version + " (what " + topo_.file.filename().string() +
                 " says) yet; run `flotilla up` first to start it");
   return commit([&](json& state) { state["rollouts"][service]["promoted"] = version; });

@@ -90,6 +90,8 @@ class Engine {
   /// mid-write left (their writer is dead). Call with the lock held.
   void remove_stale_temp_files() const;
 
+  /// The topology's service `service`, or an error naming the services it has.
+  [[nodiscard]] Result<const ServiceSpec*> service_named(const std::string& service) const;
   /// Records a `flotilla scale` override (see effective_replicas) and saves state.
   [[nodiscard]] Result<void> set_replicas(const std::string& service, int replicas);
   /// Marks the version the topology gives `service` promoted, so the rollout its canary held

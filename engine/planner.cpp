@@ -424,8 +424,8 @@ void Planning::plan_rollout(const std::string& service, std::vector<InstancePlan
 // the rollout is held.
 void Planning::hold_for_canary(const ServiceSpec& svc, std::vector<InstancePlan>& instances, Rollout& r) const {
   r.version = service_version(service_version_spec(svc));
-  const json& rec = obj(obj(in_.state, "rollouts"), svc.name.c_str());
-  if (str_or(rec, "promoted") == r.version || str_or(rec, "from") == r.version) return;
+  const RolloutRecord rec = rollout_record(in_.state, svc.name);
+  if (rec.promoted == r.version || rec.from == r.version) return;
   int on_version = 0;
   for (const auto& ip : plan_.instances)
     if (ip.service == svc.name)

@@ -99,6 +99,11 @@ json messages_text(const json& messages) {
 
 }  // namespace
 
+RolloutRecord rollout_record(const json& state, const std::string& service) {
+  const json& rec = obj(obj(state, "rollouts"), service.c_str());
+  return {str_or(rec, "from"), str_or(rec, "to"), str_or(rec, "promoted")};
+}
+
 json& addon_slot(json& state, const std::string& addon) {
   json& record = ensure_object(state, "addons")[addon];
   if (!record.is_object()) record = AddonRecord{};

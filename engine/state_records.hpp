@@ -104,6 +104,13 @@ void from_json(const json& j, AddonRecord& r);
 /// so that part is written without converting the whole record.
 json& addon_slot(json& state, const std::string& addon);
 
+/// A service's rollout as state records it (`rollouts.SERVICE`): the versions it goes from and
+/// to, and the one `flotilla promote` let through ("" for each that is not recorded).
+struct RolloutRecord {
+  std::string from, to, promoted;
+};
+[[nodiscard]] RolloutRecord rollout_record(const json& state, const std::string& service);
+
 /// Checks that `state` has the shape this release reads, types included: the sections
 /// (`nodes`, `instances`, `addons`, `overrides`) are objects of records, every record has the
 /// keys it cannot be acted on without (its `status`; an instance's `service` and `node`; a

@@ -34,7 +34,7 @@ json nodes_status(const std::map<std::string, NodeRecord>& nodes, const json& li
   return out;
 }
 
-// Each instance's spec as a short hash, and whether it is the one the topology asks for now (an
+// Each instance's version, and whether its spec is the one the topology asks for now (an
 // instance on an older spec is one a rollout has not replaced yet, or put back).
 json instances_status(const std::string& service, const std::map<std::string, InstanceRecord>& instances,
                       const std::map<std::string, NodeRecord>& nodes, const json& live, const std::map<std::string, std::string>& wanted) {
@@ -84,8 +84,8 @@ json services_status(const Topology& topo, const json& state, const std::map<std
       // A canary that holds the rest of the rollout until `flotilla promote`.
       if (spec != nullptr && spec->update.canary > 0) {
         const std::string version = service_version(service_version_spec(*spec));
-        const json& rec = obj(obj(state, "rollouts"), name.c_str());
-        rollout["waiting_for_promote"] = str_or(rec, "to") == version && str_or(rec, "promoted") != version;
+        const RolloutRecord rec = rollout_record(state, name);
+        rollout["waiting_for_promote"] = rec.to == version && rec.promoted != version;
       }
     }
     out.push_back({{"name", name}, {"replicas", r != replicas.end() ? r->second : 0}, {"instances", list}, {"rollout", rollout}});

@@ -320,9 +320,9 @@ Result<void> EngineStepRunner::follow_instances(const CancelToken& cancel) {
 Result<void> EngineStepRunner::note_rollout(const ServiceSpec& svc, const std::string& from) {
   const std::string to = service_version(service_version_spec(svc));
   return e_.commit_if([&](json& s) {
-    json& rec = ensure_object(s, "rollouts")[svc.name];
-    if (rec.is_object() && (str_or(rec, "to") == to || str_or(rec, "from") == to)) return false;
-    rec = {{"from", from}, {"to", to}};
+    const RolloutRecord rec = rollout_record(s, svc.name);
+    if (rec.to == to || rec.from == to) return false;
+    ensure_object(s, "rollouts")[svc.name] = {{"from", from}, {"to", to}};
     return true;
   });
 }
@@ -364,11 +364,9 @@ Result<void> EngineStepRunner::roll_wave(const RollWave& w, const CancelToken& c
     if (!e.empty()) failed.push_back(e);
 
   std::vector<std::string> reverted, not_reverted;
-  if (!failed.empty()) {
-    for (size_t k = 0; k < w.instances.size(); ++k) {
-      const InstancePlan& ip = w.instances[k];
+  if (!failed.empty() && svc->update.auto_revert) {
+    for (const InstancePlan& ip : w.instances) {
       const InstanceRecord& old = previous[ip.id];
-      if (!svc->update.auto_revert) break;
       if (!old.spec.is_object() || !old.spec.contains("workload")) {
         not_reverted.push_back(ip.id + " (its previous spec is not recorded)");
         continue;
